@@ -1,0 +1,89 @@
+// Per-bin sufficient statistics of a reliability sketch, stored as one flat
+// uint64 array so any backend (and the serialized form) sees the same state.
+//
+// Per stream s (1 stream for binary/top-label input, K for marginal):
+//   coarse[B][4] : count, positives, sum(p) lo, sum(p) hi      (equal-width bins)
+//   fine[G][4]   : count, positives, sum(p) lo, sum(p) hi      (fine grid cells)
+//   totals[4]    : sum((p-y)^2) lo, hi, sum(log loss) lo, hi
+// sum(p) and sum((p-y)^2) carry 62 fractional bits, log loss 56 (fixed_point.hpp).
+#pragma once
+#include <cstddef>
+#include <cstdint>
+
+#include "binning.hpp"
+#include "fixed_point.hpp"
+
+namespace calipers {
+
+enum AccumulateParts : int { kCoarse = 1, kFine = 2, kTotals = 4, kAllParts = 7 };
+
+struct SketchLayout {
+    std::int64_t bins;     // B
+    std::int64_t streams;  // S
+    static constexpr std::int64_t kFields = 4;
+    std::int64_t stream_size() const { return (bins + kGridCells) * kFields + 4; }
+    std::int64_t size() const { return streams * stream_size(); }
+};
+
+class SketchAccumulator {
+  public:
+    SketchAccumulator(std::uint64_t* acc, const SketchLayout& layout, int parts)
+        : acc_(acc), layout_(layout), width_(layout.bins), parts_(parts) {}
+
+    // Adds one valid (p, y) pair to stream s.
+    void add(std::int64_t s, double p, bool positive) {
+        std::uint64_t* base = acc_ + s * layout_.stream_size();
+        const std::uint64_t qp = quantize(p, kUnitScale);
+        const std::uint64_t pos = positive ? 1u : 0u;
+        if (parts_ & kCoarse) add_cell(base + width_.index(p) * 4, qp, pos);
+        if (parts_ & kFine) add_cell(base + (layout_.bins + fine_cell(p)) * 4, qp, pos);
+        if (parts_ & kTotals) {
+            std::uint64_t* tot = base + (layout_.bins + kGridCells) * 4;
+            const double r = p - (positive ? 1.0 : 0.0);
+            add128(tot, quantize(r * r, kUnitScale));
+            add128(tot + 2, quantize(log_loss_term(p, positive), kLogScale));
+        }
+    }
+
+  private:
+    static void add_cell(std::uint64_t* cell, std::uint64_t qp, std::uint64_t pos) {
+        cell[0] += 1;
+        cell[1] += pos;
+        add128(cell + 2, qp);
+    }
+    std::uint64_t* acc_;
+    SketchLayout layout_;
+    EqualWidth width_;
+    int parts_;
+};
+
+// Inputs must have passed validate_* first.
+template <class T, class L>
+void accumulate_binary(SketchAccumulator& a, const T* p, const L* y, std::size_t n) {
+    for (std::size_t i = 0; i < n; ++i) a.add(0, static_cast<double>(p[i]), y[i] == L(1));
+}
+
+// Top-label: confidence = max_k p_ik (first maximum wins), outcome = argmax == label.
+template <class T, class L>
+void accumulate_top_label(SketchAccumulator& a, const T* P, const L* y, std::size_t n, std::size_t K) {
+    for (std::size_t i = 0; i < n; ++i) {
+        const T* row = P + i * K;
+        std::size_t arg = 0;
+        for (std::size_t k = 1; k < K; ++k)
+            if (row[k] > row[arg]) arg = k;
+        a.add(0, static_cast<double>(row[arg]), static_cast<std::int64_t>(y[i]) == static_cast<std::int64_t>(arg));
+    }
+}
+
+// Marginal: class k's column against the one-hot indicator, into stream k.
+template <class T, class L>
+void accumulate_marginal(SketchAccumulator& a, const T* P, const L* y, std::size_t n, std::size_t K) {
+    for (std::size_t i = 0; i < n; ++i) {
+        const T* row = P + i * K;
+        const auto lab = static_cast<std::int64_t>(y[i]);
+        for (std::size_t k = 0; k < K; ++k)
+            a.add(static_cast<std::int64_t>(k), static_cast<double>(row[k]), lab == static_cast<std::int64_t>(k));
+    }
+}
+
+}  // namespace calipers

@@ -1,0 +1,28 @@
+"""calipers: measure and correct the calibration of model confidence.
+
+Fast (C++ core, Numba fallback, numpy reference), exact (matches the reference libraries
+in ``compat=`` modes) and streaming (mergeable, serializable sketches).
+"""
+
+from __future__ import annotations
+
+from ._backend import available as available_backends
+from ._backend import show_config
+from .metrics import brier, brier_skill_score, ece, log_loss, reliability
+from .reliability import ReliabilityTable
+from .sketch import ReliabilitySketch, merge_all
+
+__version__ = "0.1.0"
+
+__all__ = [
+    "ece", "reliability", "brier", "brier_skill_score", "log_loss",
+    "ReliabilitySketch", "ReliabilityTable", "merge_all",
+    "show_config", "available_backends", "sample_log_path", "__version__",
+]
+
+
+def sample_log_path() -> str:
+    """Path of the sample prediction log shipped with the package (JSONL: score, label)."""
+    from importlib.resources import files
+
+    return str(files("calipers") / "data" / "sample_predictions.jsonl")

@@ -1,0 +1,51 @@
+"""Calibration-error formulas on per-bin statistics (shared by arrays and sketches).
+
+Bin j holds n_j pairs with mean score s_j and outcome frequency y_j; w_j = n_j / n.
+  l1:  sum_j w_j |s_j - y_j|
+  l2:  sqrt(sum_j w_j (s_j - y_j)^2)
+  max: max over non-empty bins of |s_j - y_j|
+  debiased l2 (Kumar et al. 2019; Broecker 2012): sum over bins with n_j >= 2 of
+       w_j [(s_j - y_j)^2 - y_j (1 - y_j) / (n_j - 1)], clipped at 0 once, then sqrt.
+Marginal (class-wise) errors combine per-class values e_k as (mean_k e_k^p)^(1/p),
+or max_k e_k for the max norm (clipping is per class, as uncertainty-calibration does).
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+NORMS = ("l1", "l2", "max")
+
+
+def binned_error(count: np.ndarray, sum_score: np.ndarray, sum_label: np.ndarray, norm: str,
+                 debiased: bool) -> float:
+    count = np.asarray(count, dtype=np.float64)
+    n = count.sum()
+    if n == 0:
+        return float("nan")
+    nz = count > 0
+    mean_s = np.zeros_like(count)
+    mean_y = np.zeros_like(count)
+    mean_s[nz] = sum_score[nz] / count[nz]
+    mean_y[nz] = sum_label[nz] / count[nz]
+    gap = mean_s - mean_y
+    w = count / n
+    if norm == "max":
+        return float(np.max(np.abs(gap[nz])))
+    if norm == "l1":
+        return float(np.sum(w * np.abs(gap)))
+    if debiased:
+        ok = count >= 2
+        term = np.zeros_like(count)
+        term[ok] = gap[ok] ** 2 - mean_y[ok] * (1.0 - mean_y[ok]) / (count[ok] - 1.0)
+        return float(np.sqrt(max(float(np.sum(w * term)), 0.0)))
+    return float(np.sqrt(np.sum(w * gap**2)))
+
+
+def combine_classes(values: list[float], norm: str) -> float:
+    v = np.asarray(values, dtype=np.float64)
+    if norm == "max":
+        return float(np.max(v))
+    if norm == "l2":
+        return float(np.sqrt(np.mean(v**2)))
+    return float(np.mean(v))

@@ -1,0 +1,205 @@
+"""Reference kernels in plain numpy: slow where they must be, obviously correct.
+
+Each mirrors a C++ kernel in cpp/include/calipers/ operation for operation, so the
+integer state they produce is identical and float results agree to the last bit
+wherever the summation order is the same.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from ._grid import (FIELDS, GRID_CELLS, GRID_HALF, GRID_OCTAVES, GRID_SUB, GRID_SUB_BITS,
+                    KIND_BINARY, KIND_MARGINAL, KIND_TOP_LABEL, LOG_LOSS_FLOOR, LOG_SCALE,
+                    N_RULES, PART_COARSE, PART_FINE, PART_TOTALS, RULE_INF, RULE_LABEL,
+                    RULE_NAN, RULE_RANGE, RULE_ROW_SUM, UNIT_SCALE, stream_size, width_edges)
+
+_M32 = np.uint64(0xFFFFFFFF)
+_CHUNK = 1 << 20  # keeps float64 bincount sums of 32-bit halves exact (< 2^53)
+
+# ---------------------------------------------------------------- validation
+
+
+def _report(masks: dict[int, np.ndarray]) -> tuple[tuple[int, ...], tuple[int, ...]]:
+    counts = [0] * N_RULES
+    firsts = [-1] * N_RULES
+    for rule, mask in masks.items():
+        c = int(np.count_nonzero(mask))
+        counts[rule] = c
+        if c:
+            firsts[rule] = int(np.argmax(mask))
+    return tuple(counts), tuple(firsts)
+
+
+def _score_masks(p: np.ndarray) -> dict[int, np.ndarray]:
+    nan = np.isnan(p)
+    inf = np.isinf(p)
+    with np.errstate(invalid="ignore"):
+        out = ((p < 0) | (p > 1)) & ~inf
+    return {RULE_NAN: nan, RULE_INF: inf, RULE_RANGE: out}
+
+
+def validate_binary(scores, labels):
+    masks = _score_masks(scores)
+    masks[RULE_LABEL] = (labels != 0) & (labels != 1)
+    return _report(masks)
+
+
+def _row_sums(P: np.ndarray) -> np.ndarray:
+    # Left to right, as the C++ and Numba loops do (numpy's pairwise sum would differ).
+    s = np.zeros(P.shape[0])
+    for k in range(P.shape[1]):
+        s += P[:, k].astype(np.float64)
+    return s
+
+
+def validate_probs(scores, labels, atol, check_rows):
+    n, K = scores.shape
+    masks = _score_masks(scores.reshape(-1))
+    row_counts, row_firsts = _report({
+        RULE_ROW_SUM: ~(np.abs(_row_sums(scores) - 1.0) <= atol) if check_rows else np.zeros(n, bool),
+        RULE_LABEL: (labels < 0) | (labels >= K),
+    })
+    counts, firsts = _report(masks)
+    counts = counts[:RULE_ROW_SUM] + row_counts[RULE_ROW_SUM:]
+    firsts = firsts[:RULE_ROW_SUM] + row_firsts[RULE_ROW_SUM:]
+    return counts, firsts
+
+
+# ---------------------------------------------------------------- binning
+
+
+def equal_width_index(p: np.ndarray, bins: int) -> np.ndarray:
+    edges = width_edges(bins)
+    i = np.clip((p * float(bins)).astype(np.int64), 0, bins - 1)
+    up = (i + 1 < bins) & (p >= edges[np.minimum(i + 1, bins)])
+    down = ~up & (i > 0) & (p < edges[i])
+    return i + up - down
+
+
+def fine_cell(p: np.ndarray) -> np.ndarray:
+    low = p <= 0.5
+    t = np.where(low, p, 1.0 - p)
+    bits = t.view(np.uint64)
+    e = ((bits >> np.uint64(52)) & np.uint64(0x7FF)).astype(np.int64) - 1023
+    sub = ((bits >> np.uint64(52 - GRID_SUB_BITS)) & np.uint64(GRID_SUB - 1)).astype(np.int64)
+    cell = 1 + (e + GRID_OCTAVES + 1) * GRID_SUB + sub
+    cell = np.where(e < -GRID_OCTAVES - 1, 0, cell)
+    cell = np.where(e >= -1, GRID_HALF - 1, cell)
+    return np.where(low, cell, GRID_CELLS - 1 - cell)
+
+
+# ---------------------------------------------------------------- fixed point
+
+
+def det_log(x: np.ndarray) -> np.ndarray:
+    """fixed_point.hpp det_log, vectorized with the same operation order."""
+    m, e = np.frexp(x)
+    small = m < 0.70710678118654757
+    m = np.where(small, m * 2.0, m)
+    e = e - small
+    s = (m - 1.0) / (m + 1.0)
+    z = s * s
+    poly = np.full_like(z, 1.0 / 21.0)
+    for c in (19.0, 17.0, 15.0, 13.0, 11.0, 9.0, 7.0, 5.0, 3.0, 1.0):
+        poly = poly * z + 1.0 / c
+    de = e.astype(np.float64)
+    return de * 6.93147180369123816490e-01 + (de * 1.90821492927058770002e-10 + (2.0 * s) * poly)
+
+
+def log_loss_terms(p: np.ndarray, positive: np.ndarray) -> np.ndarray:
+    q = np.where(positive, p, 1.0 - p)
+    q = np.maximum(q, LOG_LOSS_FLOOR)
+    return np.maximum(-det_log(q), 0.0)
+
+
+def quantize(v: np.ndarray, scale: float) -> np.ndarray:
+    return (v * scale).astype(np.uint64)
+
+
+def _add128(lo: np.ndarray, hi: np.ndarray, add_lo: np.ndarray, add_hi: np.ndarray) -> None:
+    """(hi, lo) += (add_hi, add_lo), in place, with carry."""
+    lo += add_lo
+    hi += add_hi + (lo < add_lo).astype(np.uint64)
+
+
+def _split_sum(lo_sum: np.ndarray, hi_sum: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """hi_sum * 2^32 + lo_sum (both exact uint64) as a 128-bit (lo, hi) pair."""
+    shifted = hi_sum << np.uint64(32)
+    lo = shifted + lo_sum
+    hi = (hi_sum >> np.uint64(32)) + (lo < shifted).astype(np.uint64)
+    return lo, hi
+
+
+def _add_cells(cells: np.ndarray, idx: np.ndarray, q: np.ndarray, positive: np.ndarray) -> None:
+    """cells[(ncells, 4)] += per-cell (count, positives, sum q as 128 bits), exactly."""
+    ncells = cells.shape[0]
+    for start in range(0, idx.size, _CHUNK):
+        i = idx[start:start + _CHUNK]
+        qq = q[start:start + _CHUNK]
+        cells[:, 0] += np.bincount(i, minlength=ncells).astype(np.uint64)
+        cells[:, 1] += np.bincount(i, weights=positive[start:start + _CHUNK], minlength=ncells).astype(np.uint64)
+        lo_sum = np.bincount(i, weights=(qq & _M32).astype(np.float64), minlength=ncells).astype(np.uint64)
+        hi_sum = np.bincount(i, weights=(qq >> np.uint64(32)).astype(np.float64), minlength=ncells).astype(np.uint64)
+        add_lo, add_hi = _split_sum(lo_sum, hi_sum)
+        lo, hi = cells[:, 2].copy(), cells[:, 3].copy()
+        _add128(lo, hi, add_lo, add_hi)
+        cells[:, 2], cells[:, 3] = lo, hi
+
+
+def _add_total(pair: np.ndarray, q: np.ndarray) -> None:
+    lo_sum = np.array([np.sum(q & _M32, dtype=np.uint64)])
+    hi_sum = np.array([np.sum(q >> np.uint64(32), dtype=np.uint64)])
+    add_lo, add_hi = _split_sum(lo_sum, hi_sum)
+    lo, hi = pair[0:1].copy(), pair[1:2].copy()
+    _add128(lo, hi, add_lo, add_hi)
+    pair[0], pair[1] = lo[0], hi[0]
+
+
+def _accumulate_stream(stream: np.ndarray, bins: int, parts: int, p: np.ndarray, positive: np.ndarray) -> None:
+    coarse = stream[:bins * FIELDS].reshape(bins, FIELDS)
+    fine = stream[bins * FIELDS:(bins + GRID_CELLS) * FIELDS].reshape(GRID_CELLS, FIELDS)
+    totals = stream[(bins + GRID_CELLS) * FIELDS:]
+    qp = quantize(p, UNIT_SCALE)
+    pos = positive.astype(np.float64)
+    if parts & PART_COARSE:
+        _add_cells(coarse, equal_width_index(p, bins), qp, pos)
+    if parts & PART_FINE:
+        _add_cells(fine, fine_cell(p), qp, pos)
+    if parts & PART_TOTALS:
+        r = p - pos
+        _add_total(totals[0:2], quantize(r * r, UNIT_SCALE))
+        _add_total(totals[2:4], quantize(log_loss_terms(p, positive), LOG_SCALE))
+
+
+def top_label(scores, labels):
+    conf = scores.max(axis=1).astype(np.float64)
+    correct = (scores.argmax(axis=1) == labels).astype(np.int8)
+    return conf, correct
+
+
+def accumulate(acc, bins, streams, parts, scores, labels, kind):
+    """Adds validated (scores, labels) to the flat uint64 state ``acc`` in place."""
+    if acc.dtype != np.uint64 or acc.size != streams * stream_size(bins):
+        raise ValueError("accumulator size does not match bins and streams")
+    acc2 = acc.reshape(streams, stream_size(bins))
+    if kind == KIND_BINARY:
+        _accumulate_stream(acc2[0], bins, parts, scores.astype(np.float64, copy=False), labels == 1)
+    elif kind == KIND_TOP_LABEL:
+        conf, correct = top_label(scores, labels)
+        _accumulate_stream(acc2[0], bins, parts, conf, correct == 1)
+    elif kind == KIND_MARGINAL:
+        for k in range(scores.shape[1]):
+            _accumulate_stream(acc2[k], bins, parts, scores[:, k].astype(np.float64), labels == k)
+    else:
+        raise ValueError(f"unknown kind {kind}")
+
+
+def binned_stats_edges(scores, labels, cuts, right_closed, nbins):
+    x = scores.astype(np.float64, copy=False)
+    idx = np.searchsorted(np.asarray(cuts, np.float64), x, side="left" if right_closed else "right")
+    idx = np.minimum(idx, nbins - 1)
+    count = np.bincount(idx, minlength=nbins).astype(np.int64)
+    sum_x = np.bincount(idx, weights=x, minlength=nbins)
+    sum_y = np.bincount(idx, weights=labels.astype(np.float64), minlength=nbins)
+    return count, sum_x, sum_y

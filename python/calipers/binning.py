@@ -1,0 +1,66 @@
+"""Bin edges under every supported convention.
+
+calipers' own convention (``compat=None``): bins are [e_i, e_{i+1}) with the last bin
+closed; equal-width edges are e_i = i/B; equal-mass bins cut the sorted scores at the
+first run of tied values ending at or after rank ceil(j n / B), so ties are never split
+and the result does not depend on their order (fewer than B bins can come out).
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from ._grid import width_edges
+
+__all__ = ["width_edges", "mass_cuts", "uc_width_bins", "uc_equal_bins", "sklearn_edges"]
+
+
+def mass_cuts(sorted_scores: np.ndarray, bins: int) -> np.ndarray:
+    """Interior cut values for calipers' equal-mass bins (left-closed: x >= cut goes up)."""
+    n = sorted_scores.size
+    run_ends = np.flatnonzero(sorted_scores[1:] != sorted_scores[:-1]) + 1
+    run_ends = np.append(run_ends, n)
+    targets = (np.arange(1, bins, dtype=np.int64) * n + bins - 1) // bins  # ceil(j n / B)
+    positions = run_ends[np.searchsorted(run_ends, targets, side="left")]
+    positions = np.unique(positions[(positions > 0) & (positions < n)])
+    return sorted_scores[positions].astype(np.float64)
+
+
+def mass_cuts_from_counts(cell_counts: np.ndarray, bins: int) -> np.ndarray:
+    """The same rule on a histogram: cut after the first non-empty cell whose cumulative
+    count reaches ceil(j n / B). Returns cell indices where new bins start."""
+    cum = np.cumsum(cell_counts)
+    n = int(cum[-1]) if cum.size else 0
+    if n == 0:
+        return np.zeros(0, np.int64)
+    ends = np.flatnonzero(cell_counts > 0)  # a bin may end after any non-empty cell
+    targets = (np.arange(1, bins, dtype=np.int64) * n + bins - 1) // bins
+    chosen = ends[np.searchsorted(cum[ends], targets, side="left")]
+    starts = np.unique(chosen + 1)
+    return starts[(starts < cell_counts.size) & (cum[np.minimum(starts, cum.size - 1) - 1] < n)]
+
+
+def uc_width_bins(bins: int) -> np.ndarray:
+    """uncertainty-calibration ``get_equal_prob_bins``: upper edges i/B, i = 1..B."""
+    return np.array([i * 1.0 / bins for i in range(1, bins + 1)])
+
+
+def uc_equal_bins(scores: np.ndarray, bins: int) -> np.ndarray:
+    """uncertainty-calibration ``get_equal_bins``: midpoints between ``np.array_split``
+    chunks of the sorted scores, then 1.0, then exact duplicates removed (upper edges,
+    right-closed). Computed in float64."""
+    s = np.sort(scores.astype(np.float64, copy=False))
+    b = min(bins, s.size)
+    sizes = np.full(b, s.size // b, dtype=np.int64)
+    sizes[: s.size % b] += 1
+    ends = np.cumsum(sizes)[:-1]  # first index of each next chunk
+    edges = (s[ends - 1] + s[ends]) / 2.0
+    return np.unique(np.append(edges, 1.0))
+
+
+def sklearn_edges(scores: np.ndarray, bins: int, strategy: str) -> np.ndarray:
+    """``sklearn.calibration.calibration_curve`` edges (B + 1 of them, right-closed)."""
+    if strategy == "uniform":
+        return np.linspace(0.0, 1.0, bins + 1)
+    quantiles = np.linspace(0, 1, bins + 1)
+    return np.percentile(scores.astype(np.float64, copy=False), quantiles * 100)

@@ -1,0 +1,39 @@
+"""Reliability diagrams with matplotlib (optional dependency)."""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Any
+
+import numpy as np
+
+if TYPE_CHECKING:
+    from .reliability import ReliabilityTable
+
+
+def plot_reliability(table: "ReliabilityTable", ax: Any = None, *, title: str | None = None,
+                     show_counts: bool = True) -> Any:
+    """Observed frequency per bin with Wilson error bars against mean score, the
+    diagonal of perfect calibration, and a histogram of bin counts underneath."""
+    try:
+        import matplotlib.pyplot as plt
+    except ImportError as exc:  # pragma: no cover - depends on the environment
+        raise ImportError("plotting needs matplotlib: pip install 'calipers[plot]'") from exc
+    if ax is None:
+        _, ax = plt.subplots(figsize=(5, 5))
+    nz = table.count > 0
+    ax.plot([0, 1], [0, 1], color="0.6", linestyle="--", linewidth=1, label="perfect calibration")
+    yerr = np.vstack([table.frequency[nz] - table.lower[nz], table.upper[nz] - table.frequency[nz]])
+    ax.errorbar(table.mean_score[nz], table.frequency[nz], yerr=yerr, fmt="o-", color="C0", capsize=3,
+                label=f"observed (Wilson {table.confidence:.0%})")
+    if show_counts and table.n > 0:
+        widths = np.diff(table.edges)
+        share = table.count / table.n
+        ax.bar(table.edges[:-1], share * 0.25 / max(float(share.max()), 1e-12), width=widths, align="edge",
+               color="C1", alpha=0.3, label="share of samples")
+    ax.set_xlim(0, 1)
+    ax.set_ylim(0, 1)
+    ax.set_xlabel("mean score")
+    ax.set_ylabel("observed frequency")
+    ax.set_title(title or f"Reliability diagram (n={table.n})")
+    ax.legend(loc="upper left", fontsize="small")
+    return ax

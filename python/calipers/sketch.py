@@ -1,0 +1,352 @@
+"""ReliabilitySketch: mergeable, serializable streaming state for calibration metrics.
+
+The state is O(bins + grid), never O(samples): per equal-width bin and per fine-grid cell
+the count, the positives and the exact fixed-point sum of scores, plus exact sums of
+squared errors and log-loss terms. Sums are integers (scores carry 62 fractional bits,
+log-loss terms 56), so updates in any chunking, merges in any order and every backend
+give byte-identical states.
+"""
+
+from __future__ import annotations
+
+import threading
+import warnings
+from functools import lru_cache
+from typing import Any, Iterable
+
+import numpy as np
+
+from . import _backend, _serde
+from ._bins import BinStats, coarse_stats, decode128
+from ._estimators import NORMS, binned_error, combine_classes
+from ._grid import (FIELDS, GRID_CELLS, GRID_OCTAVES, GRID_SUB_BITS, KIND_BINARY, KIND_MARGINAL,
+                    KIND_TOP_LABEL, PART_ALL, UNIT_SCALE, fine_cell_lower_edges, stream_size)
+from ._validate import DEFAULT_ROW_SUM_ATOL, check, check_bins, check_choice
+from .binning import mass_cuts_from_counts
+from .metrics import bss_from_totals, brier_from_totals, log_loss_from_totals, totals_from_state
+from .reliability import ReliabilityTable
+
+__all__ = ["ReliabilitySketch", "merge_all"]
+
+_KIND_NAMES = {None: None, KIND_BINARY: "binary", KIND_TOP_LABEL: "top-label", KIND_MARGINAL: "marginal"}
+_KIND_CODES = {None: 0, KIND_BINARY: 1, KIND_TOP_LABEL: 2, KIND_MARGINAL: 3}
+_CODE_KINDS = {v: k for k, v in _KIND_CODES.items()}
+
+
+@lru_cache(maxsize=64)
+def _lo_words(bins: int, streams: int) -> np.ndarray:
+    """Indices of the low words of every 128-bit sum in the flat state."""
+    size = stream_size(bins)
+    cells = np.arange(bins + GRID_CELLS) * FIELDS + 2
+    one = np.concatenate([cells, (bins + GRID_CELLS) * FIELDS + np.array([0, 2])])
+    return (np.arange(streams)[:, None] * size + one[None, :]).ravel()
+
+
+def _add_state(dst: np.ndarray, src: np.ndarray, bins: int, streams: int) -> None:
+    lo = _lo_words(bins, streams)
+    before = dst[lo]
+    dst += src  # uint64 arithmetic wraps; the carries are restored below
+    dst[lo + 1] += (dst[lo] < before).astype(np.uint64)
+
+
+class ReliabilitySketch:
+    """Streaming reliability statistics that merge exactly and serialize compactly.
+
+    Parameters
+    ----------
+    bins : number of equal-width bins (edges i/bins, bins [e_i, e_{i+1}), last closed).
+        Equal-width metrics from the sketch equal :func:`calipers.ece` on the same data.
+    classes : None for 1-D (score, outcome) input or (n, K) top-label input; an integer K
+        for marginal (class-wise) statistics of (n, K) probabilities.
+    row_sum_atol : tolerance on row sums of (n, K) input.
+    backend : "auto" | "cpp" | "numba" | "numpy"; the state does not depend on it.
+
+    Notes
+    -----
+    ``update`` validates the whole batch before touching the state (all-or-nothing),
+    releases the GIL in the C++ and Numba backends, and is safe to call from many
+    threads (updates of one sketch are serialized by a lock; for parallel throughput use
+    one sketch per thread and :meth:`merge`). Empty batches are rejected like any bad input.
+
+    Equal-mass metrics come from a fine grid of 3970 cells uniform in the exponent and
+    top 6 mantissa bits of min(p, 1 - p): cells are 1/64 (1.6%) of the distance to 0 or 1
+    wide down to 2^-32, so 0.999 and 0.9999 never share a cell. Each equal-mass bin ends
+    at the end of the cell holding rank ceil(j n / B); compared with exact equal-mass bins
+    a boundary moves by at most the samples of one cell. Metrics of an empty sketch are
+    NaN with a RuntimeWarning.
+    """
+
+    def __init__(self, bins: int = 15, classes: int | None = None, *,
+                 row_sum_atol: float = DEFAULT_ROW_SUM_ATOL, backend: str = "auto") -> None:
+        self._bins = check_bins(bins)
+        if classes is not None:
+            if isinstance(classes, bool) or not isinstance(classes, (int, np.integer)) or classes < 2:
+                raise ValueError(f"classes must be None or an integer >= 2, got {classes!r}")
+            classes = int(classes)
+        if not row_sum_atol >= 0:
+            raise ValueError(f"row_sum_atol must be >= 0, got {row_sum_atol!r}")
+        if backend != "auto":
+            _backend.resolve(backend)  # fail early on an unavailable backend
+        self._classes = classes
+        self._streams = classes or 1
+        self._kind: int | None = KIND_MARGINAL if classes else None
+        self._row_sum_atol = float(row_sum_atol)
+        self._backend = backend
+        self._acc = np.zeros(self._streams * stream_size(self._bins), np.uint64)
+        self._lock = threading.Lock()
+
+    # ------------------------------------------------------------------ state
+
+    @property
+    def bins(self) -> int:
+        return self._bins
+
+    @property
+    def classes(self) -> int | None:
+        return self._classes
+
+    @property
+    def kind(self) -> str | None:
+        """'binary', 'top-label' or 'marginal'; None until the first update of a 1-D/top-label sketch."""
+        return _KIND_NAMES[self._kind]
+
+    @property
+    def count(self) -> int:
+        """Number of samples (rows) added."""
+        with self._lock:
+            return int(self._acc[: self._bins * FIELDS: FIELDS].sum())
+
+    @property
+    def nbytes(self) -> int:
+        return int(self._acc.nbytes)
+
+    def _settings(self) -> str:
+        return f"bins={self._bins}, classes={self._classes}, kind={self.kind!r}"
+
+    def update(self, scores: Any, labels: Any, *, nan_policy: str = "raise",
+               backend: str | None = None) -> "ReliabilitySketch":
+        """Add a batch; raises (and changes nothing) on any invalid value."""
+        kernels = _backend.resolve(backend or self._backend)
+        mode = "marginal" if self._classes else "top-label"
+        c = check(scores, labels, kernels, mode=mode, nan_policy=nan_policy,  # type: ignore[arg-type]
+                  row_sum_atol=self._row_sum_atol)
+        if self._classes and c.classes != self._classes:
+            raise ValueError(f"this sketch has classes={self._classes}: scores must have shape (n, {self._classes}), "
+                             f"got {c.scores.shape}")
+        with self._lock:
+            if self._kind is not None and self._kind != c.kind:
+                raise ValueError(f"this sketch holds {self.kind} pairs; cannot add {_KIND_NAMES[c.kind]} input "
+                                 "(1-D scores and (n, K) top-label scores do not mix)")
+            if _backend.name_of(kernels) == "numpy":  # staged so a failure midway changes nothing
+                delta = np.zeros_like(self._acc)
+                kernels.accumulate(delta, self._bins, self._streams, PART_ALL, c.scores, c.labels, c.kind)
+                _add_state(self._acc, delta, self._bins, self._streams)
+            else:
+                kernels.accumulate(self._acc, self._bins, self._streams, PART_ALL, c.scores, c.labels, c.kind)
+            self._kind = c.kind
+        return self
+
+    def _snapshot(self) -> tuple[np.ndarray, int | None]:
+        with self._lock:
+            return self._acc.copy(), self._kind
+
+    def merge(self, other: "ReliabilitySketch") -> "ReliabilitySketch":
+        """Add ``other`` into this sketch in place (exact); returns self."""
+        if not isinstance(other, ReliabilitySketch):
+            raise TypeError(f"can only merge a ReliabilitySketch, got {type(other).__name__}")
+        state, kind = other._snapshot()
+        if other._bins != self._bins or other._classes != self._classes or (
+                kind is not None and self._kind is not None and kind != self._kind):
+            raise ValueError(f"cannot merge incompatible sketches: {self._settings()} vs {other._settings()}")
+        with self._lock:
+            if kind is not None and self._kind is not None and kind != self._kind:
+                raise ValueError(f"cannot merge incompatible sketches: {self._settings()} vs {other._settings()}")
+            _add_state(self._acc, state, self._bins, self._streams)
+            if self._kind is None:
+                self._kind = kind
+        return self
+
+    def __iadd__(self, other: "ReliabilitySketch") -> "ReliabilitySketch":
+        return self.merge(other)
+
+    def __add__(self, other: "ReliabilitySketch") -> "ReliabilitySketch":
+        if not isinstance(other, ReliabilitySketch):
+            return NotImplemented
+        return self.copy().merge(other)
+
+    def copy(self) -> "ReliabilitySketch":
+        state, kind = self._snapshot()
+        out = ReliabilitySketch(self._bins, self._classes, row_sum_atol=self._row_sum_atol, backend=self._backend)
+        out._acc, out._kind = state, kind
+        return out
+
+    def reset(self) -> None:
+        with self._lock:
+            self._acc[:] = 0
+            self._kind = KIND_MARGINAL if self._classes else None
+
+    def __eq__(self, other: object) -> bool:
+        if not isinstance(other, ReliabilitySketch):
+            return NotImplemented
+        return self.to_bytes() == other.to_bytes()
+
+    __hash__ = None  # type: ignore[assignment]
+
+    def __repr__(self) -> str:
+        return f"ReliabilitySketch({self._settings()}, count={self.count})"
+
+    # ---------------------------------------------------------- serialization
+
+    def to_bytes(self) -> bytes:
+        """Versioned, checksummed binary form (see calipers._serde for the layout)."""
+        state, kind = self._snapshot()
+        empty = int(state[: self._bins * FIELDS: FIELDS].sum()) == 0
+        return _serde.pack(_serde.TYPE_RELIABILITY_SKETCH, _serde.FLAG_EMPTY if empty else 0, _KIND_CODES[kind],
+                           self._bins, self._streams, GRID_OCTAVES, GRID_SUB_BITS, self._row_sum_atol, state)
+
+    @classmethod
+    def from_bytes(cls, data: bytes, *, backend: str = "auto") -> "ReliabilitySketch":
+        """Rebuild a sketch; raises ValueError on truncated, corrupted or foreign bytes."""
+        (flags, kind_code, bins, streams, octaves, sub_bits), atol, state = _serde.unpack(
+            data, _serde.TYPE_RELIABILITY_SKETCH)
+        if kind_code not in _CODE_KINDS:
+            raise ValueError(f"calipers blob has an unknown kind code {kind_code}")
+        kind = _CODE_KINDS[kind_code]
+        if (octaves, sub_bits) != (GRID_OCTAVES, GRID_SUB_BITS):
+            raise ValueError(f"calipers blob uses fine grid ({octaves}, {sub_bits}); this build uses "
+                             f"({GRID_OCTAVES}, {GRID_SUB_BITS})")
+        if not 1 <= bins <= 1_000_000:
+            raise ValueError(f"calipers blob has an invalid bin count {bins}")
+        if (kind == KIND_MARGINAL) != (streams >= 2) or streams < 1:
+            raise ValueError(f"calipers blob has {streams} stream(s) for kind {_KIND_NAMES[kind]!r}")
+        if state.size != streams * stream_size(bins):
+            raise ValueError(f"calipers blob payload has {state.size} words, expected "
+                             f"{streams * stream_size(bins)} for bins={bins}, streams={streams}")
+        _check_consistent(state, bins, streams, kind, flags)
+        out = cls(bins, streams if kind == KIND_MARGINAL else None, row_sum_atol=atol, backend=backend)
+        out._acc, out._kind = state, kind
+        return out
+
+    def __reduce__(self) -> tuple[Any, tuple[bytes]]:
+        return (_restore, (self.to_bytes(),))
+
+    # ---------------------------------------------------------------- metrics
+
+    def _stats(self, binning: str, bins: int | None) -> list[BinStats]:
+        check_choice("binning", binning, ("width", "mass"))
+        state, _ = self._snapshot()
+        if binning == "width":
+            if bins is not None and bins != self._bins:
+                raise ValueError(f"equal-width bins are fixed at construction (bins={self._bins}); got bins={bins}")
+            return coarse_stats(state, self._bins, self._streams)
+        nbins = check_bins(self._bins if bins is None else bins)
+        lower = fine_cell_lower_edges()
+        out = []
+        for row in state.reshape(self._streams, stream_size(self._bins)):
+            cells = row[self._bins * FIELDS:(self._bins + GRID_CELLS) * FIELDS].reshape(GRID_CELLS, FIELDS)
+            counts = cells[:, 0].astype(np.int64)
+            starts = mass_cuts_from_counts(counts, nbins)
+            index = np.concatenate([[0], starts]).astype(np.int64)
+            sums = decode128(cells[:, 2], cells[:, 3], UNIT_SCALE)
+            edges = np.concatenate([[0.0], lower[starts], [1.0]])
+            out.append(BinStats(edges, np.add.reduceat(counts, index), np.add.reduceat(sums, index),
+                                np.add.reduceat(cells[:, 1].astype(np.float64), index)))
+        return out
+
+    def _empty_nan(self, what: str) -> bool:
+        if self.count == 0:
+            warnings.warn(f"{what} of an empty ReliabilitySketch is undefined; returning NaN",
+                          RuntimeWarning, stacklevel=3)
+            return True
+        return False
+
+    def ece(self, *, binning: str = "width", norm: str = "l1", debiased: bool = False,
+            bins: int | None = None) -> float:
+        """Binned calibration error, as :func:`calipers.ece` (equal-width: identical values)."""
+        check_choice("norm", norm, NORMS)
+        if debiased and norm != "l2":
+            raise ValueError(f"debiased=True is defined for norm='l2'; got norm={norm!r}")
+        stats = self._stats(binning, bins)
+        if self._empty_nan("ece"):
+            return float("nan")
+        values = [binned_error(s.count, s.sum_score, s.sum_label, norm, debiased) for s in stats]
+        return values[0] if len(values) == 1 else combine_classes(values, norm)
+
+    def reliability(self, *, binning: str = "width", bins: int | None = None,
+                    confidence: float = 0.95) -> ReliabilityTable:
+        """Per-bin table (marginal sketches pool the class-wise pairs)."""
+        return ReliabilityTable.from_stats(self._stats(binning, bins), confidence)
+
+    def _totals(self) -> tuple[np.ndarray, np.ndarray, np.ndarray, int]:
+        state, _ = self._snapshot()
+        return totals_from_state(state, self._bins, self._streams)
+
+    def brier(self) -> float:
+        if self._empty_nan("brier"):
+            return float("nan")
+        sq, _, _, n = self._totals()
+        return brier_from_totals(sq, n)
+
+    def log_loss(self) -> float:
+        if self._empty_nan("log_loss"):
+            return float("nan")
+        _, ll, _, n = self._totals()
+        return log_loss_from_totals(ll, n)
+
+    def brier_skill_score(self) -> float:
+        if self._empty_nan("brier_skill_score"):
+            return float("nan")
+        sq, _, positives, n = self._totals()
+        return bss_from_totals(sq, positives, n)
+
+    def metrics(self) -> dict[str, float]:
+        """ECE (l1, l2, max, debiased l2), Brier, Brier skill score and log loss in one dict."""
+        if self.count == 0:
+            return {k: float("nan") for k in ("ece", "ece_l2", "mce", "ece_l2_debiased", "ece_mass",
+                                              "brier", "brier_skill_score", "log_loss")}
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", RuntimeWarning)
+            return {
+                "ece": self.ece(), "ece_l2": self.ece(norm="l2"), "mce": self.ece(norm="max"),
+                "ece_l2_debiased": self.ece(norm="l2", debiased=True), "ece_mass": self.ece(binning="mass"),
+                "brier": self.brier(), "brier_skill_score": self.brier_skill_score(), "log_loss": self.log_loss(),
+            }
+
+
+def _check_consistent(state: np.ndarray, bins: int, streams: int, kind: int | None, flags: int) -> None:
+    rows = state.reshape(streams, stream_size(bins))
+    coarse = rows[:, : bins * FIELDS].reshape(streams, bins, FIELDS)
+    fine = rows[:, bins * FIELDS:(bins + GRID_CELLS) * FIELDS].reshape(streams, GRID_CELLS, FIELDS)
+    for cells in (coarse, fine):
+        if np.any(cells[:, :, 1] > cells[:, :, 0]):
+            raise ValueError("calipers blob is inconsistent: a cell has more positives than samples")
+        # sum of scores <= count (sum hi word is sum / 4 in units of 2^64 / 2^62)
+        if np.any(cells[:, :, 3] > cells[:, :, 0] // 4 + 1):
+            raise ValueError("calipers blob is inconsistent: a cell's score sum exceeds its count")
+    totals_c = coarse[:, :, 0].sum(axis=1)
+    if not np.array_equal(totals_c, fine[:, :, 0].sum(axis=1)) or np.any(totals_c != totals_c[0]):
+        raise ValueError("calipers blob is inconsistent: bin and grid counts disagree")
+    empty = int(totals_c[0]) == 0
+    if bool(flags & _serde.FLAG_EMPTY) != empty or flags & ~_serde.FLAG_EMPTY:
+        raise ValueError(f"calipers blob flags {flags:#x} do not match its counts")
+    if kind is None and not empty:
+        raise ValueError("calipers blob has samples but no input kind")
+
+
+def _restore(data: bytes) -> ReliabilitySketch:
+    return ReliabilitySketch.from_bytes(data)
+
+
+def merge_all(sketches: Iterable[ReliabilitySketch]) -> ReliabilitySketch:
+    """Fold many sketches into a new one (inputs are not modified)."""
+    it = iter(sketches)
+    try:
+        first = next(it)
+    except StopIteration:
+        raise ValueError("merge_all needs at least one sketch") from None
+    if not isinstance(first, ReliabilitySketch):
+        raise TypeError(f"can only merge ReliabilitySketch objects, got {type(first).__name__}")
+    out = first.copy()
+    for s in it:
+        out.merge(s)
+    return out
