@@ -1,0 +1,179 @@
+"""Chunked readers for prediction logs (JSONL and CSV, optionally gzipped).
+
+Rows are parsed one by one into float arrays of at most ``chunk_size`` rows, so memory
+stays constant whatever the log size. A row that cannot be scored is skipped and counted
+by reason (with the first file:line of each reason), never dropped silently.
+"""
+
+from __future__ import annotations
+
+import csv
+import gzip
+import io
+import json
+import math
+from dataclasses import dataclass, field
+from typing import IO, Any, Iterator
+
+import numpy as np
+
+
+@dataclass
+class Skipped:
+    """Rows skipped per reason, with the first file:line of each."""
+
+    counts: dict[str, int] = field(default_factory=dict)
+    first: dict[str, str] = field(default_factory=dict)
+
+    def add(self, reason: str, where: str) -> None:
+        if reason not in self.counts:
+            self.counts[reason] = 0
+            self.first[reason] = where
+        self.counts[reason] += 1
+
+    @property
+    def total(self) -> int:
+        return sum(self.counts.values())
+
+
+class MalformedRow(ValueError):
+    """A row that cannot be scored (raised in strict mode)."""
+
+
+@dataclass
+class Columns:
+    score: str = "score"
+    label: str = "label"
+    probs: str | None = None  # name of a probability-vector column, instead of score
+
+
+def _open(path: str) -> IO[str]:
+    if path.endswith(".gz"):
+        return io.TextIOWrapper(gzip.open(path, "rb"), encoding="utf-8")
+    return open(path, encoding="utf-8")
+
+
+def _format(path: str) -> str:
+    base = path[:-3] if path.endswith(".gz") else path
+    if base.endswith((".jsonl", ".json", ".ndjson")):
+        return "jsonl"
+    if base.endswith((".csv", ".tsv")):
+        return "csv"
+    raise ValueError(f"cannot tell the format of {path!r}: expected .jsonl/.ndjson or .csv (optionally .gz)")
+
+
+def _records(path: str) -> Iterator[tuple[int, Any]]:
+    """(line number, dict or parse-error string) for each data row."""
+    fmt = _format(path)
+    with _open(path) as fh:
+        if fmt == "jsonl":
+            for lineno, line in enumerate(fh, start=1):
+                if not line.strip():
+                    continue
+                try:
+                    rec = json.loads(line)
+                except json.JSONDecodeError:
+                    yield lineno, "invalid JSON"
+                    continue
+                yield lineno, rec if isinstance(rec, dict) else "not a JSON object"
+        else:
+            delimiter = "\t" if path.rstrip(".gz").endswith(".tsv") else ","
+            reader = csv.DictReader(fh, delimiter=delimiter)
+            for rec in reader:
+                yield reader.line_num, rec
+
+
+def _number(value: Any) -> float:
+    if isinstance(value, bool):
+        return float(value)
+    if isinstance(value, (int, float)):
+        return float(value)
+    if isinstance(value, str) and value.strip():
+        return float(value)
+    raise ValueError
+
+
+def _parse(rec: dict[str, Any], cols: Columns) -> tuple[Any, int] | str:
+    """(score or probability list, label) or the reason the row is skipped."""
+    if cols.label not in rec or rec[cols.label] in (None, ""):
+        return f"missing field '{cols.label}'"
+    try:
+        label_f = _number(rec[cols.label])
+    except (ValueError, TypeError):
+        return f"non-numeric '{cols.label}'"
+    if not math.isfinite(label_f) or label_f != int(label_f):
+        return f"'{cols.label}' is not an integer"
+    label = int(label_f)
+    if cols.probs is None:
+        if cols.score not in rec or rec[cols.score] in (None, ""):
+            return f"missing field '{cols.score}'"
+        try:
+            score = _number(rec[cols.score])
+        except (ValueError, TypeError):
+            return f"non-numeric '{cols.score}'"
+        if math.isnan(score):
+            return f"NaN '{cols.score}'"
+        if not 0.0 <= score <= 1.0:
+            return f"'{cols.score}' outside [0, 1]"
+        if label not in (0, 1):
+            return f"'{cols.label}' not 0 or 1"
+        return score, label
+    raw = rec.get(cols.probs)
+    if raw is None:
+        return f"missing field '{cols.probs}'"
+    if isinstance(raw, str):
+        try:
+            raw = json.loads(raw)
+        except json.JSONDecodeError:
+            return f"'{cols.probs}' is not a list"
+    if not isinstance(raw, list) or not raw:
+        return f"'{cols.probs}' is not a list"
+    try:
+        probs = [_number(v) for v in raw]
+    except (ValueError, TypeError):
+        return f"non-numeric '{cols.probs}'"
+    if any(math.isnan(v) for v in probs):
+        return f"NaN in '{cols.probs}'"
+    if any(not 0.0 <= v <= 1.0 for v in probs):
+        return f"'{cols.probs}' outside [0, 1]"
+    return probs, label
+
+
+def read_chunks(paths: list[str], cols: Columns, *, chunk_size: int = 65536, strict: bool = False,
+                skipped: Skipped | None = None, classes: int | None = None) -> Iterator[tuple[np.ndarray, np.ndarray]]:
+    """Yield (scores, labels) arrays of at most ``chunk_size`` valid rows.
+
+    With ``cols.probs`` the scores are (n, K); rows whose vector length differs from the
+    first valid row (or from ``classes``) are skipped as 'wrong vector length', and rows
+    whose sum is off by more than 1e-4 as 'probabilities do not sum to 1'.
+    """
+    skipped = skipped if skipped is not None else Skipped()
+    scores: list[Any] = []
+    labels: list[int] = []
+    width = classes
+    for path in paths:
+        for lineno, rec in _records(path):
+            parsed = rec if isinstance(rec, str) else _parse(rec, cols)
+            if not isinstance(parsed, str) and cols.probs is not None:
+                probs, label = parsed
+                if width is None:
+                    width = len(probs)
+                if len(probs) != width:
+                    parsed = "wrong vector length"
+                elif abs(math.fsum(probs) - 1.0) > 1e-4:
+                    parsed = "probabilities do not sum to 1"
+                elif not 0 <= label < width:
+                    parsed = f"'{cols.label}' out of range"
+            if isinstance(parsed, str):
+                where = f"{path}:{lineno}"
+                if strict:
+                    raise MalformedRow(f"{where}: {parsed}")
+                skipped.add(parsed, where)
+                continue
+            scores.append(parsed[0])
+            labels.append(parsed[1])
+            if len(labels) >= chunk_size:
+                yield np.asarray(scores, np.float64), np.asarray(labels, np.int64)
+                scores, labels = [], []
+    if labels:
+        yield np.asarray(scores, np.float64), np.asarray(labels, np.int64)

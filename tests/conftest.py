@@ -1,0 +1,75 @@
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import numpy as np
+import pytest
+from hypothesis import HealthCheck, settings
+
+from calipers import _backend
+
+settings.register_profile("ci", deadline=None, max_examples=60,
+                          suppress_health_check=[HealthCheck.too_slow])
+settings.register_profile("dev", deadline=None, max_examples=25)
+settings.load_profile(os.environ.get("HYPOTHESIS_PROFILE", "ci"))
+
+DATA = Path(__file__).parent / "data"
+AVAILABLE = _backend.available()
+
+
+def _param(name: str):  # type: ignore[no-untyped-def]
+    reason = AVAILABLE[name]
+    return pytest.param(name, marks=pytest.mark.skipif(reason != "ok", reason=f"{name} unavailable: {reason}"))
+
+
+BACKENDS = [_param(name) for name in ("cpp", "numba", "numpy")]
+
+
+@pytest.fixture(params=BACKENDS)
+def backend(request: pytest.FixtureRequest) -> str:
+    return request.param
+
+
+@pytest.fixture(scope="session")
+def cifar() -> tuple[np.ndarray, np.ndarray]:
+    d = np.load(DATA / "cifar10_vgg16_test_probs.npz")
+    return d["probs_float32"].astype(np.float64), d["labels"].astype(np.int64)
+
+
+def _sklearn_outputs() -> dict[str, tuple[np.ndarray, np.ndarray]]:
+    from sklearn.datasets import load_breast_cancer, load_digits
+    from sklearn.ensemble import RandomForestClassifier
+    from sklearn.linear_model import LogisticRegression
+    from sklearn.model_selection import train_test_split
+    from sklearn.naive_bayes import GaussianNB
+    from sklearn.pipeline import make_pipeline
+    from sklearn.preprocessing import StandardScaler
+
+    out = {}
+    Xb, yb = load_breast_cancer(return_X_y=True)
+    Xd, yd = load_digits(return_X_y=True)
+    for name, (X, y) in {"cancer": (Xb, yb), "digits": (Xd, yd)}.items():
+        Xtr, Xte, ytr, yte = train_test_split(X, y, test_size=0.5, random_state=0, stratify=y)
+        models = {
+            "lr": make_pipeline(StandardScaler(), LogisticRegression(max_iter=2000)),
+            "rf": RandomForestClassifier(n_estimators=50, random_state=0),  # discrete, exact 0s and 1s
+            "nb": GaussianNB(),  # saturated: many exact 0s and 1s
+        }
+        for mname, model in models.items():
+            P = model.fit(Xtr, ytr).predict_proba(Xte)
+            out[f"{name}-{mname}"] = (P, yte.astype(np.int64))
+    return out
+
+
+@pytest.fixture(scope="session")
+def sklearn_outputs() -> dict[str, tuple[np.ndarray, np.ndarray]]:
+    return _sklearn_outputs()
+
+
+@pytest.fixture(scope="session")
+def real_outputs(cifar, sklearn_outputs):  # type: ignore[no-untyped-def]
+    """Every real-output set: name -> (P (n, K), labels)."""
+    out = {"cifar10-vgg16": cifar}
+    out.update(sklearn_outputs)
+    return out
