@@ -56,10 +56,10 @@ def as_scores(x: Any, name: str = "scores") -> np.ndarray:
     """float32/float64 C-contiguous native-endian scores, without copying when possible."""
     arr = _array(x, name)
     if arr.dtype.kind == "f" and arr.dtype.itemsize in (4, 8):
-        target = arr.dtype.newbyteorder("=")
-    else:
-        target = np.dtype(np.float64)
-    return np.ascontiguousarray(arr, dtype=target)
+        if arr.dtype.isnative and arr.flags.c_contiguous:
+            return arr
+        return np.ascontiguousarray(arr, dtype=arr.dtype.newbyteorder("="))
+    return np.ascontiguousarray(arr, dtype=np.float64)
 
 
 def as_labels(x: Any, name: str = "labels") -> np.ndarray:
@@ -73,6 +73,8 @@ def as_labels(x: Any, name: str = "labels") -> np.ndarray:
         return np.ascontiguousarray(np.where(whole, arr, -1).astype(np.int64))
     for dt in _LABEL_DTYPES:
         if arr.dtype == dt:
+            if arr.dtype.isnative and arr.flags.c_contiguous:
+                return arr
             return np.ascontiguousarray(arr, dtype=arr.dtype.newbyteorder("="))
     return np.ascontiguousarray(arr, dtype=np.int64)
 
@@ -90,9 +92,9 @@ def _omit_nan(scores: np.ndarray, labels_raw: Any, labels: np.ndarray) -> tuple[
 
 def _where(scores: np.ndarray, flat_index: int) -> str:
     if scores.ndim == 1:
-        return f"index {flat_index} (value {scores[flat_index]!r})"
+        return f"index {flat_index} (value {scores[flat_index].item()!r})"
     row, col = divmod(flat_index, scores.shape[1])
-    return f"row {row}, column {col} (value {scores[row, col]!r})"
+    return f"row {row}, column {col} (value {scores[row, col].item()!r})"
 
 
 def raise_violations(counts: tuple[int, ...], firsts: tuple[int, ...], scores: np.ndarray,
@@ -117,7 +119,7 @@ def raise_violations(counts: tuple[int, ...], firsts: tuple[int, ...], scores: n
                    f"first at row {i} (sum {total!r}); probabilities are never renormalized silently")
         else:
             allowed = "0 or 1 for 1-D scores" if scores.ndim == 1 else f"integers in [0, {scores.shape[1]})"
-            msg = f"{lname} must be {allowed}: {c} value(s) are not, first at index {i} (value {labels[i]!r})"
+            msg = f"{lname} must be {allowed}: {c} value(s) are not, first at index {i} (value {labels[i].item()!r})"
         raise ValueError(msg)
 
 
@@ -158,7 +160,10 @@ def check(scores: Any, labels: Any, backend: ModuleType, *, mode: Mode | None = 
             rules.append(RULE_ROW_SUM)
         kind = KIND_MARGINAL if mode == "marginal" else KIND_TOP_LABEL
     rules.append(RULE_LABEL)
-    raise_violations(counts, firsts, s, y, rules=tuple(rules), atol=row_sum_atol)
+    shown = np.asarray(labels_raw) if nan_policy == "raise" else y
+    if shown.shape != y.shape or shown.dtype.kind not in "biuf":
+        shown = y
+    raise_violations(counts, firsts, s, shown, rules=tuple(rules), atol=row_sum_atol)
     return Checked(s, y, kind)
 
 

@@ -34,6 +34,17 @@ def _clean(value: float) -> float | None:
     return None if math.isnan(value) else value
 
 
+def _json_safe(obj: Any) -> Any:
+    """NaN (an empty bin, an undefined metric) becomes null: JSON has no NaN."""
+    if isinstance(obj, float):
+        return _clean(obj)
+    if isinstance(obj, dict):
+        return {k: _json_safe(v) for k, v in obj.items()}
+    if isinstance(obj, list):
+        return [_json_safe(v) for v in obj]
+    return obj
+
+
 def _score(args: argparse.Namespace) -> int:
     paths = [str(p) for p in args.logs]
     if args.sample:
@@ -76,7 +87,7 @@ def _score(args: argparse.Namespace) -> int:
         out: dict[str, Any] = {"rows": rows, "skipped": skipped.counts, "skipped_first": skipped.first,
                                "bins": args.bins, "binning": args.binning, "metrics": metrics,
                                "reliability": table.to_dict(), "groups": {}, "windows": []}
-        print(json.dumps(out, indent=2, allow_nan=False, default=_clean))
+        print(json.dumps(_json_safe(out), indent=2, allow_nan=False))
         return 0
     print(f"calipers score: {rows:,} rows from {len(paths)} file(s)"
           + (f", {skipped.total:,} skipped" if skipped.total else ""))

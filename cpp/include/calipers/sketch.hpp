@@ -45,6 +45,46 @@ class SketchAccumulator {
         }
     }
 
+    // Adds n valid pairs to stream s: indices and fixed-point values first, in a loop
+    // free of memory dependencies, then the scatter into the cells.
+    void add_block(std::int64_t s, const double* p, const unsigned char* positive, std::size_t n) {
+        constexpr std::size_t kBlock = 256;
+        std::uint64_t* base = acc_ + s * layout_.stream_size();
+        std::int64_t coarse[kBlock], fine[kBlock];
+        std::uint64_t qp[kBlock];
+        Sum128 sq, ll;
+        for (std::size_t start = 0; start < n; start += kBlock) {
+            const std::size_t m = n - start < kBlock ? n - start : kBlock;
+            const double* pb = p + start;
+            const unsigned char* yb = positive + start;
+            for (std::size_t i = 0; i < m; ++i) {
+                qp[i] = quantize(pb[i], kUnitScale);
+                coarse[i] = width_.index(pb[i]);
+                fine[i] = fine_cell(pb[i]);
+            }
+            if (parts_ & kTotals) {
+                for (std::size_t i = 0; i < m; ++i) {
+                    // Select without branches: outcomes are unpredictable.
+                    const double yv = static_cast<double>(yb[i]);
+                    const double r = pb[i] - yv;
+                    sq.add(quantize(r * r, kUnitScale));
+                    // p if y = 1, 1 - p if y = 0, exactly (x * 1 + y * 0 == x).
+                    const double q = pb[i] * yv + (1.0 - pb[i]) * (1.0 - yv);
+                    ll.add(quantize(log_loss_value(q), kLogScale));
+                }
+            }
+            if (parts_ & kCoarse)
+                for (std::size_t i = 0; i < m; ++i) add_cell(base + coarse[i] * 4, qp[i], yb[i]);
+            if (parts_ & kFine)
+                for (std::size_t i = 0; i < m; ++i) add_cell(base + (layout_.bins + fine[i]) * 4, qp[i], yb[i]);
+        }
+        if (parts_ & kTotals) {
+            std::uint64_t* tot = base + (layout_.bins + kGridCells) * 4;
+            sq.flush(tot);
+            ll.flush(tot + 2);
+        }
+    }
+
   private:
     static void add_cell(std::uint64_t* cell, std::uint64_t qp, std::uint64_t pos) {
         cell[0] += 1;
@@ -58,20 +98,39 @@ class SketchAccumulator {
 };
 
 // Inputs must have passed validate_* first.
+// Pairs are staged in blocks of (double score, 0/1 outcome) for add_block.
+constexpr std::size_t kStage = 4096;
+
 template <class T, class L>
 void accumulate_binary(SketchAccumulator& a, const T* p, const L* y, std::size_t n) {
-    for (std::size_t i = 0; i < n; ++i) a.add(0, static_cast<double>(p[i]), y[i] == L(1));
+    double ps[kStage];
+    unsigned char ys[kStage];
+    for (std::size_t start = 0; start < n; start += kStage) {
+        const std::size_t m = n - start < kStage ? n - start : kStage;
+        for (std::size_t i = 0; i < m; ++i) {
+            ps[i] = static_cast<double>(p[start + i]);
+            ys[i] = y[start + i] == L(1) ? 1 : 0;
+        }
+        a.add_block(0, ps, ys, m);
+    }
 }
 
 // Top-label: confidence = max_k p_ik (first maximum wins), outcome = argmax == label.
 template <class T, class L>
 void accumulate_top_label(SketchAccumulator& a, const T* P, const L* y, std::size_t n, std::size_t K) {
-    for (std::size_t i = 0; i < n; ++i) {
-        const T* row = P + i * K;
-        std::size_t arg = 0;
-        for (std::size_t k = 1; k < K; ++k)
-            if (row[k] > row[arg]) arg = k;
-        a.add(0, static_cast<double>(row[arg]), static_cast<std::int64_t>(y[i]) == static_cast<std::int64_t>(arg));
+    double ps[kStage];
+    unsigned char ys[kStage];
+    for (std::size_t start = 0; start < n; start += kStage) {
+        const std::size_t m = n - start < kStage ? n - start : kStage;
+        for (std::size_t i = 0; i < m; ++i) {
+            const T* row = P + (start + i) * K;
+            std::size_t arg = 0;
+            for (std::size_t k = 1; k < K; ++k)
+                if (row[k] > row[arg]) arg = k;
+            ps[i] = static_cast<double>(row[arg]);
+            ys[i] = static_cast<std::int64_t>(y[start + i]) == static_cast<std::int64_t>(arg) ? 1 : 0;
+        }
+        a.add_block(0, ps, ys, m);
     }
 }
 

@@ -1,0 +1,95 @@
+"""`calipers score` on the shipped sample log and on generated logs."""
+
+from __future__ import annotations
+
+import gzip
+import json
+import subprocess
+import sys
+
+import numpy as np
+import pytest
+
+import calipers
+from calipers import ReliabilitySketch
+from calipers.cli import main
+
+
+def _sample():  # type: ignore[no-untyped-def]
+    with open(calipers.sample_log_path()) as fh:
+        rows = [json.loads(line) for line in fh]
+    return np.array([r["score"] for r in rows]), np.array([r["label"] for r in rows])
+
+
+def test_score_sample_json(capsys):  # type: ignore[no-untyped-def]
+    assert main(["score", "--sample", "--json"]) == 0
+    out = json.loads(capsys.readouterr().out)
+    p, y = _sample()
+    assert out["rows"] == len(y) == 569
+    assert out["skipped"] == {}
+    assert out["metrics"]["ece"] == pytest.approx(calipers.ece(p, y), rel=1e-12)
+    assert out["metrics"]["brier"] == pytest.approx(calipers.brier(p, y), rel=1e-12)
+    assert out["metrics"]["log_loss"] == pytest.approx(calipers.log_loss(p, y), rel=1e-12)
+    assert sum(out["reliability"]["count"]) == 569
+
+
+def test_score_prints_a_table(capsys):  # type: ignore[no-untyped-def]
+    assert main(["score", calipers.sample_log_path(), "--bins", "10"]) == 0
+    text = capsys.readouterr().out
+    assert "569 rows" in text and "Wilson 95% interval" in text and "Brier score" in text
+
+
+def test_console_script_entry_point():
+    out = subprocess.run([sys.executable, "-m", "calipers", "score", "--sample", "--json", "--quiet"],
+                         capture_output=True, text=True, check=True)
+    assert json.loads(out.stdout)["rows"] == 569
+    version = subprocess.run([sys.executable, "-m", "calipers", "--version"], capture_output=True, text=True,
+                             check=True)
+    assert "calipers 0.1.0" in version.stdout and "numpy" in version.stdout
+
+
+def test_csv_gzip_chunks_and_skipped_rows(tmp_path, capsys):  # type: ignore[no-untyped-def]
+    rng = np.random.default_rng(0)
+    p = rng.random(1000)
+    y = (rng.random(1000) < p).astype(int)
+    path = tmp_path / "log.csv.gz"
+    with gzip.open(path, "wt") as fh:
+        fh.write("conf,ok\n")
+        for i, (a, b) in enumerate(zip(p, y)):
+            fh.write(f"{float(a)!r},{b}\n")
+            if i == 10:
+                fh.write("oops,1\n")
+            if i == 20:
+                fh.write("1.5,0\n")
+            if i == 30:
+                fh.write(",1\n")
+    sketch_file = tmp_path / "s.bin"
+    assert main(["score", str(path), "--score", "conf", "--label", "ok", "--chunk-size", "64", "--json",
+                 "--save-sketch", str(sketch_file)]) == 0
+    out = json.loads(capsys.readouterr().out)
+    assert out["rows"] == 1000
+    assert out["skipped"] == {"non-numeric 'conf'": 1, "'conf' outside [0, 1]": 1, "missing field 'conf'": 1}
+    assert out["skipped_first"]["non-numeric 'conf'"].endswith(":13")
+    assert out["metrics"]["ece"] == pytest.approx(calipers.ece(p, y), rel=1e-12)
+    assert ReliabilitySketch.from_bytes(sketch_file.read_bytes()) == ReliabilitySketch(15).update(p, y)
+    assert main(["score", str(path), "--score", "conf", "--label", "ok", "--strict"]) == 1
+    assert ":13" in capsys.readouterr().err
+
+
+def test_probs_column_top_label(tmp_path, capsys, cifar):  # type: ignore[no-untyped-def]
+    P, y = cifar
+    P, y = P[:500], y[:500]
+    path = tmp_path / "log.jsonl"
+    with open(path, "w") as fh:
+        for row, label in zip(P, y):
+            fh.write(json.dumps({"probs": row.tolist(), "label": int(label)}) + "\n")
+        fh.write(json.dumps({"probs": [0.5, 0.5], "label": 1}) + "\n")
+    assert main(["score", str(path), "--probs", "probs", "--json"]) == 0
+    out = json.loads(capsys.readouterr().out)
+    assert out["rows"] == 500 and out["skipped"] == {"wrong vector length": 1}
+    assert out["metrics"]["ece"] == pytest.approx(calipers.ece(P, y), rel=1e-12)
+
+
+def test_missing_file(capsys):  # type: ignore[no-untyped-def]
+    assert main(["score", "/nonexistent/log.jsonl"]) == 2
+    assert "no such file" in capsys.readouterr().err
