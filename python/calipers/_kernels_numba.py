@@ -12,6 +12,8 @@ import math
 import numba
 import numpy as np
 
+from . import _kernels_numpy
+
 from ._grid import (FIELDS, GRID_CELLS, GRID_HALF, GRID_OCTAVES, GRID_SUB, KIND_BINARY,
                     KIND_MARGINAL, KIND_TOP_LABEL, LOG_LOSS_FLOOR, LOG_SCALE, N_RULES,
                     PART_COARSE, PART_FINE, PART_TOTALS, RULE_INF, RULE_LABEL, RULE_NAN,
@@ -76,27 +78,28 @@ def validate_probs(scores, labels, atol, check_rows):
     return _run_validation(_validate_probs, scores, labels, float(atol), bool(check_rows))
 
 
+_LOG_INV, _LOG_C = _kernels_numpy.LOG_INV, _kernels_numpy.LOG_C  # identical tables everywhere
+_LOG_BITS = _kernels_numpy.LOG_TABLE_BITS
+_LOG_SIZE = _kernels_numpy.LOG_TABLE_SIZE
+
+
 @_jit
 def _det_log(x):
-    m, e = math.frexp(x)
-    if m < 0.70710678118654757:
-        m = m * 2.0
-        e -= 1
-    s = (m - 1.0) / (m + 1.0)
-    z = s * s
-    poly = 1.0 / 21.0
-    poly = poly * z + 1.0 / 19.0
-    poly = poly * z + 1.0 / 17.0
-    poly = poly * z + 1.0 / 15.0
-    poly = poly * z + 1.0 / 13.0
-    poly = poly * z + 1.0 / 11.0
-    poly = poly * z + 1.0 / 9.0
-    poly = poly * z + 1.0 / 7.0
-    poly = poly * z + 1.0 / 5.0
-    poly = poly * z + 1.0 / 3.0
-    poly = poly * z + 1.0
+    bits = np.array([x]).view(np.uint64)[0]
+    e = np.int64((bits >> np.uint64(52)) & np.uint64(0x7FF)) - 1023
+    j = np.int64((bits >> np.uint64(52 - _LOG_BITS)) & np.uint64(_LOG_SIZE - 1))
+    mbits = (bits & np.uint64(0x000FFFFFFFFFFFFF)) | np.uint64(0x3FF0000000000000)
+    m = np.array([mbits]).view(np.float64)[0]
+    c = 1.0 + (np.float64(j) + 0.5) / _LOG_SIZE
+    r = (m - c) * _LOG_INV[j]
+    s = -1.0 / 6.0
+    s = s * r + 1.0 / 5.0
+    s = s * r - 1.0 / 4.0
+    s = s * r + 1.0 / 3.0
+    s = s * r - 1.0 / 2.0
+    s = s * r + 1.0
     de = np.float64(e)
-    return de * 6.93147180369123816490e-01 + (de * 1.90821492927058770002e-10 + (2.0 * s) * poly)
+    return de * 6.93147180369123816490e-01 + (de * 1.90821492927058770002e-10 + (_LOG_C[j] + s * r))
 
 
 @_jit
@@ -157,7 +160,8 @@ def _add(acc, base, bins, edges, parts, p, positive):
         tot = base + (bins + GRID_CELLS) * FIELDS
         r = p - (1.0 if positive else 0.0)
         _add128(acc, tot, np.uint64(r * r * UNIT_SCALE))
-        q = p if positive else 1.0 - p
+        yv = 1.0 if positive else 0.0
+        q = p * yv + (1.0 - p) * (1.0 - yv)
         if q < LOG_LOSS_FLOOR:
             q = LOG_LOSS_FLOOR
         v = -_det_log(q)

@@ -92,23 +92,46 @@ def fine_cell(p: np.ndarray) -> np.ndarray:
 # ---------------------------------------------------------------- fixed point
 
 
-def det_log(x: np.ndarray) -> np.ndarray:
-    """fixed_point.hpp det_log, vectorized with the same operation order."""
-    m, e = np.frexp(x)
-    small = m < 0.70710678118654757
-    m = np.where(small, m * 2.0, m)
-    e = e - small
+def log_series(m: np.ndarray) -> np.ndarray:
+    """fixed_point.hpp log_series: log m for m in [sqrt(1/2), sqrt(2))."""
     s = (m - 1.0) / (m + 1.0)
     z = s * s
     poly = np.full_like(z, 1.0 / 21.0)
     for c in (19.0, 17.0, 15.0, 13.0, 11.0, 9.0, 7.0, 5.0, 3.0, 1.0):
         poly = poly * z + 1.0 / c
+    return (2.0 * s) * poly
+
+
+def _log_table() -> tuple[np.ndarray, np.ndarray]:
+    c = 1.0 + (np.arange(LOG_TABLE_SIZE, dtype=np.float64) + 0.5) / LOG_TABLE_SIZE
+    low = c < 1.4142135623730951
+    log_c = np.where(low, log_series(c), log_series(c / 2.0) + 0.69314718055994531)
+    return 1.0 / c, log_c
+
+
+LOG_TABLE_BITS = 7
+LOG_TABLE_SIZE = 1 << LOG_TABLE_BITS
+LOG_INV, LOG_C = _log_table()
+
+
+def det_log(x: np.ndarray) -> np.ndarray:
+    """fixed_point.hpp det_log, vectorized with the same operation order."""
+    bits = np.ascontiguousarray(x, dtype=np.float64).view(np.uint64)
+    e = ((bits >> np.uint64(52)) & np.uint64(0x7FF)).astype(np.int64) - 1023
+    j = ((bits >> np.uint64(52 - LOG_TABLE_BITS)) & np.uint64(LOG_TABLE_SIZE - 1)).astype(np.int64)
+    m = ((bits & np.uint64(0x000FFFFFFFFFFFFF)) | np.uint64(0x3FF0000000000000)).view(np.float64)
+    c = 1.0 + (j.astype(np.float64) + 0.5) / LOG_TABLE_SIZE
+    r = (m - c) * LOG_INV[j]
+    s = np.full_like(r, -1.0 / 6.0)
+    for coef in (1.0 / 5.0, -1.0 / 4.0, 1.0 / 3.0, -1.0 / 2.0, 1.0):
+        s = s * r + coef
     de = e.astype(np.float64)
-    return de * 6.93147180369123816490e-01 + (de * 1.90821492927058770002e-10 + (2.0 * s) * poly)
+    return de * 6.93147180369123816490e-01 + (de * 1.90821492927058770002e-10 + (LOG_C[j] + s * r))
 
 
 def log_loss_terms(p: np.ndarray, positive: np.ndarray) -> np.ndarray:
-    q = np.where(positive, p, 1.0 - p)
+    y = positive.astype(np.float64)
+    q = p * y + (1.0 - p) * (1.0 - y)  # p or 1 - p exactly, as the C++ blend
     q = np.maximum(q, LOG_LOSS_FLOOR)
     return np.maximum(-det_log(q), 0.0)
 

@@ -17,9 +17,10 @@ sketches = {
     "top-label": ReliabilitySketch(8).update(rng.dirichlet(np.ones(3), 50), rng.integers(0, 3, 50)),
     "empty": ReliabilitySketch(3),
 }
-expected = {}
-for name, s in sketches.items():
-    (here / f"reliability_sketch_v1_{name}.bin").write_bytes(s.to_bytes())
-    metrics = {k: v for k, v in s.metrics().items()} if s.count else {}
-    expected[name] = {"count": s.count, "kind": s.kind, "metrics": metrics}
-(here / "reliability_sketch_v1.json").write_text(json.dumps(expected, indent=2) + "\n")
+if __name__ == "__main__":
+    expected = {}
+    for name, s in sketches.items():
+        (here / f"reliability_sketch_v1_{name}.bin").write_bytes(s.to_bytes())
+        metrics = {k: v for k, v in s.metrics().items()} if s.count else {}
+        expected[name] = {"count": s.count, "kind": s.kind, "metrics": metrics}
+    (here / "reliability_sketch_v1.json").write_text(json.dumps(expected, indent=2) + "\n")

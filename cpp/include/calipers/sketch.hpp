@@ -53,6 +53,7 @@ class SketchAccumulator {
         std::int64_t coarse[kBlock], fine[kBlock];
         std::uint64_t qp[kBlock];
         Sum128 sq, ll;
+        const LogTable& table = log_table();
         for (std::size_t start = 0; start < n; start += kBlock) {
             const std::size_t m = n - start < kBlock ? n - start : kBlock;
             const double* pb = p + start;
@@ -70,7 +71,7 @@ class SketchAccumulator {
                     sq.add(quantize(r * r, kUnitScale));
                     // p if y = 1, 1 - p if y = 0, exactly (x * 1 + y * 0 == x).
                     const double q = pb[i] * yv + (1.0 - pb[i]) * (1.0 - yv);
-                    ll.add(quantize(log_loss_value(q), kLogScale));
+                    ll.add(quantize(log_loss_value(q, table), kLogScale));
                 }
             }
             if (parts_ & kCoarse)
