@@ -14,43 +14,14 @@
 #include "calipers/binned_stats.hpp"
 #include "calipers/sketch.hpp"
 #include "calipers/validate.hpp"
+#include "arrays.hpp"
 
 namespace py = pybind11;
 using namespace calipers;
 
+using namespace calipers_bindings;
+
 namespace {
-
-void require_contiguous(const py::array& a, const char* name) {
-    if (!(a.flags() & py::array::c_style))
-        throw std::invalid_argument(std::string(name) + " must be C-contiguous");
-}
-
-// Calls f(const T* scores, const L* labels) for the supported dtype pairs.
-template <class F>
-void dispatch(const py::array& scores, const py::array& labels, F&& f) {
-    require_contiguous(scores, "scores");
-    require_contiguous(labels, "labels");
-    auto with_label = [&](auto* s) {
-        const auto kind = labels.dtype().kind();
-        const auto size = labels.itemsize();
-        const void* lp = labels.data();
-        if ((kind == 'i' || kind == 'b' || kind == 'u') && size == 1) {
-            if (kind == 'i') return f(s, static_cast<const std::int8_t*>(lp));
-            return f(s, static_cast<const std::uint8_t*>(lp));
-        }
-        if (kind == 'i' && size == 2) return f(s, static_cast<const std::int16_t*>(lp));
-        if (kind == 'i' && size == 4) return f(s, static_cast<const std::int32_t*>(lp));
-        if (kind == 'i' && size == 8) return f(s, static_cast<const std::int64_t*>(lp));
-        throw py::type_error("labels must be int8/16/32/64, uint8 or bool, got " +
-                             std::string(py::str(labels.dtype())));
-    };
-    const auto skind = scores.dtype().kind();
-    if (skind == 'f' && scores.itemsize() == 8)
-        return with_label(static_cast<const double*>(scores.data()));
-    if (skind == 'f' && scores.itemsize() == 4)
-        return with_label(static_cast<const float*>(scores.data()));
-    throw py::type_error("scores must be float32 or float64, got " + std::string(py::str(scores.dtype())));
-}
 
 py::tuple to_tuple(const Violations& v) {
     py::list counts, firsts;
@@ -162,6 +133,8 @@ py::tuple py_top_label(const py::array& scores, const py::array& labels) {
 
 }  // namespace
 
+void register_calibrators(py::module_& m);
+
 PYBIND11_MODULE(_core, m, py::mod_gil_not_used()) {
     m.doc() = "calipers C++ kernels (private; use the calipers package)";
     m.attr("GRID_CELLS") = kGridCells;
@@ -175,6 +148,7 @@ PYBIND11_MODULE(_core, m, py::mod_gil_not_used()) {
     m.def("binned_stats_edges", &py_binned_stats_edges, py::arg("scores"), py::arg("labels"), py::arg("cuts"),
           py::arg("right_closed"), py::arg("nbins"));
     m.def("top_label", &py_top_label, py::arg("scores"), py::arg("labels"));
+    register_calibrators(m);
     m.def("det_log", [](double x) { return det_log(x); }, py::arg("x"));
     m.def("fine_cell", [](double p) { return fine_cell(p); }, py::arg("p"));
 #ifdef CALIPERS_VERSION_INFO

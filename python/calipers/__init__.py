@@ -8,6 +8,8 @@ from __future__ import annotations
 
 from ._backend import available as available_backends
 from ._backend import show_config
+from .calibrators import (BetaCalibration, Calibrator, HistogramBinning, IsotonicCalibration, PlattScaling,
+                          ScalingBinning, TemperatureScaling)
 from .metrics import brier, brier_skill_score, ece, log_loss, reliability
 from .reliability import ReliabilityTable
 from .sketch import ReliabilitySketch, merge_all
@@ -17,6 +19,8 @@ __version__ = "0.1.0"
 __all__ = [
     "ece", "reliability", "brier", "brier_skill_score", "log_loss",
     "ReliabilitySketch", "ReliabilityTable", "merge_all",
+    "TemperatureScaling", "PlattScaling", "BetaCalibration", "IsotonicCalibration", "HistogramBinning",
+    "ScalingBinning", "Calibrator",
     "show_config", "available_backends", "sample_log_path", "__version__",
 ]
 

@@ -251,3 +251,225 @@ def binned_stats_edges(scores, labels, cuts, right_closed, nbins):
     _binned_stats_edges(scores, labels, np.ascontiguousarray(cuts, np.float64), bool(right_closed),
                         int(nbins), count, sum_x, sum_y)
     return count, sum_x, sum_y
+
+
+# ---------------------------------------------------------------- calibrators
+
+
+@_jit
+def _temperature_stats(Z, y, w, has_w, beta):
+    n, K = Z.shape
+    nll = grad = hess = weight = 0.0
+    for i in range(n):
+        zmax = np.float64(Z[i, 0])
+        for k in range(1, K):
+            zmax = max(zmax, np.float64(Z[i, k]))
+        se = sz = szz = 0.0
+        for k in range(K):
+            d = np.float64(Z[i, k]) - zmax
+            e = math.exp(beta * d)
+            se += e
+            sz += e * d
+            szz += e * d * d
+        mean = sz / se
+        wi = w[i] if has_w else 1.0
+        zy = np.float64(Z[i, np.int64(y[i])]) - zmax
+        nll += wi * (math.log(se) - beta * zy)
+        grad += wi * (mean - zy)
+        hess += wi * (szz / se - mean * mean)
+        weight += wi
+    return nll, grad, hess, weight
+
+
+def _w(weights):
+    return (np.zeros(1), False) if weights is None else (weights, True)
+
+
+def temperature_stats(logits, labels, weights, beta):
+    w, has_w = _w(weights)
+    return _temperature_stats(logits, labels, w, has_w, float(beta))
+
+
+def temperature_fit(logits, labels, weights):
+    return _kernels_numpy.newton_temperature(lambda b: temperature_stats(logits, labels, weights, b))
+
+
+@_jit
+def _logistic_stats(X, y, w, has_w, theta):
+    n, d = X.shape
+    m = d + 1
+    loss = 0.0
+    grad = np.zeros(m)
+    hess = np.zeros((m, m))
+    for i in range(n):
+        t = theta[d]
+        for j in range(d):
+            t += theta[j] * X[i, j]
+        wi = w[i] if has_w else 1.0
+        if t >= 0:
+            p = 1.0 / (1.0 + math.exp(-t))
+            sp = t + math.log1p(math.exp(-t))
+        else:
+            p = math.exp(t) / (1.0 + math.exp(t))
+            sp = math.log1p(math.exp(t))
+        loss += wi * (sp - y[i] * t)
+        r = wi * (p - y[i])
+        c = wi * p * (1.0 - p)
+        for j in range(m):
+            xj = X[i, j] if j < d else 1.0
+            grad[j] += r * xj
+            for k in range(j + 1):
+                xk = X[i, k] if k < d else 1.0
+                hess[j, k] += c * xj * xk
+    for j in range(m):
+        for k in range(j):
+            hess[k, j] = hess[j, k]
+    return loss, grad, hess
+
+
+def logistic_stats(X, y, weights, theta):
+    w, has_w = _w(weights)
+    return _logistic_stats(X, y, w, has_w, np.asarray(theta, np.float64))
+
+
+@_jit
+def _isotonic_fit(x, y, w, resolution):
+    n = x.shape[0]
+    ux = np.empty(n)
+    uy = np.empty(n)
+    uw = np.empty(n)
+    m = 0
+    cx, cw, cy = x[0], 0.0, 0.0
+    for j in range(n):
+        if x[j] - cx >= resolution:
+            ux[m] = cx
+            uw[m] = cw
+            uy[m] = cy / cw
+            m += 1
+            cx, cw, cy = x[j], w[j], y[j] * w[j]
+        else:
+            cw += w[j]
+            cy += y[j] * w[j]
+    ux[m] = cx
+    uw[m] = cw
+    uy[m] = cy / cw
+    m += 1
+    bv = np.empty(m)
+    bw = np.empty(m)
+    be = np.empty(m, np.int64)
+    nb = 0
+    for i in range(m):
+        v, wt = uy[i], uw[i]
+        while nb > 0 and bv[nb - 1] >= v:
+            pw = bw[nb - 1]
+            v = (bv[nb - 1] * pw + v * wt) / (pw + wt)
+            wt += pw
+            nb -= 1
+        bv[nb] = v
+        bw[nb] = wt
+        be[nb] = i + 1
+        nb += 1
+    out = np.empty(m)
+    start = 0
+    for b in range(nb):
+        for i in range(start, be[b]):
+            out[i] = bv[b]
+        start = be[b]
+    return ux[:m].copy(), out
+
+
+def isotonic_fit(x, y, weights, resolution):
+    return _isotonic_fit(x, y, weights, float(resolution))
+
+
+@_jit
+def _sigmoid(t):
+    if t >= 0:
+        return 1.0 / (1.0 + math.exp(-t))
+    e = math.exp(t)
+    return e / (1.0 + e)
+
+
+@_jit
+def _platt_transform(p, a, b, clip, out):
+    for i in range(p.shape[0]):
+        q = min(max(p[i], clip), 1.0 - clip)
+        out[i] = _sigmoid(a * math.log(q / (1.0 - q)) + b)
+
+
+def platt_transform(scores, a, b, clip):
+    out = np.empty(scores.shape[0])
+    _platt_transform(scores, float(a), float(b), float(clip), out)
+    return out
+
+
+@_jit
+def _beta_transform(p, a, b, c, eps, out):
+    for i in range(p.shape[0]):
+        q = min(max(p[i], eps), 1.0 - eps)
+        out[i] = _sigmoid(a * math.log(q) - b * math.log(1.0 - q) + c)
+
+
+def beta_transform(scores, a, b, c, eps):
+    out = np.empty(scores.shape[0])
+    _beta_transform(scores, float(a), float(b), float(c), float(eps), out)
+    return out
+
+
+@_jit
+def _interp(x, xp, fp, out):
+    m = xp.shape[0]
+    for i in range(x.shape[0]):
+        v = x[i]
+        if m == 1 or v <= xp[0]:
+            out[i] = fp[0]
+        elif v >= xp[m - 1]:
+            out[i] = fp[m - 1]
+        else:
+            k = np.searchsorted(xp, v, side="right")
+            slope = (fp[k] - fp[k - 1]) / (xp[k] - xp[k - 1])
+            out[i] = slope * (v - xp[k - 1]) + fp[k - 1]
+
+
+def interp(scores, xp, fp):
+    out = np.empty(scores.shape[0])
+    _interp(scores, xp, fp, out)
+    return out
+
+
+@_jit
+def _bin_lookup(x, cuts, values, right_closed, out):
+    if right_closed:
+        idx = np.searchsorted(cuts, x, side="left")
+    else:
+        idx = np.searchsorted(cuts, x, side="right")
+    last = values.shape[0] - 1
+    for i in range(x.shape[0]):
+        out[i] = values[min(idx[i], last)]
+
+
+def bin_lookup(scores, cuts, values, right_closed):
+    out = np.empty(scores.shape[0])
+    _bin_lookup(scores, cuts, values, bool(right_closed), out)
+    return out
+
+
+@_jit
+def _softmax_scaled(Z, beta, out):
+    n, K = Z.shape
+    for i in range(n):
+        zmax = np.float64(Z[i, 0])
+        for k in range(1, K):
+            zmax = max(zmax, np.float64(Z[i, k]))
+        se = 0.0
+        for k in range(K):
+            out[i, k] = math.exp(beta * (np.float64(Z[i, k]) - zmax))
+            se += out[i, k]
+        for k in range(K):
+            out[i, k] /= se
+
+
+def softmax_scaled(logits, beta):
+    out = np.empty(logits.shape, np.float64)
+    _softmax_scaled(logits, float(beta), out)
+    return out

@@ -226,3 +226,126 @@ def binned_stats_edges(scores, labels, cuts, right_closed, nbins):
     sum_x = np.bincount(idx, weights=x, minlength=nbins)
     sum_y = np.bincount(idx, weights=labels.astype(np.float64), minlength=nbins)
     return count, sum_x, sum_y
+
+
+# ---------------------------------------------------------------- calibrators
+
+
+def temperature_stats(logits, labels, weights, beta):
+    """temperature.hpp temperature_stats: (nll, d/dbeta, d2/dbeta2, weight) summed over rows."""
+    Z = logits.astype(np.float64, copy=False)
+    d = Z - Z.max(axis=1, keepdims=True)
+    e = np.exp(beta * d)
+    se = e.sum(axis=1)
+    mean = (e * d).sum(axis=1) / se
+    var = (e * d * d).sum(axis=1) / se - mean * mean
+    zy = d[np.arange(d.shape[0]), labels]
+    w = np.ones(d.shape[0]) if weights is None else weights
+    return (float(np.sum(w * (np.log(se) - beta * zy))), float(np.sum(w * (mean - zy))),
+            float(np.sum(w * var)), float(np.sum(w)))
+
+
+def newton_temperature(stats, tol=1e-12, max_iter=100):
+    """temperature.hpp fit_temperature: safeguarded Newton on beta = 1/T (convex NLL)."""
+    lo, hi, beta, beta_max = 0.0, np.inf, 1.0, 1e6
+    iterations, converged = 0, False
+    for it in range(1, max_iter + 1):
+        _, grad, hess, weight = stats(beta)
+        iterations = it
+        g, h = grad / weight, hess / weight
+        if g > 0:
+            hi = beta
+        else:
+            lo = beta
+        if g == 0.0:
+            converged = True
+            break
+        nxt = beta - g / h if h > 0 else np.nan
+        if not (lo < nxt < hi):
+            nxt = beta * 2.0 if np.isinf(hi) else 0.5 * (lo + hi)
+        nxt = min(nxt, beta_max)
+        step = abs(nxt - beta)
+        beta = nxt
+        if step <= tol * beta or (hi - lo) <= tol * beta:
+            converged = True
+            break
+        if beta >= beta_max and g < 0:
+            break
+    return beta, iterations, converged
+
+
+def temperature_fit(logits, labels, weights):
+    return newton_temperature(lambda b: temperature_stats(logits, labels, weights, b))
+
+
+def logistic_stats(X, y, weights, theta):
+    """logistic.hpp logistic_stats: loss, gradient and Hessian of the weighted logistic loss."""
+    n, d = X.shape
+    A = np.hstack([X, np.ones((n, 1))])
+    t = A @ theta
+    p = np.where(t >= 0, 1.0 / (1.0 + np.exp(-np.abs(t))), np.exp(-np.abs(t)) / (1.0 + np.exp(-np.abs(t))))
+    softplus = np.maximum(t, 0) + np.log1p(np.exp(-np.abs(t)))
+    w = np.ones(n) if weights is None else weights
+    loss = float(np.sum(w * (softplus - y * t)))
+    grad = A.T @ (w * (p - y))
+    hess = (A * (w * p * (1 - p))[:, None]).T @ A
+    return loss, grad, hess
+
+
+def isotonic_fit(x, y, weights, resolution):
+    """isotonic.hpp merge_ties + isotonic_pav on x sorted ascending (a slow, plain loop)."""
+    ux, uy, uw = [], [], []
+    cx, cw, cy = x[0], 0.0, 0.0
+    for xj, yj, wj in zip(x.tolist(), y.tolist(), weights.tolist()):
+        if xj - cx >= resolution:
+            ux.append(cx)
+            uw.append(cw)
+            uy.append(cy / cw)
+            cx, cw, cy = xj, wj, yj * wj
+        else:
+            cw += wj
+            cy += yj * wj
+    ux.append(cx)
+    uw.append(cw)
+    uy.append(cy / cw)
+    blocks: list[list[float]] = []  # [value, weight, count]
+    for v, w in zip(uy, uw):
+        bv, bw, bc = v, w, 1
+        while blocks and blocks[-1][0] >= bv:
+            pv, pw, pc = blocks.pop()
+            bv = (pv * pw + bv * bw) / (pw + bw)
+            bw += pw
+            bc += pc
+        blocks.append([bv, bw, bc])
+    fitted = np.repeat([b[0] for b in blocks], [b[2] for b in blocks])
+    return np.array(ux), fitted
+
+
+def _sigmoid(t):
+    e = np.exp(-np.abs(t))
+    return np.where(t >= 0, 1.0 / (1.0 + e), e / (1.0 + e))
+
+
+def platt_transform(scores, a, b, clip):
+    q = np.clip(scores, clip, 1.0 - clip)
+    return _sigmoid(a * np.log(q / (1.0 - q)) + b)
+
+
+def beta_transform(scores, a, b, c, eps):
+    q = np.clip(scores, eps, 1.0 - eps)
+    return _sigmoid(a * np.log(q) - b * np.log(1.0 - q) + c)
+
+
+def interp(scores, xp, fp):
+    return np.interp(scores, xp, fp)
+
+
+def bin_lookup(scores, cuts, values, right_closed):
+    idx = np.searchsorted(cuts, scores, side="left" if right_closed else "right")
+    return values[np.minimum(idx, values.size - 1)]
+
+
+def softmax_scaled(logits, beta):
+    Z = logits.astype(np.float64, copy=False)
+    e = np.exp(beta * (Z - Z.max(axis=1, keepdims=True)))
+    return e / e.sum(axis=1, keepdims=True)

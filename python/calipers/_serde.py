@@ -72,3 +72,39 @@ def unpack(data: bytes, expected_type: int) -> tuple[tuple[int, ...], float, np.
         raise ValueError(f"calipers blob has an invalid row_sum_atol {atol!r}")
     payload = np.frombuffer(data, dtype="<u8", count=words, offset=HEADER_SIZE).astype(np.uint64)
     return (flags, kind, bins, streams, octaves, sub_bits), float(atol), payload
+
+
+# Calibrators and other small states: magic, version, type id, flags, reserved (4 bytes),
+# payload length in bytes (u64), payload (canonical JSON, UTF-8), CRC-32 of all before it.
+_ENVELOPE = struct.Struct("<4sBBBBIQ")
+TYPE_CALIBRATOR = 2
+
+
+def pack_payload(type_id: int, payload: bytes) -> bytes:
+    body = _ENVELOPE.pack(MAGIC, FORMAT_VERSION, type_id, 0, 0, 0, len(payload)) + payload
+    return body + struct.pack("<I", zlib.crc32(body) & 0xFFFFFFFF)
+
+
+def unpack_payload(data: bytes, expected_type: int) -> bytes:
+    if not isinstance(data, (bytes, bytearray, memoryview)):
+        raise TypeError(f"from_bytes expects bytes, got {type(data).__name__}")
+    data = bytes(data)
+    head = _ENVELOPE.size
+    if len(data) < head + 4:
+        raise ValueError(f"calipers blob truncated: {len(data)} bytes, the header alone needs {head + 4}")
+    magic, version, type_id, flags, reserved, _, length = _ENVELOPE.unpack_from(data)
+    if magic != MAGIC:
+        raise ValueError(f"not a calipers blob: magic {magic!r}, expected {MAGIC!r}")
+    if version not in READABLE_VERSIONS:
+        raise ValueError(f"unsupported calipers format version {version} "
+                         f"(this build reads {READABLE_VERSIONS[0]}-{READABLE_VERSIONS[-1]})")
+    if type_id != expected_type:
+        raise ValueError(f"calipers blob holds type {type_id}, expected type {expected_type}")
+    if flags or reserved:
+        raise ValueError("calipers blob has unknown flags set")
+    if len(data) != head + length + 4:
+        raise ValueError(f"calipers blob length {len(data)} does not match its header ({length} payload bytes)")
+    (crc,) = struct.unpack_from("<I", data, head + length)
+    if zlib.crc32(data[: head + length]) & 0xFFFFFFFF != crc:
+        raise ValueError("calipers blob is corrupted: CRC-32 mismatch")
+    return data[head: head + length]

@@ -15,13 +15,22 @@ from ._grid import width_edges
 __all__ = ["width_edges", "mass_cuts", "uc_width_bins", "uc_equal_bins", "sklearn_edges"]
 
 
-def mass_cuts(sorted_scores: np.ndarray, bins: int) -> np.ndarray:
-    """Interior cut values for calipers' equal-mass bins (left-closed: x >= cut goes up)."""
+def mass_cuts(sorted_scores: np.ndarray, bins: int, sorted_weights: np.ndarray | None = None) -> np.ndarray:
+    """Interior cut values for calipers' equal-mass bins (left-closed: x >= cut goes up).
+
+    Bin j ends at the end of the first run of tied scores whose cumulative mass W_run
+    satisfies W_run * B >= j * W (exact for integer counts); with ``sorted_weights`` the
+    mass is the sample weight."""
     n = sorted_scores.size
-    run_ends = np.flatnonzero(sorted_scores[1:] != sorted_scores[:-1]) + 1
-    run_ends = np.append(run_ends, n)
-    targets = (np.arange(1, bins, dtype=np.int64) * n + bins - 1) // bins  # ceil(j n / B)
-    positions = run_ends[np.searchsorted(run_ends, targets, side="left")]
+    run_ends = np.append(np.flatnonzero(sorted_scores[1:] != sorted_scores[:-1]) + 1, n)
+    if sorted_weights is None:
+        cum = run_ends.astype(np.float64)
+    else:
+        cum = np.cumsum(sorted_weights, dtype=np.float64)[run_ends - 1]
+    total = cum[-1]
+    targets = np.arange(1, bins, dtype=np.float64) * total
+    chosen = np.searchsorted(cum * bins, targets, side="left")
+    positions = run_ends[np.minimum(chosen, run_ends.size - 1)]
     positions = np.unique(positions[(positions > 0) & (positions < n)])
     return sorted_scores[positions].astype(np.float64)
 

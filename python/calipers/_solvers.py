@@ -1,0 +1,52 @@
+"""Newton solvers for the small convex fits of the calibrators.
+
+The O(n) passes (value, gradient and Hessian together) run in the selected backend;
+these drivers only take O(iterations) steps, identical for every backend.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+
+class NotConverged(RuntimeError):
+    pass
+
+
+def newton_logistic(kernels, X: np.ndarray, y: np.ndarray, w: np.ndarray | None, l2: np.ndarray,
+                    tol: float = 1e-12, max_iter: int = 200, max_norm: float = 1e8) -> np.ndarray:
+    """Minimize sum_i w_i [softplus(t_i) - y_i t_i] + 1/2 sum_j l2_j theta_j^2, t = X theta_{:d} + theta_d.
+
+    Newton steps with backtracking (Armijo) line search. Raises NotConverged when the
+    parameters run away (|theta| > max_norm: the data are separable) or the iteration
+    budget is exhausted.
+    """
+    d = X.shape[1]
+    theta = np.zeros(d + 1)
+
+    def value(th: np.ndarray) -> tuple[float, np.ndarray, np.ndarray]:
+        loss, grad, hess = kernels.logistic_stats(X, y, w, th)
+        return (float(loss) + 0.5 * float(np.sum(l2 * th * th)), np.asarray(grad) + l2 * th,
+                np.asarray(hess) + np.diag(l2))
+
+    f, g, H = value(theta)
+    for _ in range(max_iter):
+        try:
+            step = np.linalg.solve(H, g)
+        except np.linalg.LinAlgError:
+            step = np.linalg.lstsq(H, g, rcond=None)[0]
+        slope = float(g @ step)
+        t = 1.0
+        while True:
+            cand = theta - t * step
+            fc, gc, Hc = value(cand)
+            if fc <= f - 1e-4 * t * slope or t < 1e-12:
+                break
+            t *= 0.5
+        moved = np.max(np.abs(cand - theta))
+        theta, f, g, H = cand, fc, gc, Hc
+        if not np.all(np.isfinite(theta)) or np.max(np.abs(theta)) > max_norm:
+            raise NotConverged("parameters diverge: the classes are separable")
+        if moved <= tol * (1.0 + np.max(np.abs(theta))):
+            return theta
+    raise NotConverged(f"Newton did not converge in {max_iter} iterations")
