@@ -189,12 +189,15 @@ def _logistic(kernels: Any, X: np.ndarray, y: np.ndarray, w: np.ndarray | None, 
         return newton_logistic(kernels, np.ascontiguousarray(X), y, w, pen)
     except NotConverged as exc:
         if l2 > 0:
-            raise
+            raise ValueError(f"{what}: the logistic fit does not converge ({exc})") from None
         warnings.warn(f"{what}: the maximum-likelihood fit does not exist ({exc}); fitted with an L2 penalty "
                       f"of {SEPARABLE_L2} on the slope instead (scikit-learn's C=1), so the parameters stay finite",
                       RuntimeWarning, stacklevel=4)
         pen = np.array([SEPARABLE_L2] * X.shape[1] + [0.0])
-        return newton_logistic(kernels, np.ascontiguousarray(X), y, w, pen)
+        try:
+            return newton_logistic(kernels, np.ascontiguousarray(X), y, w, pen)
+        except NotConverged as again:
+            raise ValueError(f"{what}: the logistic fit does not converge ({again})") from None
 
 
 def platt_logit(p: np.ndarray, clip: float = PLATT_CLIP) -> np.ndarray:
@@ -203,13 +206,19 @@ def platt_logit(p: np.ndarray, clip: float = PLATT_CLIP) -> np.ndarray:
 
 
 def fit_platt(kernels: Any, p: np.ndarray, y: np.ndarray, w: np.ndarray | None, *, C: float | None,
-              smoothing: bool) -> LogisticMap:
+              smoothing: bool, what: str = "PlattScaling") -> LogisticMap:
+    active = y if w is None else y[w > 0]
+    if active.size == 0 or active.min() == active.max():
+        raise ValueError(f"{what}: the Platt fitting set has only one outcome; it needs both 0 and 1")
     x = platt_logit(p)
     target = y.astype(np.float64)
     if smoothing:  # Platt (1999): targets (N+ + 1)/(N+ + 2) and 1/(N- + 2)
         ww = np.ones_like(target) if w is None else w
         n_pos, n_neg = float(np.sum(ww * target)), float(np.sum(ww * (1 - target)))
         target = np.where(target == 1, (n_pos + 1) / (n_pos + 2), 1.0 / (n_neg + 2))
+    live = x if w is None else x[w > 0]
+    if live.min() == live.max():  # one distinct score: only the base rate is identifiable
+        return _base_rate_map("platt", target, w)
     l2 = 0.0 if C is None else 1.0 / C
     if l2 == 0.0 and not smoothing and _separable(x, y, w):
         warnings.warn("PlattScaling: the classes are separable by the score, so the maximum-likelihood fit does "
@@ -217,15 +226,27 @@ def fit_platt(kernels: Any, p: np.ndarray, y: np.ndarray, w: np.ndarray | None, 
                       "(scikit-learn's C=1), so the parameters stay finite", RuntimeWarning, stacklevel=3)
         l2 = SEPARABLE_L2
     theta = _logistic(kernels, x[:, None], target, w, l2, "PlattScaling")
+    if theta[0] < 0:  # never reverse the model's ranking: fall back to the base rate
+        warnings.warn("PlattScaling: the fitted slope is negative (scores rank the outcomes backwards); using the "
+                      "constant base rate instead so the calibrator stays non-decreasing", RuntimeWarning, stacklevel=3)
+        return _base_rate_map("platt", target, w)
     return LogisticMap("platt", float(theta[0]), float(theta[1]))
 
 
+def _base_rate_map(family: str, target: np.ndarray, w: np.ndarray | None) -> LogisticMap:
+    """The constant map to the (weighted) base rate: a = b = 0, intercept logit(rate)."""
+    ww = np.ones_like(target) if w is None else w
+    rate = min(max(float(np.sum(ww * target) / np.sum(ww)), 1e-300), 1 - 1e-16)
+    clip = PLATT_CLIP if family == "platt" else FLOAT64_EPS
+    return LogisticMap(family, 0.0, 0.0 if family == "beta" else math.log(rate / (1.0 - rate)),
+                       math.log(rate / (1.0 - rate)) if family == "beta" else 0.0, clip)
+
+
 def _separable(x: np.ndarray, y: np.ndarray, w: np.ndarray | None) -> bool:
+    """True when a threshold on x splits the outcomes (the MLE slope would be +inf)."""
     keep = np.ones(x.size, bool) if w is None else w > 0
     pos, neg = x[keep & (y == 1)], x[keep & (y == 0)]
-    if pos.size == 0 or neg.size == 0:
-        return True
-    return bool(neg.max() <= pos.min() or pos.max() <= neg.min())
+    return bool(pos.size and neg.size and neg.max() <= pos.min())
 
 
 def fit_beta(kernels: Any, p: np.ndarray, y: np.ndarray, w: np.ndarray | None) -> LogisticMap:
@@ -234,14 +255,23 @@ def fit_beta(kernels: Any, p: np.ndarray, y: np.ndarray, w: np.ndarray | None) -
     q = np.clip(p, FLOAT64_EPS, 1.0 - FLOAT64_EPS)
     X = np.column_stack([np.log(q), -np.log(1.0 - q)])
     target = y.astype(np.float64)
+    live = q if w is None else q[w > 0]
+    if live.min() == live.max():  # one distinct score: only the base rate is identifiable
+        return _base_rate_map("beta", target, w)
     theta = _logistic(kernels, X, target, w, 0.0, "BetaCalibration")
     if theta[0] < 0:
         t1 = _logistic(kernels, X[:, 1:2], target, w, 0.0, "BetaCalibration")
-        return LogisticMap("beta", 0.0, float(t1[0]), float(t1[1]), FLOAT64_EPS)
-    if theta[1] < 0:
+        a, b, c = 0.0, float(t1[0]), float(t1[1])
+    elif theta[1] < 0:
         t0 = _logistic(kernels, X[:, 0:1], target, w, 0.0, "BetaCalibration")
-        return LogisticMap("beta", float(t0[0]), 0.0, float(t0[1]), FLOAT64_EPS)
-    return LogisticMap("beta", float(theta[0]), float(theta[1]), float(theta[2]), FLOAT64_EPS)
+        a, b, c = float(t0[0]), 0.0, float(t0[1])
+    else:
+        a, b, c = float(theta[0]), float(theta[1]), float(theta[2])
+    if a < 0 or b < 0:  # betacal stops here with a decreasing map; calipers keeps a, b >= 0
+        warnings.warn("BetaCalibration: no fit with a, b >= 0 beats the constant base rate; using it so the "
+                      "calibrator stays non-decreasing", RuntimeWarning, stacklevel=3)
+        return _base_rate_map("beta", target, w)
+    return LogisticMap("beta", a, b, c, FLOAT64_EPS)
 
 
 def fit_isotonic(kernels: Any, p: np.ndarray, y: np.ndarray, w: np.ndarray | None) -> InterpMap:
@@ -283,7 +313,16 @@ def _calipers_edges(cuts: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     return np.concatenate([[0.0], cuts]), np.concatenate([cuts, [1.0]])
 
 
-def fit_histogram(p: np.ndarray, y: np.ndarray, w: np.ndarray | None, bins: int, compat: str | None) -> BinMap:
+def _pool_violators(kernels: Any, values: np.ndarray, mass: np.ndarray) -> np.ndarray:
+    """Weighted pool-adjacent-violators across bins (isotonic regression on the bin values)."""
+    order = np.arange(values.size, dtype=np.float64)
+    _, pooled = kernels.isotonic_fit(order, np.ascontiguousarray(values, np.float64),
+                                     np.ascontiguousarray(mass, np.float64), 0.5)
+    return np.asarray(pooled)
+
+
+def fit_histogram(kernels: Any, p: np.ndarray, y: np.ndarray, w: np.ndarray | None, bins: int, compat: str | None,
+                  monotone: bool) -> BinMap:
     if compat == "uncertainty-calibration":
         upper = _binning.uc_equal_bins(p, bins)
         values = _bin_values(p, y.astype(np.float64), w, upper, True, *_uc_edges(upper))
@@ -291,6 +330,10 @@ def fit_histogram(p: np.ndarray, y: np.ndarray, w: np.ndarray | None, bins: int,
     order = np.argsort(p, kind="stable")
     cuts = _binning.mass_cuts(p[order].astype(np.float64), bins, None if w is None else w[order])
     values = _bin_values(p, y.astype(np.float64), w, cuts, False, *_calipers_edges(cuts))
+    if monotone and values.size > 1:  # bins are never empty here (cuts sit between tie runs)
+        idx = np.searchsorted(cuts, p, side="right")
+        mass = np.bincount(idx, weights=None if w is None else w, minlength=values.size)
+        values = _pool_violators(kernels, values, mass)
     return BinMap(_frozen(cuts), _frozen(values), False)
 
 
@@ -306,7 +349,8 @@ def fit_scaling_binning(kernels: Any, p: np.ndarray, y: np.ndarray, w: np.ndarra
         if min(len(part) for part in parts) == 0:
             raise ValueError("split='three-way' needs at least 3 calibration samples")
     sub = [(p[i], y[i], None if w is None else w[i]) for i in parts]
-    platt = fit_platt(kernels, *sub[0], C=None, smoothing=False)
+    what = "ScalingBinning(split='three-way')" if split == "three-way" else "ScalingBinning"
+    platt = fit_platt(kernels, *sub[0], C=None, smoothing=False, what=what)
     u_bins = platt.transform(kernels, np.ascontiguousarray(sub[1][0], np.float64))
     u_vals = platt.transform(kernels, np.ascontiguousarray(sub[2][0], np.float64))
     if compat == "uncertainty-calibration":

@@ -55,6 +55,16 @@ def check_weights(sample_weight: Any, n: int) -> np.ndarray | None:
     return np.ascontiguousarray(w)
 
 
+def _check_one(v: float) -> float:
+    if 0.0 <= v <= 1.0:
+        return v
+    if v != v:
+        raise ValueError("scores must not contain NaN: 1 NaN value(s), first at index 0")
+    if math.isinf(v):
+        raise ValueError("scores must be finite: 1 infinite value(s), first at index 0")
+    raise ValueError(f"scores must lie in [0, 1]: 1 value(s) outside, first at index 0 (value {v!r})")
+
+
 class Calibrator:
     """Shared protocol: parameters, serialization and the fitted-state guard."""
 
@@ -216,16 +226,11 @@ class _OneDimensional(Calibrator):
     def transform(self, scores: Any) -> Any:
         """Calibrated probabilities. A Python float in, a float out (binary calibrators)."""
         state: _Fitted1D = self._state()
-        if state.kind == KIND_BINARY:
+        if state.kind == KIND_BINARY:  # per-request paths: no array machinery
             if type(scores) is float:
-                if not 0.0 <= scores <= 1.0:
-                    raise ValueError(f"scores must lie in [0, 1], got {scores!r}")
-                return state.maps[0].one(scores)
+                return state.maps[0].one(_check_one(scores))
             if type(scores) is np.ndarray and scores.shape == (1,) and scores.dtype == np.float64:
-                v = float(scores[0])
-                if not 0.0 <= v <= 1.0:
-                    raise ValueError(f"scores must lie in [0, 1]: 1 value(s) outside, first at index 0 (value {v!r})")
-                return np.array([state.maps[0].one(v)])
+                return np.array([state.maps[0].one(_check_one(float(scores[0])))])
         kernels = _backend.resolve(self.backend)
         s = self._checked_scores(scores, kernels, state)
         if state.kind == KIND_BINARY:
@@ -294,7 +299,9 @@ class PlattScaling(_OneDimensional):
     slope (the intercept is not penalized), i.e. ``LogisticRegression(C=C)``.
     ``smoothing=True`` uses Platt's (1999) targets (N+ + 1)/(N+ + 2) and 1/(N- + 2).
     When the classes are separable by the score the MLE does not exist: a RuntimeWarning
-    says so and the fit falls back to C=1, so the parameters stay finite.
+    says so and the fit falls back to C=1, so the parameters stay finite. The map never
+    reverses the model's ranking: if the fitted slope is negative, a RuntimeWarning says so
+    and the calibrator returns the constant base rate (a = 0).
     """
 
     _param_names = ("C", "smoothing", "mode", "renormalize", "row_sum_atol", "backend")
@@ -349,20 +356,24 @@ class HistogramBinning(_OneDimensional):
     (weighted) outcome frequency.
 
     Default bins follow calipers' convention (left-closed, cut between runs of tied scores,
-    never empty). ``compat="uncertainty-calibration"`` reproduces HistogramCalibrator /
-    HistogramTopCalibrator / HistogramMarginalCalibrator exactly (midpoint edges,
-    right-closed bins, an empty bin maps to its midpoint, no renormalization)."""
+    never empty). Plain histogram binning can map a higher score to a lower probability
+    when neighbouring bins' frequencies are noisy; with ``monotone=True`` (default) adjacent
+    violating bins are pooled (weighted pool-adjacent-violators over the bins), so the map
+    never reverses the model's ranking. ``compat="uncertainty-calibration"`` reproduces
+    HistogramCalibrator / HistogramTopCalibrator / HistogramMarginalCalibrator exactly
+    (midpoint edges, right-closed bins, an empty bin maps to its midpoint, no pooling, no
+    renormalization)."""
 
-    _param_names = ("bins", "compat", "mode", "renormalize", "row_sum_atol", "backend")
+    _param_names = ("bins", "monotone", "compat", "mode", "renormalize", "row_sum_atol", "backend")
     _compat_choices = (None, "uncertainty-calibration")
 
-    def __init__(self, bins: int = 15, *, compat: str | None = None, mode: str = "top-label",
+    def __init__(self, bins: int = 15, *, monotone: bool = True, compat: str | None = None, mode: str = "top-label",
                  renormalize: bool = True, row_sum_atol: float = DEFAULT_ROW_SUM_ATOL, backend: str = "auto") -> None:
-        self.bins, self.compat = check_bins(bins), compat
+        self.bins, self.monotone, self.compat = check_bins(bins), bool(monotone), compat
         self._init_common(mode, renormalize, row_sum_atol, backend)
 
     def _fit_map(self, kernels: Any, p: np.ndarray, y: np.ndarray, w: np.ndarray | None) -> Map:
-        return fit_histogram(p, y, w, self.bins, self.compat)
+        return fit_histogram(kernels, p, y, w, self.bins, self.compat, self.monotone)
 
 
 class ScalingBinning(_OneDimensional):
@@ -405,7 +416,8 @@ class TemperatureScaling(Calibrator):
     The NLL is convex in 1/T; a safeguarded Newton method on 1/T (bracketing on the sign
     of the derivative, bisection when a step leaves the bracket) runs to a relative step
     of 1e-12, one pass over the logits per iteration, accumulated in float64. If the
-    classes are separable the NLL keeps falling as T -> 0 and T stops at 1e-6."""
+    classes are separable the NLL keeps falling as T -> 0; the solver stops, with a finite
+    T, once the derivative vanishes in float64 (or at T = 1e-6)."""
 
     _param_names = ("backend",)
 
