@@ -4,6 +4,7 @@
 #include <pybind11/pybind11.h>
 
 #include <cstdint>
+#include <string>
 #include <stdexcept>
 #include <vector>
 
@@ -47,7 +48,8 @@ py::tuple py_temperature_fit(const py::array& logits, const py::array& labels, c
     TemperatureFit fit;
     dispatch(logits, labels, [&](auto* z, auto* y) {
         py::gil_scoped_release release;
-        fit = fit_temperature([&](double beta) { return temperature_stats(z, y, wp, n, K, beta); });
+        fit = fit_temperature_warm(
+            [&](double beta, std::size_t stride) { return temperature_stats(z, y, wp, n, K, beta, stride); }, n);
     });
     return py::make_tuple(fit.beta, fit.iterations, fit.converged);
 }
@@ -152,15 +154,20 @@ py::array_t<double> py_softmax_scaled(const py::array& logits, double beta) {
     double* o = out.mutable_data();
     require_contiguous(logits, "logits");
     if (logits.dtype().kind() != 'f') throw py::type_error("logits must be float32 or float64");
+    NonFinite bad;
     if (logits.itemsize() == 8) {
         const auto* z = static_cast<const double*>(logits.data());
         py::gil_scoped_release release;
-        softmax_scaled(z, n, K, beta, o);
+        bad = softmax_scaled(z, n, K, beta, o);
     } else {
         const auto* z = static_cast<const float*>(logits.data());
         py::gil_scoped_release release;
-        softmax_scaled(z, n, K, beta, o);
+        bad = softmax_scaled(z, n, K, beta, o);
     }
+    if (bad.count)
+        throw std::invalid_argument("logits must be finite: " + std::to_string(bad.count) +
+                                    " value(s) are not, first at row " + std::to_string(bad.first / K) +
+                                    ", column " + std::to_string(bad.first % K));
     return out;
 }
 

@@ -66,10 +66,16 @@ class LogisticMap(Map):
         return kernels.beta_transform(x, self.a, self.b, self.c, self.clip)
 
     def one(self, x: float) -> float:
-        q = min(max(x, self.clip), 1.0 - self.clip)
+        clip = self.clip
+        q = clip if x < clip else (1.0 - clip if x > 1.0 - clip else x)
         if self.family == "platt":
-            return _sigmoid(self.a * math.log(q / (1.0 - q)) + self.b)
-        return _sigmoid(self.a * math.log(q) - self.b * math.log(1.0 - q) + self.c)
+            t = self.a * math.log(q / (1.0 - q)) + self.b
+        else:
+            t = self.a * math.log(q) - self.b * math.log(1.0 - q) + self.c
+        if t >= 0:
+            return 1.0 / (1.0 + math.exp(-t))
+        e = math.exp(t)
+        return e / (1.0 + e)
 
 
 @dataclass(frozen=True)
@@ -86,23 +92,19 @@ class InterpMap(Map):
     def transform(self, kernels: Any, x: np.ndarray) -> np.ndarray:
         return kernels.interp(x, self.x, self.y)
 
+    def __post_init__(self) -> None:  # Python lists for the per-request path
+        object.__setattr__(self, "_xl", self.x.tolist())
+        object.__setattr__(self, "_yl", self.y.tolist())
+
     def one(self, x: float) -> float:
-        xs, ys = self.x, self.y
-        if xs.size == 1 or x <= xs[0]:
-            return float(ys[0])
+        xs, ys = self._xl, self._yl  # type: ignore[attr-defined]
+        if x <= xs[0] or len(xs) == 1:
+            return ys[0]
         if x >= xs[-1]:
-            return float(ys[-1])
-        k = bisect.bisect_right(self._xl, x)
-        x0, x1, y0, y1 = self._xl[k - 1], self._xl[k], self._yl[k - 1], self._yl[k]
-        return (y1 - y0) / (x1 - x0) * (x - x0) + y0
-
-    @property
-    def _xl(self) -> list[float]:
-        return _as_list(self, "x")
-
-    @property
-    def _yl(self) -> list[float]:
-        return _as_list(self, "y")
+            return ys[-1]
+        k = bisect.bisect_right(xs, x)
+        x0, y0 = xs[k - 1], ys[k - 1]
+        return (ys[k] - y0) / (xs[k] - x0) * (x - x0) + y0
 
 
 @dataclass(frozen=True)
@@ -124,21 +126,16 @@ class BinMap(Map):
             x = self.platt.transform(kernels, x)
         return kernels.bin_lookup(np.ascontiguousarray(x, np.float64), self.cuts, self.values, self.right_closed)
 
+    def __post_init__(self) -> None:  # Python lists for the per-request path
+        object.__setattr__(self, "_cuts", self.cuts.tolist())
+        object.__setattr__(self, "_values", self.values.tolist())
+
     def one(self, x: float) -> float:
         if self.platt is not None:
             x = self.platt.one(x)
-        cuts = _as_list(self, "cuts")
+        cuts, values = self._cuts, self._values  # type: ignore[attr-defined]
         i = bisect.bisect_left(cuts, x) if self.right_closed else bisect.bisect_right(cuts, x)
-        return float(self.values[min(i, self.values.size - 1)])
-
-
-def _as_list(obj: Any, name: str) -> list[float]:
-    """Python-list copy of a frozen array, cached on the object (cheap scalar lookups)."""
-    cached = obj.__dict__.get("_list_" + name)
-    if cached is None:
-        cached = getattr(obj, name).tolist()
-        object.__setattr__(obj, "_list_" + name, cached)
-    return cached
+        return values[min(i, len(values) - 1)]
 
 
 def map_from_dict(d: dict[str, Any]) -> Map:

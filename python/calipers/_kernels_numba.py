@@ -257,10 +257,10 @@ def binned_stats_edges(scores, labels, cuts, right_closed, nbins):
 
 
 @_jit
-def _temperature_stats(Z, y, w, has_w, beta):
+def _temperature_stats(Z, y, w, has_w, beta, stride):
     n, K = Z.shape
     nll = grad = hess = weight = 0.0
-    for i in range(n):
+    for i in range(0, n, stride):
         zmax = np.float64(Z[i, 0])
         for k in range(1, K):
             zmax = max(zmax, np.float64(Z[i, k]))
@@ -285,13 +285,14 @@ def _w(weights):
     return (np.zeros(1), False) if weights is None else (weights, True)
 
 
-def temperature_stats(logits, labels, weights, beta):
+def temperature_stats(logits, labels, weights, beta, stride=1):
     w, has_w = _w(weights)
-    return _temperature_stats(logits, labels, w, has_w, float(beta))
+    return _temperature_stats(logits, labels, w, has_w, float(beta), int(stride))
 
 
 def temperature_fit(logits, labels, weights):
-    return _kernels_numpy.newton_temperature(lambda b: temperature_stats(logits, labels, weights, b))
+    return _kernels_numpy.newton_temperature_warm(
+        lambda b, s: temperature_stats(logits, labels, weights, b, s), logits.shape[0])
 
 
 @_jit
@@ -470,6 +471,16 @@ def _softmax_scaled(Z, beta, out):
 
 
 def softmax_scaled(logits, beta):
+    if not _all_finite(logits):
+        raise _kernels_numpy.nonfinite_error(logits)
     out = np.empty(logits.shape, np.float64)
     _softmax_scaled(logits, float(beta), out)
     return out
+
+
+@_jit
+def _all_finite(Z):
+    for v in Z.ravel():
+        if not math.isfinite(v):
+            return False
+    return True

@@ -231,8 +231,11 @@ def binned_stats_edges(scores, labels, cuts, right_closed, nbins):
 # ---------------------------------------------------------------- calibrators
 
 
-def temperature_stats(logits, labels, weights, beta):
+def temperature_stats(logits, labels, weights, beta, stride=1):
     """temperature.hpp temperature_stats: (nll, d/dbeta, d2/dbeta2, weight) summed over rows."""
+    if stride > 1:
+        logits, labels = logits[::stride], labels[::stride]
+        weights = None if weights is None else weights[::stride]
     Z = logits.astype(np.float64, copy=False)
     d = Z - Z.max(axis=1, keepdims=True)
     e = np.exp(beta * d)
@@ -245,37 +248,56 @@ def temperature_stats(logits, labels, weights, beta):
             float(np.sum(w * var)), float(np.sum(w)))
 
 
-def newton_temperature(stats, tol=1e-12, max_iter=100):
+BETA_MIN, BETA_MAX = 1e-6, 1e6
+
+
+WARM_STRIDE, WARM_MIN_ROWS = 16, 1 << 16
+
+
+def newton_temperature_warm(stats, n):
+    """temperature.hpp fit_temperature_warm: every 16th row to 1e-6 first, then all rows."""
+    beta, warm_iterations = 1.0, 0
+    if n >= WARM_MIN_ROWS:
+        beta, warm_iterations, _ = newton_temperature(lambda b: stats(b, WARM_STRIDE), 1.0, 1e-6)
+    beta, iterations, converged = newton_temperature(lambda b: stats(b, 1), beta)
+    return beta, iterations + warm_iterations, converged
+
+
+def newton_temperature(stats, beta=1.0, tol=1e-9, max_iter=200):
     """temperature.hpp fit_temperature: safeguarded Newton on beta = 1/T (convex NLL)."""
-    lo, hi, beta, beta_max = 0.0, np.inf, 1.0, 1e6
+    lo, hi = 0.0, np.inf
     iterations, converged = 0, False
     for it in range(1, max_iter + 1):
         _, grad, hess, weight = stats(beta)
         iterations = it
         g, h = grad / weight, hess / weight
+        if g == 0.0:
+            converged = True
+            break
         if g > 0:
             hi = beta
         else:
             lo = beta
-        if g == 0.0:
-            converged = True
+        if (g > 0 and beta <= BETA_MIN) or (g < 0 and beta >= BETA_MAX):
             break
         nxt = beta - g / h if h > 0 else np.nan
-        if not (lo < nxt < hi):
-            nxt = beta * 2.0 if np.isinf(hi) else 0.5 * (lo + hi)
-        nxt = min(nxt, beta_max)
-        step = abs(nxt - beta)
-        beta = nxt
-        if step <= tol * beta or (hi - lo) <= tol * beta:
+        if h > 0 and abs(g / h) <= tol * beta:  # converged: the Newton step is below tol
+            beta = nxt
             converged = True
             break
-        if beta >= beta_max and g < 0:
+        if not (lo < nxt < hi):
+            nxt = beta * 4.0 if np.isinf(hi) else (beta / 4.0 if lo == 0.0 else 0.5 * (lo + hi))
+        nxt = min(max(nxt, BETA_MIN), BETA_MAX)
+        step = abs(nxt - beta)
+        beta = nxt
+        if step <= tol * beta:
+            converged = True
             break
     return beta, iterations, converged
 
 
 def temperature_fit(logits, labels, weights):
-    return newton_temperature(lambda b: temperature_stats(logits, labels, weights, b))
+    return newton_temperature_warm(lambda b, s: temperature_stats(logits, labels, weights, b, s), logits.shape[0])
 
 
 def logistic_stats(X, y, weights, theta):
@@ -345,7 +367,17 @@ def bin_lookup(scores, cuts, values, right_closed):
     return values[np.minimum(idx, values.size - 1)]
 
 
+def nonfinite_error(Z) -> ValueError:
+    bad = ~np.isfinite(Z)
+    first = int(np.argmax(bad.reshape(-1)))
+    K = Z.shape[1]
+    return ValueError(f"logits must be finite: {int(bad.sum())} value(s) are not, first at row {first // K}, "
+                      f"column {first % K}")
+
+
 def softmax_scaled(logits, beta):
     Z = logits.astype(np.float64, copy=False)
+    if not np.all(np.isfinite(Z)):
+        raise nonfinite_error(Z)
     e = np.exp(beta * (Z - Z.max(axis=1, keepdims=True)))
     return e / e.sum(axis=1, keepdims=True)

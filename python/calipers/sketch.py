@@ -336,7 +336,7 @@ class ReliabilitySketch:
             single.fit(scores[keep], labels[keep], sample_weight=weights[keep])
             maps.extend(single.maps_)
         out = classes[method](**{**params, "mode": "marginal" if kind == KIND_MARGINAL else "top-label"})
-        out._fitted = _cal._Fitted1D(kind, self._classes, tuple(maps))
+        out._fitted = _cal._Fitted1D(kind, self._classes, tuple(maps), _cal._fast_kernels(out.backend))
         return out
 
     def metrics(self) -> dict[str, float]:

@@ -8,6 +8,8 @@
 #include <cstdint>
 #include <limits>
 
+#include "parallel.hpp"
+
 namespace calipers {
 
 struct TemperatureStats {
@@ -17,11 +19,13 @@ struct TemperatureStats {
 // One pass over (n, K) logits. Per row, with q = softmax(beta z): the NLL is
 // logsumexp(beta z) - beta z_y, its derivative E_q[z] - z_y and the second derivative
 // Var_q[z] >= 0. Max-subtracted and accumulated in double.
+// Rows [begin, end) with ``stride`` > 1 visiting begin, begin + stride, ... (the
+// warm-start subsample).
 template <class T, class L>
-TemperatureStats temperature_stats(const T* Z, const L* y, const double* w, std::size_t n, std::size_t K,
-                                   double beta) {
+TemperatureStats temperature_stats_range(const T* Z, const L* y, const double* w, std::size_t begin,
+                                         std::size_t end, std::size_t K, double beta, std::size_t stride) {
     TemperatureStats s;
-    for (std::size_t i = 0; i < n; ++i) {
+    for (std::size_t i = begin; i < end; i += stride) {
         const T* row = Z + i * K;
         double zmax = static_cast<double>(row[0]);
         for (std::size_t k = 1; k < K; ++k) zmax = std::fmax(zmax, static_cast<double>(row[k]));
@@ -44,38 +48,83 @@ TemperatureStats temperature_stats(const T* Z, const L* y, const double* w, std:
     return s;
 }
 
+// All rows, reduced over fixed blocks on the available cores (deterministic).
+template <class T, class L>
+TemperatureStats temperature_stats(const T* Z, const L* y, const double* w, std::size_t n, std::size_t K,
+                                   double beta, std::size_t stride = 1) {
+    if (stride > 1) return temperature_stats_range(Z, y, w, 0, n, K, beta, stride);
+    return blocked_reduce<TemperatureStats>(
+        n, [&](std::size_t b, std::size_t e) { return temperature_stats_range(Z, y, w, b, e, K, beta, 1); },
+        [](TemperatureStats& a, const TemperatureStats& b) {
+            a.nll += b.nll;
+            a.grad += b.grad;
+            a.hess += b.hess;
+            a.weight += b.weight;
+        });
+}
+
 struct TemperatureFit {
     double beta = 1.0;
     int iterations = 0;
     bool converged = false;
 };
 
-// Safeguarded Newton on beta in (0, beta_max]. The derivative is increasing (convexity):
-// keep a bracket where it changes sign, take the Newton step when it stays inside the
-// bracket, else bisect. Stops when the step is below tol * beta.
+// Safeguarded Newton on beta in [kBetaMin, kBetaMax]. The derivative is increasing
+// (convexity): keep a bracket where it changes sign, take the Newton step when it stays
+// inside the bracket, else bisect (geometrically while the bracket is open). Stops when
+// the Newton step is below tol * beta; that step is still taken, so with quadratic
+// convergence the result is exact to about (tol)^2 relative, below float64 noise. Labels independent of the logits put the optimum at
+// beta = 0 (T = infinity): the search stops at kBetaMin (T = 1e6).
+constexpr double kBetaMin = 1e-6;
+constexpr double kBetaMax = 1e6;
+
 template <class Stats>
-TemperatureFit fit_temperature(Stats&& stats, double tol = 1e-12, int max_iter = 100) {
+TemperatureFit fit_temperature(Stats&& stats, double beta = 1.0, double tol = 1e-9, int max_iter = 200) {
     double lo = 0.0, hi = std::numeric_limits<double>::infinity();
-    constexpr double kBetaMax = 1e6;
     TemperatureFit fit;
-    double beta = 1.0;
     for (int it = 1; it <= max_iter; ++it) {
         const TemperatureStats s = stats(beta);
         fit.iterations = it;
         const double g = s.grad / s.weight, h = s.hess / s.weight;
-        if (g > 0) hi = beta; else lo = beta;
         if (g == 0.0) { fit.converged = true; break; }
+        if (g > 0) hi = beta; else lo = beta;
+        if ((g > 0 && beta <= kBetaMin) || (g < 0 && beta >= kBetaMax)) break;  // optimum on a bound
         double next = (h > 0) ? beta - g / h : std::numeric_limits<double>::quiet_NaN();
-        if (!(next > lo && next < hi)) {  // outside the bracket or undefined: bisect / expand
-            next = std::isinf(hi) ? beta * 2.0 : 0.5 * (lo + hi);
+        if (h > 0 && std::fabs(g / h) <= tol * beta) {  // converged: the Newton step is below tol
+            beta = next;
+            fit.converged = true;
+            break;
         }
-        if (next > kBetaMax) next = kBetaMax;
+        if (!(next > lo && next < hi)) {
+            if (std::isinf(hi)) next = beta * 4.0;
+            else if (lo == 0.0) next = beta / 4.0;
+            else next = 0.5 * (lo + hi);
+        }
+        next = std::fmin(std::fmax(next, kBetaMin), kBetaMax);
         const double step = std::fabs(next - beta);
         beta = next;
-        if (step <= tol * beta || (hi - lo) <= tol * beta) { fit.converged = true; break; }
-        if (beta >= kBetaMax && g < 0) break;  // separable: NLL keeps falling as T -> 0
+        if (step <= tol * beta) { fit.converged = true; break; }
     }
     fit.beta = beta;
+    return fit;
+}
+
+// Large inputs: converge on every 16th row first (to 1e-6), then finish on all rows from
+// there; Newton's quadratic convergence then needs two or three full passes.
+constexpr std::size_t kWarmStride = 16;
+constexpr std::size_t kWarmMinRows = std::size_t(1) << 16;
+
+template <class StridedStats>
+TemperatureFit fit_temperature_warm(StridedStats&& stats, std::size_t n) {
+    double beta = 1.0;
+    int warm_iterations = 0;
+    if (n >= kWarmMinRows) {
+        const TemperatureFit warm = fit_temperature([&](double b) { return stats(b, kWarmStride); }, 1.0, 1e-6);
+        beta = warm.beta;
+        warm_iterations = warm.iterations;
+    }
+    TemperatureFit fit = fit_temperature([&](double b) { return stats(b, std::size_t(1)); }, beta);
+    fit.iterations += warm_iterations;
     return fit;
 }
 

@@ -50,9 +50,22 @@ inline void bin_lookup(const double* x, std::size_t n, const double* cuts, std::
     }
 }
 
-// softmax(beta * z) per row of (n, K) logits, max-subtracted.
+// softmax(beta * z) per row of (n, K) logits, max-subtracted. Returns the number of
+// non-finite logits (their rows come out NaN) and the flat index of the first one.
+struct NonFinite {
+    std::size_t count = 0;
+    std::size_t first = 0;
+};
+
 template <class T>
-void softmax_scaled(const T* Z, std::size_t n, std::size_t K, double beta, double* out) {
+NonFinite softmax_scaled(const T* Z, std::size_t n, std::size_t K, double beta, double* out) {
+    NonFinite bad;
+    for (std::size_t j = 0; j < n * K; ++j) {
+        if (!std::isfinite(static_cast<double>(Z[j]))) {
+            if (bad.count++ == 0) bad.first = j;
+        }
+    }
+    if (bad.count) return bad;
     for (std::size_t i = 0; i < n; ++i) {
         const T* row = Z + i * K;
         double* o = out + i * K;
@@ -65,6 +78,7 @@ void softmax_scaled(const T* Z, std::size_t n, std::size_t K, double beta, doubl
         }
         for (std::size_t k = 0; k < K; ++k) o[k] /= se;
     }
+    return bad;
 }
 
 }  // namespace calipers
