@@ -1,7 +1,9 @@
 """Print the benchmark ratio tables of calipers in one run (same arrays for everyone).
 
-    python bench/ratios.py            # full: 1e5, 1e6, 1e7 binary; 1e6 x 10 and 1e5 x 1000 top-label
-    python bench/ratios.py --quick    # 1e5 and 1e6 only
+    python bench/ratios.py                 # sketch updates and calibrators
+    python bench/ratios.py sketch          # 1e5, 1e6, 1e7 binary; 1e6 x 10 and 1e5 x 1000 top-label
+    python bench/ratios.py calibrators     # fits and transforms, 1e5 and 1e6 binary, logits
+    python bench/ratios.py --quick ...     # smaller sizes
 
 Timings are the best of several repeats (single shots are unreliable on a 2-core VM). Peers that
 are not installed are reported as skipped.
@@ -71,13 +73,23 @@ def datasets(quick: bool):
 
 def main() -> None:
     parser = argparse.ArgumentParser()
+    parser.add_argument("sections", nargs="*", default=["sketch", "calibrators"], choices=["sketch", "calibrators"])
     parser.add_argument("--quick", action="store_true")
     args = parser.parse_args()
+    if "sketch" in args.sections:
+        sketch_section(args.quick)
+    if "calibrators" in args.sections:
+        from calibrators_ratios import calibrators_section
+
+        calibrators_section(args.quick)
+
+
+def sketch_section(quick: bool) -> None:
     live = [b for b, state in calipers.available_backends().items() if state == "ok"]
     print("live backends:", ", ".join(live))
     peer_fns = peers()
     rows = []
-    for name, p, y in datasets(args.quick):
+    for name, p, y in datasets(quick):
         t = {}
         for backend in live:
             calipers.ReliabilitySketch(backend=backend).update(p[:10], y[:10])  # compile/warm up

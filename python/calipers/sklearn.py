@@ -1,0 +1,117 @@
+"""Cross-fitted calibration of any scikit-learn-style classifier (needs scikit-learn).
+
+Like ``CalibratedClassifierCV(ensemble=False)``: the classifier's out-of-fold
+probabilities (k-fold, stratified) train one calipers calibrator, and the classifier is
+then refitted on all the data. Out-of-fold scores keep the calibrator from learning the
+classifier's overconfidence on its own training data.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+
+from .calibrators import (BetaCalibration, Calibrator, HistogramBinning, IsotonicCalibration, PlattScaling,
+                          ScalingBinning, TemperatureScaling)
+
+try:
+    from sklearn.base import BaseEstimator, ClassifierMixin, clone
+    from sklearn.model_selection import StratifiedKFold
+except ImportError as exc:  # pragma: no cover - depends on the environment
+    raise ImportError("calipers.sklearn needs scikit-learn: pip install scikit-learn") from exc
+
+METHODS: dict[str, type[Calibrator]] = {
+    "platt": PlattScaling, "beta": BetaCalibration, "isotonic": IsotonicCalibration,
+    "histogram": HistogramBinning, "scaling-binning": ScalingBinning, "temperature": TemperatureScaling,
+}
+
+
+class CalibratedClassifier(ClassifierMixin, BaseEstimator):  # type: ignore[misc]
+    """Wrap ``estimator`` with a calipers calibrator fitted on out-of-fold predictions.
+
+    Parameters
+    ----------
+    estimator : a classifier with ``fit`` and ``predict_proba``.
+    method : "platt", "beta", "isotonic", "histogram", "scaling-binning" or "temperature"
+        (temperature scales the log-probabilities).
+    cv : number of stratified folds (>= 2).
+    calibrator_params : keyword arguments for the calibrator.
+    random_state : seed of the fold shuffling.
+
+    Binary problems calibrate P(class 1) and return [1 - q, q]; multiclass problems use
+    the calibrator's marginal (one-vs-rest) mode with renormalized rows.
+    """
+
+    def __init__(self, estimator: Any, method: str = "isotonic", cv: int = 5,
+                 calibrator_params: dict[str, Any] | None = None, random_state: int | None = 0) -> None:
+        self.estimator = estimator
+        self.method = method
+        self.cv = cv
+        self.calibrator_params = calibrator_params
+        self.random_state = random_state
+
+    def _make_calibrator(self, n_classes: int) -> Calibrator:
+        if self.method not in METHODS:
+            raise ValueError(f"method must be one of {', '.join(map(repr, METHODS))}, got {self.method!r}")
+        params = dict(self.calibrator_params or {})
+        if self.method != "temperature" and n_classes > 2:
+            params.setdefault("mode", "marginal")
+        return METHODS[self.method](**params)
+
+    def fit(self, X: Any, y: Any, sample_weight: Any = None) -> "CalibratedClassifier":
+        if not isinstance(self.cv, int) or self.cv < 2:
+            raise ValueError(f"cv must be an integer >= 2, got {self.cv!r}")
+        y = np.asarray(y)
+        self.classes_, codes = np.unique(y, return_inverse=True)
+        if self.classes_.size < 2:
+            raise ValueError("CalibratedClassifier needs at least 2 classes in y")
+        folds = StratifiedKFold(n_splits=self.cv, shuffle=True, random_state=self.random_state)
+        oof = np.zeros((y.size, self.classes_.size))
+        for train, test in folds.split(np.zeros(y.size), codes):
+            model = clone(self.estimator)
+            if sample_weight is None:
+                model.fit(_rows(X, train), codes[train])
+            else:
+                model.fit(_rows(X, train), codes[train], sample_weight=np.asarray(sample_weight)[train])
+            oof[test] = _full_proba(model, _rows(X, test), self.classes_.size)
+        self.calibrator_ = self._make_calibrator(self.classes_.size)
+        self.calibrator_.fit(*self._calibration_input(oof), codes,
+                             sample_weight=None if sample_weight is None else np.asarray(sample_weight, float))
+        self.estimator_ = clone(self.estimator)
+        if sample_weight is None:
+            self.estimator_.fit(X, codes)
+        else:
+            self.estimator_.fit(X, codes, sample_weight=sample_weight)
+        return self
+
+    def _calibration_input(self, P: np.ndarray) -> tuple[np.ndarray]:
+        if self.method == "temperature":
+            return (np.log(np.clip(P, 1e-300, 1.0)),)
+        if P.shape[1] == 2:
+            return (np.ascontiguousarray(P[:, 1]),)
+        return (P / P.sum(axis=1, keepdims=True),)
+
+    def predict_proba(self, X: Any) -> np.ndarray:
+        P = _full_proba(self.estimator_, X, self.classes_.size)
+        out = self.calibrator_.transform(*self._calibration_input(P))
+        if out.ndim == 1:
+            return np.column_stack([1.0 - out, out])
+        return np.asarray(out)
+
+    def predict(self, X: Any) -> np.ndarray:
+        return self.classes_[np.argmax(self.predict_proba(X), axis=1)]
+
+
+def _rows(X: Any, idx: np.ndarray) -> Any:
+    return X.iloc[idx] if hasattr(X, "iloc") else np.asarray(X)[idx]
+
+
+def _full_proba(model: Any, X: Any, n_classes: int) -> np.ndarray:
+    """predict_proba with a column for every class, even those absent from a fold."""
+    P = model.predict_proba(X)
+    if P.shape[1] == n_classes:
+        return P
+    out = np.zeros((P.shape[0], n_classes))
+    out[:, model.classes_] = P
+    return out
