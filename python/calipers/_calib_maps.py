@@ -278,7 +278,7 @@ def fit_isotonic(kernels: Any, p: np.ndarray, y: np.ndarray, w: np.ndarray | Non
     ww = np.ones(p.size) if w is None else w
     keep = ww > 0
     x, t, ww = p[keep].astype(np.float64), y[keep].astype(np.float64), ww[keep].astype(np.float64)
-    order = np.lexsort((t, x))
+    order = np.argsort(x)  # numpy's SIMD sort; ties are merged below, so their order only moves the last bit
     xs, ys = kernels.isotonic_fit(np.ascontiguousarray(x[order]), np.ascontiguousarray(t[order]),
                                   np.ascontiguousarray(ww[order]), ISOTONIC_RESOLUTION)
     xs, ys = np.asarray(xs), np.asarray(ys)
