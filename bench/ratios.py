@@ -73,9 +73,13 @@ def datasets(quick: bool):
 
 def main() -> None:
     parser = argparse.ArgumentParser()
-    parser.add_argument("sections", nargs="*", default=["sketch", "calibrators"], choices=["sketch", "calibrators"])
+    parser.add_argument("sections", nargs="*", help="sketch and/or calibrators (default: both)")
     parser.add_argument("--quick", action="store_true")
     args = parser.parse_args()
+    args.sections = args.sections or ["sketch", "calibrators"]
+    unknown = set(args.sections) - {"sketch", "calibrators"}
+    if unknown:
+        parser.error(f"unknown section(s) {sorted(unknown)}: choose sketch and/or calibrators")
     if "sketch" in args.sections:
         sketch_section(args.quick)
     if "calibrators" in args.sections:

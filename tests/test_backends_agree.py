@@ -136,3 +136,15 @@ def test_env_override(monkeypatch):  # type: ignore[no-untyped-def]
     monkeypatch.setenv("CALIPERS_BACKEND", "numpy")
     assert _backend.name_of(_backend.resolve("auto")) == "numpy"
     assert "numpy" in calipers.show_config()
+
+
+def test_missing_extension_falls_back_and_explains(monkeypatch):  # type: ignore[no-untyped-def]
+    """What a compiler-less install (pip install . -Cwheel.cmake=false) sees."""
+    monkeypatch.setattr(_backend, "_cache", {k: v for k, v in _backend._cache.items() if k != "cpp"})
+    monkeypatch.setattr(_backend, "_errors", {**_backend._errors, "cpp": "ModuleNotFoundError: calipers._core"})
+    monkeypatch.delenv("CALIPERS_BACKEND", raising=False)
+    assert _backend.name_of(_backend.resolve("auto")) in ("numba", "numpy")
+    with pytest.raises(ImportError, match="C\\+\\+ extension calipers._core is not built"):
+        _backend.resolve("cpp")
+    assert calipers.ece([0.2, 0.9], [0, 1]) == pytest.approx(0.15)
+    assert "cpp" in calipers.show_config() and "ModuleNotFoundError" in calipers.show_config()
