@@ -46,14 +46,16 @@ def pack(type_id: int, flags: int, kind: int, bins: int, streams: int, octaves: 
     return body + struct.pack("<I", zlib.crc32(body) & 0xFFFFFFFF)
 
 
-def unpack(data: bytes, expected_type: int) -> tuple[tuple[int, ...], float, np.ndarray]:
-    """Return ((flags, kind, bins, streams, octaves, sub_bits), row_sum_atol, payload)."""
+def _open(data: object, header: struct.Struct, expected_type: int) -> tuple[bytes, tuple]:
+    """Bytes and unpacked header after the checks every calipers blob shares: kind of
+    object, minimum size, magic, format version and type id."""
     if not isinstance(data, (bytes, bytearray, memoryview)):
         raise TypeError(f"from_bytes expects bytes, got {type(data).__name__}")
     data = bytes(data)
-    if len(data) < HEADER_SIZE + 4:
-        raise ValueError(f"calipers blob truncated: {len(data)} bytes, the header alone needs {HEADER_SIZE + 4}")
-    magic, version, type_id, flags, kind, bins, streams, octaves, sub_bits, atol, words = _HEADER.unpack_from(data)
+    if len(data) < header.size + 4:
+        raise ValueError(f"calipers blob truncated: {len(data)} bytes, the header alone needs {header.size + 4}")
+    fields = header.unpack_from(data)
+    magic, version, type_id = fields[:3]
     if magic != MAGIC:
         raise ValueError(f"not a calipers blob: magic {magic!r}, expected {MAGIC!r}")
     if version not in READABLE_VERSIONS:
@@ -61,13 +63,24 @@ def unpack(data: bytes, expected_type: int) -> tuple[tuple[int, ...], float, np.
                          f"(this build reads {READABLE_VERSIONS[0]}-{READABLE_VERSIONS[-1]})")
     if type_id != expected_type:
         raise ValueError(f"calipers blob holds type {type_id}, expected type {expected_type}")
+    return data, fields
+
+
+def _check_crc(data: bytes, end: int) -> None:
+    (crc,) = struct.unpack_from("<I", data, end)
+    if zlib.crc32(data[:end]) & 0xFFFFFFFF != crc:
+        raise ValueError("calipers blob is corrupted: CRC-32 mismatch")
+
+
+def unpack(data: bytes, expected_type: int) -> tuple[tuple[int, ...], float, np.ndarray]:
+    """Return ((flags, kind, bins, streams, octaves, sub_bits), row_sum_atol, payload)."""
+    data, fields = _open(data, _HEADER, expected_type)
+    flags, kind, bins, streams, octaves, sub_bits, atol, words = fields[3:]
     expected_len = HEADER_SIZE + 8 * words + 4
     if len(data) != expected_len:
         raise ValueError(f"calipers blob length {len(data)} does not match its header "
                          f"({words} payload words -> {expected_len} bytes): truncated or padded")
-    (crc,) = struct.unpack_from("<I", data, expected_len - 4)
-    if zlib.crc32(data[: expected_len - 4]) & 0xFFFFFFFF != crc:
-        raise ValueError("calipers blob is corrupted: CRC-32 mismatch")
+    _check_crc(data, expected_len - 4)
     if not np.isfinite(atol) or atol < 0:
         raise ValueError(f"calipers blob has an invalid row_sum_atol {atol!r}")
     payload = np.frombuffer(data, dtype="<u8", count=words, offset=HEADER_SIZE).astype(np.uint64)
@@ -86,25 +99,12 @@ def pack_payload(type_id: int, payload: bytes) -> bytes:
 
 
 def unpack_payload(data: bytes, expected_type: int) -> bytes:
-    if not isinstance(data, (bytes, bytearray, memoryview)):
-        raise TypeError(f"from_bytes expects bytes, got {type(data).__name__}")
-    data = bytes(data)
+    data, fields = _open(data, _ENVELOPE, expected_type)
+    flags, reserved, _, length = fields[3:]
     head = _ENVELOPE.size
-    if len(data) < head + 4:
-        raise ValueError(f"calipers blob truncated: {len(data)} bytes, the header alone needs {head + 4}")
-    magic, version, type_id, flags, reserved, _, length = _ENVELOPE.unpack_from(data)
-    if magic != MAGIC:
-        raise ValueError(f"not a calipers blob: magic {magic!r}, expected {MAGIC!r}")
-    if version not in READABLE_VERSIONS:
-        raise ValueError(f"unsupported calipers format version {version} "
-                         f"(this build reads {READABLE_VERSIONS[0]}-{READABLE_VERSIONS[-1]})")
-    if type_id != expected_type:
-        raise ValueError(f"calipers blob holds type {type_id}, expected type {expected_type}")
     if flags or reserved:
         raise ValueError("calipers blob has unknown flags set")
     if len(data) != head + length + 4:
         raise ValueError(f"calipers blob length {len(data)} does not match its header ({length} payload bytes)")
-    (crc,) = struct.unpack_from("<I", data, head + length)
-    if zlib.crc32(data[: head + length]) & 0xFFFFFFFF != crc:
-        raise ValueError("calipers blob is corrupted: CRC-32 mismatch")
+    _check_crc(data, head + length)
     return data[head: head + length]
