@@ -54,8 +54,8 @@ class ReliabilityTable:
             raise ValueError(f"confidence must be in (0, 1), got {confidence!r}")
         edges = stats[0].edges
         if any(s.edges.shape != edges.shape or not np.array_equal(s.edges, edges) for s in stats[1:]):
-            raise ValueError("cannot pool streams with different bin edges (equal-mass marginal bins "
-                             "differ per class); ask for one class at a time")
+            raise ValueError("cannot pool classes with different bin edges: equal-mass marginal bins differ per "
+                             "class; use equal-width bins or mode='top-label' for a table")
         count = np.sum([s.count for s in stats], axis=0).astype(np.int64)
         sum_score = np.sum([s.sum_score for s in stats], axis=0)
         sum_label = np.sum([s.sum_label for s in stats], axis=0)
