@@ -25,7 +25,8 @@ def _data(rng, n, K, dtype):  # type: ignore[no-untyped-def]
     return P.astype(dtype), rng.integers(0, K, n)
 
 
-SHAPES = [(1, None), (257, None), (5000, None), (300, 2), (2000, 10), (50, 100)]
+SHAPES = [(1, None), (257, None), (5000, None), (300, 2), (2000, 10), (50, 100),
+          (300_000, None), (140_000, 2)]  # the last two take the multi-core C++ path
 
 
 @pytest.mark.parametrize("n,K", SHAPES)

@@ -8,10 +8,12 @@
 #include <cstdint>
 #include <stdexcept>
 #include <string>
+#include <thread>
 #include <tuple>
 #include <vector>
 
 #include "calipers/binned_stats.hpp"
+#include "calipers/parallel.hpp"
 #include "calipers/sketch.hpp"
 #include "calipers/validate.hpp"
 #include "arrays.hpp"
@@ -85,11 +87,32 @@ void py_accumulate(py::array acc, std::int64_t bins,
     auto* data = static_cast<std::uint64_t*>(acc.mutable_data());
     dispatch(scores, labels, [&](auto* p, auto* y) {
         py::gil_scoped_release release;
-        SketchAccumulator a(data, layout, parts);
         const std::size_t n = rows_of(scores);
-        if (kind == 0) accumulate_binary(a, p, y, n);
-        else if (kind == 1) accumulate_top_label(a, p, y, n, K);
-        else accumulate_marginal(a, p, y, n, K);
+        const std::size_t stride = kind == 0 ? 1 : K;
+        auto run = [&](std::uint64_t* target, std::size_t begin, std::size_t end) {
+            SketchAccumulator a(target, layout, parts);
+            if (kind == 0) accumulate_binary(a, p + begin, y + begin, end - begin);
+            else if (kind == 1) accumulate_top_label(a, p + begin * stride, y + begin, end - begin, K);
+            else accumulate_marginal(a, p + begin * stride, y + begin, end - begin, K);
+        };
+        // Large batches: each core fills its own zeroed state, then the states are added.
+        // The sums are exact integers, so the result is the same bytes for any split.
+        const unsigned threads = n * stride >= (std::size_t(1) << 18) ? worker_count(n / 65536 + 1) : 1;
+        if (threads <= 1) {
+            run(data, 0, n);
+            return;
+        }
+        const auto size = static_cast<std::size_t>(layout.size());
+        std::vector<std::vector<std::uint64_t>> partial(threads - 1, std::vector<std::uint64_t>(size, 0));
+        std::vector<std::thread> pool;
+        const std::size_t chunk = (n + threads - 1) / threads;
+        for (unsigned t = 1; t < threads; ++t) {
+            const std::size_t begin = std::min(n, t * chunk), end = std::min(n, (t + 1) * chunk);
+            pool.emplace_back([&, t, begin, end] { run(partial[t - 1].data(), begin, end); });
+        }
+        run(data, 0, std::min(n, chunk));
+        for (auto& th : pool) th.join();
+        for (const auto& part : partial) merge_state(data, part.data(), layout);
     });
 }
 
