@@ -152,7 +152,7 @@ def calibrators_section(quick: bool) -> None:
     print("\none-sample transform from Python (median of 15 x 20000 calls, length-1 float64 array):")
     p, y = _binary(10**4)
     x = np.array([0.3])
-    for method, cls_name in CLASSES.items():
+    for cls_name in CLASSES.values():
         cal = getattr(calipers, cls_name)().fit(p, y)
         runs = [timeit.timeit(lambda: cal.transform(x), number=20000) / 20000 for _ in range(15)]
         print(f"  {cls_name:22s} {statistics.median(runs) * 1e6:6.2f} us")

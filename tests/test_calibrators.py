@@ -14,7 +14,6 @@ from hypothesis import assume, given
 from hypothesis import strategies as st
 from hypothesis.extra.numpy import arrays
 
-import calipers
 from calipers import (BetaCalibration, Calibrator, HistogramBinning, IsotonicCalibration, PlattScaling,
                       ReliabilitySketch, ScalingBinning, TemperatureScaling)
 

@@ -156,8 +156,9 @@ def map_from_dict(d: dict[str, Any]) -> Map:
             if cuts.ndim != 1 or values.ndim != 1 or values.size == 0 or np.any(np.diff(cuts) < 0):
                 raise ValueError("histogram cuts must be sorted and values non-empty")
             platt = d.get("platt")
-            out = BinMap(cuts, values, bool(d["right_closed"]),
-                         None if platt is None else map_from_dict({"kind": "logistic", **platt}))
+            inner = None if platt is None else map_from_dict({**platt, "kind": "logistic"})
+            assert inner is None or isinstance(inner, LogisticMap)
+            out = BinMap(cuts, values, bool(d["right_closed"]), inner)
         else:
             raise ValueError(f"unknown calibration map kind {kind!r}")
     except (KeyError, TypeError) as exc:

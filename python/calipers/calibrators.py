@@ -29,7 +29,7 @@ from ._calib_maps import (Map, fit_beta, fit_histogram, fit_isotonic, fit_platt,
                           map_from_dict, map_to_dict)
 from ._grid import KIND_BINARY, KIND_MARGINAL, KIND_TOP_LABEL
 from ._validate import DEFAULT_ROW_SUM_ATOL, as_labels, as_scores, check, check_bins, raise_violations
-from ._grid import RULE_INF, RULE_LABEL, RULE_NAN, RULE_RANGE, RULE_ROW_SUM
+from ._grid import RULE_INF, RULE_NAN, RULE_RANGE, RULE_ROW_SUM
 
 __all__ = ["TemperatureScaling", "PlattScaling", "BetaCalibration", "IsotonicCalibration", "HistogramBinning",
            "ScalingBinning", "Calibrator"]
@@ -100,6 +100,12 @@ class Calibrator:
     @property
     def is_fitted(self) -> bool:
         return self._fitted is not None
+
+    def fit(self, scores: Any, labels: Any, sample_weight: Any = None) -> "Calibrator":
+        raise NotImplementedError
+
+    def transform(self, scores: Any) -> Any:
+        raise NotImplementedError
 
     def _state(self) -> Any:
         state = self._fitted
@@ -259,7 +265,7 @@ class _OneDimensional(Calibrator):
         if state.kind == KIND_TOP_LABEL:
             conf = np.ascontiguousarray(s.max(axis=1), dtype=np.float64)
             return state.maps[0].transform(kernels, conf)
-        out = np.empty(s.shape, np.float64)
+        out: np.ndarray = np.empty(s.shape, np.float64)
         for k, m in enumerate(state.maps):
             out[:, k] = m.transform(kernels, np.ascontiguousarray(s[:, k], dtype=np.float64))
         if self.renormalize and getattr(self, "compat", None) is None:
