@@ -307,3 +307,49 @@ def test_marginal_sketch_calibrator(cifar):  # type: ignore[no-untyped-def]
         ReliabilitySketch().calibrator("platt")
     with pytest.raises(ValueError, match="method"):
         sketch.calibrator("temperature")
+
+
+def _leaves(doc, path=()):  # type: ignore[no-untyped-def]
+    if isinstance(doc, dict):
+        for k, v in doc.items():
+            yield from _leaves(v, path + (k,))
+    elif isinstance(doc, list):
+        for i, v in enumerate(doc[:3]):
+            yield from _leaves(v, path + (i,))
+    else:
+        yield path
+
+
+def _replaced(doc, path, value):  # type: ignore[no-untyped-def]
+    out = json.loads(json.dumps(doc))
+    node = out
+    for key in path[:-1]:
+        node = node[key]
+    node[path[-1]] = value
+    return out
+
+
+@pytest.mark.parametrize("make", ONE_D + [lambda **kw: TemperatureScaling()], ids=IDS + ["temperature"])
+def test_every_corrupted_json_field_raises_value_error_or_loads(make, cifar):  # type: ignore[no-untyped-def]
+    P, y = cifar
+    cal = make().fit(np.log(P + 1e-9), y) if isinstance(make(), TemperatureScaling) else make().fit(P, y)
+    doc = json.loads(cal.to_json())
+    for path in _leaves(doc):
+        for bad in (None, "x", -1, 1e308, [], {}, True):
+            text = json.dumps(_replaced(doc, path, bad))
+            try:
+                back = Calibrator.from_json(text)
+            except ValueError:
+                continue
+            # accepted: it must still be a working calibrator or an unfitted one
+            if back.is_fitted:
+                try:
+                    back.transform(P[:5] if not isinstance(back, TemperatureScaling) else np.log(P[:5] + 1e-9))
+                except ValueError:
+                    pass
+
+
+@given(st.binary(max_size=300))
+def test_calibrator_from_random_bytes_raises_value_error(blob):  # type: ignore[no-untyped-def]
+    with pytest.raises(ValueError):
+        Calibrator.from_bytes(blob)

@@ -139,11 +139,13 @@ class BinMap(Map):
 
 
 def map_from_dict(d: dict[str, Any]) -> Map:
+    if not isinstance(d, dict):
+        raise ValueError("a calibration map must be a JSON object")
     kind = d.get("kind")
     try:
         if kind == "logistic":
             family = d["family"]
-            if family not in ("platt", "beta"):
+            if not isinstance(family, str) or family not in ("platt", "beta"):
                 raise ValueError(f"unknown logistic family {family!r}")
             out: Map = LogisticMap(family, float(d["a"]), float(d["b"]), float(d["c"]), float(d["clip"]))
         elif kind == "interp":

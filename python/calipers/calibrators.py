@@ -138,7 +138,8 @@ class Calibrator:
             raise ValueError("not calipers calibrator JSON: missing format 'calipers.calibrator'")
         if doc.get("format_version") != 1:
             raise ValueError(f"unsupported calibrator format version {doc.get('format_version')!r} (this build reads 1)")
-        cls = _REGISTRY.get(doc.get("type"))  # type: ignore[arg-type]
+        name = doc.get("type")
+        cls = _REGISTRY.get(name) if isinstance(name, str) else None
         if cls is None:
             raise ValueError(f"unknown calibrator type {doc.get('type')!r}")
         params = doc.get("params")
@@ -146,12 +147,15 @@ class Calibrator:
             raise ValueError(f"{cls.__name__} parameters must be exactly {list(cls._param_names)}")
         try:
             out = cls(**params)
-        except TypeError as exc:
+        except (TypeError, AttributeError) as exc:
             raise ValueError(f"invalid {cls.__name__} parameters: {exc}") from None
         if doc.get("fitted") is not None:
             if not isinstance(doc["fitted"], dict):
                 raise ValueError("calibrator 'fitted' must be an object or null")
-            out._fitted = out._fitted_from_dict(doc["fitted"])
+            try:
+                out._fitted = out._fitted_from_dict(doc["fitted"])
+            except (TypeError, KeyError, AttributeError, OverflowError) as exc:
+                raise ValueError(f"malformed fitted state of {cls.__name__}: {exc!r}") from None
         return out
 
     def to_bytes(self) -> bytes:
@@ -302,7 +306,8 @@ class _OneDimensional(Calibrator):
         return {"kind": _KIND_NAMES[st.kind], "classes": st.classes, "maps": [map_to_dict(m) for m in st.maps]}
 
     def _fitted_from_dict(self, d: dict[str, Any]) -> _Fitted1D:
-        kind = _KIND_CODES.get(d.get("kind"))  # type: ignore[arg-type]
+        name = d.get("kind")
+        kind = _KIND_CODES.get(name) if isinstance(name, str) else None
         if kind is None:
             raise ValueError(f"unknown fitted kind {d.get('kind')!r}")
         maps = d.get("maps")
