@@ -13,8 +13,26 @@ class NotConverged(RuntimeError):
     pass
 
 
+WARM_STRIDE, WARM_MIN_ROWS = 16, 1 << 16
+
+
 def newton_logistic(kernels, X: np.ndarray, y: np.ndarray, w: np.ndarray | None, l2: np.ndarray,
                     tol: float = 1e-12, max_iter: int = 200, max_norm: float = 1e8) -> np.ndarray:
+    """Large inputs first converge on every 16th row (to 1e-6; penalty scaled to match), then
+    finish on all rows from there: two or three full passes instead of ten."""
+    theta0 = None
+    if X.shape[0] >= WARM_MIN_ROWS:
+        sub = (np.ascontiguousarray(X[::WARM_STRIDE]), np.ascontiguousarray(y[::WARM_STRIDE]),
+               None if w is None else np.ascontiguousarray(w[::WARM_STRIDE]))
+        try:
+            theta0 = _newton(kernels, *sub, l2 / WARM_STRIDE, 1e-6, max_iter, max_norm, None)
+        except NotConverged:
+            theta0 = None  # let the full problem decide (and report) separability
+    return _newton(kernels, X, y, w, l2, tol, max_iter, max_norm, theta0)
+
+
+def _newton(kernels, X: np.ndarray, y: np.ndarray, w: np.ndarray | None, l2: np.ndarray, tol: float,
+            max_iter: int, max_norm: float, theta0: np.ndarray | None) -> np.ndarray:
     """Minimize sum_i w_i [softplus(t_i) - y_i t_i] + 1/2 sum_j l2_j theta_j^2, t = X theta_{:d} + theta_d.
 
     Newton steps with backtracking (Armijo) line search. Raises NotConverged when the
@@ -22,7 +40,7 @@ def newton_logistic(kernels, X: np.ndarray, y: np.ndarray, w: np.ndarray | None,
     budget is exhausted.
     """
     d = X.shape[1]
-    theta = np.zeros(d + 1)
+    theta = np.zeros(d + 1) if theta0 is None else theta0.copy()
 
     def value(th: np.ndarray) -> tuple[float, np.ndarray, np.ndarray]:
         loss, grad, hess = kernels.logistic_stats(X, y, w, th)
