@@ -10,6 +10,8 @@ from ._backend import available as available_backends
 from ._backend import show_config
 from .calibrators import (BetaCalibration, Calibrator, HistogramBinning, IsotonicCalibration, PlattScaling,
                           ScalingBinning, TemperatureScaling)
+from .conformal import conformal_threshold
+from .discrimination import BrierDecomposition, auroc, brier_decomposition
 from .metrics import brier, brier_skill_score, ece, log_loss, reliability
 from .reliability import ReliabilityTable
 from .sketch import ReliabilitySketch, merge_all
@@ -18,6 +20,7 @@ __version__ = "0.1.0"
 
 __all__ = [
     "ece", "reliability", "brier", "brier_skill_score", "log_loss",
+    "auroc", "brier_decomposition", "BrierDecomposition", "conformal_threshold",
     "ReliabilitySketch", "ReliabilityTable", "merge_all",
     "TemperatureScaling", "PlattScaling", "BetaCalibration", "IsotonicCalibration", "HistogramBinning",
     "ScalingBinning", "Calibrator",

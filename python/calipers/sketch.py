@@ -341,6 +341,32 @@ class ReliabilitySketch:
         out._fitted = _cal._Fitted1D(kind, self._classes, tuple(maps), _cal._fast_kernels(out.backend))
         return out
 
+    def auroc(self) -> float:
+        """AUROC from the fine grid: exact except that pairs in the same cell (scores within
+        1.6% of each other's distance to 0 or 1) count as ties (1/2). Marginal sketches
+        average the one-vs-rest AUROC over classes. NaN with a warning when an outcome is
+        missing."""
+        from .discrimination import auroc_from_counts
+
+        state, _ = self._snapshot()
+        if self._empty_nan("auroc"):
+            return float("nan")
+        values = []
+        for row in state.reshape(self._streams, stream_size(self._bins)):
+            cells = row[self._bins * FIELDS:(self._bins + GRID_CELLS) * FIELDS].reshape(GRID_CELLS, FIELDS)
+            pos = cells[:, 1].astype(np.float64)
+            values.append(auroc_from_counts(pos, cells[:, 0].astype(np.float64) - pos))
+        return values[0] if len(values) == 1 else float(np.mean(values))
+
+    def brier_decomposition(self) -> Any:
+        """Murphy's reliability, resolution and uncertainty over the equal-width bins; equal
+        to :func:`calipers.brier_decomposition` on the same data."""
+        from .discrimination import decomposition_from_bins
+
+        if self._empty_nan("brier_decomposition"):
+            return None
+        return decomposition_from_bins(self._stats("width", None), self.brier())
+
     def metrics(self) -> dict[str, float]:
         """ECE (l1, l2, max, debiased l2), Brier, Brier skill score and log loss in one dict."""
         if self.count == 0:

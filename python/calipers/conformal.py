@@ -1,0 +1,37 @@
+"""Split-conformal thresholds."""
+
+from __future__ import annotations
+
+import math
+from typing import Any
+
+import numpy as np
+
+from ._validate import as_scores
+
+__all__ = ["conformal_threshold"]
+
+
+def conformal_threshold(scores: Any, alpha: float) -> float:
+    """The split-conformal threshold of calibration nonconformity ``scores`` at level
+    ``alpha``: the k-th smallest score with k = ceil((n + 1)(1 - alpha)), the finite-sample
+    correction that makes P(new score <= threshold) >= 1 - alpha under exchangeability.
+    When k > n (too few calibration scores for that level) the threshold is +inf, never the
+    maximum: no finite threshold carries the guarantee. Scores may be any finite reals.
+    """
+    s = as_scores(scores).astype(np.float64, copy=False)
+    if s.ndim != 1:
+        raise ValueError(f"scores must be a 1-D array of calibration nonconformity scores, got shape {s.shape}")
+    if s.size == 0:
+        raise ValueError("scores is empty: at least one calibration score is needed")
+    bad = ~np.isfinite(s)
+    if bad.any():
+        raise ValueError(f"scores must be finite: {int(bad.sum())} value(s) are not, first at index {int(np.argmax(bad))}")
+    if isinstance(alpha, bool) or not isinstance(alpha, (int, float)) or not 0.0 < alpha < 1.0:
+        raise ValueError(f"alpha must be a number in (0, 1), got {alpha!r}")
+    n = s.size
+    # 1e-9 absorbs float rounding of (n + 1)(1 - alpha) (20 * 0.95 = 19.000000000000004)
+    k = math.ceil((n + 1) * (1.0 - alpha) - 1e-9)
+    if k > n:
+        return math.inf
+    return float(np.partition(s, k - 1)[k - 1])
