@@ -93,3 +93,58 @@ def test_probs_column_top_label(tmp_path, capsys, cifar):  # type: ignore[no-unt
 def test_missing_file(capsys):  # type: ignore[no-untyped-def]
     assert main(["score", "/nonexistent/log.jsonl"]) == 2
     assert "no such file" in capsys.readouterr().err
+
+
+def _write_log(path, p, y):  # type: ignore[no-untyped-def]
+    with open(path, "w") as fh:
+        for i, (a, b) in enumerate(zip(p, y)):
+            fh.write(json.dumps({"id": i, "score": float(a), "label": int(b)}) + "\n")
+
+
+def test_merge_saved_sketches_equals_one_run(tmp_path, capsys):  # type: ignore[no-untyped-def]
+    rng = np.random.default_rng(3)
+    p = rng.random(3000)
+    y = (rng.random(3000) < p**1.3).astype(int)
+    parts = []
+    for k, idx in enumerate(np.array_split(np.arange(3000), 3)):
+        log, saved = tmp_path / f"part{k}.jsonl", tmp_path / f"part{k}.bin"
+        _write_log(log, p[idx], y[idx])
+        assert main(["score", str(log), "--save-sketch", str(saved), "--json"]) == 0
+        parts.append(str(saved))
+    capsys.readouterr()
+    merged = tmp_path / "all.bin"
+    assert main(["merge", *parts, "-o", str(merged), "--json"]) == 0
+    out = json.loads(capsys.readouterr().out)
+    assert out["rows"] == 3000
+    assert out["metrics"]["ece"] == pytest.approx(calipers.ece(p, y), rel=1e-12)
+    assert ReliabilitySketch.from_bytes(merged.read_bytes()) == ReliabilitySketch(15).update(p, y)
+    (tmp_path / "bad.bin").write_bytes(b"garbage")
+    assert main(["merge", str(tmp_path / "bad.bin")]) == 2
+    assert "bad.bin" in capsys.readouterr().err
+
+
+def test_fit_then_apply(tmp_path, capsys):  # type: ignore[no-untyped-def]
+    from calipers import Calibrator
+
+    rng = np.random.default_rng(4)
+    p = rng.random(5000)
+    y = (rng.random(5000) < p**2).astype(int)
+    log = tmp_path / "log.jsonl"
+    _write_log(log, p, y)
+    with open(log, "a") as fh:
+        fh.write('{"id": -1, "score": "oops", "label": 1}\n')
+    cal_file = tmp_path / "cal.json"
+    assert main(["fit", "isotonic", str(log), "-o", str(cal_file), "--quiet"]) == 0
+    cal = Calibrator.from_json(cal_file.read_text())
+    expected = ReliabilitySketch(15).update(p, y).calibrator("isotonic")
+    assert cal == expected
+    out_file = tmp_path / "out.jsonl"
+    assert main(["apply", str(cal_file), str(log), "-o", str(out_file)]) == 0
+    assert "1 skipped" in capsys.readouterr().err
+    with open(out_file) as fh:
+        rows = [json.loads(line) for line in fh]
+    assert len(rows) == 5000 and rows[0]["id"] == 0
+    np.testing.assert_allclose([r["calibrated"] for r in rows], expected.transform(p), rtol=1e-12)
+    assert main(["apply", str(cal_file), str(log), "-o", str(out_file), "--strict"]) == 1
+    assert main(["fit", "platt", str(log), "-o", str(tmp_path / "p.json"), "--quiet"]) == 0
+    assert main(["apply", str(tmp_path / "missing.json"), str(log), "-o", str(out_file)]) == 2

@@ -9,12 +9,15 @@ import math
 import os
 import sys
 import time
+import warnings
 from typing import Any, Sequence
+
+import numpy as np
 
 from . import __version__
 from ._backend import show_config
-from .io import Columns, MalformedRow, Skipped, read_chunks
-from .sketch import ReliabilitySketch
+from .io import Columns, MalformedRow, Skipped, read_chunks, read_record_chunks
+from .sketch import ReliabilitySketch, merge_all
 
 
 def _progress(enabled: bool):  # type: ignore[no-untyped-def]
@@ -45,23 +48,29 @@ def _json_safe(obj: Any) -> Any:
     return obj
 
 
-def _score(args: argparse.Namespace) -> int:
+def _log_paths(args: argparse.Namespace, command: str) -> list[str] | None:
     paths = [str(p) for p in args.logs]
-    if args.sample:
+    if getattr(args, "sample", False):
         from . import sample_log_path
 
         paths.append(sample_log_path())
     if not paths:
-        print("calipers score: give at least one LOG file (or --sample)", file=sys.stderr)
-        return 2
+        print(f"calipers {command}: give at least one LOG file" + (" (or --sample)" if command == "score" else ""),
+              file=sys.stderr)
+        return None
     for path in paths:
         if not os.path.exists(path):
-            print(f"calipers score: no such file: {path}", file=sys.stderr)
-            return 2
+            print(f"calipers {command}: no such file: {path}", file=sys.stderr)
+            return None
+    return paths
+
+
+def _stream_sketch(args: argparse.Namespace, paths: list[str], command: str) -> tuple[ReliabilitySketch, int, Skipped] | int:
+    """Read the logs into a sketch; an int is the exit code of a failure."""
     cols = Columns(score=args.score, label=args.label, probs=args.probs)
     sketch = ReliabilitySketch(bins=args.bins, backend=args.backend)
     skipped = Skipped()
-    report = _progress(not args.quiet and not args.json and sys.stderr.isatty())
+    report = _progress(not args.quiet and not getattr(args, "json", False) and sys.stderr.isatty())
     rows = 0
     try:
         for scores, labels in read_chunks(paths, cols, chunk_size=args.chunk_size, strict=args.strict,
@@ -70,39 +79,163 @@ def _score(args: argparse.Namespace) -> int:
             rows += len(labels)
             report(rows)
     except MalformedRow as exc:
-        print(f"calipers score: malformed row at {exc}", file=sys.stderr)
+        print(f"calipers {command}: malformed row at {exc}", file=sys.stderr)
         return 1
     except ValueError as exc:
-        print(f"calipers score: {exc}", file=sys.stderr)
+        print(f"calipers {command}: {exc}", file=sys.stderr)
         return 2
     report(rows, done=True)
+    return sketch, rows, skipped
+
+
+def _report(sketch: ReliabilitySketch, rows: int, skipped: Skipped, binning: str, as_json: bool,
+            source: str) -> int:
+    """Print the reliability table and metrics (or one JSON object)."""
     metrics = {k: _clean(v) for k, v in sketch.metrics().items()}
-    if args.binning == "mass":
+    if binning == "mass":
         metrics["ece"] = metrics["ece_mass"]
-    table = sketch.reliability(binning=args.binning)
-    if args.save_sketch:
-        with open(args.save_sketch, "wb") as fh:
-            fh.write(sketch.to_bytes())
-    if args.json:
+    table = sketch.reliability(binning=binning)
+    if as_json:
         out: dict[str, Any] = {"rows": rows, "skipped": skipped.counts, "skipped_first": skipped.first,
-                               "bins": args.bins, "binning": args.binning, "metrics": metrics,
+                               "bins": sketch.bins, "binning": binning, "metrics": metrics,
                                "reliability": table.to_dict(), "groups": {}, "windows": []}
         print(json.dumps(_json_safe(out), indent=2, allow_nan=False))
         return 0
-    print(f"calipers score: {rows:,} rows from {len(paths)} file(s)"
-          + (f", {skipped.total:,} skipped" if skipped.total else ""))
+    print(f"calipers: {rows:,} rows from {source}" + (f", {skipped.total:,} skipped" if skipped.total else ""))
     for reason, count in skipped.counts.items():
         print(f"  skipped {count:,} x {reason} (first at {skipped.first[reason]})")
     print()
     print(table.to_string())
     print()
-    names = {"ece": f"ECE ({args.binning}, l1)", "ece_l2": "RMS calibration error", "mce": "MCE (max gap)",
+    names = {"ece": f"ECE ({binning}, l1)", "ece_l2": "RMS calibration error", "mce": "MCE (max gap)",
              "ece_l2_debiased": "debiased RMS CE", "ece_mass": "ECE (equal-mass)", "brier": "Brier score",
              "brier_skill_score": "Brier skill score", "log_loss": "log loss"}
     for key, label in names.items():
         value = metrics[key]
         print(f"{label:>24s}: {'n/a' if value is None else f'{value:.6f}'}")
     return 0
+
+
+def _score(args: argparse.Namespace) -> int:
+    paths = _log_paths(args, "score")
+    if paths is None:
+        return 2
+    result = _stream_sketch(args, paths, "score")
+    if isinstance(result, int):
+        return result
+    sketch, rows, skipped = result
+    if args.save_sketch:
+        with open(args.save_sketch, "wb") as fh:
+            fh.write(sketch.to_bytes())
+    return _report(sketch, rows, skipped, args.binning, args.json, f"{len(paths)} file(s)")
+
+
+def _merge(args: argparse.Namespace) -> int:
+    """Combine sketches saved by ``calipers score --save-sketch`` on many machines."""
+    sketches = []
+    for path in args.sketches:
+        try:
+            with open(path, "rb") as fh:
+                sketches.append(ReliabilitySketch.from_bytes(fh.read()))
+        except OSError as exc:
+            print(f"calipers merge: cannot read {path}: {exc.strerror}", file=sys.stderr)
+            return 2
+        except ValueError as exc:
+            print(f"calipers merge: {path}: {exc}", file=sys.stderr)
+            return 2
+    try:
+        merged = merge_all(sketches)
+    except ValueError as exc:
+        print(f"calipers merge: {exc}", file=sys.stderr)
+        return 2
+    if args.output:
+        with open(args.output, "wb") as fh:
+            fh.write(merged.to_bytes())
+    return _report(merged, merged.count, Skipped(), args.binning, args.json, f"{len(sketches)} sketch(es)")
+
+
+def _fit(args: argparse.Namespace) -> int:
+    """Stream logs into a sketch and fit a calibrator from it (O(bins) memory)."""
+    paths = _log_paths(args, "fit")
+    if paths is None:
+        return 2
+    result = _stream_sketch(args, paths, "fit")
+    if isinstance(result, int):
+        return result
+    sketch, rows, skipped = result
+    params = {"bins": args.calibrator_bins} if args.method in ("histogram", "scaling-binning") else {}
+    try:
+        with warnings.catch_warnings(record=True) as caught:
+            warnings.simplefilter("always", RuntimeWarning)
+            calibrator = sketch.calibrator(args.method, **params)
+    except ValueError as exc:
+        print(f"calipers fit: {exc}", file=sys.stderr)
+        return 2
+    for w in caught:
+        print(f"calipers fit: warning: {w.message}", file=sys.stderr)
+    with open(args.output, "w", encoding="utf-8") as fh:
+        fh.write(calibrator.to_json() + "\n")
+    if not args.quiet:
+        print(f"calipers fit: {args.method} fitted on {rows:,} rows"
+              + (f" ({skipped.total:,} skipped)" if skipped.total else "") + f", written to {args.output}",
+              file=sys.stderr)
+    return 0
+
+
+def _apply(args: argparse.Namespace) -> int:
+    """Append a calibrated column to every scorable row of the logs (JSONL out)."""
+    from .calibrators import Calibrator
+
+    paths = _log_paths(args, "apply")
+    if paths is None:
+        return 2
+    try:
+        with open(args.calibrator, encoding="utf-8") as fh:
+            calibrator = Calibrator.from_json(fh.read())
+    except OSError as exc:
+        print(f"calipers apply: cannot read {args.calibrator}: {exc.strerror}", file=sys.stderr)
+        return 2
+    except ValueError as exc:
+        print(f"calipers apply: {args.calibrator}: {exc}", file=sys.stderr)
+        return 2
+    if not calibrator.is_fitted:
+        print(f"calipers apply: {args.calibrator} holds an unfitted calibrator", file=sys.stderr)
+        return 2
+    cols = Columns(score=args.score, label=args.label, probs=args.probs)
+    skipped = Skipped()
+    written = 0
+    try:
+        with open(args.output, "w", encoding="utf-8") as out:
+            for records, scores in read_record_chunks(paths, cols, chunk_size=args.chunk_size, strict=args.strict,
+                                                      skipped=skipped):
+                calibrated = np.asarray(calibrator.transform(scores))
+                for rec, value in zip(records, calibrated.tolist()):
+                    rec[args.column] = value
+                    out.write(json.dumps(rec) + "\n")
+                written += len(records)
+    except MalformedRow as exc:
+        print(f"calipers apply: malformed row at {exc}", file=sys.stderr)
+        return 1
+    except ValueError as exc:
+        print(f"calipers apply: {exc}", file=sys.stderr)
+        return 2
+    if not args.quiet:
+        print(f"calipers apply: {written:,} rows written to {args.output}"
+              + (f", {skipped.total:,} skipped" if skipped.total else ""), file=sys.stderr)
+        for reason, count in skipped.counts.items():
+            print(f"  skipped {count:,} x {reason} (first at {skipped.first[reason]})", file=sys.stderr)
+    return 0
+
+
+def _add_columns(p: argparse.ArgumentParser, *, label_required: bool = True) -> None:
+    p.add_argument("--score", default="score", help="column holding the score in [0, 1] (default: score)")
+    p.add_argument("--label", default="label", help="column holding the 0/1 outcome or class label"
+                   + ("" if label_required else " (not needed)"))
+    p.add_argument("--probs", default=None, help="column holding a probability vector (top-label)")
+    p.add_argument("--chunk-size", type=int, default=65536, help="rows per chunk")
+    p.add_argument("--strict", action="store_true", help="stop at the first malformed row")
+    p.add_argument("--quiet", action="store_true", help="no progress on stderr")
+    p.add_argument("--backend", default="auto", choices=("auto", "cpp", "numba", "numpy"))
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -112,17 +245,33 @@ def build_parser() -> argparse.ArgumentParser:
     score = sub.add_parser("score", help="score prediction logs (JSONL or CSV, optionally .gz)")
     score.add_argument("logs", nargs="*", help="log files")
     score.add_argument("--sample", action="store_true", help="also score the sample log shipped with calipers")
-    score.add_argument("--score", default="score", help="column holding the score in [0, 1] (default: score)")
-    score.add_argument("--label", default="label", help="column holding the 0/1 outcome or class label")
-    score.add_argument("--probs", default=None, help="column holding a probability vector (top-label scoring)")
+    _add_columns(score)
     score.add_argument("--bins", type=int, default=15, help="number of bins (default 15)")
     score.add_argument("--binning", choices=("width", "mass"), default="width")
-    score.add_argument("--chunk-size", type=int, default=65536, help="rows per chunk")
-    score.add_argument("--strict", action="store_true", help="stop at the first malformed row")
-    score.add_argument("--quiet", action="store_true", help="no progress on stderr")
     score.add_argument("--json", action="store_true", help="print one JSON object")
     score.add_argument("--save-sketch", default=None, metavar="FILE", help="write the sketch bytes to FILE")
-    score.add_argument("--backend", default="auto", choices=("auto", "cpp", "numba", "numpy"))
+
+    merge = sub.add_parser("merge", help="merge sketches saved with --save-sketch and report")
+    merge.add_argument("sketches", nargs="+", help="sketch files")
+    merge.add_argument("-o", "--output", default=None, help="write the merged sketch to this file")
+    merge.add_argument("--binning", choices=("width", "mass"), default="width")
+    merge.add_argument("--json", action="store_true", help="print one JSON object")
+
+    fit = sub.add_parser("fit", help="fit a calibrator on logs (through a sketch: constant memory)")
+    fit.add_argument("method", choices=("platt", "beta", "isotonic", "histogram", "scaling-binning"))
+    fit.add_argument("logs", nargs="+", help="log files")
+    fit.add_argument("-o", "--output", required=True, help="calibrator JSON file to write")
+    _add_columns(fit)
+    fit.add_argument("--bins", type=int, default=15, help="equal-width bins of the sketch (default 15)")
+    fit.add_argument("--calibrator-bins", type=int, default=15,
+                     help="equal-mass bins of histogram / scaling-binning (default 15)")
+
+    apply = sub.add_parser("apply", help="append calibrated scores to logs (JSONL output)")
+    apply.add_argument("calibrator", help="calibrator JSON written by calipers fit (or to_json)")
+    apply.add_argument("logs", nargs="+", help="log files")
+    apply.add_argument("-o", "--output", required=True, help="JSONL file to write")
+    apply.add_argument("--column", default="calibrated", help="name of the appended column")
+    _add_columns(apply, label_required=False)
     return parser
 
 
@@ -133,10 +282,11 @@ def main(argv: Sequence[str] | None = None) -> int:
         print(f"calipers {__version__}")
         show_config()
         return 0
-    if args.command == "score":
-        if args.probs is not None and args.score != "score":
-            parser.error("--probs and --score are mutually exclusive")
-        return _score(args)
+    if getattr(args, "probs", None) is not None and args.score != "score":
+        parser.error("--probs and --score are mutually exclusive")
+    commands = {"score": _score, "merge": _merge, "fit": _fit, "apply": _apply}
+    if args.command in commands:
+        return commands[args.command](args)
     parser.print_help()
     return 2
 

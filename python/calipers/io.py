@@ -93,8 +93,8 @@ def _number(value: Any) -> float:
     raise ValueError
 
 
-def _parse(rec: dict[str, Any], cols: Columns) -> tuple[Any, int] | str:
-    """(score or probability list, label) or the reason the row is skipped."""
+def _parse_label(rec: dict[str, Any], cols: Columns) -> int | str:
+    """The integer label, or the reason the row is skipped."""
     if cols.label not in rec or rec[cols.label] in (None, ""):
         return f"missing field '{cols.label}'"
     try:
@@ -103,7 +103,11 @@ def _parse(rec: dict[str, Any], cols: Columns) -> tuple[Any, int] | str:
         return f"non-numeric '{cols.label}'"
     if not math.isfinite(label_f) or label_f != int(label_f):
         return f"'{cols.label}' is not an integer"
-    label = int(label_f)
+    return int(label_f)
+
+
+def _parse_score(rec: dict[str, Any], cols: Columns) -> float | list[float] | str:
+    """The score (or probability vector), or the reason the row is skipped."""
     if cols.probs is None:
         if cols.score not in rec or rec[cols.score] in (None, ""):
             return f"missing field '{cols.score}'"
@@ -115,9 +119,7 @@ def _parse(rec: dict[str, Any], cols: Columns) -> tuple[Any, int] | str:
             return f"NaN '{cols.score}'"
         if not 0.0 <= score <= 1.0:
             return f"'{cols.score}' outside [0, 1]"
-        if label not in (0, 1):
-            return f"'{cols.label}' not 0 or 1"
-        return score, label
+        return score
     raw = rec.get(cols.probs)
     if raw is None:
         return f"missing field '{cols.probs}'"
@@ -136,7 +138,52 @@ def _parse(rec: dict[str, Any], cols: Columns) -> tuple[Any, int] | str:
         return f"NaN in '{cols.probs}'"
     if any(not 0.0 <= v <= 1.0 for v in probs):
         return f"'{cols.probs}' outside [0, 1]"
-    return probs, label
+    return probs
+
+
+class _Rows:
+    """Parses rows in order, remembering the probability-vector width of the first valid row."""
+
+    def __init__(self, cols: Columns, classes: int | None, with_label: bool) -> None:
+        self.cols, self.width, self.with_label = cols, classes, with_label
+
+    def parse(self, rec: Any) -> tuple[Any, int] | str:
+        if isinstance(rec, str):
+            return rec
+        label: int | str = 0
+        if self.with_label:
+            label = _parse_label(rec, self.cols)
+            if isinstance(label, str):
+                return label
+        score = _parse_score(rec, self.cols)
+        if isinstance(score, str):
+            return score
+        if isinstance(score, list):
+            if self.width is None:
+                self.width = len(score)
+            if len(score) != self.width:
+                return "wrong vector length"
+            if abs(math.fsum(score) - 1.0) > 1e-4:
+                return "probabilities do not sum to 1"
+            if self.with_label and not 0 <= label < self.width:  # type: ignore[operator]
+                return f"'{self.cols.label}' out of range"
+        elif self.with_label and label not in (0, 1):
+            return f"'{self.cols.label}' not 0 or 1"
+        return score, label  # type: ignore[return-value]
+
+
+def _valid_rows(paths: list[str], rows: _Rows, strict: bool, skipped: Skipped) -> Iterator[tuple[Any, Any, int]]:
+    """(record, score, label) for each valid row; the others are counted (or raise)."""
+    for path in paths:
+        for lineno, rec in _records(path):
+            parsed = rows.parse(rec)
+            if isinstance(parsed, str):
+                where = f"{path}:{lineno}"
+                if strict:
+                    raise MalformedRow(f"{where}: {parsed}")
+                skipped.add(parsed, where)
+                continue
+            yield rec, parsed[0], parsed[1]
 
 
 def read_chunks(paths: list[str], cols: Columns, *, chunk_size: int = 65536, strict: bool = False,
@@ -150,30 +197,28 @@ def read_chunks(paths: list[str], cols: Columns, *, chunk_size: int = 65536, str
     skipped = skipped if skipped is not None else Skipped()
     scores: list[Any] = []
     labels: list[int] = []
-    width = classes
-    for path in paths:
-        for lineno, rec in _records(path):
-            parsed = rec if isinstance(rec, str) else _parse(rec, cols)
-            if not isinstance(parsed, str) and cols.probs is not None:
-                probs, label = parsed
-                if width is None:
-                    width = len(probs)
-                if len(probs) != width:
-                    parsed = "wrong vector length"
-                elif abs(math.fsum(probs) - 1.0) > 1e-4:
-                    parsed = "probabilities do not sum to 1"
-                elif not 0 <= label < width:
-                    parsed = f"'{cols.label}' out of range"
-            if isinstance(parsed, str):
-                where = f"{path}:{lineno}"
-                if strict:
-                    raise MalformedRow(f"{where}: {parsed}")
-                skipped.add(parsed, where)
-                continue
-            scores.append(parsed[0])
-            labels.append(parsed[1])
-            if len(labels) >= chunk_size:
-                yield np.asarray(scores, np.float64), np.asarray(labels, np.int64)
-                scores, labels = [], []
+    for _, score, label in _valid_rows(paths, _Rows(cols, classes, True), strict, skipped):
+        scores.append(score)
+        labels.append(label)
+        if len(labels) >= chunk_size:
+            yield np.asarray(scores, np.float64), np.asarray(labels, np.int64)
+            scores, labels = [], []
     if labels:
         yield np.asarray(scores, np.float64), np.asarray(labels, np.int64)
+
+
+def read_record_chunks(paths: list[str], cols: Columns, *, chunk_size: int = 65536, strict: bool = False,
+                       skipped: Skipped | None = None) -> Iterator[tuple[list[dict[str, Any]], np.ndarray]]:
+    """Yield (records, scores) for rows with a valid score (labels are not needed), so a
+    calibrated column can be appended to each record."""
+    skipped = skipped if skipped is not None else Skipped()
+    records: list[dict[str, Any]] = []
+    scores: list[Any] = []
+    for rec, score, _ in _valid_rows(paths, _Rows(cols, None, False), strict, skipped):
+        records.append(rec)
+        scores.append(score)
+        if len(records) >= chunk_size:
+            yield records, np.asarray(scores, np.float64)
+            records, scores = [], []
+    if records:
+        yield records, np.asarray(scores, np.float64)
