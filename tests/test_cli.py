@@ -148,3 +148,31 @@ def test_fit_then_apply(tmp_path, capsys):  # type: ignore[no-untyped-def]
     assert main(["apply", str(cal_file), str(log), "-o", str(out_file), "--strict"]) == 1
     assert main(["fit", "platt", str(log), "-o", str(tmp_path / "p.json"), "--quiet"]) == 0
     assert main(["apply", str(tmp_path / "missing.json"), str(log), "-o", str(out_file)]) == 2
+
+
+def test_parquet_log(tmp_path, capsys):  # type: ignore[no-untyped-def]
+    pa = pytest.importorskip("pyarrow")
+    import pyarrow.parquet as pq
+
+    rng = np.random.default_rng(5)
+    p = rng.random(2000)
+    y = (rng.random(2000) < p).astype(int)
+    scores = [float(v) for v in p] + [None, 1.5]
+    labels = [int(v) for v in y] + [1, 0]
+    path = tmp_path / "log.parquet"
+    pq.write_table(pa.table({"score": scores, "label": labels}), path, row_group_size=700)
+    assert main(["score", str(path), "--json"]) == 0
+    out = json.loads(capsys.readouterr().out)
+    assert out["rows"] == 2000
+    assert out["skipped"] == {"missing field 'score'": 1, "'score' outside [0, 1]": 1}
+    assert out["skipped_first"]["'score' outside [0, 1]"] == f"{path}:2002"
+    assert out["metrics"]["ece"] == pytest.approx(calipers.ece(p, y), rel=1e-12)
+
+
+def test_html_report(tmp_path, capsys):  # type: ignore[no-untyped-def]
+    pytest.importorskip("matplotlib")
+    report = tmp_path / "report"
+    assert main(["score", "--sample", "--report", str(report), "--quiet"]) == 0
+    page = (report / "index.html").read_text()
+    assert 'src="data:image/png;base64,' in page and "<table id=\"metrics\">" in page and "brier" in page
+    assert (report / "reliability.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"

@@ -127,6 +127,17 @@ def _score(args: argparse.Namespace) -> int:
     if args.save_sketch:
         with open(args.save_sketch, "wb") as fh:
             fh.write(sketch.to_bytes())
+    if args.report:
+        from .report import write_report
+
+        try:
+            page = write_report(args.report, sketch, rows=rows, skipped=skipped.counts,
+                                skipped_first=skipped.first, binning=args.binning)
+        except ImportError as exc:
+            print(f"calipers score: --report needs matplotlib ({exc})", file=sys.stderr)
+            return 2
+        if not args.quiet:
+            print(f"calipers score: report written to {page}", file=sys.stderr)
     return _report(sketch, rows, skipped, args.binning, args.json, f"{len(paths)} file(s)")
 
 
@@ -242,7 +253,7 @@ def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="calipers", description="Measure the calibration of model confidences.")
     parser.add_argument("--version", action="store_true", help="print the version and the live backends")
     sub = parser.add_subparsers(dest="command")
-    score = sub.add_parser("score", help="score prediction logs (JSONL or CSV, optionally .gz)")
+    score = sub.add_parser("score", help="score prediction logs (JSONL, CSV/TSV, optionally .gz, or Parquet)")
     score.add_argument("logs", nargs="*", help="log files")
     score.add_argument("--sample", action="store_true", help="also score the sample log shipped with calipers")
     _add_columns(score)
@@ -250,6 +261,8 @@ def build_parser() -> argparse.ArgumentParser:
     score.add_argument("--binning", choices=("width", "mass"), default="width")
     score.add_argument("--json", action="store_true", help="print one JSON object")
     score.add_argument("--save-sketch", default=None, metavar="FILE", help="write the sketch bytes to FILE")
+    score.add_argument("--report", default=None, metavar="DIR",
+                       help="write reliability.png and a self-contained index.html into DIR")
 
     merge = sub.add_parser("merge", help="merge sketches saved with --save-sketch and report")
     merge.add_argument("sketches", nargs="+", help="sketch files")

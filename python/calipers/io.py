@@ -59,12 +59,30 @@ def _format(path: str) -> str:
         return "jsonl"
     if base.endswith((".csv", ".tsv")):
         return "csv"
-    raise ValueError(f"cannot tell the format of {path!r}: expected .jsonl/.ndjson or .csv (optionally .gz)")
+    if path.endswith((".parquet", ".pq")):
+        return "parquet"
+    raise ValueError(f"cannot tell the format of {path!r}: expected .jsonl/.ndjson, .csv/.tsv (optionally .gz) "
+                     "or .parquet")
+
+
+def _parquet_records(path: str) -> Iterator[tuple[int, Any]]:
+    try:
+        import pyarrow.parquet as pq
+    except ImportError as exc:
+        raise ValueError(f"reading {path} needs pyarrow: pip install pyarrow") from exc
+    row = 0
+    for batch in pq.ParquetFile(path).iter_batches(batch_size=65536):
+        for rec in batch.to_pylist():
+            row += 1
+            yield row, rec
 
 
 def _records(path: str) -> Iterator[tuple[int, Any]]:
     """(line number, dict or parse-error string) for each data row."""
     fmt = _format(path)
+    if fmt == "parquet":  # positions are row numbers (1-based) rather than lines
+        yield from _parquet_records(path)
+        return
     with _open(path) as fh:
         if fmt == "jsonl":
             for lineno, line in enumerate(fh, start=1):
@@ -77,7 +95,7 @@ def _records(path: str) -> Iterator[tuple[int, Any]]:
                     continue
                 yield lineno, rec if isinstance(rec, dict) else "not a JSON object"
         else:
-            delimiter = "\t" if path.rstrip(".gz").endswith(".tsv") else ","
+            delimiter = "\t" if path.removesuffix(".gz").endswith(".tsv") else ","
             reader = csv.DictReader(fh, delimiter=delimiter)
             for rec in reader:
                 yield reader.line_num, rec
