@@ -116,11 +116,69 @@ def _report(sketch: ReliabilitySketch, rows: int, skipped: Skipped, binning: str
     return 0
 
 
+def _read_file(path: str, cols: Columns, bins: int, chunk_size: int, strict: bool
+               ) -> tuple[ReliabilitySketch, int, tuple[dict[str, int], dict[str, str]]]:
+    """One file into one sketch (runs on a dask worker)."""
+    sketch = ReliabilitySketch(bins=bins)
+    skipped = Skipped()
+    rows = 0
+    for scores, labels in read_chunks([path], cols, chunk_size=chunk_size, strict=strict, skipped=skipped):
+        sketch.update(scores, labels)
+        rows += len(labels)
+    return sketch, rows, (skipped.counts, skipped.first)
+
+
+def _dask_client(spec: str) -> Any:
+    from distributed import Client, LocalCluster
+
+    if spec.startswith("local:"):
+        workers = int(spec.split(":", 1)[1])
+        cluster = LocalCluster(n_workers=workers, threads_per_worker=1, processes=True, dashboard_address=None)
+        return Client(cluster)
+    return Client(spec)
+
+
+def _score_dask(args: argparse.Namespace, paths: list[str]) -> tuple[ReliabilitySketch, int, Skipped] | int:
+    """Files spread across dask workers, sketches merged in a tree on the cluster."""
+    import functools
+
+    from .dask import sketch_from_files
+
+    cols = Columns(score=args.score, label=args.label, probs=args.probs)
+    read = functools.partial(_read_file, cols=cols, bins=args.bins, chunk_size=args.chunk_size, strict=args.strict)
+    try:
+        client = _dask_client(args.dask)
+    except (ValueError, OSError) as exc:
+        print(f"calipers score: cannot start or reach dask at {args.dask!r}: {exc}", file=sys.stderr)
+        return 2
+    try:
+        sketch, rows, extras = sketch_from_files(paths, read, client)
+    except MalformedRow as exc:
+        print(f"calipers score: malformed row at {exc}", file=sys.stderr)
+        return 1
+    except ValueError as exc:
+        print(f"calipers score: {exc}", file=sys.stderr)
+        return 2
+    finally:
+        cluster = getattr(client, "cluster", None)
+        client.close()
+        if cluster is not None and args.dask.startswith("local:"):
+            cluster.close()
+    skipped = Skipped()
+    for counts, first in extras:  # in file order, so "first" is the first in the logs
+        for reason, count in counts.items():
+            if reason not in skipped.counts:
+                skipped.counts[reason] = 0
+                skipped.first[reason] = first[reason]
+            skipped.counts[reason] += count
+    return sketch, rows, skipped
+
+
 def _score(args: argparse.Namespace) -> int:
     paths = _log_paths(args, "score")
     if paths is None:
         return 2
-    result = _stream_sketch(args, paths, "score")
+    result = _score_dask(args, paths) if args.dask else _stream_sketch(args, paths, "score")
     if isinstance(result, int):
         return result
     sketch, rows, skipped = result
@@ -261,6 +319,8 @@ def build_parser() -> argparse.ArgumentParser:
     score.add_argument("--binning", choices=("width", "mass"), default="width")
     score.add_argument("--json", action="store_true", help="print one JSON object")
     score.add_argument("--save-sketch", default=None, metavar="FILE", help="write the sketch bytes to FILE")
+    score.add_argument("--dask", default=None, metavar="ADDRESS",
+                       help="spread the files over a dask cluster: a scheduler address or local:N workers")
     score.add_argument("--report", default=None, metavar="DIR",
                        help="write reliability.png and a self-contained index.html into DIR")
 
