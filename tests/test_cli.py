@@ -176,3 +176,53 @@ def test_html_report(tmp_path, capsys):  # type: ignore[no-untyped-def]
     page = (report / "index.html").read_text()
     assert 'src="data:image/png;base64,' in page and "<table id=\"metrics\">" in page and "brier" in page
     assert (report / "reliability.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+
+
+def test_groups_windows_prob_columns_and_globs(tmp_path, capsys):  # type: ignore[no-untyped-def]
+    rng = np.random.default_rng(6)
+    n = 4000
+    p = rng.random(n)
+    y = (rng.random(n) < p**1.5).astype(int)
+    model = np.where(rng.random(n) < 0.5, "a", "b")
+    t0 = 1_700_000_000
+    when = t0 + rng.integers(0, 3 * 3600, n)
+    for k, idx in enumerate(np.array_split(np.arange(n), 2)):
+        with open(tmp_path / f"day{k}.csv", "w") as fh:
+            fh.write("score,label,model,ts,p0,p1\n")
+            for i in idx:
+                iso = __import__("datetime").datetime.fromtimestamp(int(when[i]), __import__("datetime").timezone.utc)
+                stamp = iso.isoformat() if i % 2 else str(int(when[i]))
+                fh.write(f"{float(p[i])!r},{y[i]},{model[i]},{stamp},{float(1 - p[i])!r},{float(p[i])!r}\n")
+    pattern = str(tmp_path / "day*.csv")
+    assert main(["score", pattern, "--by", "model", "--time", "ts", "--window", "1h", "--json"]) == 0
+    out = json.loads(capsys.readouterr().out)
+    assert out["rows"] == n and set(out["groups"]) == {"a", "b"}
+    for g in ("a", "b"):
+        m = model == g
+        assert out["groups"][g]["rows"] == int(m.sum())
+        assert out["groups"][g]["metrics"]["ece"] == pytest.approx(calipers.ece(p[m], y[m]), rel=1e-12)
+    expected_pce = sum(abs(p[model == g].sum() - y[model == g].sum()) for g in ("a", "b")) / n
+    assert out["metrics"]["pce"] == pytest.approx(expected_pce, rel=1e-12)
+    _, per_hour = np.unique(when // 3600, return_counts=True)
+    assert [w["rows"] for w in out["windows"]] == per_hour.tolist()
+    assert out["windows"][0]["start"] == "2023-11-14T22:00:00+00:00"  # floor(t0 / 1h) * 1h
+    # K probability columns: top-label of (1 - p, p) against label
+    assert main(["score", pattern, "--prob-columns", "p0,p1", "--json"]) == 0
+    top = json.loads(capsys.readouterr().out)
+    P = np.column_stack([1 - p, p])
+    assert top["metrics"]["ece"] == pytest.approx(calipers.ece(P, y), rel=1e-12)
+    # report with a diagram per group and a drift plot
+    report = tmp_path / "report"
+    assert main(["score", pattern, "--by", "model", "--time", "ts", "--window", "1h", "--report", str(report),
+                 "--quiet"]) == 0
+    capsys.readouterr()
+    assert {f.name for f in report.iterdir()} >= {"index.html", "reliability.png", "reliability_a.png",
+                                                  "reliability_b.png", "drift.png"}
+    page = (report / "index.html").read_text()
+    assert 'id="drift"' in page and 'id="group-a"' in page and 'id="windows"' in page
+    assert main(["score", str(tmp_path / "nothing*.csv")]) == 2
+    assert "no file matches" in capsys.readouterr().err
+    with pytest.raises(SystemExit):
+        main(["score", pattern, "--window", "1h"])  # --window needs --time
+    with pytest.raises(SystemExit):
+        main(["score", pattern, "--time", "ts", "--window", "soon"])

@@ -4,33 +4,56 @@ ReliabilitySketch and prints the reliability table and metrics (``--json`` for m
 from __future__ import annotations
 
 import argparse
+import glob
 import json
 import math
 import os
+import re
 import sys
 import time
 import warnings
+from dataclasses import dataclass, field
 from typing import Any, Sequence
 
 import numpy as np
 
 from . import __version__
 from ._backend import show_config
-from .io import Columns, MalformedRow, Skipped, read_chunks, read_record_chunks
+from .io import Columns, MalformedRow, Skipped, read_chunks, read_record_chunks, read_table_chunks
 from .sketch import ReliabilitySketch, merge_all
 
 
-def _progress(enabled: bool):  # type: ignore[no-untyped-def]
-    start = time.perf_counter()
+class _Progress:
+    """rows, rows/s, bytes and an ETA on stderr (only on a terminal, never with --quiet)."""
 
-    def report(rows: int, done: bool = False) -> None:
-        if not enabled:
+    def __init__(self, enabled: bool, total_bytes: int) -> None:
+        self.enabled, self.total = enabled, total_bytes
+        self.start = time.perf_counter()
+        self.done_bytes = 0
+
+    def file_done(self, size: int) -> None:
+        self.done_bytes += size
+
+    def __call__(self, rows: int, done: bool = False) -> None:
+        if not self.enabled:
             return
-        rate = rows / max(time.perf_counter() - start, 1e-9)
-        sys.stderr.write(f"\r{rows:,} rows  {rate:,.0f} rows/s" + ("\n" if done else ""))
+        elapsed = max(time.perf_counter() - self.start, 1e-9)
+        text = f"\r{rows:,} rows  {rows / elapsed:,.0f} rows/s  {self.done_bytes / 1e6:,.1f}/{self.total / 1e6:,.1f} MB"
+        if 0 < self.done_bytes < self.total:
+            text += f"  ETA {elapsed * (self.total - self.done_bytes) / self.done_bytes:,.0f} s"
+        sys.stderr.write(text + ("\n" if done else ""))
         sys.stderr.flush()
 
-    return report
+
+_UNITS = {"s": 1, "m": 60, "h": 3600, "d": 86400, "w": 604800}
+
+
+def parse_duration(text: str) -> float:
+    """'90s', '15m', '1h', '1.5d', '2w' -> seconds."""
+    m = re.fullmatch(r"\s*(\d+(?:\.\d+)?)\s*([smhdw])\s*", text)
+    if not m or float(m.group(1)) <= 0:
+        raise argparse.ArgumentTypeError(f"invalid duration {text!r}: use e.g. 30s, 15m, 1h, 1d, 1w")
+    return float(m.group(1)) * _UNITS[m.group(2)]
 
 
 def _clean(value: float) -> float | None:
@@ -49,7 +72,16 @@ def _json_safe(obj: Any) -> Any:
 
 
 def _log_paths(args: argparse.Namespace, command: str) -> list[str] | None:
-    paths = [str(p) for p in args.logs]
+    paths = []
+    for pattern in map(str, args.logs):
+        if any(ch in pattern for ch in "*?["):
+            matched = sorted(glob.glob(pattern, recursive=True))
+            if not matched:
+                print(f"calipers {command}: no file matches {pattern}", file=sys.stderr)
+                return None
+            paths.extend(matched)
+        else:
+            paths.append(pattern)
     if getattr(args, "sample", False):
         from . import sample_log_path
 
@@ -65,40 +97,103 @@ def _log_paths(args: argparse.Namespace, command: str) -> list[str] | None:
     return paths
 
 
-def _stream_sketch(args: argparse.Namespace, paths: list[str], command: str) -> tuple[ReliabilitySketch, int, Skipped] | int:
-    """Read the logs into a sketch; an int is the exit code of a failure."""
-    cols = Columns(score=args.score, label=args.label, probs=args.probs)
-    sketch = ReliabilitySketch(bins=args.bins, backend=args.backend)
-    skipped = Skipped()
-    report = _progress(not args.quiet and not getattr(args, "json", False) and sys.stderr.isatty())
-    rows = 0
+@dataclass
+class _Scored:
+    sketch: ReliabilitySketch
+    rows: int
+    skipped: Skipped
+    groups: dict[str, ReliabilitySketch] = field(default_factory=dict)
+    windows: dict[float, ReliabilitySketch] = field(default_factory=dict)
+
+
+def _columns(args: argparse.Namespace) -> Columns:
+    prob_columns = [c.strip() for c in args.prob_columns.split(",")] if getattr(args, "prob_columns", None) else None
+    return Columns(score=args.score, label=args.label, probs=args.probs, prob_columns=prob_columns,
+                   group=getattr(args, "by", None), time=getattr(args, "time", None))
+
+
+def _split_update(store: dict[Any, ReliabilitySketch], keys: np.ndarray, scores: np.ndarray, labels: np.ndarray,
+                  bins: int, backend: str) -> None:
+    uniq, inverse = np.unique(keys, return_inverse=True)
+    for i, key in enumerate(uniq.tolist()):
+        mask = inverse == i
+        sketch = store.get(key)
+        if sketch is None:
+            sketch = store[key] = ReliabilitySketch(bins=bins, backend=backend)
+        sketch.update(scores[mask], labels[mask])
+
+
+def _stream_sketch(args: argparse.Namespace, paths: list[str], command: str) -> _Scored | int:
+    """Read the logs into sketches (overall, per group, per window); an int is the exit code
+    of a failure."""
+    cols = _columns(args)
+    out = _Scored(ReliabilitySketch(bins=args.bins, backend=args.backend), 0, Skipped())
+    sizes = [os.path.getsize(p) for p in paths]
+    report = _Progress(not args.quiet and not getattr(args, "json", False) and sys.stderr.isatty(), sum(sizes))
+    window = getattr(args, "window", None)
     try:
-        for scores, labels in read_chunks(paths, cols, chunk_size=args.chunk_size, strict=args.strict,
-                                          skipped=skipped):
-            sketch.update(scores, labels)
-            rows += len(labels)
-            report(rows)
+        for path, size in zip(paths, sizes):
+            for chunk in read_table_chunks([path], cols, chunk_size=args.chunk_size, strict=args.strict,
+                                           skipped=out.skipped):
+                out.sketch.update(chunk.scores, chunk.labels)
+                if chunk.groups is not None:
+                    _split_update(out.groups, np.asarray(chunk.groups), chunk.scores, chunk.labels, args.bins,
+                                  args.backend)
+                if window and chunk.times is not None:
+                    starts = np.floor(chunk.times / window) * window
+                    _split_update(out.windows, starts, chunk.scores, chunk.labels, args.bins, args.backend)
+                out.rows += len(chunk.labels)
+                report(out.rows)
+            report.file_done(size)
     except MalformedRow as exc:
         print(f"calipers {command}: malformed row at {exc}", file=sys.stderr)
         return 1
     except ValueError as exc:
         print(f"calipers {command}: {exc}", file=sys.stderr)
         return 2
-    report(rows, done=True)
-    return sketch, rows, skipped
+    report(out.rows, done=True)
+    return out
 
 
-def _report(sketch: ReliabilitySketch, rows: int, skipped: Skipped, binning: str, as_json: bool,
-            source: str) -> int:
-    """Print the reliability table and metrics (or one JSON object)."""
+def pce(groups: dict[Any, ReliabilitySketch]) -> float:
+    """Partitioned calibration error over the groups: sum_g (n_g / n) |mean score_g -
+    frequency_g| (Yang et al. 2023 with the mean statistic and L1)."""
+    n = sum(s.count for s in groups.values())
+    if n == 0:
+        return float("nan")
+    total = 0.0
+    for s in groups.values():
+        table = s.reliability()
+        total += abs(float(table.sum_score.sum()) - float(table.sum_label.sum()))
+    return total / n
+
+
+def _summary(sketch: ReliabilitySketch) -> dict[str, Any]:
+    m = sketch.metrics()
+    return {"rows": sketch.count, "metrics": {k: _clean(v) for k, v in m.items()}}
+
+
+def _window_label(start: float) -> str:
+    from datetime import datetime, timezone
+
+    return datetime.fromtimestamp(start, tz=timezone.utc).isoformat()
+
+
+def _report(scored: _Scored, binning: str, as_json: bool, source: str) -> int:
+    """Print the reliability table and metrics (or one JSON object), per group and window too."""
+    sketch, rows, skipped = scored.sketch, scored.rows, scored.skipped
     metrics = {k: _clean(v) for k, v in sketch.metrics().items()}
     if binning == "mass":
         metrics["ece"] = metrics["ece_mass"]
+    if scored.groups:
+        metrics["pce"] = _clean(pce(scored.groups))
     table = sketch.reliability(binning=binning)
+    groups = {key: _summary(s) for key, s in sorted(scored.groups.items())}
+    windows = [{"start": _window_label(start), **_summary(s)} for start, s in sorted(scored.windows.items())]
     if as_json:
         out: dict[str, Any] = {"rows": rows, "skipped": skipped.counts, "skipped_first": skipped.first,
                                "bins": sketch.bins, "binning": binning, "metrics": metrics,
-                               "reliability": table.to_dict(), "groups": {}, "windows": []}
+                               "reliability": table.to_dict(), "groups": groups, "windows": windows}
         print(json.dumps(_json_safe(out), indent=2, allow_nan=False))
         return 0
     print(f"calipers: {rows:,} rows from {source}" + (f", {skipped.total:,} skipped" if skipped.total else ""))
@@ -109,11 +204,22 @@ def _report(sketch: ReliabilitySketch, rows: int, skipped: Skipped, binning: str
     print()
     names = {"ece": f"ECE ({binning}, l1)", "ece_l2": "RMS calibration error", "mce": "MCE (max gap)",
              "ece_l2_debiased": "debiased RMS CE", "ece_mass": "ECE (equal-mass)", "brier": "Brier score",
-             "brier_skill_score": "Brier skill score", "log_loss": "log loss"}
+             "brier_skill_score": "Brier skill score", "log_loss": "log loss", "pce": "PCE across groups"}
     for key, label in names.items():
-        value = metrics[key]
-        print(f"{label:>24s}: {'n/a' if value is None else f'{value:.6f}'}")
+        if key in metrics:
+            value = metrics[key]
+            print(f"{label:>24s}: {'n/a' if value is None else f'{value:.6f}'}")
+    for title, items in (("group", list(groups.items())), ("window start", [(w["start"], w) for w in windows])):
+        if items:
+            print(f"\n{title:>26s} {'rows':>10s} {'ECE':>9s} {'Brier':>9s}")
+            for key, entry in items:
+                ece, brier = entry["metrics"]["ece"], entry["metrics"]["brier"]
+                print(f"{str(key)[:26]:>26s} {entry['rows']:>10,} {_fmt(ece):>9s} {_fmt(brier):>9s}")
     return 0
+
+
+def _fmt(value: float | None) -> str:
+    return "n/a" if value is None else f"{value:.4f}"
 
 
 def _read_file(path: str, cols: Columns, bins: int, chunk_size: int, strict: bool
@@ -138,13 +244,13 @@ def _dask_client(spec: str) -> Any:
     return Client(spec)
 
 
-def _score_dask(args: argparse.Namespace, paths: list[str]) -> tuple[ReliabilitySketch, int, Skipped] | int:
+def _score_dask(args: argparse.Namespace, paths: list[str]) -> _Scored | int:
     """Files spread across dask workers, sketches merged in a tree on the cluster."""
     import functools
 
     from .dask import sketch_from_files
 
-    cols = Columns(score=args.score, label=args.label, probs=args.probs)
+    cols = _columns(args)
     read = functools.partial(_read_file, cols=cols, bins=args.bins, chunk_size=args.chunk_size, strict=args.strict)
     try:
         client = _dask_client(args.dask)
@@ -171,7 +277,7 @@ def _score_dask(args: argparse.Namespace, paths: list[str]) -> tuple[Reliability
                 skipped.counts[reason] = 0
                 skipped.first[reason] = first[reason]
             skipped.counts[reason] += count
-    return sketch, rows, skipped
+    return _Scored(sketch, rows, skipped)
 
 
 def _score(args: argparse.Namespace) -> int:
@@ -181,7 +287,7 @@ def _score(args: argparse.Namespace) -> int:
     result = _score_dask(args, paths) if args.dask else _stream_sketch(args, paths, "score")
     if isinstance(result, int):
         return result
-    sketch, rows, skipped = result
+    sketch, rows, skipped = result.sketch, result.rows, result.skipped
     if args.save_sketch:
         with open(args.save_sketch, "wb") as fh:
             fh.write(sketch.to_bytes())
@@ -190,13 +296,14 @@ def _score(args: argparse.Namespace) -> int:
 
         try:
             page = write_report(args.report, sketch, rows=rows, skipped=skipped.counts,
-                                skipped_first=skipped.first, binning=args.binning)
+                                skipped_first=skipped.first, binning=args.binning, groups=result.groups,
+                                windows={_window_label(k): v for k, v in sorted(result.windows.items())})
         except ImportError as exc:
             print(f"calipers score: --report needs matplotlib ({exc})", file=sys.stderr)
             return 2
         if not args.quiet:
             print(f"calipers score: report written to {page}", file=sys.stderr)
-    return _report(sketch, rows, skipped, args.binning, args.json, f"{len(paths)} file(s)")
+    return _report(result, args.binning, args.json, f"{len(paths)} file(s)")
 
 
 def _merge(args: argparse.Namespace) -> int:
@@ -220,7 +327,7 @@ def _merge(args: argparse.Namespace) -> int:
     if args.output:
         with open(args.output, "wb") as fh:
             fh.write(merged.to_bytes())
-    return _report(merged, merged.count, Skipped(), args.binning, args.json, f"{len(sketches)} sketch(es)")
+    return _report(_Scored(merged, merged.count, Skipped()), args.binning, args.json, f"{len(sketches)} sketch(es)")
 
 
 def _fit(args: argparse.Namespace) -> int:
@@ -231,7 +338,7 @@ def _fit(args: argparse.Namespace) -> int:
     result = _stream_sketch(args, paths, "fit")
     if isinstance(result, int):
         return result
-    sketch, rows, skipped = result
+    sketch, rows, skipped = result.sketch, result.rows, result.skipped
     params = {"bins": args.calibrator_bins} if args.method in ("histogram", "scaling-binning") else {}
     try:
         with warnings.catch_warnings(record=True) as caught:
@@ -270,7 +377,7 @@ def _apply(args: argparse.Namespace) -> int:
     if not calibrator.is_fitted:
         print(f"calipers apply: {args.calibrator} holds an unfitted calibrator", file=sys.stderr)
         return 2
-    cols = Columns(score=args.score, label=args.label, probs=args.probs)
+    cols = _columns(args)
     skipped = Skipped()
     written = 0
     try:
@@ -301,6 +408,8 @@ def _add_columns(p: argparse.ArgumentParser, *, label_required: bool = True) -> 
     p.add_argument("--label", default="label", help="column holding the 0/1 outcome or class label"
                    + ("" if label_required else " (not needed)"))
     p.add_argument("--probs", default=None, help="column holding a probability vector (top-label)")
+    p.add_argument("--prob-columns", default=None, metavar="C1,C2,...",
+                   help="K columns holding the class probabilities (top-label)")
     p.add_argument("--chunk-size", type=int, default=65536, help="rows per chunk")
     p.add_argument("--strict", action="store_true", help="stop at the first malformed row")
     p.add_argument("--quiet", action="store_true", help="no progress on stderr")
@@ -319,6 +428,10 @@ def build_parser() -> argparse.ArgumentParser:
     score.add_argument("--binning", choices=("width", "mass"), default="width")
     score.add_argument("--json", action="store_true", help="print one JSON object")
     score.add_argument("--save-sketch", default=None, metavar="FILE", help="write the sketch bytes to FILE")
+    score.add_argument("--by", default=None, metavar="COL", help="one sketch per value of COL, with the PCE across them")
+    score.add_argument("--time", default=None, metavar="COL", help="timestamp column (epoch seconds or ISO 8601)")
+    score.add_argument("--window", default=None, type=parse_duration, metavar="DURATION",
+                       help="with --time: metrics per window (30s, 15m, 1h, 1d, 1w) to watch drift")
     score.add_argument("--dask", default=None, metavar="ADDRESS",
                        help="spread the files over a dask cluster: a scheduler address or local:N workers")
     score.add_argument("--report", default=None, metavar="DIR",
@@ -357,6 +470,13 @@ def main(argv: Sequence[str] | None = None) -> int:
         return 0
     if getattr(args, "probs", None) is not None and args.score != "score":
         parser.error("--probs and --score are mutually exclusive")
+    if getattr(args, "probs", None) is not None and getattr(args, "prob_columns", None):
+        parser.error("--probs and --prob-columns are mutually exclusive")
+    if args.command == "score":
+        if (args.window is None) != (args.time is None):
+            parser.error("--window and --time go together")
+        if args.dask and (args.by or args.window):
+            parser.error("--by and --window are not supported with --dask yet")
     commands = {"score": _score, "merge": _merge, "fit": _fit, "apply": _apply}
     if args.command in commands:
         return commands[args.command](args)

@@ -45,6 +45,43 @@ class Columns:
     score: str = "score"
     label: str = "label"
     probs: str | None = None  # name of a probability-vector column, instead of score
+    prob_columns: list[str] | None = None  # or K columns holding the class probabilities
+    group: str | None = None  # optional group key column (--by)
+    time: str | None = None  # optional timestamp column (--time): epoch seconds or ISO 8601
+
+
+@dataclass
+class Chunk:
+    """Valid rows of a log: scores (n,) or (n, K), labels, and the optional group keys and
+    timestamps (epoch seconds)."""
+
+    scores: np.ndarray
+    labels: np.ndarray
+    groups: list[str] | None
+    times: np.ndarray | None
+
+
+def parse_time(value: Any) -> float | None:
+    """Epoch seconds from a number or an ISO 8601 string (naive times are UTC)."""
+    from datetime import datetime, timezone
+
+    if isinstance(value, bool) or value is None:
+        return None
+    if isinstance(value, (int, float)):
+        return float(value) if math.isfinite(value) else None
+    if isinstance(value, datetime):
+        return (value if value.tzinfo else value.replace(tzinfo=timezone.utc)).timestamp()
+    if isinstance(value, str):
+        try:
+            return float(value)
+        except ValueError:
+            pass
+        try:
+            t = datetime.fromisoformat(value.strip().replace("Z", "+00:00"))
+        except ValueError:
+            return None
+        return (t if t.tzinfo else t.replace(tzinfo=timezone.utc)).timestamp()
+    return None
 
 
 def _open(path: str) -> IO[str]:
@@ -126,6 +163,19 @@ def _parse_label(rec: dict[str, Any], cols: Columns) -> int | str:
 
 def _parse_score(rec: dict[str, Any], cols: Columns) -> float | list[float] | str:
     """The score (or probability vector), or the reason the row is skipped."""
+    if cols.prob_columns:
+        missing = [c for c in cols.prob_columns if rec.get(c) in (None, "")]
+        if missing:
+            return f"missing field '{missing[0]}'"
+        try:
+            probs = [_number(rec[c]) for c in cols.prob_columns]
+        except (ValueError, TypeError):
+            return "non-numeric probability column"
+        if any(math.isnan(v) for v in probs):
+            return "NaN probability column"
+        if any(not 0.0 <= v <= 1.0 for v in probs):
+            return "probability column outside [0, 1]"
+        return probs
     if cols.probs is None:
         if cols.score not in rec or rec[cols.score] in (None, ""):
             return f"missing field '{cols.score}'"
@@ -165,9 +215,23 @@ class _Rows:
     def __init__(self, cols: Columns, classes: int | None, with_label: bool) -> None:
         self.cols, self.width, self.with_label = cols, classes, with_label
 
-    def parse(self, rec: Any) -> tuple[Any, int] | str:
+    def parse(self, rec: Any) -> tuple[Any, int, str | None, float | None] | str:
         if isinstance(rec, str):
             return rec
+        group: str | None = None
+        when: float | None = None
+        if self.cols.group is not None:
+            raw = rec.get(self.cols.group)
+            if raw is None or raw == "":
+                return f"missing field '{self.cols.group}'"
+            group = str(raw)
+        if self.cols.time is not None:
+            raw = rec.get(self.cols.time)
+            if raw is None or raw == "":
+                return f"missing field '{self.cols.time}'"
+            when = parse_time(raw)
+            if when is None:
+                return f"unreadable time '{self.cols.time}'"
         label: int | str = 0
         if self.with_label:
             label = _parse_label(rec, self.cols)
@@ -187,11 +251,11 @@ class _Rows:
                 return f"'{self.cols.label}' out of range"
         elif self.with_label and label not in (0, 1):
             return f"'{self.cols.label}' not 0 or 1"
-        return score, label  # type: ignore[return-value]
+        return score, label, group, when  # type: ignore[return-value]
 
 
-def _valid_rows(paths: list[str], rows: _Rows, strict: bool, skipped: Skipped) -> Iterator[tuple[Any, Any, int]]:
-    """(record, score, label) for each valid row; the others are counted (or raise)."""
+def _valid_rows(paths: list[str], rows: _Rows, strict: bool, skipped: Skipped) -> Iterator[tuple[Any, ...]]:
+    """(record, score, label, group, time) for each valid row; the others are counted (or raise)."""
     for path in paths:
         for lineno, rec in _records(path):
             parsed = rows.parse(rec)
@@ -201,28 +265,50 @@ def _valid_rows(paths: list[str], rows: _Rows, strict: bool, skipped: Skipped) -
                     raise MalformedRow(f"{where}: {parsed}")
                 skipped.add(parsed, where)
                 continue
-            yield rec, parsed[0], parsed[1]
+            yield (rec, *parsed)
 
 
-def read_chunks(paths: list[str], cols: Columns, *, chunk_size: int = 65536, strict: bool = False,
-                skipped: Skipped | None = None, classes: int | None = None) -> Iterator[tuple[np.ndarray, np.ndarray]]:
-    """Yield (scores, labels) arrays of at most ``chunk_size`` valid rows.
+def read_table_chunks(paths: list[str], cols: Columns, *, chunk_size: int = 65536, strict: bool = False,
+                      skipped: Skipped | None = None, classes: int | None = None) -> Iterator[Chunk]:
+    """Yield :class:`Chunk` s of at most ``chunk_size`` valid rows.
 
-    With ``cols.probs`` the scores are (n, K); rows whose vector length differs from the
-    first valid row (or from ``classes``) are skipped as 'wrong vector length', and rows
-    whose sum is off by more than 1e-4 as 'probabilities do not sum to 1'.
+    With ``cols.probs`` (or ``cols.prob_columns``) the scores are (n, K); rows whose vector
+    length differs from the first valid row (or from ``classes``) are skipped as 'wrong
+    vector length', and rows whose sum is off by more than 1e-4 as 'probabilities do not
+    sum to 1'.
     """
     skipped = skipped if skipped is not None else Skipped()
     scores: list[Any] = []
     labels: list[int] = []
-    for _, score, label in _valid_rows(paths, _Rows(cols, classes, True), strict, skipped):
+    groups: list[str] = []
+    times: list[float] = []
+
+    def flush() -> Chunk:
+        return Chunk(np.asarray(scores, np.float64), np.asarray(labels, np.int64),
+                     list(groups) if cols.group is not None else None,
+                     np.asarray(times, np.float64) if cols.time is not None else None)
+
+    for _, score, label, group, when in _valid_rows(paths, _Rows(cols, classes, True), strict, skipped):
         scores.append(score)
         labels.append(label)
+        if group is not None:
+            groups.append(group)
+        if when is not None:
+            times.append(when)
         if len(labels) >= chunk_size:
-            yield np.asarray(scores, np.float64), np.asarray(labels, np.int64)
-            scores, labels = [], []
+            yield flush()
+            scores, labels, groups, times = [], [], [], []
     if labels:
-        yield np.asarray(scores, np.float64), np.asarray(labels, np.int64)
+        yield flush()
+
+
+def read_chunks(paths: list[str], cols: Columns, *, chunk_size: int = 65536, strict: bool = False,
+                skipped: Skipped | None = None, classes: int | None = None) -> Iterator[tuple[np.ndarray, np.ndarray]]:
+    """Yield (scores, labels) arrays of at most ``chunk_size`` valid rows (see
+    :func:`read_table_chunks`)."""
+    for chunk in read_table_chunks(paths, cols, chunk_size=chunk_size, strict=strict, skipped=skipped,
+                                   classes=classes):
+        yield chunk.scores, chunk.labels
 
 
 def read_record_chunks(paths: list[str], cols: Columns, *, chunk_size: int = 65536, strict: bool = False,
@@ -232,7 +318,7 @@ def read_record_chunks(paths: list[str], cols: Columns, *, chunk_size: int = 655
     skipped = skipped if skipped is not None else Skipped()
     records: list[dict[str, Any]] = []
     scores: list[Any] = []
-    for rec, score, _ in _valid_rows(paths, _Rows(cols, None, False), strict, skipped):
+    for rec, score, *_ in _valid_rows(paths, _Rows(cols, None, False), strict, skipped):
         records.append(rec)
         scores.append(score)
         if len(records) >= chunk_size:

@@ -6,6 +6,7 @@ import base64
 import html
 import io
 import os
+import re
 from typing import Any
 
 from .sketch import ReliabilitySketch
@@ -32,13 +33,66 @@ def _fmt(value: Any) -> str:
     return f"{value:.6f}" if isinstance(value, float) else html.escape(str(value))
 
 
+def _drift_png(windows: dict[str, ReliabilitySketch]) -> bytes:
+    import matplotlib
+
+    matplotlib.use("Agg", force=False)
+    import matplotlib.pyplot as plt
+
+    labels = list(windows)
+    ece = [windows[k].ece() for k in labels]
+    score = [windows[k].reliability().sum_score.sum() / max(windows[k].count, 1) for k in labels]
+    freq = [windows[k].reliability().sum_label.sum() / max(windows[k].count, 1) for k in labels]
+    fig, ax = plt.subplots(figsize=(8, 4))
+    x = range(len(labels))
+    ax.plot(x, ece, "o-", label="ECE")
+    ax.plot(x, score, "s--", label="mean score")
+    ax.plot(x, freq, "^--", label="observed frequency")
+    ax.set_xticks(list(x))
+    ax.set_xticklabels([k[:16] for k in labels], rotation=45, ha="right", fontsize="small")
+    ax.set_title("Calibration drift per window")
+    ax.legend(fontsize="small")
+    buf = io.BytesIO()
+    fig.tight_layout()
+    fig.savefig(buf, format="png", dpi=100)
+    plt.close(fig)
+    return buf.getvalue()
+
+
+def _img(png: bytes, alt: str, ident: str) -> str:
+    return f'<img id="{ident}" alt="{html.escape(alt)}" src="data:image/png;base64,{base64.b64encode(png).decode()}">'
+
+
+def _safe(name: str) -> str:
+    return re.sub(r"[^A-Za-z0-9_.-]+", "_", name)[:80] or "group"
+
+
 def write_report(directory: str, sketch: ReliabilitySketch, *, rows: int, skipped: dict[str, int],
-                 skipped_first: dict[str, str], binning: str = "width", title: str = "calipers report") -> str:
-    """Write ``reliability.png`` and ``index.html`` into ``directory``; returns the HTML path."""
+                 skipped_first: dict[str, str], binning: str = "width", title: str = "calipers report",
+                 groups: dict[str, ReliabilitySketch] | None = None,
+                 windows: dict[str, ReliabilitySketch] | None = None) -> str:
+    """Write ``reliability.png`` (one more per group), ``drift.png`` for windows, and a
+    self-contained ``index.html`` embedding them with the tables; returns the HTML path."""
     os.makedirs(directory, exist_ok=True)
     png = _diagram_png(sketch, binning, f"Reliability diagram ({rows:,} rows)")
     with open(os.path.join(directory, "reliability.png"), "wb") as fh:
         fh.write(png)
+    extra = []
+    for key, s in sorted((groups or {}).items()):
+        gpng = _diagram_png(s, binning, f"{key} ({s.count:,} rows)")
+        with open(os.path.join(directory, f"reliability_{_safe(key)}.png"), "wb") as fh:
+            fh.write(gpng)
+        m = s.metrics()
+        extra.append(f"<h3>{html.escape(key)}</h3><p>{s.count:,} rows, ECE {_fmt(m['ece'])}, "
+                     f"Brier {_fmt(m['brier'])}</p>{_img(gpng, f'reliability diagram of {key}', 'group-' + _safe(key))}")
+    if windows:
+        dpng = _drift_png(windows)
+        with open(os.path.join(directory, "drift.png"), "wb") as fh:
+            fh.write(dpng)
+        rows_html = "".join(f"<tr><td>{html.escape(k)}</td><td>{s.count:,}</td><td>{_fmt(s.ece())}</td>"
+                            f"<td>{_fmt(s.brier())}</td></tr>" for k, s in windows.items())
+        extra.append(f"<h2>Drift</h2>{_img(dpng, 'drift plot', 'drift')}<table id=\"windows\"><tr><th>window start"
+                     f"</th><th>rows</th><th>ECE</th><th>Brier</th></tr>{rows_html}</table>")
     metrics = sketch.metrics()
     table = sketch.reliability(binning=binning)
     metric_rows = "".join(f"<tr><th>{html.escape(k)}</th><td>{_fmt(v)}</td></tr>" for k, v in metrics.items())
@@ -55,10 +109,11 @@ def write_report(directory: str, sketch: ReliabilitySketch, *, rows: int, skippe
 td,th{{border:1px solid #ccc;padding:0.25em 0.6em;text-align:right}}th{{text-align:left}}</style></head>
 <body><h1>{html.escape(title)}</h1>
 <p>{rows:,} rows scored, {sum(skipped.values()):,} skipped; {sketch.bins} {binning} bins.</p>
-<img id="reliability" alt="reliability diagram" src="data:image/png;base64,{base64.b64encode(png).decode()}">
+{_img(png, "reliability diagram", "reliability")}
 <h2>Metrics</h2><table id="metrics">{metric_rows}</table>
 <h2>Reliability table</h2><table id="bins"><tr><th>bin</th><th>count</th><th>mean score</th>
 <th>frequency</th><th>Wilson {table.confidence:.0%}</th></tr>{bin_rows}</table>
+{"<h2>Groups</h2>" if groups else ""}{"".join(extra)}
 <h2>Skipped rows</h2><table id="skipped"><tr><th>reason</th><th>rows</th><th>first at</th></tr>{skip_rows}</table>
 </body></html>
 """
