@@ -226,3 +226,37 @@ def test_groups_windows_prob_columns_and_globs(tmp_path, capsys):  # type: ignor
         main(["score", pattern, "--window", "1h"])  # --window needs --time
     with pytest.raises(SystemExit):
         main(["score", pattern, "--time", "ts", "--window", "soon"])
+
+
+def test_parquet_columnar_path_matches_row_path(tmp_path, capsys):  # type: ignore[no-untyped-def]
+    """The same skipped counts, first positions and metrics whichever reader runs."""
+    pa = pytest.importorskip("pyarrow")
+    import pyarrow.parquet as pq
+
+    from calipers import io as cio
+
+    rng = np.random.default_rng(8)
+    n = 5000
+    p = rng.random(n)
+    y = (rng.random(n) < p).astype(float)
+    p[[5, 50, 500]] = [np.nan, 1.5, -0.1]
+    y[[7, 70]] = [2, 0.5]
+    labels = pa.array(y, mask=np.isin(np.arange(n), [9]))
+    scores = pa.array(p, mask=np.isin(np.arange(n), [11, 12]))
+    path = tmp_path / "log.parquet"
+    pq.write_table(pa.table({"score": scores, "label": labels, "g": ["x", "y"] * (n // 2)}), path,
+                   row_group_size=999)
+    cols = cio.Columns(group="g")
+    assert cio._parquet_columnar_ok(str(path), cols)
+    fast_skipped, slow_skipped = cio.Skipped(), cio.Skipped()
+    fast = list(cio._parquet_columnar(str(path), cols, 1000, False, fast_skipped))
+    slow = list(cio._row_chunks(str(path), cols, cio._Rows(cols, None, True), 1000, False, slow_skipped))
+    assert fast_skipped.counts == slow_skipped.counts and fast_skipped.first == slow_skipped.first
+    assert fast_skipped.counts == {"NaN 'score'": 1, "'score' outside [0, 1]": 2, "'label' not 0 or 1": 1,
+                                   "'label' is not an integer": 1, "missing field 'label'": 1,
+                                   "missing field 'score'": 2}
+    np.testing.assert_array_equal(np.concatenate([c.scores for c in fast]), np.concatenate([c.scores for c in slow]))
+    np.testing.assert_array_equal(np.concatenate([c.labels for c in fast]), np.concatenate([c.labels for c in slow]))
+    assert sum((c.groups for c in fast), []) == sum((c.groups for c in slow), [])
+    with pytest.raises(cio.MalformedRow, match=r"log.parquet:6: NaN 'score'"):
+        list(cio._parquet_columnar(str(path), cols, 1000, True, cio.Skipped()))

@@ -268,6 +268,84 @@ def _valid_rows(paths: list[str], rows: _Rows, strict: bool, skipped: Skipped) -
             yield (rec, *parsed)
 
 
+def _parquet_columnar_ok(path: str, cols: Columns) -> bool:
+    """Plain score/label (and group) columns of numeric types can be validated column-wise."""
+    if cols.probs is not None or cols.prob_columns or cols.time is not None:
+        return False
+    try:
+        import pyarrow as pa
+        import pyarrow.parquet as pq
+    except ImportError:
+        return False
+    schema = pq.read_schema(path)
+    names = set(schema.names)
+    if cols.score not in names or cols.label not in names or (cols.group and cols.group not in names):
+        return False
+
+    def numeric(name: str) -> bool:
+        t = schema.field(name).type
+        return bool(pa.types.is_floating(t) or pa.types.is_integer(t) or pa.types.is_boolean(t))
+
+    return numeric(cols.score) and numeric(cols.label)
+
+
+def _parquet_columnar(path: str, cols: Columns, chunk_size: int, strict: bool, skipped: Skipped) -> Iterator[Chunk]:
+    """Parquet record batches validated with numpy: the same reasons, in the same order of
+    precedence, as the row-by-row reader, at columnar speed."""
+    import pyarrow.parquet as pq
+
+    wanted = [cols.score, cols.label] + ([cols.group] if cols.group else [])
+    offset = 0
+    for batch in pq.ParquetFile(path).iter_batches(batch_size=chunk_size, columns=wanted):
+        n = batch.num_rows
+
+        def column(name: str) -> tuple[np.ndarray, np.ndarray]:
+            arr = batch.column(batch.schema.get_field_index(name))
+            missing = arr.is_null().to_numpy(zero_copy_only=False)
+            values = arr.to_numpy(zero_copy_only=False)
+            return np.where(missing, np.nan, values.astype(np.float64)), missing
+
+        label, label_missing = column(cols.label)
+        score, score_missing = column(cols.score)
+        with np.errstate(invalid="ignore"):
+            whole = np.isfinite(label) & (label == np.floor(label))
+            reasons = [
+                (label_missing, f"missing field '{cols.label}'"),
+                (~whole, f"'{cols.label}' is not an integer"),
+                (score_missing, f"missing field '{cols.score}'"),
+                (np.isnan(score), f"NaN '{cols.score}'"),
+                (~((score >= 0.0) & (score <= 1.0)), f"'{cols.score}' outside [0, 1]"),
+                ((label != 0) & (label != 1), f"'{cols.label}' not 0 or 1"),
+            ]
+        groups = None
+        if cols.group:
+            garr = batch.column(batch.schema.get_field_index(cols.group))
+            gmissing = garr.is_null().to_numpy(zero_copy_only=False)
+            reasons.insert(0, (gmissing, f"missing field '{cols.group}'"))
+            groups = [str(v) for v in garr.to_pylist()]
+        bad = np.zeros(n, bool)
+        hits = []
+        for mask, reason in reasons:  # each row gets the first reason that applies
+            hit = mask & ~bad
+            hits.append((hit, reason))
+            bad |= hit
+        if strict and bad.any():
+            row = int(np.argmax(bad))
+            reason = next(r for hit, r in hits if hit[row])
+            raise MalformedRow(f"{path}:{offset + row + 1}: {reason}")
+        for hit, reason in hits:
+            if hit.any():
+                if reason not in skipped.counts:
+                    skipped.counts[reason] = 0
+                    skipped.first[reason] = f"{path}:{offset + int(np.argmax(hit)) + 1}"
+                skipped.counts[reason] += int(hit.sum())
+        keep = ~bad
+        offset += n
+        if keep.any():
+            kept_groups = None if groups is None else [g for g, k in zip(groups, keep.tolist()) if k]
+            yield Chunk(np.ascontiguousarray(score[keep]), label[keep].astype(np.int64), kept_groups, None)
+
+
 def read_table_chunks(paths: list[str], cols: Columns, *, chunk_size: int = 65536, strict: bool = False,
                       skipped: Skipped | None = None, classes: int | None = None) -> Iterator[Chunk]:
     """Yield :class:`Chunk` s of at most ``chunk_size`` valid rows.
@@ -278,6 +356,16 @@ def read_table_chunks(paths: list[str], cols: Columns, *, chunk_size: int = 6553
     sum to 1'.
     """
     skipped = skipped if skipped is not None else Skipped()
+    rows = _Rows(cols, classes, True)  # shared, so a vector width fixed in one file holds in the next
+    for path in paths:  # in order, so "first at" is the first in the logs
+        if _format(path) == "parquet" and _parquet_columnar_ok(path, cols):
+            yield from _parquet_columnar(path, cols, chunk_size, strict, skipped)
+        else:
+            yield from _row_chunks(path, cols, rows, chunk_size, strict, skipped)
+
+
+def _row_chunks(path: str, cols: Columns, rows: _Rows, chunk_size: int, strict: bool,
+                skipped: Skipped) -> Iterator[Chunk]:
     scores: list[Any] = []
     labels: list[int] = []
     groups: list[str] = []
@@ -288,7 +376,7 @@ def read_table_chunks(paths: list[str], cols: Columns, *, chunk_size: int = 6553
                      list(groups) if cols.group is not None else None,
                      np.asarray(times, np.float64) if cols.time is not None else None)
 
-    for _, score, label, group, when in _valid_rows(paths, _Rows(cols, classes, True), strict, skipped):
+    for _, score, label, group, when in _valid_rows([path], rows, strict, skipped):
         scores.append(score)
         labels.append(label)
         if group is not None:
