@@ -273,10 +273,7 @@ def _score_dask(args: argparse.Namespace, paths: list[str]) -> _Scored | int:
     skipped = Skipped()
     for counts, first in extras:  # in file order, so "first" is the first in the logs
         for reason, count in counts.items():
-            if reason not in skipped.counts:
-                skipped.counts[reason] = 0
-                skipped.first[reason] = first[reason]
-            skipped.counts[reason] += count
+            skipped.add(reason, first[reason], count)
     return _Scored(sketch, rows, skipped)
 
 

@@ -25,11 +25,13 @@ class Skipped:
     counts: dict[str, int] = field(default_factory=dict)
     first: dict[str, str] = field(default_factory=dict)
 
-    def add(self, reason: str, where: str) -> None:
+    def add(self, reason: str, where: str, count: int = 1) -> None:
+        """Count ``count`` rows skipped for ``reason``; ``where`` is the first of them if the
+        reason is new (callers go through the logs in order)."""
         if reason not in self.counts:
             self.counts[reason] = 0
             self.first[reason] = where
-        self.counts[reason] += 1
+        self.counts[reason] += count
 
     @property
     def total(self) -> int:
@@ -335,10 +337,7 @@ def _parquet_columnar(path: str, cols: Columns, chunk_size: int, strict: bool, s
             raise MalformedRow(f"{path}:{offset + row + 1}: {reason}")
         for hit, reason in hits:
             if hit.any():
-                if reason not in skipped.counts:
-                    skipped.counts[reason] = 0
-                    skipped.first[reason] = f"{path}:{offset + int(np.argmax(hit)) + 1}"
-                skipped.counts[reason] += int(hit.sum())
+                skipped.add(reason, f"{path}:{offset + int(np.argmax(hit)) + 1}", int(hit.sum()))
         keep = ~bad
         offset += n
         if keep.any():
