@@ -29,10 +29,19 @@ const double* optional_weights(const py::object& w, std::size_t n) {
 
 py::array_t<double> empty_like_1d(std::size_t n) { return py::array_t<double>(static_cast<py::ssize_t>(n)); }
 
-py::tuple py_temperature_stats(const py::array& logits, const py::array& labels, const py::object& w, double beta) {
+struct LogitsShape {
+    std::size_t n, K;
+    const double* weights;
+};
+
+LogitsShape logits_shape(const py::array& logits, const py::object& w) {
     if (logits.ndim() != 2) throw std::invalid_argument("logits must be 2-D");
     const auto n = static_cast<std::size_t>(logits.shape(0)), K = static_cast<std::size_t>(logits.shape(1));
-    const double* wp = optional_weights(w, n);
+    return {n, K, optional_weights(w, n)};
+}
+
+py::tuple py_temperature_stats(const py::array& logits, const py::array& labels, const py::object& w, double beta) {
+    const auto [n, K, wp] = logits_shape(logits, w);
     TemperatureStats s;
     dispatch(logits, labels, [&](auto* z, auto* y) {
         py::gil_scoped_release release;
@@ -42,9 +51,7 @@ py::tuple py_temperature_stats(const py::array& logits, const py::array& labels,
 }
 
 py::tuple py_temperature_fit(const py::array& logits, const py::array& labels, const py::object& w) {
-    if (logits.ndim() != 2) throw std::invalid_argument("logits must be 2-D");
-    const auto n = static_cast<std::size_t>(logits.shape(0)), K = static_cast<std::size_t>(logits.shape(1));
-    const double* wp = optional_weights(w, n);
+    const auto [n, K, wp] = logits_shape(logits, w);
     TemperatureFit fit;
     dispatch(logits, labels, [&](auto* z, auto* y) {
         py::gil_scoped_release release;

@@ -349,7 +349,21 @@ class PlattScaling(_OneDimensional):
         return fit_platt(kernels, p, y, w, C=self.C, smoothing=self.smoothing)
 
 
-class BetaCalibration(_OneDimensional):
+class _Unparametrized(_OneDimensional):
+    """A 1-D calibrator whose only parameters are the common ones; subclasses name their fit."""
+
+    _param_names = ("mode", "renormalize", "row_sum_atol", "backend")
+    _fit_function: ClassVar[Any]
+
+    def __init__(self, *, mode: str = "top-label", renormalize: bool = True,
+                 row_sum_atol: float = DEFAULT_ROW_SUM_ATOL, backend: str = "auto") -> None:
+        self._init_common(mode, renormalize, row_sum_atol, backend)
+
+    def _fit_map(self, kernels: Any, p: np.ndarray, y: np.ndarray, w: np.ndarray | None) -> Map:
+        return type(self)._fit_function(kernels, p, y, w)
+
+
+class BetaCalibration(_Unparametrized):
     """Beta calibration (Kull, Silva Filho and Flach, 2017), the 3-parameter 'abm' model:
     sigmoid(a ln p - b ln(1 - p) + c) with a, b >= 0, p clipped to [eps, 1 - eps].
 
@@ -357,30 +371,16 @@ class BetaCalibration(_OneDimensional):
     logistic fit on (ln p, -ln(1 - p)); if a < 0 the model is refitted with a = 0, else if
     b < 0 with b = 0."""
 
-    _param_names = ("mode", "renormalize", "row_sum_atol", "backend")
-
-    def __init__(self, *, mode: str = "top-label", renormalize: bool = True,
-                 row_sum_atol: float = DEFAULT_ROW_SUM_ATOL, backend: str = "auto") -> None:
-        self._init_common(mode, renormalize, row_sum_atol, backend)
-
-    def _fit_map(self, kernels: Any, p: np.ndarray, y: np.ndarray, w: np.ndarray | None) -> Map:
-        return fit_beta(kernels, p, y, w)
+    _fit_function = staticmethod(fit_beta)
 
 
-class IsotonicCalibration(_OneDimensional):
+class IsotonicCalibration(_Unparametrized):
     """Isotonic regression (pool-adjacent-violators, O(n) after the sort), equal to
     scikit-learn's ``IsotonicRegression(out_of_bounds="clip")``: sample weights, ties
     averaged, scores outside the fitted range clipped, linear interpolation between the
     fitted points."""
 
-    _param_names = ("mode", "renormalize", "row_sum_atol", "backend")
-
-    def __init__(self, *, mode: str = "top-label", renormalize: bool = True,
-                 row_sum_atol: float = DEFAULT_ROW_SUM_ATOL, backend: str = "auto") -> None:
-        self._init_common(mode, renormalize, row_sum_atol, backend)
-
-    def _fit_map(self, kernels: Any, p: np.ndarray, y: np.ndarray, w: np.ndarray | None) -> Map:
-        return fit_isotonic(kernels, p, y, w)
+    _fit_function = staticmethod(fit_isotonic)
 
 
 class HistogramBinning(_OneDimensional):

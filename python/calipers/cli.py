@@ -56,6 +56,11 @@ def parse_duration(text: str) -> float:
     return float(m.group(1)) * _UNITS[m.group(2)]
 
 
+class CommandError(Exception):
+    """A failure the user can act on: ``main`` prints it after 'calipers COMMAND:' and exits 2.
+    Malformed rows (--strict) exit 1 and invalid values exit 2 the same way."""
+
+
 def _clean(value: float) -> float | None:
     return None if math.isnan(value) else value
 
@@ -71,14 +76,13 @@ def _json_safe(obj: Any) -> Any:
     return obj
 
 
-def _log_paths(args: argparse.Namespace, command: str) -> list[str] | None:
+def _log_paths(args: argparse.Namespace, command: str) -> list[str]:
     paths = []
     for pattern in map(str, args.logs):
         if any(ch in pattern for ch in "*?["):
             matched = sorted(glob.glob(pattern, recursive=True))
             if not matched:
-                print(f"calipers {command}: no file matches {pattern}", file=sys.stderr)
-                return None
+                raise CommandError(f"no file matches {pattern}")
             paths.extend(matched)
         else:
             paths.append(pattern)
@@ -87,13 +91,10 @@ def _log_paths(args: argparse.Namespace, command: str) -> list[str] | None:
 
         paths.append(sample_log_path())
     if not paths:
-        print(f"calipers {command}: give at least one LOG file" + (" (or --sample)" if command == "score" else ""),
-              file=sys.stderr)
-        return None
+        raise CommandError("give at least one LOG file" + (" (or --sample)" if command == "score" else ""))
     for path in paths:
         if not os.path.exists(path):
-            print(f"calipers {command}: no such file: {path}", file=sys.stderr)
-            return None
+            raise CommandError(f"no such file: {path}")
     return paths
 
 
@@ -123,34 +124,26 @@ def _split_update(store: dict[Any, ReliabilitySketch], keys: np.ndarray, scores:
         sketch.update(scores[mask], labels[mask])
 
 
-def _stream_sketch(args: argparse.Namespace, paths: list[str], command: str) -> _Scored | int:
-    """Read the logs into sketches (overall, per group, per window); an int is the exit code
-    of a failure."""
+def _stream_sketch(args: argparse.Namespace, paths: list[str]) -> _Scored:
+    """Read the logs into sketches (overall, per group, per window)."""
     cols = _columns(args)
     out = _Scored(ReliabilitySketch(bins=args.bins, backend=args.backend), 0, Skipped())
     sizes = [os.path.getsize(p) for p in paths]
     report = _Progress(not args.quiet and not getattr(args, "json", False) and sys.stderr.isatty(), sum(sizes))
     window = getattr(args, "window", None)
-    try:
-        for path, size in zip(paths, sizes):
-            for chunk in read_table_chunks([path], cols, chunk_size=args.chunk_size, strict=args.strict,
-                                           skipped=out.skipped):
-                out.sketch.update(chunk.scores, chunk.labels)
-                if chunk.groups is not None:
-                    _split_update(out.groups, np.asarray(chunk.groups), chunk.scores, chunk.labels, args.bins,
-                                  args.backend)
-                if window and chunk.times is not None:
-                    starts = np.floor(chunk.times / window) * window
-                    _split_update(out.windows, starts, chunk.scores, chunk.labels, args.bins, args.backend)
-                out.rows += len(chunk.labels)
-                report(out.rows)
-            report.file_done(size)
-    except MalformedRow as exc:
-        print(f"calipers {command}: malformed row at {exc}", file=sys.stderr)
-        return 1
-    except ValueError as exc:
-        print(f"calipers {command}: {exc}", file=sys.stderr)
-        return 2
+    for path, size in zip(paths, sizes):
+        for chunk in read_table_chunks([path], cols, chunk_size=args.chunk_size, strict=args.strict,
+                                       skipped=out.skipped):
+            out.sketch.update(chunk.scores, chunk.labels)
+            if chunk.groups is not None:
+                _split_update(out.groups, np.asarray(chunk.groups), chunk.scores, chunk.labels, args.bins,
+                              args.backend)
+            if window and chunk.times is not None:
+                starts = np.floor(chunk.times / window) * window
+                _split_update(out.windows, starts, chunk.scores, chunk.labels, args.bins, args.backend)
+            out.rows += len(chunk.labels)
+            report(out.rows)
+        report.file_done(size)
     report(out.rows, done=True)
     return out
 
@@ -244,7 +237,7 @@ def _dask_client(spec: str) -> Any:
     return Client(spec)
 
 
-def _score_dask(args: argparse.Namespace, paths: list[str]) -> _Scored | int:
+def _score_dask(args: argparse.Namespace, paths: list[str]) -> _Scored:
     """Files spread across dask workers, sketches merged in a tree on the cluster."""
     import functools
 
@@ -255,16 +248,9 @@ def _score_dask(args: argparse.Namespace, paths: list[str]) -> _Scored | int:
     try:
         client = _dask_client(args.dask)
     except (ValueError, OSError) as exc:
-        print(f"calipers score: cannot start or reach dask at {args.dask!r}: {exc}", file=sys.stderr)
-        return 2
+        raise CommandError(f"cannot start or reach dask at {args.dask!r}: {exc}") from exc
     try:
         sketch, rows, extras = sketch_from_files(paths, read, client)
-    except MalformedRow as exc:
-        print(f"calipers score: malformed row at {exc}", file=sys.stderr)
-        return 1
-    except ValueError as exc:
-        print(f"calipers score: {exc}", file=sys.stderr)
-        return 2
     finally:
         cluster = getattr(client, "cluster", None)
         client.close()
@@ -279,11 +265,7 @@ def _score_dask(args: argparse.Namespace, paths: list[str]) -> _Scored | int:
 
 def _score(args: argparse.Namespace) -> int:
     paths = _log_paths(args, "score")
-    if paths is None:
-        return 2
-    result = _score_dask(args, paths) if args.dask else _stream_sketch(args, paths, "score")
-    if isinstance(result, int):
-        return result
+    result = _score_dask(args, paths) if args.dask else _stream_sketch(args, paths)
     sketch, rows, skipped = result.sketch, result.rows, result.skipped
     if args.save_sketch:
         with open(args.save_sketch, "wb") as fh:
@@ -296,8 +278,7 @@ def _score(args: argparse.Namespace) -> int:
                                 skipped_first=skipped.first, binning=args.binning, groups=result.groups,
                                 windows={_window_label(k): v for k, v in sorted(result.windows.items())})
         except ImportError as exc:
-            print(f"calipers score: --report needs matplotlib ({exc})", file=sys.stderr)
-            return 2
+            raise CommandError(f"--report needs matplotlib ({exc})") from exc
         if not args.quiet:
             print(f"calipers score: report written to {page}", file=sys.stderr)
     return _report(result, args.binning, args.json, f"{len(paths)} file(s)")
@@ -311,16 +292,10 @@ def _merge(args: argparse.Namespace) -> int:
             with open(path, "rb") as fh:
                 sketches.append(ReliabilitySketch.from_bytes(fh.read()))
         except OSError as exc:
-            print(f"calipers merge: cannot read {path}: {exc.strerror}", file=sys.stderr)
-            return 2
+            raise CommandError(f"cannot read {path}: {exc.strerror}") from exc
         except ValueError as exc:
-            print(f"calipers merge: {path}: {exc}", file=sys.stderr)
-            return 2
-    try:
-        merged = merge_all(sketches)
-    except ValueError as exc:
-        print(f"calipers merge: {exc}", file=sys.stderr)
-        return 2
+            raise CommandError(f"{path}: {exc}") from exc
+    merged = merge_all(sketches)
     if args.output:
         with open(args.output, "wb") as fh:
             fh.write(merged.to_bytes())
@@ -330,20 +305,12 @@ def _merge(args: argparse.Namespace) -> int:
 def _fit(args: argparse.Namespace) -> int:
     """Stream logs into a sketch and fit a calibrator from it (O(bins) memory)."""
     paths = _log_paths(args, "fit")
-    if paths is None:
-        return 2
-    result = _stream_sketch(args, paths, "fit")
-    if isinstance(result, int):
-        return result
+    result = _stream_sketch(args, paths)
     sketch, rows, skipped = result.sketch, result.rows, result.skipped
     params = {"bins": args.calibrator_bins} if args.method in ("histogram", "scaling-binning") else {}
-    try:
-        with warnings.catch_warnings(record=True) as caught:
-            warnings.simplefilter("always", RuntimeWarning)
-            calibrator = sketch.calibrator(args.method, **params)
-    except ValueError as exc:
-        print(f"calipers fit: {exc}", file=sys.stderr)
-        return 2
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always", RuntimeWarning)
+        calibrator = sketch.calibrator(args.method, **params)
     for w in caught:
         print(f"calipers fit: warning: {w.message}", file=sys.stderr)
     with open(args.output, "w", encoding="utf-8") as fh:
@@ -360,38 +327,26 @@ def _apply(args: argparse.Namespace) -> int:
     from .calibrators import Calibrator
 
     paths = _log_paths(args, "apply")
-    if paths is None:
-        return 2
     try:
         with open(args.calibrator, encoding="utf-8") as fh:
             calibrator = Calibrator.from_json(fh.read())
     except OSError as exc:
-        print(f"calipers apply: cannot read {args.calibrator}: {exc.strerror}", file=sys.stderr)
-        return 2
+        raise CommandError(f"cannot read {args.calibrator}: {exc.strerror}") from exc
     except ValueError as exc:
-        print(f"calipers apply: {args.calibrator}: {exc}", file=sys.stderr)
-        return 2
+        raise CommandError(f"{args.calibrator}: {exc}") from exc
     if not calibrator.is_fitted:
-        print(f"calipers apply: {args.calibrator} holds an unfitted calibrator", file=sys.stderr)
-        return 2
+        raise CommandError(f"{args.calibrator} holds an unfitted calibrator")
     cols = _columns(args)
     skipped = Skipped()
     written = 0
-    try:
-        with open(args.output, "w", encoding="utf-8") as out:
-            for records, scores in read_record_chunks(paths, cols, chunk_size=args.chunk_size, strict=args.strict,
-                                                      skipped=skipped):
-                calibrated = np.asarray(calibrator.transform(scores))
-                for rec, value in zip(records, calibrated.tolist()):
-                    rec[args.column] = value
-                    out.write(json.dumps(rec) + "\n")
-                written += len(records)
-    except MalformedRow as exc:
-        print(f"calipers apply: malformed row at {exc}", file=sys.stderr)
-        return 1
-    except ValueError as exc:
-        print(f"calipers apply: {exc}", file=sys.stderr)
-        return 2
+    with open(args.output, "w", encoding="utf-8") as out:
+        for records, scores in read_record_chunks(paths, cols, chunk_size=args.chunk_size, strict=args.strict,
+                                                  skipped=skipped):
+            calibrated = np.asarray(calibrator.transform(scores))
+            for rec, value in zip(records, calibrated.tolist()):
+                rec[args.column] = value
+                out.write(json.dumps(rec) + "\n")
+            written += len(records)
     if not args.quiet:
         print(f"calipers apply: {written:,} rows written to {args.output}"
               + (f", {skipped.total:,} skipped" if skipped.total else ""), file=sys.stderr)
@@ -476,7 +431,14 @@ def main(argv: Sequence[str] | None = None) -> int:
             parser.error("--by and --window are not supported with --dask yet")
     commands = {"score": _score, "merge": _merge, "fit": _fit, "apply": _apply}
     if args.command in commands:
-        return commands[args.command](args)
+        try:
+            return commands[args.command](args)
+        except MalformedRow as exc:
+            print(f"calipers {args.command}: malformed row at {exc}", file=sys.stderr)
+            return 1
+        except (CommandError, ValueError) as exc:  # invalid input: a message, never a traceback
+            print(f"calipers {args.command}: {exc}", file=sys.stderr)
+            return 2
     parser.print_help()
     return 2
 

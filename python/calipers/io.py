@@ -163,21 +163,26 @@ def _parse_label(rec: dict[str, Any], cols: Columns) -> int | str:
     return int(label_f)
 
 
+def _probabilities(values: list[Any], what: str) -> list[float] | str:
+    """The values as probabilities, or the reason the row is skipped."""
+    try:
+        probs = [_number(v) for v in values]
+    except (ValueError, TypeError):
+        return f"non-numeric {what}"
+    if any(math.isnan(v) for v in probs):
+        return f"NaN in {what}"
+    if any(not 0.0 <= v <= 1.0 for v in probs):
+        return f"{what} outside [0, 1]"
+    return probs
+
+
 def _parse_score(rec: dict[str, Any], cols: Columns) -> float | list[float] | str:
     """The score (or probability vector), or the reason the row is skipped."""
     if cols.prob_columns:
         missing = [c for c in cols.prob_columns if rec.get(c) in (None, "")]
         if missing:
             return f"missing field '{missing[0]}'"
-        try:
-            probs = [_number(rec[c]) for c in cols.prob_columns]
-        except (ValueError, TypeError):
-            return "non-numeric probability column"
-        if any(math.isnan(v) for v in probs):
-            return "NaN probability column"
-        if any(not 0.0 <= v <= 1.0 for v in probs):
-            return "probability column outside [0, 1]"
-        return probs
+        return _probabilities([rec[c] for c in cols.prob_columns], "probability columns")
     if cols.probs is None:
         if cols.score not in rec or rec[cols.score] in (None, ""):
             return f"missing field '{cols.score}'"
@@ -200,15 +205,7 @@ def _parse_score(rec: dict[str, Any], cols: Columns) -> float | list[float] | st
             return f"'{cols.probs}' is not a list"
     if not isinstance(raw, list) or not raw:
         return f"'{cols.probs}' is not a list"
-    try:
-        probs = [_number(v) for v in raw]
-    except (ValueError, TypeError):
-        return f"non-numeric '{cols.probs}'"
-    if any(math.isnan(v) for v in probs):
-        return f"NaN in '{cols.probs}'"
-    if any(not 0.0 <= v <= 1.0 for v in probs):
-        return f"'{cols.probs}' outside [0, 1]"
-    return probs
+    return _probabilities(raw, f"'{cols.probs}'")
 
 
 class _Rows:
