@@ -260,3 +260,28 @@ def test_parquet_columnar_path_matches_row_path(tmp_path, capsys):  # type: igno
     assert sum((c.groups for c in fast), []) == sum((c.groups for c in slow), [])
     with pytest.raises(cio.MalformedRow, match=r"log.parquet:6: NaN 'score'"):
         list(cio._parquet_columnar(str(path), cols, 1000, True, cio.Skipped()))
+
+
+def test_progress_reports_rows_bytes_and_eta_within_a_file(tmp_path, capsys, monkeypatch):
+    from calipers import _fast_reader
+    from calipers.cli import _Progress
+    from calipers.io import Columns, read_table_chunks
+
+    monkeypatch.setattr(_fast_reader, "_BLOCK_BYTES", 1 << 20)  # several blocks in a 4 MB file
+
+    rng = np.random.default_rng(0)
+    path = tmp_path / "big.csv"
+    p = rng.random(400_000)
+    np.savetxt(path, np.column_stack([p, rng.random(p.size) < p]), fmt=["%.6f", "%d"], delimiter=",",
+               header="score,label", comments="")
+    progress = _Progress(True, path.stat().st_size)
+    rows = 0
+    for chunk in read_table_chunks([str(path)], Columns(), on_bytes=progress.within_file):
+        rows += len(chunk.labels)
+        progress(rows)
+    progress.file_done(path.stat().st_size)
+    progress(rows, done=True)
+    err = capsys.readouterr().err
+    if _fast_reader.scanner() is not None:
+        assert "ETA" in err  # an ETA while the file was half read, not only at its end
+    assert f"{rows:,} rows" in err and "rows/s" in err and err.endswith("\n")

@@ -157,6 +157,7 @@ py::tuple py_top_label(const py::array& scores, const py::array& labels) {
 }  // namespace
 
 void register_calibrators(py::module_& m);
+void register_logscan(py::module_& m);
 
 PYBIND11_MODULE(_core, m, py::mod_gil_not_used()) {
     m.doc() = "calipers C++ kernels (private; use the calipers package)";
@@ -172,6 +173,7 @@ PYBIND11_MODULE(_core, m, py::mod_gil_not_used()) {
           py::arg("right_closed"), py::arg("nbins"));
     m.def("top_label", &py_top_label, py::arg("scores"), py::arg("labels"));
     register_calibrators(m);
+    register_logscan(m);
     m.def("det_log", [](double x) { return det_log(x); }, py::arg("x"));
     m.def("fine_cell", [](double p) { return fine_cell(p); }, py::arg("p"));
 #ifdef CALIPERS_VERSION_INFO

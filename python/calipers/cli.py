@@ -29,10 +29,15 @@ class _Progress:
     def __init__(self, enabled: bool, total_bytes: int) -> None:
         self.enabled, self.total = enabled, total_bytes
         self.start = time.perf_counter()
+        self.finished = 0  # bytes of the files read to the end
         self.done_bytes = 0
 
     def file_done(self, size: int) -> None:
-        self.done_bytes += size
+        self.finished += size
+        self.done_bytes = self.finished
+
+    def within_file(self, position: int) -> None:
+        self.done_bytes = self.finished + position
 
     def __call__(self, rows: int, done: bool = False) -> None:
         if not self.enabled:
@@ -133,7 +138,7 @@ def _stream_sketch(args: argparse.Namespace, paths: list[str]) -> _Scored:
     window = getattr(args, "window", None)
     for path, size in zip(paths, sizes):
         for chunk in read_table_chunks([path], cols, chunk_size=args.chunk_size, strict=args.strict,
-                                       skipped=out.skipped):
+                                       skipped=out.skipped, on_bytes=report.within_file):
             out.sketch.update(chunk.scores, chunk.labels)
             if chunk.groups is not None:
                 _split_update(out.groups, np.asarray(chunk.groups), chunk.scores, chunk.labels, args.bins,

@@ -13,7 +13,7 @@ import io
 import json
 import math
 from dataclasses import dataclass, field
-from typing import IO, Any, Iterator
+from typing import IO, Any, Callable, Iterator
 
 import numpy as np
 
@@ -59,7 +59,7 @@ class Chunk:
 
     scores: np.ndarray
     labels: np.ndarray
-    groups: list[str] | None
+    groups: list[str] | np.ndarray | None
     times: np.ndarray | None
 
 
@@ -343,19 +343,32 @@ def _parquet_columnar(path: str, cols: Columns, chunk_size: int, strict: bool, s
 
 
 def read_table_chunks(paths: list[str], cols: Columns, *, chunk_size: int = 65536, strict: bool = False,
-                      skipped: Skipped | None = None, classes: int | None = None) -> Iterator[Chunk]:
+                      skipped: Skipped | None = None, classes: int | None = None, fast: bool = True,
+                      on_bytes: Callable[[int], None] | None = None) -> Iterator[Chunk]:
     """Yield :class:`Chunk` s of at most ``chunk_size`` valid rows.
 
     With ``cols.probs`` (or ``cols.prob_columns``) the scores are (n, K); rows whose vector
     length differs from the first valid row (or from ``classes``) are skipped as 'wrong
     vector length', and rows whose sum is off by more than 1e-4 as 'probabilities do not
     sum to 1'.
+
+    CSV and JSONL go through the C++ line scanner when the extension is built (``fast=False``
+    forces the row-by-row reader; both give the same rows and reasons). The scanner takes a
+    line as one record, so a CSV field quoted across lines becomes broken rows, counted.
+    A probability-vector column inside CSV (a JSON list in a cell) is read row by row.
+    ``on_bytes(position)`` hears how far into the current file (on disk) the scanner is.
     """
+    from ._fast_reader import FastReader, scanner
+
     skipped = skipped if skipped is not None else Skipped()
     rows = _Rows(cols, classes, True)  # shared, so a vector width fixed in one file holds in the next
+    use_scanner = fast and scanner() is not None
     for path in paths:  # in order, so "first at" is the first in the logs
-        if _format(path) == "parquet" and _parquet_columnar_ok(path, cols):
+        fmt = _format(path)
+        if fmt == "parquet" and _parquet_columnar_ok(path, cols):
             yield from _parquet_columnar(path, cols, chunk_size, strict, skipped)
+        elif use_scanner and (fmt == "jsonl" or (fmt == "csv" and cols.probs is None)):
+            yield from FastReader(path, fmt, cols, rows, strict, skipped, MalformedRow, on_bytes).chunks(chunk_size)
         else:
             yield from _row_chunks(path, cols, rows, chunk_size, strict, skipped)
 
@@ -387,11 +400,12 @@ def _row_chunks(path: str, cols: Columns, rows: _Rows, chunk_size: int, strict: 
 
 
 def read_chunks(paths: list[str], cols: Columns, *, chunk_size: int = 65536, strict: bool = False,
-                skipped: Skipped | None = None, classes: int | None = None) -> Iterator[tuple[np.ndarray, np.ndarray]]:
+                skipped: Skipped | None = None, classes: int | None = None, fast: bool = True
+                ) -> Iterator[tuple[np.ndarray, np.ndarray]]:
     """Yield (scores, labels) arrays of at most ``chunk_size`` valid rows (see
     :func:`read_table_chunks`)."""
     for chunk in read_table_chunks(paths, cols, chunk_size=chunk_size, strict=strict, skipped=skipped,
-                                   classes=classes):
+                                   classes=classes, fast=fast):
         yield chunk.scores, chunk.labels
 
 
