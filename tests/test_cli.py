@@ -150,6 +150,35 @@ def test_fit_then_apply(tmp_path, capsys):  # type: ignore[no-untyped-def]
     assert main(["apply", str(tmp_path / "missing.json"), str(log), "-o", str(out_file)]) == 2
 
 
+@pytest.mark.parametrize("suffix", [".parquet", ".csv", ".jsonl.gz"])
+def test_apply_writes_parquet_and_csv(tmp_path, capsys, suffix):  # type: ignore[no-untyped-def]
+    import pandas as pd
+
+    if suffix == ".parquet":
+        pytest.importorskip("pyarrow")
+    rng = np.random.default_rng(6)
+    p = rng.random(3000)
+    y = (rng.random(3000) < p**2).astype(int)
+    log = tmp_path / "log.jsonl"
+    _write_log(log, p, y)
+    cal_file = tmp_path / "cal.json"
+    assert main(["fit", "platt", str(log), "-o", str(cal_file), "--quiet"]) == 0
+    out_file = tmp_path / f"out{suffix}"
+    assert main(["apply", str(cal_file), str(log), "-o", str(out_file), "--chunk-size", "700", "--quiet"]) == 0
+    if suffix == ".parquet":
+        table = pd.read_parquet(out_file)
+    elif suffix == ".csv":
+        table = pd.read_csv(out_file)
+    else:
+        table = pd.read_json(out_file, lines=True, precise_float=True)
+    assert list(table.columns) == ["id", "score", "label", "calibrated"]
+    assert table["id"].tolist() == list(range(3000))  # every row, in order, across chunks
+    cal = calipers.Calibrator.from_json(cal_file.read_text())
+    np.testing.assert_allclose(table["calibrated"], cal.transform(p), rtol=1e-12)
+    assert main(["apply", str(cal_file), str(log), "-o", str(tmp_path / "out.xlsx")]) == 2
+    assert "output format" in capsys.readouterr().err
+
+
 def test_parquet_log(tmp_path, capsys):  # type: ignore[no-untyped-def]
     pa = pytest.importorskip("pyarrow")
     import pyarrow.parquet as pq

@@ -328,7 +328,9 @@ def _fit(args: argparse.Namespace) -> int:
 
 
 def _apply(args: argparse.Namespace) -> int:
-    """Append a calibrated column to every scorable row of the logs (JSONL out)."""
+    """Append a calibrated column to every scorable row of the logs (JSONL, CSV or Parquet
+    out, by the name of --output)."""
+    from ._writers import RowWriter
     from .calibrators import Calibrator
 
     paths = _log_paths(args, "apply")
@@ -344,13 +346,17 @@ def _apply(args: argparse.Namespace) -> int:
     cols = _columns(args)
     skipped = Skipped()
     written = 0
-    with open(args.output, "w", encoding="utf-8") as out:
+    try:
+        out = RowWriter(args.output)
+    except OSError as exc:
+        raise CommandError(f"cannot write {args.output}: {exc.strerror}") from exc
+    with out:
         for records, scores in read_record_chunks(paths, cols, chunk_size=args.chunk_size, strict=args.strict,
                                                   skipped=skipped):
             calibrated = np.asarray(calibrator.transform(scores))
             for rec, value in zip(records, calibrated.tolist()):
                 rec[args.column] = value
-                out.write(json.dumps(rec) + "\n")
+            out.write(records)
             written += len(records)
     if not args.quiet:
         print(f"calipers apply: {written:,} rows written to {args.output}"
@@ -409,10 +415,11 @@ def build_parser() -> argparse.ArgumentParser:
     fit.add_argument("--calibrator-bins", type=int, default=15,
                      help="equal-mass bins of histogram / scaling-binning (default 15)")
 
-    apply = sub.add_parser("apply", help="append calibrated scores to logs (JSONL output)")
+    apply = sub.add_parser("apply", help="append calibrated scores to logs (JSONL, CSV or Parquet output)")
     apply.add_argument("calibrator", help="calibrator JSON written by calipers fit (or to_json)")
     apply.add_argument("logs", nargs="+", help="log files")
-    apply.add_argument("-o", "--output", required=True, help="JSONL file to write")
+    apply.add_argument("-o", "--output", required=True,
+                       help="file to write: .jsonl, .csv (optionally .gz) or .parquet")
     apply.add_argument("--column", default="calibrated", help="name of the appended column")
     _add_columns(apply, label_required=False)
     return parser
