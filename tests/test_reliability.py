@@ -54,3 +54,14 @@ def test_marginal_equal_mass_table_cannot_pool(cifar):  # type: ignore[no-untype
     P, y = cifar
     with pytest.raises(ValueError, match="differ per class"):
         calipers.reliability(P, y, mode="marginal", binning="mass")
+
+
+def test_wilson_interval_contains_the_frequency_at_0_and_1():
+    from calipers.reliability import wilson_interval
+
+    n = np.arange(1, 5000)
+    for phat in (0.0, 1.0):
+        lower, upper = wilson_interval(phat * n, n, 0.95)
+        assert np.all(lower <= phat) and np.all(upper >= phat)
+    lower, upper = wilson_interval(np.array([0.0]), np.array([0]), 0.95)
+    assert np.isnan(lower[0]) and np.isnan(upper[0])

@@ -20,7 +20,10 @@ def wilson_interval(successes: np.ndarray, trials: np.ndarray, confidence: float
         denom = 1.0 + z * z / n
         center = (phat + z * z / (2.0 * n)) / denom
         half = z * np.sqrt(phat * (1.0 - phat) / n + z * z / (4.0 * n * n)) / denom
-    return np.clip(center - half, 0.0, 1.0), np.clip(center + half, 0.0, 1.0)
+        # The interval contains phat exactly; rounding can put an end a hair inside it at 0 or 1.
+        lower = np.clip(np.fmin(center - half, phat), 0.0, 1.0)
+        upper = np.clip(np.fmax(center + half, phat), 0.0, 1.0)
+    return lower, upper
 
 
 @dataclass(frozen=True)
