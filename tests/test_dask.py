@@ -75,9 +75,10 @@ def test_cli_dask_local_equals_single_process(tmp_path, data, capsys):  # type: 
     for k, idx in enumerate(np.array_split(np.arange(30_000), 4)):
         path = tmp_path / f"part{k}.jsonl"
         with open(path, "w") as fh:
-            for a, b in zip(p[idx], y[idx]):
-                fh.write(json.dumps({"score": float(a), "label": int(b)}) + "\n")
-            fh.write('{"score": "bad", "label": 1}\n')
+            for i, a, b in zip(idx, p[idx], y[idx]):
+                fh.write(json.dumps({"score": float(a), "label": int(b), "model": "abc"[i % 3],
+                                     "ts": 1_700_000_000 + 2 * int(i)}) + "\n")
+            fh.write('{"score": "bad", "label": 1, "model": "a", "ts": 0}\n')
         paths.append(str(path))
     single, spread = tmp_path / "single.bin", tmp_path / "spread.bin"
     assert main(["score", *paths, "--json", "--save-sketch", str(single)]) == 0
@@ -90,6 +91,16 @@ def test_cli_dask_local_equals_single_process(tmp_path, data, capsys):  # type: 
     assert two["skipped_first"] == one["skipped_first"]
     assert two["metrics"] == one["metrics"]
     assert calipers.ece(p[:30_000], y[:30_000]) == pytest.approx(two["metrics"]["ece"], rel=1e-12)
+
+    # groups and windows too: the same sketches per key, whichever process read which file
+    keyed = ["--by", "model", "--time", "ts", "--window", "1h"]
+    assert main(["score", *paths, "--json", *keyed]) == 0
+    one = json.loads(capsys.readouterr().out)
+    assert main(["score", *paths, "--json", *keyed, "--dask", "local:2"]) == 0
+    two = json.loads(capsys.readouterr().out)
+    assert two == one
+    assert set(two["groups"]) == {"a", "b", "c"} and len(two["windows"]) == 17
+    assert sum(g["rows"] for g in two["groups"].values()) == 30_000
 
 
 def test_tree_merge_arguments():

@@ -60,7 +60,7 @@ def test_report_renders_in_chromium(tmp_path):
     probed.write_text((report / "index.html").read_text().replace("</body>", _PROBE + "</body>"))
 
     dom = _headless(browser, "--dump-dom", probed.as_uri())
-    found = re.search(r'<pre id="probe">PROBE(.*?)END</pre>', dom.stdout, re.S)
+    found = re.search(r'<pre id="probe">PROBE(.*?)END</pre>', dom.stdout, re.DOTALL)
     assert found, f"the page did not run to load: {dom.stderr[-2000:]}"
     seen = json.loads(html.unescape(found.group(1)))
     images = {img["id"]: img for img in seen["imgs"]}

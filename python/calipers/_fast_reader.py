@@ -33,7 +33,7 @@ def scanner() -> Any:
 
 
 def _binary(path: str) -> IO[bytes]:
-    return gzip.open(path, "rb") if path.endswith(".gz") else open(path, "rb")
+    return gzip.open(path, "rb") if path.endswith(".gz") else open(path, "rb")  # type: ignore[return-value]
 
 
 class _Layout:
@@ -43,7 +43,8 @@ class _Layout:
     def __init__(self, cols: Any, width: int | None, with_label: bool) -> None:
         self.cols = cols
         self.vector = cols.probs is not None or bool(cols.prob_columns)
-        self.k = len(cols.prob_columns) if cols.prob_columns else (width if cols.probs is not None else 1)
+        # (a probability-vector width is known before scanning: the first valid row fixed it)
+        self.k: int = len(cols.prob_columns) if cols.prob_columns else (int(width or 0) if cols.probs is not None else 1)
         self.label_slot = self.k
         self.time_slot = self.k + 1
         self.width = self.k + 2
@@ -102,10 +103,10 @@ def _columnar_reasons(layout: _Layout, values: np.ndarray) -> list[tuple[np.ndar
     """The row parser's checks on scanned numbers, in its order of precedence (the scanner
     already guarantees presence, numeric spelling and vector length)."""
     cols = layout.cols
-    reasons: list[tuple[np.ndarray, str]] = []
+    reasons: list[tuple[Any, str]] = []
     with np.errstate(invalid="ignore"):
         if cols.time is not None:
-            reasons.append((~np.isfinite(values[:, layout.time_slot]), f"unreadable time '{cols.time}'"))
+            reasons.append((np.asarray(~np.isfinite(values[:, layout.time_slot])), f"unreadable time '{cols.time}'"))
         label = values[:, layout.label_slot]
         if layout.with_label:
             reasons.append((~(np.isfinite(label) & (label == np.floor(label))), f"'{cols.label}' is not an integer"))

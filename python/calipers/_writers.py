@@ -46,6 +46,7 @@ class RowWriter:
             self._fh.write("".join(json.dumps(rec) + "\n" for rec in records))
         elif self.kind == "csv":
             if self._csv is None:
+                assert self._fh is not None
                 delimiter = "\t" if self.path.removesuffix(".gz").endswith(".tsv") else ","
                 self._csv = csv.DictWriter(self._fh, fieldnames=list(records[0]), delimiter=delimiter,
                                            extrasaction="ignore")

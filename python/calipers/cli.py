@@ -129,28 +129,73 @@ def _split_update(store: dict[Any, ReliabilitySketch], keys: np.ndarray, scores:
         sketch.update(scores[mask], labels[mask])
 
 
+@dataclass(frozen=True)
+class _Plan:
+    """What to read and how to keep it: picklable, so dask workers run the same code."""
+
+    cols: Columns
+    bins: int
+    backend: str
+    chunk_size: int
+    strict: bool
+    window: float | None
+
+
+def _plan(args: argparse.Namespace) -> _Plan:
+    return _Plan(_columns(args), args.bins, args.backend, args.chunk_size, args.strict, getattr(args, "window", None))
+
+
+def _score_file(path: str, plan: _Plan, on_rows: Any = None, on_bytes: Any = None) -> _Scored:
+    """One log file into sketches: overall, per group (--by) and per window (--time/--window)."""
+    out = _Scored(ReliabilitySketch(bins=plan.bins, backend=plan.backend), 0, Skipped())
+    for chunk in read_table_chunks([path], plan.cols, chunk_size=plan.chunk_size, strict=plan.strict,
+                                   skipped=out.skipped, on_bytes=on_bytes):
+        out.sketch.update(chunk.scores, chunk.labels)
+        if chunk.groups is not None:
+            _split_update(out.groups, np.asarray(chunk.groups), chunk.scores, chunk.labels, plan.bins, plan.backend)
+        if plan.window and chunk.times is not None:
+            starts = np.floor(chunk.times / plan.window) * plan.window
+            _split_update(out.windows, starts, chunk.scores, chunk.labels, plan.bins, plan.backend)
+        out.rows += len(chunk.labels)
+        if on_rows is not None:
+            on_rows(len(chunk.labels))
+    return out
+
+
+def _merge_scored(parts: Sequence[_Scored]) -> _Scored:
+    """Merge per-file results in order (so each reason's first file:line stays the first)."""
+    out = _Scored(merge_all([p.sketch for p in parts]), sum(p.rows for p in parts), Skipped())
+    for part in parts:
+        for reason, count in part.skipped.counts.items():
+            out.skipped.add(reason, part.skipped.first[reason], count)
+        pairs: tuple[tuple[dict[Any, ReliabilitySketch], dict[Any, ReliabilitySketch]], ...] = (
+            (out.groups, part.groups), (out.windows, part.windows))
+        for mine, theirs in pairs:
+            for key, sketch in theirs.items():
+                if key in mine:
+                    mine[key].merge(sketch)
+                else:
+                    mine[key] = sketch.copy()
+    return out
+
+
 def _stream_sketch(args: argparse.Namespace, paths: list[str]) -> _Scored:
-    """Read the logs into sketches (overall, per group, per window)."""
-    cols = _columns(args)
-    out = _Scored(ReliabilitySketch(bins=args.bins, backend=args.backend), 0, Skipped())
+    """Read the logs into sketches (overall, per group, per window) in this process."""
+    plan = _plan(args)
     sizes = [os.path.getsize(p) for p in paths]
     report = _Progress(not args.quiet and not getattr(args, "json", False) and sys.stderr.isatty(), sum(sizes))
-    window = getattr(args, "window", None)
+    rows = [0]
+
+    def on_rows(n: int) -> None:
+        rows[0] += n
+        report(rows[0])
+
+    parts = []
     for path, size in zip(paths, sizes):
-        for chunk in read_table_chunks([path], cols, chunk_size=args.chunk_size, strict=args.strict,
-                                       skipped=out.skipped, on_bytes=report.within_file):
-            out.sketch.update(chunk.scores, chunk.labels)
-            if chunk.groups is not None:
-                _split_update(out.groups, np.asarray(chunk.groups), chunk.scores, chunk.labels, args.bins,
-                              args.backend)
-            if window and chunk.times is not None:
-                starts = np.floor(chunk.times / window) * window
-                _split_update(out.windows, starts, chunk.scores, chunk.labels, args.bins, args.backend)
-            out.rows += len(chunk.labels)
-            report(out.rows)
+        parts.append(_score_file(path, plan, on_rows, report.within_file))
         report.file_done(size)
-    report(out.rows, done=True)
-    return out
+    report(rows[0], done=True)
+    return _merge_scored(parts)
 
 
 def pce(groups: dict[Any, ReliabilitySketch]) -> float:
@@ -220,18 +265,6 @@ def _fmt(value: float | None) -> str:
     return "n/a" if value is None else f"{value:.4f}"
 
 
-def _read_file(path: str, cols: Columns, bins: int, chunk_size: int, strict: bool
-               ) -> tuple[ReliabilitySketch, int, tuple[dict[str, int], dict[str, str]]]:
-    """One file into one sketch (runs on a dask worker)."""
-    sketch = ReliabilitySketch(bins=bins)
-    skipped = Skipped()
-    rows = 0
-    for scores, labels in read_chunks([path], cols, chunk_size=chunk_size, strict=strict, skipped=skipped):
-        sketch.update(scores, labels)
-        rows += len(labels)
-    return sketch, rows, (skipped.counts, skipped.first)
-
-
 def _dask_client(spec: str) -> Any:
     from distributed import Client, LocalCluster
 
@@ -243,29 +276,28 @@ def _dask_client(spec: str) -> Any:
 
 
 def _score_dask(args: argparse.Namespace, paths: list[str]) -> _Scored:
-    """Files spread across dask workers, sketches merged in a tree on the cluster."""
+    """Files spread across dask workers; their sketches (overall, per group, per window)
+    merged in a tree on the cluster."""
     import functools
 
-    from .dask import sketch_from_files
+    from .dask import tree_merge
 
-    cols = _columns(args)
-    read = functools.partial(_read_file, cols=cols, bins=args.bins, chunk_size=args.chunk_size, strict=args.strict)
+    read = functools.partial(_score_file, plan=_plan(args))
     try:
         client = _dask_client(args.dask)
     except (ValueError, OSError) as exc:
         raise CommandError(f"cannot start or reach dask at {args.dask!r}: {exc}") from exc
+    import dask
+
     try:
-        sketch, rows, extras = sketch_from_files(paths, read, client)
+        parts = [dask.delayed(read, pure=False)(p) for p in paths]
+        merged: _Scored = client.compute(tree_merge(parts, merge=_merge_scored)).result()
     finally:
         cluster = getattr(client, "cluster", None)
         client.close()
         if cluster is not None and args.dask.startswith("local:"):
             cluster.close()
-    skipped = Skipped()
-    for counts, first in extras:  # in file order, so "first" is the first in the logs
-        for reason, count in counts.items():
-            skipped.add(reason, first[reason], count)
-    return _Scored(sketch, rows, skipped)
+    return merged
 
 
 def _score(args: argparse.Namespace) -> int:
@@ -439,8 +471,6 @@ def main(argv: Sequence[str] | None = None) -> int:
     if args.command == "score":
         if (args.window is None) != (args.time is None):
             parser.error("--window and --time go together")
-        if args.dask and (args.by or args.window):
-            parser.error("--by and --window are not supported with --dask yet")
     commands = {"score": _score, "merge": _merge, "fit": _fit, "apply": _apply}
     if args.command in commands:
         try:

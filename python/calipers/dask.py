@@ -24,15 +24,16 @@ except ImportError as exc:  # pragma: no cover - depends on the environment
 __all__ = ["tree_merge", "sketch_from_dataframe", "sketch_from_array", "sketch_from_bag", "sketch_from_files"]
 
 
-def tree_merge(parts: Sequence[Any], split_every: int = 8) -> Any:
-    """Delayed merge of delayed sketches, ``split_every`` per node."""
+def tree_merge(parts: Sequence[Any], split_every: int = 8, merge: Callable[[list[Any]], Any] = merge_all) -> Any:
+    """Delayed merge of delayed sketches (or of anything ``merge`` combines from a list),
+    ``split_every`` per node, keeping the order of ``parts``."""
     if split_every < 2:
         raise ValueError(f"split_every must be >= 2, got {split_every}")
     if not parts:
         raise ValueError("nothing to merge: the collection has no partitions")
     level = list(parts)
     while len(level) > 1:
-        level = [dask.delayed(merge_all)(level[i:i + split_every]) for i in range(0, len(level), split_every)]
+        level = [dask.delayed(merge)(level[i:i + split_every]) for i in range(0, len(level), split_every)]
     return level[0]
 
 
