@@ -19,7 +19,7 @@ import numpy as np
 
 from . import __version__
 from ._backend import show_config
-from .io import Columns, MalformedRow, Skipped, read_chunks, read_record_chunks, read_table_chunks
+from .io import Columns, MalformedRow, Skipped, read_record_chunks, read_table_chunks
 from .sketch import ReliabilitySketch, merge_all
 
 
