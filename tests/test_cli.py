@@ -286,9 +286,48 @@ def test_parquet_columnar_path_matches_row_path(tmp_path, capsys):  # type: igno
                                    "missing field 'score'": 2}
     np.testing.assert_array_equal(np.concatenate([c.scores for c in fast]), np.concatenate([c.scores for c in slow]))
     np.testing.assert_array_equal(np.concatenate([c.labels for c in fast]), np.concatenate([c.labels for c in slow]))
-    assert sum((c.groups for c in fast), []) == sum((c.groups for c in slow), [])
+    assert [g for c in fast for g in c.groups] == [g for c in slow for g in c.groups]
     with pytest.raises(cio.MalformedRow, match=r"log.parquet:6: NaN 'score'"):
         list(cio._parquet_columnar(str(path), cols, 1000, True, cio.Skipped()))
+
+
+@pytest.mark.parametrize("time_type", ["timestamp[s]", "timestamp[ms, tz=UTC]", "timestamp[us]", "float64", "int64"])
+def test_parquet_columnar_groups_and_times(tmp_path, time_type):  # type: ignore[no-untyped-def]
+    """Group keys (with nulls and empty strings) and numeric or timestamp times: the columnar
+    reader gives what the row reader gives, reasons and first rows included."""
+    pa = pytest.importorskip("pyarrow")
+    import pyarrow.parquet as pq
+
+    from calipers import io as cio
+
+    rng = np.random.default_rng(9)
+    n = 4000
+    p = rng.random(n)
+    y = (rng.random(n) < p).astype(int)
+    groups = rng.choice(["a", "b", "ümlaut", ""], n).tolist()
+    groups[3] = None
+    ticks = 1_767_225_600 + rng.integers(0, 10**6, n)
+    if time_type.startswith("timestamp"):
+        unit = time_type.split("[")[1].split(",")[0].rstrip("]")
+        scale = {"s": 1, "ms": 1000, "us": 10**6}[unit]
+        times = pa.array(ticks * scale + rng.integers(0, scale, n), mask=np.isin(np.arange(n), [8]),
+                         type=pa.timestamp(unit, tz="UTC" if "UTC" in time_type else None))
+    else:
+        values = ticks + (rng.random(n) if time_type == "float64" else 0)
+        times = pa.array(values.astype(time_type), mask=np.isin(np.arange(n), [8]))
+    path = tmp_path / "log.parquet"
+    pq.write_table(pa.table({"score": p, "label": y, "g": groups, "t": times}), path, row_group_size=1500)
+    cols = cio.Columns(group="g", time="t")
+    assert cio._parquet_columnar_ok(str(path), cols)
+    fast_skipped, slow_skipped = cio.Skipped(), cio.Skipped()
+    fast = list(cio._parquet_columnar(str(path), cols, 1000, False, fast_skipped))
+    slow = list(cio._row_chunks(str(path), cols, cio._Rows(cols, None, True), 1000, False, slow_skipped))
+    assert fast_skipped.counts == slow_skipped.counts and fast_skipped.first == slow_skipped.first
+    assert fast_skipped.counts["missing field 'g'"] > 900 and fast_skipped.counts["missing field 't'"] == 1
+    for name in ("scores", "labels", "times"):
+        np.testing.assert_array_equal(np.concatenate([getattr(c, name) for c in fast]),
+                                      np.concatenate([getattr(c, name) for c in slow]))
+    assert [g for c in fast for g in c.groups] == [g for c in slow for g in c.groups]
 
 
 def test_progress_reports_rows_bytes_and_eta_within_a_file(tmp_path, capsys, monkeypatch):

@@ -268,8 +268,9 @@ def _valid_rows(paths: list[str], rows: _Rows, strict: bool, skipped: Skipped) -
 
 
 def _parquet_columnar_ok(path: str, cols: Columns) -> bool:
-    """Plain score/label (and group) columns of numeric types can be validated column-wise."""
-    if cols.probs is not None or cols.prob_columns or cols.time is not None:
+    """Plain score/label columns of numeric types, with an optional string group column and
+    an optional numeric or timestamp (s, ms, us) time column, can be validated column-wise."""
+    if cols.probs is not None or cols.prob_columns:
         return False
     try:
         import pyarrow as pa
@@ -278,14 +279,41 @@ def _parquet_columnar_ok(path: str, cols: Columns) -> bool:
         return False
     schema = pq.read_schema(path)
     names = set(schema.names)
-    if cols.score not in names or cols.label not in names or (cols.group and cols.group not in names):
+    wanted = [c for c in (cols.score, cols.label, cols.group, cols.time) if c is not None]
+    if any(c not in names for c in wanted):
         return False
 
     def numeric(name: str) -> bool:
         t = schema.field(name).type
         return bool(pa.types.is_floating(t) or pa.types.is_integer(t) or pa.types.is_boolean(t))
 
+    if cols.group is not None:
+        t = schema.field(cols.group).type
+        if not (pa.types.is_string(t) or pa.types.is_large_string(t)):
+            return False  # str() of other types is Python's spelling: the row reader keeps it
+    if cols.time is not None:
+        t = schema.field(cols.time).type
+        if not (numeric(cols.time) or (pa.types.is_timestamp(t) and t.unit in _TIME_UNITS)):
+            return False
     return numeric(cols.score) and numeric(cols.label)
+
+
+_TIME_UNITS = {"s": 1, "ms": 1000, "us": 1_000_000}
+
+
+def _parquet_times(arr: Any) -> tuple[np.ndarray, np.ndarray]:
+    """Epoch seconds of a numeric or timestamp column as parse_time gives them (naive = UTC;
+    whole units divided once, as datetime.timestamp() does), and the missing mask."""
+    import pyarrow as pa
+
+    missing = arr.is_null().to_numpy(zero_copy_only=False)
+    if pa.types.is_timestamp(arr.type):
+        ticks = arr.cast(pa.int64()).fill_null(0).to_numpy(zero_copy_only=False)
+        return ticks / _TIME_UNITS[arr.type.unit], missing
+    values = arr.cast(pa.float64()).fill_null(0.0).to_numpy(zero_copy_only=False)
+    if pa.types.is_boolean(arr.type):
+        values = np.full(len(values), np.nan)  # parse_time(True) is unreadable
+    return values, missing
 
 
 def _parquet_columnar(path: str, cols: Columns, chunk_size: int, strict: bool, skipped: Skipped) -> Iterator[Chunk]:
@@ -293,7 +321,7 @@ def _parquet_columnar(path: str, cols: Columns, chunk_size: int, strict: bool, s
     precedence, as the row-by-row reader, at columnar speed."""
     import pyarrow.parquet as pq
 
-    wanted = [cols.score, cols.label] + ([cols.group] if cols.group else [])
+    wanted = [cols.score, cols.label] + [c for c in (cols.group, cols.time) if c is not None]
     offset = 0
     for batch in pq.ParquetFile(path).iter_batches(batch_size=chunk_size, columns=wanted):
         n = batch.num_rows
@@ -316,12 +344,19 @@ def _parquet_columnar(path: str, cols: Columns, chunk_size: int, strict: bool, s
                 (~((score >= 0.0) & (score <= 1.0)), f"'{cols.score}' outside [0, 1]"),
                 ((label != 0) & (label != 1), f"'{cols.label}' not 0 or 1"),
             ]
-        groups = None
+        groups = times = None
+        if cols.time:
+            times, tmissing = _parquet_times(batch.column(batch.schema.get_field_index(cols.time)))
+            reasons[:0] = [(tmissing, f"missing field '{cols.time}'"),
+                           (~np.isfinite(times), f"unreadable time '{cols.time}'")]
         if cols.group:
             garr = batch.column(batch.schema.get_field_index(cols.group))
-            gmissing = garr.is_null().to_numpy(zero_copy_only=False)
+            encoded = garr.dictionary_encode()
+            codes = encoded.indices.fill_null(0).to_numpy(zero_copy_only=False)
+            names = np.asarray(encoded.dictionary.to_pylist() or [""], dtype=str)
+            gmissing = garr.is_null().to_numpy(zero_copy_only=False) | (names[codes] == "")
             reasons.insert(0, (gmissing, f"missing field '{cols.group}'"))
-            groups = [str(v) for v in garr.to_pylist()]
+            groups = names[codes]
         bad = np.zeros(n, bool)
         hits = []
         for mask, reason in reasons:  # each row gets the first reason that applies
@@ -338,8 +373,8 @@ def _parquet_columnar(path: str, cols: Columns, chunk_size: int, strict: bool, s
         keep = ~bad
         offset += n
         if keep.any():
-            kept_groups = None if groups is None else [g for g, k in zip(groups, keep.tolist()) if k]
-            yield Chunk(np.ascontiguousarray(score[keep]), label[keep].astype(np.int64), kept_groups, None)
+            yield Chunk(np.ascontiguousarray(score[keep]), label[keep].astype(np.int64),
+                        None if groups is None else groups[keep], None if times is None else times[keep])
 
 
 def read_table_chunks(paths: list[str], cols: Columns, *, chunk_size: int = 65536, strict: bool = False,
