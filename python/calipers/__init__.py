@@ -14,12 +14,14 @@ from .conformal import conformal_threshold
 from .discrimination import BrierDecomposition, auroc, brier_decomposition
 from .metrics import brier, brier_skill_score, ece, log_loss, reliability
 from .reliability import ReliabilityTable
+from .smooth import SmoothReliability, smooth_ece, smooth_reliability
 from .sketch import ReliabilitySketch, merge_all
 
 __version__ = "0.1.0"
 
 __all__ = [
     "ece", "reliability", "brier", "brier_skill_score", "log_loss",
+    "smooth_ece", "smooth_reliability", "SmoothReliability",
     "auroc", "brier_decomposition", "BrierDecomposition", "conformal_threshold",
     "ReliabilitySketch", "ReliabilityTable", "merge_all",
     "TemperatureScaling", "PlattScaling", "BetaCalibration", "IsotonicCalibration", "HistogramBinning",

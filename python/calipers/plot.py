@@ -37,3 +37,26 @@ def plot_reliability(table: "ReliabilityTable", ax: Any = None, *, title: str | 
     ax.set_title(title or f"Reliability diagram (n={table.n})")
     ax.legend(loc="upper left", fontsize="small")
     return ax
+
+
+def plot_smooth(curve: Any, ax: Any = None, *, title: str | None = None) -> Any:
+    """The smoothed reliability curve (relplot's style of diagram): the kernel-weighted
+    outcome frequency against the score, its line width following the score density."""
+    try:
+        import matplotlib.pyplot as plt
+    except ImportError as exc:  # pragma: no cover - depends on the environment
+        raise ImportError("plotting needs matplotlib: pip install 'calipers[plot]'") from exc
+    if ax is None:
+        _, ax = plt.subplots(figsize=(5, 5))
+    ax.plot([0, 1], [0, 1], color="0.6", linestyle="--", linewidth=1, label="perfect calibration")
+    ax.plot(curve.t, curve.frequency, color="C0", linewidth=1.5,
+            label=f"smoothed (sigma={curve.sigma:.3f}, smECE={curve.smooth_ece:.4f})")
+    density = curve.density / max(float(np.nanmax(curve.density)), 1e-12)
+    ax.fill_between(curve.t, 0, density * 0.25, color="C1", alpha=0.3, label="score density")
+    ax.set_xlim(0, 1)
+    ax.set_ylim(0, 1)
+    ax.set_xlabel("score")
+    ax.set_ylabel("observed frequency")
+    ax.set_title(title or "Smoothed reliability diagram")
+    ax.legend(loc="upper left", fontsize="small")
+    return ax

@@ -20,7 +20,8 @@ from . import _backend, _serde
 from ._bins import BinStats, coarse_stats, decode128
 from ._estimators import NORMS, binned_error, combine_classes
 from ._grid import (FIELDS, GRID_CELLS, GRID_OCTAVES, GRID_SUB_BITS, KIND_BINARY, KIND_MARGINAL,
-                    KIND_TOP_LABEL, PART_ALL, UNIT_SCALE, fine_cell_lower_edges, stream_size)
+                    KIND_TOP_LABEL, PART_ALL, UNIT_SCALE, fine_cell_lower_edges, fine_cell_upper_edges,
+                    stream_size)
 from ._validate import DEFAULT_ROW_SUM_ATOL, check, check_bins, check_choice
 from .binning import mass_cuts_from_counts
 from .metrics import bss_from_totals, brier_from_totals, log_loss_from_totals, totals_from_state
@@ -367,17 +368,69 @@ class ReliabilitySketch:
             return None
         return decomposition_from_bins(self._stats("width", None), self.brier())
 
+    def _grid_points(self) -> list[tuple[np.ndarray, np.ndarray, np.ndarray, float]]:
+        from .smooth import grid_points
+
+        state, _ = self._snapshot()
+        lower, upper = fine_cell_lower_edges(), fine_cell_upper_edges()
+        out = []
+        for row in state.reshape(self._streams, stream_size(self._bins)):
+            cells = row[self._bins * FIELDS:(self._bins + GRID_CELLS) * FIELDS].reshape(GRID_CELLS, FIELDS)
+            out.append(grid_points(cells, lower, upper))
+        return out
+
+    def smooth_ece(self, *, compat: str | None = None, return_bound: bool = False) -> Any:
+        """Smooth ECE (:func:`calipers.smooth_ece`) from the fine grid: each non-empty cell
+        is one point at its mean score carrying its count and residual sum.
+
+        Moving a sample by d changes smECE_s by at most sqrt(2/pi) d / s times its |f - y|
+        (the kernel's slope integrates to that), and the fixed point moves no more than the
+        curve does at it, so ``|value - smooth_ece(samples)| <= sqrt(2/pi) / sigma *
+        (1/n) sum_c d_c r_c`` with d_c the cell's largest distance from its mean and r_c a
+        bound on its sum of |f - y|; ``return_bound=True`` returns ``(value, bound)``
+        (``compat=None`` only; marginal sketches average both over classes). The bound is
+        small where the scores pile up near 0 and 1 (fine cells there) and loosest for
+        scores near 1/2, whose cells are 1/256 wide.
+        """
+        from .smooth import KERNEL_SLOPE, smece_of_points
+
+        check_choice("compat", compat, (None, "relplot"))  # type: ignore[arg-type]
+        if return_bound and compat is not None:
+            raise ValueError("return_bound is available for compat=None only")
+        if self._empty_nan("smooth_ece"):
+            return (float("nan"), float("nan")) if return_bound else float("nan")
+        values, bounds = [], []
+        for points, residuals, counts, displacement in self._grid_points():
+            value, sigma = smece_of_points(points, residuals, counts, int(counts.sum()), compat)
+            values.append(value)
+            bounds.append(KERNEL_SLOPE * displacement / sigma)
+        value = float(np.mean(values))
+        return (value, float(np.mean(bounds))) if return_bound else value
+
+    def smooth_reliability(self, *, sigma: float | None = None, mesh: int = 200) -> Any:
+        """The smoothed reliability curve (:func:`calipers.smooth_reliability`) from the fine
+        grid (binary and top-label sketches)."""
+        from .smooth import smooth_curve
+
+        if self._streams != 1:
+            raise ValueError("smooth_reliability draws one curve: not available for a marginal sketch")
+        if self._empty_nan("smooth_reliability"):
+            raise ValueError("smooth_reliability of an empty sketch")
+        points, residuals, counts, _ = self._grid_points()[0]
+        return smooth_curve(points, residuals, counts, int(counts.sum()), sigma, mesh)
+
     def metrics(self) -> dict[str, float]:
-        """ECE (l1, l2, max, debiased l2), Brier, Brier skill score and log loss in one dict."""
+        """ECE (l1, l2, max, debiased l2, equal-mass), smooth ECE, Brier, Brier skill score and
+        log loss in one dict."""
         if self.count == 0:
-            return {k: float("nan") for k in ("ece", "ece_l2", "mce", "ece_l2_debiased", "ece_mass",
+            return {k: float("nan") for k in ("ece", "ece_l2", "mce", "ece_l2_debiased", "ece_mass", "smooth_ece",
                                               "brier", "brier_skill_score", "log_loss")}
         with warnings.catch_warnings():
             warnings.simplefilter("ignore", RuntimeWarning)
             return {
                 "ece": self.ece(), "ece_l2": self.ece(norm="l2"), "mce": self.ece(norm="max"),
                 "ece_l2_debiased": self.ece(norm="l2", debiased=True), "ece_mass": self.ece(binning="mass"),
-                "brier": self.brier(), "brier_skill_score": self.brier_skill_score(), "log_loss": self.log_loss(),
+                "smooth_ece": self.smooth_ece(), "brier": self.brier(), "brier_skill_score": self.brier_skill_score(), "log_loss": self.log_loss(),
             }
 
 
