@@ -13,6 +13,7 @@ from ._validate import Checked
 
 COMPATS = (None, "uncertainty-calibration", "sklearn")
 BINNINGS = ("width", "mass")
+UC_BINNINGS = ("width", "mass", "discrete", "auto")  # compat="uncertainty-calibration" only
 
 
 @dataclass(frozen=True)
@@ -73,7 +74,12 @@ def array_stats(c: Checked, backend: ModuleType, bins: int, binning: str, compat
             edges = np.concatenate([[0.0], cuts, [1.0]])
             out.append(_edge_stats(backend, p, y, cuts, False, cuts.size + 1, edges))
         elif compat == "uncertainty-calibration":
-            upper = _binning.uc_width_bins(bins) if binning == "width" else _binning.uc_equal_bins(p, bins)
+            if binning == "width":
+                upper = _binning.uc_width_bins(bins)
+            elif binning == "discrete":
+                upper = _binning.uc_discrete_bins(p)
+            else:
+                upper = _binning.uc_equal_bins(p, bins)
             edges = np.concatenate([[min(0.0, float(np.min(p)))], upper])
             out.append(_edge_stats(backend, p, y, upper, True, upper.size, edges))
         else:  # sklearn calibration_curve

@@ -6,6 +6,10 @@ Bin j holds n_j pairs with mean score s_j and outcome frequency y_j; w_j = n_j /
   max: max over non-empty bins of |s_j - y_j|
   debiased l2 (Kumar et al. 2019; Broecker 2012): sum over bins with n_j >= 2 of
        w_j [(s_j - y_j)^2 - y_j (1 - y_j) / (n_j - 1)], clipped at 0 once, then sqrt.
+  resampled lp (debiased, p != 2; Kumar et al.'s heuristic, uncertainty-calibration's
+       ``normal_debiased_ce``): with the plugin value c and sigma_j = sqrt(y_j (1 - y_j) / n_j),
+       draw R = 1000 resamples y~_j ~ N(y_j, sigma_j), c_r = (sum_j w_j |y~_j - s_j|^p)^(1/p),
+       and return 2c - mean_r c_r (not clipped: it can be negative). Stochastic.
 Marginal (class-wise) errors combine per-class values e_k as (mean_k e_k^p)^(1/p),
 or max_k e_k for the max norm (clipping is per class, as uncertainty-calibration does).
 """
@@ -40,6 +44,28 @@ def binned_error(count: np.ndarray, sum_score: np.ndarray, sum_label: np.ndarray
         term[ok] = gap[ok] ** 2 - mean_y[ok] * (1.0 - mean_y[ok]) / (count[ok] - 1.0)
         return float(np.sqrt(max(float(np.sum(w * term)), 0.0)))
     return float(np.sqrt(np.sum(w * gap**2)))
+
+
+def resampled_debiased(count: np.ndarray, sum_score: np.ndarray, sum_label: np.ndarray, power: float,
+                       rng: np.random.Generator, resamples: int = 1000, strict_bins: bool = False) -> float:
+    """The normal-resampling bias correction for an lp error (see the module docstring).
+    Empty bins carry weight 0 and are left out; ``strict_bins`` raises, as
+    uncertainty-calibration does, when any bin (empty ones too) has fewer than 2 samples."""
+    count = np.asarray(count, dtype=np.float64)
+    if strict_bins and np.min(count) <= 1:
+        raise ValueError("every bin must have at least 2 samples for the resampled debiased estimator "
+                         "(uncertainty-calibration's rule); use debiased=False or fewer bins")
+    n = count.sum()
+    if n == 0:
+        return float("nan")
+    nz = count > 0
+    c, s, y = count[nz], sum_score[nz] / count[nz], sum_label[nz] / count[nz]
+    w = c / n
+    plugin = float(np.sum(w * np.abs(s - y) ** power) ** (1.0 / power))
+    sigma = np.sqrt(y * (1.0 - y) / c)
+    draws = rng.normal(loc=y, scale=sigma, size=(resamples, y.size))
+    resampled = np.sum(w * np.abs(draws - s) ** power, axis=1) ** (1.0 / power)
+    return 2.0 * plugin - float(np.mean(resampled))
 
 
 def combine_classes(values: list[float], norm: str) -> float:

@@ -67,6 +67,20 @@ def uc_equal_bins(scores: np.ndarray, bins: int) -> np.ndarray:
     return np.unique(np.append(edges, 1.0))
 
 
+def uc_discrete_bins(scores: np.ndarray) -> np.ndarray:
+    """uncertainty-calibration ``get_discrete_bins``: one bin per distinct value, upper edges
+    at the midpoints between neighbours, then 1.0 (right-closed)."""
+    values = np.unique(scores.astype(np.float64, copy=False))
+    return np.append((values[:-1] + values[1:]) / 2.0, 1.0)
+
+
+def uc_is_discrete(scores: np.ndarray) -> bool:
+    """uncertainty-calibration ``is_discrete``: every column has fewer distinct values than
+    n / 4 (checked on the whole matrix, whatever the mode)."""
+    columns = scores.reshape(len(scores), -1)
+    return all(np.unique(columns[:, k]).size < columns.shape[0] / 4.0 for k in range(columns.shape[1]))
+
+
 def sklearn_edges(scores: np.ndarray, bins: int, strategy: str) -> np.ndarray:
     """``sklearn.calibration.calibration_curve`` edges (B + 1 of them, right-closed)."""
     if strategy == "uniform":

@@ -25,8 +25,9 @@ from typing import Any
 import numpy as np
 
 from . import _backend
-from ._bins import BINNINGS, COMPATS, array_stats, decode128
-from ._estimators import NORMS, binned_error, combine_classes
+from . import binning as _binning
+from ._bins import BINNINGS, COMPATS, UC_BINNINGS, array_stats, decode128
+from ._estimators import NORMS, binned_error, combine_classes, resampled_debiased
 from ._grid import KIND_MARGINAL, LOG_SCALE, PART_TOTALS, UNIT_SCALE, stream_size, GRID_CELLS, FIELDS
 from ._validate import DEFAULT_ROW_SUM_ATOL, Checked, check, check_bins, check_choice
 from .reliability import ReliabilityTable
@@ -44,8 +45,9 @@ def _checked(scores: Any, labels: Any, backend: str, mode: str, compat: str | No
 
 
 def ece(scores: Any, labels: Any, *, bins: int = 15, binning: str = "width", norm: str = "l1",
-        debiased: bool = False, mode: str = "top-label", compat: str | None = None,
-        nan_policy: str = "raise", row_sum_atol: float = DEFAULT_ROW_SUM_ATOL, backend: str = "auto") -> float:
+        debiased: bool = False, mode: str = "top-label", compat: str | None = None, seed: Any = None,
+        resamples: int = 1000, nan_policy: str = "raise", row_sum_atol: float = DEFAULT_ROW_SUM_ATOL,
+        backend: str = "auto") -> float:
     """Binned calibration error.
 
     ``norm="l1"`` is the usual ECE, ``"l2"`` the RMS calibration error and ``"max"`` the
@@ -55,19 +57,39 @@ def ece(scores: Any, labels: Any, *, bins: int = 15, binning: str = "width", nor
     nothing, and the sum is clipped at 0 before the square root. In marginal mode the
     per-class errors e_k combine as (mean_k e_k^p)^(1/p) (max for ``norm="max"``).
 
+    ``norm="l1", debiased=True`` is Kumar et al.'s heuristic for p != 2
+    (uncertainty-calibration's ``normal_debiased_ce``): twice the plugin ECE minus the mean
+    ECE of ``resamples`` draws of each bin's frequency from N(y_j, y_j(1 - y_j)/n_j). It is
+    **stochastic**: ``seed`` (an int or a ``numpy.random.Generator``) makes it repeatable;
+    it can be negative. Empty bins are left out; under ``compat="uncertainty-calibration"``
+    any bin with fewer than 2 samples raises ValueError, as the reference does.
+
     With ``compat="uncertainty-calibration"``, ``ece(p, y, norm="l1")`` equals
     ``calibration.get_ece``, ``binning="mass"`` equals ``get_ece_em``, and
     ``norm="l2", binning="mass", debiased=...`` equals ``lower_bound_scaling_ce``.
+    That mode also takes ``binning="discrete"`` (one bin per distinct value:
+    ``get_binning_ce``) and ``binning="auto"``, the reference's dispatch in
+    ``get_calibration_error``: discrete bins when every column of ``scores`` has fewer than
+    n/4 distinct values, else equal-mass bins. So ``ece(P, y, norm="l2", debiased=True,
+    binning="auto", mode="marginal", compat="uncertainty-calibration")`` is
+    ``get_calibration_error(P, y)``.
     """
     bins = check_bins(bins)
-    check_choice("binning", binning, BINNINGS)
+    check_choice("binning", binning, UC_BINNINGS if compat == "uncertainty-calibration" else BINNINGS)
     check_choice("norm", norm, NORMS)
-    if debiased and norm != "l2":
-        raise ValueError("debiased=True is defined for norm='l2' (the Kumar et al. estimator); "
-                         f"got norm={norm!r}")
+    if debiased and norm == "max":
+        raise ValueError("debiased=True is defined for norm='l2' (Kumar et al.'s estimator) and norm='l1' "
+                         "(their resampling heuristic); got norm='max'")
     c, kernels = _checked(scores, labels, backend, mode, compat, nan_policy, row_sum_atol)
+    if binning == "auto":
+        binning = "discrete" if _binning.uc_is_discrete(c.scores) else "mass"
     stats = array_stats(c, kernels, bins, binning, compat)
-    values = [binned_error(s.count, s.sum_score, s.sum_label, norm, debiased) for s in stats]
+    if debiased and norm == "l1":
+        rng = np.random.default_rng(seed)
+        strict = compat == "uncertainty-calibration"
+        values = [resampled_debiased(s.count, s.sum_score, s.sum_label, 1.0, rng, resamples, strict) for s in stats]
+    else:
+        values = [binned_error(s.count, s.sum_score, s.sum_label, norm, debiased) for s in stats]
     return values[0] if len(values) == 1 else combine_classes(values, norm)
 
 
