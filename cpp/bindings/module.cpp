@@ -13,6 +13,7 @@
 #include <vector>
 
 #include "calipers/binned_stats.hpp"
+#include "calipers/bootstrap.hpp"
 #include "calipers/parallel.hpp"
 #include "calipers/sketch.hpp"
 #include "calipers/validate.hpp"
@@ -139,6 +140,26 @@ py::tuple py_binned_stats_edges(const py::array& scores, const py::array& labels
     return py::make_tuple(count, sum_x, sum_y);
 }
 
+py::tuple py_unit_stats(const py::array& scores, const py::array& labels, std::int64_t bins) {
+    if (scores.ndim() != 1) throw std::invalid_argument("scores must be 1-D");
+    if (bins < 1) throw std::invalid_argument("bins must be >= 1");
+    check_lengths(scores, labels);
+    const auto units = static_cast<py::ssize_t>(2 * bins);
+    py::array_t<std::int64_t> count(units);
+    py::array_t<double> sum(units), sumsq(units);
+    std::fill(count.mutable_data(), count.mutable_data() + units, 0);
+    std::fill(sum.mutable_data(), sum.mutable_data() + units, 0.0);
+    std::fill(sumsq.mutable_data(), sumsq.mutable_data() + units, 0.0);
+    auto* c = count.mutable_data();
+    auto* s = sum.mutable_data();
+    auto* q = sumsq.mutable_data();
+    dispatch(scores, labels, [&](auto* p, auto* y) {
+        py::gil_scoped_release release;
+        unit_stats(p, y, rows_of(scores), bins, c, s, q);
+    });
+    return py::make_tuple(count, sum, sumsq);
+}
+
 py::tuple py_top_label(const py::array& scores, const py::array& labels) {
     const std::size_t K = classes_of(scores);
     check_lengths(scores, labels);
@@ -172,6 +193,7 @@ PYBIND11_MODULE(_core, m, py::mod_gil_not_used()) {
     m.def("binned_stats_edges", &py_binned_stats_edges, py::arg("scores"), py::arg("labels"), py::arg("cuts"),
           py::arg("right_closed"), py::arg("nbins"));
     m.def("top_label", &py_top_label, py::arg("scores"), py::arg("labels"));
+    m.def("unit_stats", &py_unit_stats, py::arg("scores"), py::arg("labels"), py::arg("bins"));
     register_calibrators(m);
     register_logscan(m);
     m.def("det_log", [](double x) { return det_log(x); }, py::arg("x"));

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from ._backend import available as available_backends
 from ._backend import show_config
+from .bootstrap import BootstrapInterval, bootstrap_ci
 from .calibrators import (BetaCalibration, Calibrator, HistogramBinning, IsotonicCalibration, PlattScaling,
                           ScalingBinning, TemperatureScaling)
 from .conformal import conformal_threshold
@@ -21,7 +22,7 @@ __version__ = "0.1.0"
 
 __all__ = [
     "ece", "reliability", "brier", "brier_skill_score", "log_loss",
-    "smooth_ece", "smooth_reliability", "SmoothReliability",
+    "smooth_ece", "smooth_reliability", "SmoothReliability", "bootstrap_ci", "BootstrapInterval",
     "auroc", "brier_decomposition", "BrierDecomposition", "conformal_threshold",
     "ReliabilitySketch", "ReliabilityTable", "merge_all",
     "TemperatureScaling", "PlattScaling", "BetaCalibration", "IsotonicCalibration", "HistogramBinning",

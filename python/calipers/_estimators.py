@@ -46,6 +46,30 @@ def binned_error(count: np.ndarray, sum_score: np.ndarray, sum_label: np.ndarray
     return float(np.sqrt(np.sum(w * gap**2)))
 
 
+def binned_error_rows(count: np.ndarray, sum_score: np.ndarray, sum_label: np.ndarray, norm: str,
+                      debiased: bool) -> np.ndarray:
+    """:func:`binned_error` of each row of (R, B) arrays (bootstrap replicates) at once."""
+    count = np.asarray(count, dtype=np.float64)
+    n = count.sum(axis=1, keepdims=True)
+    nz = count > 0
+    safe = np.where(nz, count, 1.0)
+    gap = np.where(nz, (sum_score - sum_label) / safe, 0.0)
+    w = count / np.where(n > 0, n, 1.0)
+    with np.errstate(invalid="ignore"):
+        if norm == "max":
+            out = np.max(np.where(nz, np.abs(gap), -np.inf), axis=1)
+        elif norm == "l1":
+            out = np.sum(w * np.abs(gap), axis=1)
+        elif debiased:
+            ok = count >= 2
+            mean_y = sum_label / safe
+            term = np.where(ok, gap**2 - mean_y * (1.0 - mean_y) / np.where(ok, count - 1.0, 1.0), 0.0)
+            out = np.sqrt(np.maximum(np.sum(w * term, axis=1), 0.0))
+        else:
+            out = np.sqrt(np.sum(w * gap**2, axis=1))
+    return np.where(n[:, 0] > 0, out, np.nan)
+
+
 def resampled_debiased(count: np.ndarray, sum_score: np.ndarray, sum_label: np.ndarray, power: float,
                        rng: np.random.Generator, resamples: int = 1000, strict_bins: bool = False) -> float:
     """The normal-resampling bias correction for an lp error (see the module docstring).

@@ -253,6 +253,29 @@ def binned_stats_edges(scores, labels, cuts, right_closed, nbins):
     return count, sum_x, sum_y
 
 
+@_jit
+def _unit_stats(x, y, edges, bins, count, total, sumsq):
+    for i in range(x.shape[0]):
+        v = np.float64(x[i])
+        b = min(max(int(v * bins), 0), bins - 1)  # binning.hpp EqualWidth.index
+        if b + 1 < bins and v >= edges[b + 1]:
+            b += 1
+        elif b > 0 and v < edges[b]:
+            b -= 1
+        u = 2 * b + (1 if y[i] != 0 else 0)
+        count[u] += 1
+        total[u] += v
+        sumsq[u] += v * v
+
+
+def unit_stats(scores, labels, bins):
+    count = np.zeros(2 * bins, np.int64)
+    total = np.zeros(2 * bins)
+    sumsq = np.zeros(2 * bins)
+    _unit_stats(scores, labels, np.arange(bins + 1, dtype=np.float64) / float(bins), int(bins), count, total, sumsq)
+    return count, total, sumsq
+
+
 # ---------------------------------------------------------------- calibrators
 
 

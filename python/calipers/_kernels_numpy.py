@@ -228,6 +228,17 @@ def binned_stats_edges(scores, labels, cuts, right_closed, nbins):
     return count, sum_x, sum_y
 
 
+def unit_stats(scores, labels, bins):
+    """bootstrap.hpp unit_stats: per (equal-width bin, outcome) unit = 2 bin + (y != 0),
+    the count, sum and sum of squares of the scores."""
+    x = scores.astype(np.float64, copy=False)
+    b = np.searchsorted(np.arange(1, bins, dtype=np.float64) / float(bins), x, side="right")
+    u = 2 * b + (labels != 0)
+    units = 2 * bins
+    return (np.bincount(u, minlength=units).astype(np.int64), np.bincount(u, weights=x, minlength=units),
+            np.bincount(u, weights=x * x, minlength=units))
+
+
 # ---------------------------------------------------------------- calibrators
 
 

@@ -6,7 +6,7 @@ Layout of a ReliabilitySketch blob, format version 1:
     0      4     magic b"CLPR"
     4      1     format version (1)
     5      1     type id (1 = ReliabilitySketch)
-    6      1     flags (bit 0: empty)
+    6      1     flags (bit 0: empty; bit 1: bootstrap replicates follow the state)
     7      1     kind (0 unset, 1 binary, 2 top-label, 3 marginal)
     8      4     bins (u32)
     12     4     streams (u32; classes in marginal mode, else 1)
@@ -16,6 +16,9 @@ Layout of a ReliabilitySketch blob, format version 1:
     32     8     payload length in u64 words
     40     8w    payload: the uint64 state (see cpp/include/calipers/sketch.hpp)
     40+8w  4     CRC-32 (zlib) of every byte before it
+
+With flag bit 1 the payload is the state, then R (u64), then R x (2 bins) x (count, score
+sum) float64 bit patterns of the streaming bootstrap (older readers reject the length).
 
 Every field and length is checked before the payload is read; any mismatch raises
 ValueError naming the field.
@@ -35,6 +38,7 @@ TYPE_RELIABILITY_SKETCH = 1
 _HEADER = struct.Struct("<4sBBBBIIIIdQ")
 HEADER_SIZE = _HEADER.size  # 40
 FLAG_EMPTY = 1
+FLAG_REPLICATES = 2  # the payload ends with R and R x 2 bins x 2 doubles (ReliabilitySketch(replicates=R))
 
 
 def pack(type_id: int, flags: int, kind: int, bins: int, streams: int, octaves: int, sub_bits: int,

@@ -17,11 +17,11 @@ from typing import Any, Iterable
 import numpy as np
 
 from . import _backend, _serde
-from ._bins import BinStats, coarse_stats, decode128
+from ._bins import BinStats, coarse_stats, decode128, stream_pairs
 from ._estimators import NORMS, binned_error, combine_classes
 from ._grid import (FIELDS, GRID_CELLS, GRID_OCTAVES, GRID_SUB_BITS, KIND_BINARY, KIND_MARGINAL,
                     KIND_TOP_LABEL, PART_ALL, UNIT_SCALE, fine_cell_lower_edges, fine_cell_upper_edges,
-                    stream_size)
+                    stream_size, width_edges)
 from ._validate import DEFAULT_ROW_SUM_ATOL, check, check_bins, check_choice
 from .binning import mass_cuts_from_counts
 from .metrics import bss_from_totals, brier_from_totals, log_loss_from_totals, totals_from_state
@@ -61,6 +61,15 @@ class ReliabilitySketch:
         for marginal (class-wise) statistics of (n, K) probabilities.
     row_sum_atol : tolerance on row sums of (n, K) input.
     backend : "auto" | "cpp" | "numba" | "numpy"; the state does not depend on it.
+    replicates : R > 0 keeps a streaming Poisson bootstrap of the equal-width bins (binary
+        and top-label sketches): :meth:`ece_interval` then gives intervals for the stream
+        without storing samples. Each update draws every (bin, outcome) unit's replicate
+        count from Poisson(n_u) and its score sum from the normal with the exact
+        conditional moments (see :mod:`calipers.bootstrap`); replicates add under merge
+        and serialize with the sketch (R x bins x 4 doubles). They are random: merged and
+        chunked streams agree with one batch within Monte-Carlo error, not bit for bit,
+        while the rest of the state stays exact. ``seed`` seeds them; give each worker its
+        own seed (or none), or their replicates are correlated.
 
     Notes
     -----
@@ -80,8 +89,14 @@ class ReliabilitySketch:
     """
 
     def __init__(self, bins: int = 15, classes: int | None = None, *,
-                 row_sum_atol: float = DEFAULT_ROW_SUM_ATOL, backend: str = "auto") -> None:
+                 row_sum_atol: float = DEFAULT_ROW_SUM_ATOL, backend: str = "auto", replicates: int = 0,
+                 seed: Any = None) -> None:
         self._bins = check_bins(bins)
+        if isinstance(replicates, bool) or not isinstance(replicates, (int, np.integer)) or not 0 <= replicates <= 100_000:
+            raise ValueError(f"replicates must be an integer in [0, 100000], got {replicates!r}")
+        if replicates and classes is not None:
+            raise ValueError("replicates need a binary or top-label sketch (classes=None): the class-wise "
+                             "streams of a marginal sketch share their rows")
         if classes is not None:
             if isinstance(classes, bool) or not isinstance(classes, (int, np.integer)) or classes < 2:
                 raise ValueError(f"classes must be None or an integer >= 2, got {classes!r}")
@@ -97,6 +112,14 @@ class ReliabilitySketch:
         self._backend = backend
         self._acc = np.zeros(self._streams * stream_size(self._bins), np.uint64)
         self._lock = threading.Lock()
+        # (R, 2 bins, 2): per replicate and (bin, outcome) unit, the count and the score sum
+        self._replicates = np.zeros((int(replicates), 2 * self._bins, 2)) if replicates else None
+        self._rng = np.random.default_rng(seed)
+
+    @property
+    def replicates(self) -> int:
+        """Number of bootstrap replicates kept (0: none)."""
+        return 0 if self._replicates is None else len(self._replicates)
 
     # ------------------------------------------------------------------ state
 
@@ -136,6 +159,13 @@ class ReliabilitySketch:
         if self._classes and c.classes != self._classes:
             raise ValueError(f"this sketch has classes={self._classes}: scores must have shape (n, {self._classes}), "
                              f"got {c.scores.shape}")
+        replicate_delta = None
+        if self._replicates is not None:
+            from .bootstrap import poisson_replicates
+
+            (p, y), = stream_pairs(c, kernels)
+            replicate_delta = poisson_replicates(kernels.unit_stats(p, y, self._bins), self._bins,
+                                                 len(self._replicates), self._rng)
         with self._lock:
             if self._kind is not None and self._kind != c.kind:
                 raise ValueError(f"this sketch holds {self.kind} pairs; cannot add {_KIND_NAMES[c.kind]} input "
@@ -146,6 +176,8 @@ class ReliabilitySketch:
                 _add_state(self._acc, delta, self._bins, self._streams)
             else:
                 kernels.accumulate(self._acc, self._bins, self._streams, PART_ALL, c.scores, c.labels, c.kind)
+            if replicate_delta is not None:
+                self._replicates += replicate_delta  # type: ignore[operator]
             self._kind = c.kind
         return self
 
@@ -153,18 +185,28 @@ class ReliabilitySketch:
         with self._lock:
             return self._acc.copy(), self._kind
 
+    def _replicate_snapshot(self) -> np.ndarray | None:
+        with self._lock:
+            return None if self._replicates is None else self._replicates.copy()
+
     def merge(self, other: "ReliabilitySketch") -> "ReliabilitySketch":
         """Add ``other`` into this sketch in place (exact); returns self."""
         if not isinstance(other, ReliabilitySketch):
             raise TypeError(f"can only merge a ReliabilitySketch, got {type(other).__name__}")
         state, kind = other._snapshot()
+        reps = other._replicate_snapshot()
         if other._bins != self._bins or other._classes != self._classes or (
                 kind is not None and self._kind is not None and kind != self._kind):
             raise ValueError(f"cannot merge incompatible sketches: {self._settings()} vs {other._settings()}")
+        if other.replicates != self.replicates:
+            raise ValueError(f"cannot merge a sketch with {other.replicates} bootstrap replicates into one with "
+                             f"{self.replicates}: every part of a stream needs the same replicates=")
         with self._lock:
             if kind is not None and self._kind is not None and kind != self._kind:
                 raise ValueError(f"cannot merge incompatible sketches: {self._settings()} vs {other._settings()}")
             _add_state(self._acc, state, self._bins, self._streams)
+            if reps is not None:
+                self._replicates += reps  # type: ignore[operator]
             if self._kind is None:
                 self._kind = kind
         return self
@@ -178,14 +220,19 @@ class ReliabilitySketch:
         return self.copy().merge(other)
 
     def copy(self) -> "ReliabilitySketch":
+        """An independent copy (its replicates, if any, continue from a spawned generator)."""
         state, kind = self._snapshot()
         out = ReliabilitySketch(self._bins, self._classes, row_sum_atol=self._row_sum_atol, backend=self._backend)
         out._acc, out._kind = state, kind
+        out._replicates = self._replicate_snapshot()
+        out._rng = self._rng.spawn(1)[0]
         return out
 
     def reset(self) -> None:
         with self._lock:
             self._acc[:] = 0
+            if self._replicates is not None:
+                self._replicates[:] = 0.0
             self._kind = KIND_MARGINAL if self._classes else None
 
     def __eq__(self, other: object) -> bool:
@@ -203,8 +250,14 @@ class ReliabilitySketch:
     def to_bytes(self) -> bytes:
         """Versioned, checksummed binary form (see calipers._serde for the layout)."""
         state, kind = self._snapshot()
+        reps = self._replicate_snapshot()
         empty = int(state[: self._bins * FIELDS: FIELDS].sum()) == 0
-        return _serde.pack(_serde.TYPE_RELIABILITY_SKETCH, _serde.FLAG_EMPTY if empty else 0, _KIND_CODES[kind],
+        flags = _serde.FLAG_EMPTY if empty else 0
+        if reps is not None:  # appended: R, then R x 2 bins x 2 doubles as their bit patterns
+            flags |= _serde.FLAG_REPLICATES
+            state = np.concatenate([state, np.array([len(reps)], np.uint64),
+                                    np.ascontiguousarray(reps, "<f8").view(np.uint64).ravel()])
+        return _serde.pack(_serde.TYPE_RELIABILITY_SKETCH, flags, _KIND_CODES[kind],
                            self._bins, self._streams, GRID_OCTAVES, GRID_SUB_BITS, self._row_sum_atol, state)
 
     @classmethod
@@ -222,12 +275,16 @@ class ReliabilitySketch:
             raise ValueError(f"calipers blob has an invalid bin count {bins}")
         if (kind == KIND_MARGINAL) != (streams >= 2) or streams < 1:
             raise ValueError(f"calipers blob has {streams} stream(s) for kind {_KIND_NAMES[kind]!r}")
+        reps = None
+        if flags & _serde.FLAG_REPLICATES:
+            state, reps = _split_replicates(state, bins, streams)
+            flags &= ~_serde.FLAG_REPLICATES
         if state.size != streams * stream_size(bins):
             raise ValueError(f"calipers blob payload has {state.size} words, expected "
                              f"{streams * stream_size(bins)} for bins={bins}, streams={streams}")
         _check_consistent(state, bins, streams, kind, flags)
         out = cls(bins, streams if kind == KIND_MARGINAL else None, row_sum_atol=atol, backend=backend)
-        out._acc, out._kind = state, kind
+        out._acc, out._kind, out._replicates = state, kind, reps
         return out
 
     def __reduce__(self) -> tuple[Any, tuple[bytes]]:
@@ -368,6 +425,25 @@ class ReliabilitySketch:
             return None
         return decomposition_from_bins(self._stats("width", None), self.brier())
 
+    def ece_interval(self, *, confidence: float = 0.95, norm: str = "l1", debiased: bool = False,
+                     method: str = "percentile") -> Any:
+        """Bootstrap interval of the equal-width ECE from the streaming replicates (needs
+        ``replicates=R`` at construction); a :class:`calipers.bootstrap.BootstrapInterval`."""
+        from ._estimators import NORMS as norms
+        from .bootstrap import check_interval_args, interval, replicate_errors
+
+        if self._replicates is None:
+            raise ValueError("this sketch keeps no bootstrap replicates: build it with ReliabilitySketch(replicates=R)")
+        check_interval_args(1, confidence, method)
+        check_choice("norm", norm, norms)
+        if debiased and norm != "l2":
+            raise ValueError(f"debiased=True is defined for norm='l2' here; got norm={norm!r}")
+        reps = self._replicate_snapshot()
+        assert reps is not None
+        estimate = self.ece(norm=norm, debiased=debiased)
+        values = replicate_errors(reps[:, :, 0], reps[:, :, 1], norm, debiased)
+        return interval(estimate, values, confidence, method, True)
+
     def _grid_points(self) -> list[tuple[np.ndarray, np.ndarray, np.ndarray, float]]:
         from .smooth import grid_points
 
@@ -452,6 +528,24 @@ def _check_consistent(state: np.ndarray, bins: int, streams: int, kind: int | No
         raise ValueError(f"calipers blob flags {flags:#x} do not match its counts")
     if kind is None and not empty:
         raise ValueError("calipers blob has samples but no input kind")
+
+
+def _split_replicates(payload: np.ndarray, bins: int, streams: int) -> tuple[np.ndarray, np.ndarray]:
+    """The exact state and the checked replicate block of a payload flagged with replicates."""
+    main = streams * stream_size(bins)
+    if streams != 1 or payload.size < main + 1:
+        raise ValueError("calipers blob has a malformed replicate block")
+    count = int(payload[main])
+    if not 1 <= count <= 100_000 or payload.size != main + 1 + count * 4 * bins:
+        raise ValueError(f"calipers blob replicate block does not match R={count}, bins={bins}")
+    reps = payload[main + 1:].astype("<u8").view("<f8").reshape(count, 2 * bins, 2).astype(np.float64)
+    n_units, sums = reps[:, :, 0], reps[:, :, 1]
+    edges = width_edges(bins)
+    lo, hi = np.repeat(edges[:-1], 2), np.repeat(edges[1:], 2)
+    if (not np.all(np.isfinite(reps)) or np.any(n_units < 0) or np.any(n_units != np.floor(n_units))
+            or np.any(sums < n_units * lo - 1e-6 * (n_units + 1)) or np.any(sums > n_units * hi + 1e-6 * (n_units + 1))):
+        raise ValueError("calipers blob is inconsistent: a bootstrap replicate has impossible counts or sums")
+    return payload[:main], reps
 
 
 def _restore(data: bytes) -> ReliabilitySketch:
