@@ -179,6 +179,7 @@ py::tuple py_top_label(const py::array& scores, const py::array& labels) {
 
 void register_calibrators(py::module_& m);
 void register_logscan(py::module_& m);
+void register_knn(py::module_& m);
 
 PYBIND11_MODULE(_core, m, py::mod_gil_not_used()) {
     m.doc() = "calipers C++ kernels (private; use the calipers package)";
@@ -196,6 +197,7 @@ PYBIND11_MODULE(_core, m, py::mod_gil_not_used()) {
     m.def("unit_stats", &py_unit_stats, py::arg("scores"), py::arg("labels"), py::arg("bins"));
     register_calibrators(m);
     register_logscan(m);
+    register_knn(m);
     m.def("det_log", [](double x) { return det_log(x); }, py::arg("x"));
     m.def("fine_cell", [](double p) { return fine_cell(p); }, py::arg("p"));
 #ifdef CALIPERS_VERSION_INFO

@@ -13,7 +13,9 @@ from .calibrators import (BetaCalibration, Calibrator, HistogramBinning, Isotoni
                           ScalingBinning, TemperatureScaling)
 from .conformal import conformal_threshold
 from .discrimination import BrierDecomposition, auroc, brier_decomposition
+from .grouped import GroupedSketch, pce, piece
 from .metrics import brier, brier_skill_score, ece, log_loss, reliability
+from .proximity import knn, proximity
 from .reliability import ReliabilityTable
 from .smooth import SmoothReliability, smooth_ece, smooth_reliability
 from .sketch import ReliabilitySketch, merge_all
@@ -22,6 +24,7 @@ __version__ = "0.1.0"
 
 __all__ = [
     "ece", "reliability", "brier", "brier_skill_score", "log_loss",
+    "pce", "piece", "proximity", "knn", "GroupedSketch",
     "smooth_ece", "smooth_reliability", "SmoothReliability", "bootstrap_ci", "BootstrapInterval",
     "auroc", "brier_decomposition", "BrierDecomposition", "conformal_threshold",
     "ReliabilitySketch", "ReliabilityTable", "merge_all",

@@ -276,6 +276,34 @@ def unit_stats(scores, labels, bins):
     return count, total, sumsq
 
 
+@numba.njit(nogil=True, cache=True, parallel=False)
+def _knn(Q, X, k, exclude, has_exclude, index, dist):
+    nq, d = Q.shape
+    nx = X.shape[0]
+    acc = np.empty(nx)
+    for i in range(nq):
+        acc[:] = 0.0
+        for c in range(d):
+            qc = np.float64(Q[i, c])
+            for j in range(nx):
+                diff = qc - np.float64(X[j, c])
+                acc[j] += diff * diff
+        if has_exclude:
+            acc[exclude[i]] = np.inf
+        order = np.argsort(acc, kind="mergesort")[:k]  # stable: ties to the smaller index
+        for r in range(k):
+            index[i, r] = order[r]
+            dist[i, r] = acc[order[r]]
+
+
+def knn(query, pool, k, exclude=None, threads=0):
+    index = np.empty((query.shape[0], k), np.int64)
+    dist = np.empty((query.shape[0], k))
+    ex = np.zeros(1, np.int64) if exclude is None else np.ascontiguousarray(exclude, np.int64)
+    _knn(query, pool, int(k), ex, exclude is not None, index, dist)
+    return index, dist
+
+
 # ---------------------------------------------------------------- calibrators
 
 

@@ -239,6 +239,27 @@ def unit_stats(scores, labels, bins):
             np.bincount(u, weights=x * x, minlength=units))
 
 
+def knn(query, pool, k, exclude=None, threads=0):
+    """knn.hpp knn_sqeuclidean: sum_d (q_d - x_d)^2 accumulated in double in dimension
+    order (the same bits as C++), the k smallest per query, ties to the smaller index."""
+    nq, d = query.shape
+    xt = pool.astype(np.float64).T
+    index = np.empty((nq, k), np.int64)
+    dist = np.empty((nq, k))
+    for q0 in range(0, nq, 256):
+        q = query[q0:q0 + 256].astype(np.float64)
+        acc = np.zeros((len(q), xt.shape[1]))
+        for c in range(d):
+            diff = q[:, c, None] - xt[c][None, :]
+            acc += diff * diff
+        if exclude is not None:
+            acc[np.arange(len(q)), np.asarray(exclude)[q0:q0 + 256]] = np.inf
+        order = np.argsort(acc, axis=1, kind="stable")[:, :k]
+        index[q0:q0 + len(q)] = order
+        dist[q0:q0 + len(q)] = np.take_along_axis(acc, order, axis=1)
+    return index, dist
+
+
 # ---------------------------------------------------------------- calibrators
 
 

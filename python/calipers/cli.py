@@ -201,14 +201,9 @@ def _stream_sketch(args: argparse.Namespace, paths: list[str]) -> _Scored:
 def pce(groups: dict[Any, ReliabilitySketch]) -> float:
     """Partitioned calibration error over the groups: sum_g (n_g / n) |mean score_g -
     frequency_g| (Yang et al. 2023 with the mean statistic and L1)."""
-    n = sum(s.count for s in groups.values())
-    if n == 0:
-        return float("nan")
-    total = 0.0
-    for s in groups.values():
-        table = s.reliability()
-        total += abs(float(table.sum_score.sum()) - float(table.sum_label.sum()))
-    return total / n
+    from .grouped import pce_from_sketches
+
+    return pce_from_sketches(groups.values())
 
 
 def _summary(sketch: ReliabilitySketch) -> dict[str, Any]:
