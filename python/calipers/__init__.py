@@ -16,6 +16,7 @@ from .discrimination import BrierDecomposition, auroc, brier_decomposition
 from .grouped import GroupedSketch, pce, piece
 from .metrics import brier, brier_skill_score, ece, log_loss, reliability
 from .proximity import knn, proximity
+from .quantiles import QuantileSketch
 from .reliability import ReliabilityTable
 from .smooth import SmoothReliability, smooth_ece, smooth_reliability
 from .sketch import ReliabilitySketch, merge_all
@@ -26,7 +27,7 @@ __all__ = [
     "ece", "reliability", "brier", "brier_skill_score", "log_loss",
     "pce", "piece", "proximity", "knn", "GroupedSketch",
     "smooth_ece", "smooth_reliability", "SmoothReliability", "bootstrap_ci", "BootstrapInterval",
-    "auroc", "brier_decomposition", "BrierDecomposition", "conformal_threshold",
+    "auroc", "brier_decomposition", "BrierDecomposition", "conformal_threshold", "QuantileSketch",
     "ReliabilitySketch", "ReliabilityTable", "merge_all",
     "TemperatureScaling", "PlattScaling", "BetaCalibration", "IsotonicCalibration", "HistogramBinning",
     "ScalingBinning", "Calibrator",

@@ -18,7 +18,15 @@ def conformal_threshold(scores: Any, alpha: float) -> float:
     correction that makes P(new score <= threshold) >= 1 - alpha under exchangeability.
     When k > n (too few calibration scores for that level) the threshold is +inf, never the
     maximum: no finite threshold carries the guarantee. Scores may be any finite reals.
+
+    ``scores`` may also be a :class:`calipers.QuantileSketch` of a stream of scores: the
+    threshold is then conservative (never below the exact one; see
+    :meth:`QuantileSketch.conformal_threshold`).
     """
+    from .quantiles import QuantileSketch
+
+    if isinstance(scores, QuantileSketch):
+        return scores.conformal_threshold(alpha)
     s = as_scores(scores).astype(np.float64, copy=False)
     if s.ndim != 1:
         raise ValueError(f"scores must be a 1-D array of calibration nonconformity scores, got shape {s.shape}")
