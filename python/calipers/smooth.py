@@ -132,32 +132,48 @@ def _convolve_valid(a: np.ndarray, k: np.ndarray) -> np.ndarray:
     return full[len(k) - 1: len(a)]
 
 
-def _relplot_apply(points: np.ndarray, weights: np.ndarray, sigma: float, t: np.ndarray) -> np.ndarray:
-    m = max(2000, round(20 / sigma)) // 2 + 1
-    x = points * (m - 1)
-    left = np.clip(x.astype(np.int64), 0, m - 2)
-    frac = x - left
-    values = np.bincount(left, (1.0 - frac) * weights, minlength=m) + np.bincount(left + 1, frac * weights,
-                                                                                   minlength=m)
-    grid = np.linspace(0.0, 1.0, m)
-    kernel = np.exp(-(grid - 0.5) * (grid - 0.5) / (2 * sigma**2)) / (_SQRT_2PI * sigma)
-    extended = np.concatenate([values[::-1][:-1], values, values[::-1][1:]])
-    smoothed = _convolve_valid(extended, kernel[::-1])[m // 2: m // 2 + m]
-    idx = np.clip((t * (m - 1)).astype(np.int64), 0, m - 2)
-    rest = (t - idx * (1 / (m - 1))) / (1 / (m - 1))
-    return smoothed[idx] * (1 - rest) + smoothed[idx + 1] * rest
+class _RelplotSmoother:
+    """relplot's per-bandwidth grid; the split of the data onto a grid of m points is kept,
+    since the bisection revisits the same m (it is 1001 for every sigma >= 0.01)."""
 
+    def __init__(self, points: np.ndarray, residuals: np.ndarray, counts: np.ndarray) -> None:
+        self.points, self.residuals, self.counts = points, residuals, counts
+        self.grids: dict[int, tuple[np.ndarray, np.ndarray]] = {}
 
-def _relplot_at(points: np.ndarray, residuals: np.ndarray, counts: np.ndarray, sigma: float) -> float:
-    t = np.linspace(0.0, 1.0, max(round(10 / sigma), 200))
-    dens = _relplot_apply(points, counts, sigma, t) + 0.0001
-    rs = _relplot_apply(points, residuals, sigma, t) / dens
-    return float(np.sum(np.abs(rs) * dens) / np.sum(dens))
+    def _grid(self, m: int) -> tuple[np.ndarray, np.ndarray]:
+        if m not in self.grids:
+            x = self.points * (m - 1)
+            left = np.clip(x.astype(np.int64), 0, m - 2)
+            frac = x - left
+            split = [np.bincount(left, (1.0 - frac) * w, minlength=m) + np.bincount(left + 1, frac * w, minlength=m)
+                     for w in (self.residuals, self.counts)]
+            self.grids[m] = (split[0], split[1])
+        return self.grids[m]
+
+    @staticmethod
+    def _smooth(values: np.ndarray, m: int, sigma: float, t: np.ndarray) -> np.ndarray:
+        grid = np.linspace(0.0, 1.0, m)
+        kernel = np.exp(-(grid - 0.5) * (grid - 0.5) / (2 * sigma**2)) / (_SQRT_2PI * sigma)
+        extended = np.concatenate([values[::-1][:-1], values, values[::-1][1:]])
+        smoothed = _convolve_valid(extended, kernel[::-1])[m // 2: m // 2 + m]
+        idx = np.clip((t * (m - 1)).astype(np.int64), 0, m - 2)
+        rest = (t - idx * (1 / (m - 1))) / (1 / (m - 1))
+        return smoothed[idx] * (1 - rest) + smoothed[idx + 1] * rest
+
+    def at(self, sigma: float) -> float:
+        m = max(2000, round(20 / sigma)) // 2 + 1
+        t = np.linspace(0.0, 1.0, max(round(10 / sigma), 200))
+        res_grid, count_grid = self._grid(m)
+        dens = self._smooth(count_grid, m, sigma, t) + 0.0001
+        rs = self._smooth(res_grid, m, sigma, t) / dens
+        return float(np.sum(np.abs(rs) * dens) / np.sum(dens))
 
 
 def _relplot_smece(points: np.ndarray, residuals: np.ndarray, counts: np.ndarray) -> tuple[float, float]:
+    smoother = _RelplotSmoother(points, residuals, counts)
+
     def predicate(alpha: float) -> bool:
-        return alpha < 0.001 or alpha < _relplot_at(points, residuals, counts, alpha)
+        return alpha < 0.001 or alpha < smoother.at(alpha)
 
     if predicate(1.0):
         sigma = 1.0
@@ -169,7 +185,7 @@ def _relplot_smece(points: np.ndarray, residuals: np.ndarray, counts: np.ndarray
                 end = mid
             else:
                 sigma = mid
-    return _relplot_at(points, residuals, counts, sigma), sigma
+    return smoother.at(sigma), sigma
 
 
 # -- public API ---------------------------------------------------------------------------
