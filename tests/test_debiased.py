@@ -82,3 +82,9 @@ def test_dispatch_sees_both_kinds(real_outputs):
     for name, (P, _) in real_outputs.items():
         assert uc_is_discrete(P) == bool(cal.is_discrete(P)), name
     assert uc_is_discrete(real_outputs["digits-rf"][0]) and not uc_is_discrete(real_outputs["digits-lr"][0])
+
+
+def test_sketch_gives_the_same_heuristic(cifar):
+    P, y = cifar
+    sketch = calipers.ReliabilitySketch().update(P, y)
+    assert sketch.ece(norm="l1", debiased=True, seed=5) == calipers.ece(P, y, norm="l1", debiased=True, seed=5)

@@ -89,7 +89,7 @@ def test_bad_options():
     with pytest.raises(ValueError, match="compat must be one of"):
         calipers.ece(p, y, compat="netcal")
     with pytest.raises(ValueError, match="debiased=True is defined for norm='l2'"):
-        calipers.ece(p, y, debiased=True)
+        calipers.ece(p, y, norm="max", debiased=True)
     with pytest.raises(ValueError, match="mode must be"):
         calipers.ece(P2, [0, 1, 1], mode="classwise")
     with pytest.raises(ValueError, match="classes must be"):

@@ -321,15 +321,22 @@ class ReliabilitySketch:
         return False
 
     def ece(self, *, binning: str = "width", norm: str = "l1", debiased: bool = False,
-            bins: int | None = None) -> float:
-        """Binned calibration error, as :func:`calipers.ece` (equal-width: identical values)."""
+            bins: int | None = None, seed: Any = None, resamples: int = 1000) -> float:
+        """Binned calibration error, as :func:`calipers.ece` (equal-width: identical values;
+        ``norm="l1", debiased=True`` is the seeded resampling heuristic there)."""
+        from ._estimators import resampled_debiased
+
         check_choice("norm", norm, NORMS)
-        if debiased and norm != "l2":
-            raise ValueError(f"debiased=True is defined for norm='l2'; got norm={norm!r}")
+        if debiased and norm == "max":
+            raise ValueError("debiased=True is defined for norm='l2' and norm='l1'; got norm='max'")
         stats = self._stats(binning, bins)
         if self._empty_nan("ece"):
             return float("nan")
-        values = [binned_error(s.count, s.sum_score, s.sum_label, norm, debiased) for s in stats]
+        if debiased and norm == "l1":
+            rng = np.random.default_rng(seed)
+            values = [resampled_debiased(s.count, s.sum_score, s.sum_label, 1.0, rng, resamples) for s in stats]
+        else:
+            values = [binned_error(s.count, s.sum_score, s.sum_label, norm, debiased) for s in stats]
         return values[0] if len(values) == 1 else combine_classes(values, norm)
 
     def reliability(self, *, binning: str = "width", bins: int | None = None,
