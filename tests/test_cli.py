@@ -353,3 +353,20 @@ def test_progress_reports_rows_bytes_and_eta_within_a_file(tmp_path, capsys, mon
     if _fast_reader.scanner() is not None:
         assert "ETA" in err  # an ETA while the file was half read, not only at its end
     assert f"{rows:,} rows" in err and "rows/s" in err and err.endswith("\n")
+
+
+def test_bootstrap_interval_and_smooth_ece_in_the_report(tmp_path, capsys):
+    assert main(["score", "--sample", "--bootstrap", "400", "--json"]) == 0
+    out = json.loads(capsys.readouterr().out)
+    lo, hi = out["metrics"]["ece_width_interval_95"]
+    assert lo < out["metrics"]["ece"] < hi
+    p, y = [], []
+    with open(calipers.sample_log_path()) as fh:
+        for line in fh:
+            rec = json.loads(line)
+            p.append(rec["score"])
+            y.append(rec["label"])
+    assert out["metrics"]["smooth_ece"] == pytest.approx(calipers.smooth_ece(p, y), abs=5e-3)
+    assert main(["score", "--sample", "--bootstrap", "200"]) == 0
+    text = capsys.readouterr().out
+    assert "95% interval" in text and "smooth ECE" in text

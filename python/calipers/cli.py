@@ -139,15 +139,17 @@ class _Plan:
     chunk_size: int
     strict: bool
     window: float | None
+    replicates: int = 0
 
 
 def _plan(args: argparse.Namespace) -> _Plan:
-    return _Plan(_columns(args), args.bins, args.backend, args.chunk_size, args.strict, getattr(args, "window", None))
+    return _Plan(_columns(args), args.bins, args.backend, args.chunk_size, args.strict, getattr(args, "window", None),
+                 getattr(args, "bootstrap", 0) or 0)
 
 
 def _score_file(path: str, plan: _Plan, on_rows: Any = None, on_bytes: Any = None) -> _Scored:
     """One log file into sketches: overall, per group (--by) and per window (--time/--window)."""
-    out = _Scored(ReliabilitySketch(bins=plan.bins, backend=plan.backend), 0, Skipped())
+    out = _Scored(ReliabilitySketch(bins=plan.bins, backend=plan.backend, replicates=plan.replicates), 0, Skipped())
     for chunk in read_table_chunks([path], plan.cols, chunk_size=plan.chunk_size, strict=plan.strict,
                                    skipped=out.skipped, on_bytes=on_bytes):
         out.sketch.update(chunk.scores, chunk.labels)
@@ -225,6 +227,9 @@ def _report(scored: _Scored, binning: str, as_json: bool, source: str) -> int:
         metrics["ece"] = metrics["ece_mass"]
     if scored.groups:
         metrics["pce"] = _clean(pce(scored.groups))
+    if sketch.replicates and sketch.count:
+        ci = sketch.ece_interval()
+        metrics["ece_width_interval_95"] = [_clean(ci.low), _clean(ci.high)]
     table = sketch.reliability(binning=binning)
     groups = {key: _summary(s) for key, s in sorted(scored.groups.items())}
     windows = [{"start": _window_label(start), **_summary(s)} for start, s in sorted(scored.windows.items())]
@@ -242,11 +247,15 @@ def _report(scored: _Scored, binning: str, as_json: bool, source: str) -> int:
     print()
     names = {"ece": f"ECE ({binning}, l1)", "ece_l2": "RMS calibration error", "mce": "MCE (max gap)",
              "ece_l2_debiased": "debiased RMS CE", "ece_mass": "ECE (equal-mass)", "brier": "Brier score",
-             "brier_skill_score": "Brier skill score", "log_loss": "log loss", "pce": "PCE across groups"}
+             "smooth_ece": "smooth ECE", "brier_skill_score": "Brier skill score", "log_loss": "log loss",
+             "pce": "PCE across groups"}
     for key, label in names.items():
         if key in metrics:
             value = metrics[key]
             print(f"{label:>24s}: {'n/a' if value is None else f'{value:.6f}'}")
+    if "ece_width_interval_95" in metrics:
+        lo, hi = metrics["ece_width_interval_95"]
+        print(f"{'ECE (width) 95% interval':>24s}: [{_fmt(lo)}, {_fmt(hi)}] ({sketch.replicates} Poisson bootstrap replicates)")
     for title, items in (("group", list(groups.items())), ("window start", [(w["start"], w) for w in windows])):
         if items:
             print(f"\n{title:>26s} {'rows':>10s} {'ECE':>9s} {'Brier':>9s}")
@@ -417,6 +426,8 @@ def build_parser() -> argparse.ArgumentParser:
     score.add_argument("--bins", type=int, default=15, help="number of bins (default 15)")
     score.add_argument("--binning", choices=("width", "mass"), default="width")
     score.add_argument("--json", action="store_true", help="print one JSON object")
+    score.add_argument("--bootstrap", type=int, default=0, metavar="R",
+                       help="keep R streaming bootstrap replicates and report a 95%% interval of the ECE")
     score.add_argument("--save-sketch", default=None, metavar="FILE", help="write the sketch bytes to FILE")
     score.add_argument("--by", default=None, metavar="COL", help="one sketch per value of COL, with the PCE across them")
     score.add_argument("--time", default=None, metavar="COL", help="timestamp column (epoch seconds or ISO 8601)")
