@@ -15,24 +15,11 @@ get_calibration_error (said so in the table) unless --full.
 from __future__ import annotations
 
 import argparse
-import time
-
 import numpy as np
 import pytest
 
 import calipers
-
-
-def best(fn, budget=2.0, max_repeats=5):
-    times = []
-    start = time.perf_counter()
-    while len(times) < max_repeats:
-        t = time.perf_counter()
-        fn()
-        times.append(time.perf_counter() - t)
-        if time.perf_counter() - start > budget:
-            break
-    return min(times)
+from ratios import best  # the same best-of-N timing as the other ratio tables
 
 
 def data(n, seed=0):
