@@ -15,6 +15,7 @@ get_calibration_error (said so in the table) unless --full.
 from __future__ import annotations
 
 import argparse
+
 import numpy as np
 import pytest
 
