@@ -276,24 +276,31 @@ def unit_stats(scores, labels, bins):
     return count, total, sumsq
 
 
-@numba.njit(nogil=True, cache=True, parallel=False)
-def _knn(Q, X, k, exclude, has_exclude, index, dist):
-    nq, d = Q.shape
-    nx = X.shape[0]
-    acc = np.empty(nx)
-    for i in range(nq):
-        acc[:] = 0.0
+@_jit
+def _distances(q, X, acc):
+    """knn.hpp lane_sqdist for one query against every pool row (same order, same bits)."""
+    nx, d = X.shape
+    lanes = np.zeros(8, X.dtype)
+    for j in range(nx):
+        lanes[:] = 0
         for c in range(d):
-            qc = np.float64(Q[i, c])
-            for j in range(nx):
-                diff = qc - np.float64(X[j, c])
-                acc[j] += diff * diff
+            diff = q[c] - X[j, c]
+            lanes[c % 8] += diff * diff
+        acc[j] = ((lanes[0] + lanes[1]) + (lanes[2] + lanes[3])) + ((lanes[4] + lanes[5]) + (lanes[6] + lanes[7]))
+
+
+@_jit
+def _knn(Q, X, k, exclude, has_exclude, index, dist):
+    acc = np.empty(X.shape[0], X.dtype)
+    for i in range(Q.shape[0]):
+        _distances(Q[i], X, acc)
+        wide = acc.astype(np.float64)
         if has_exclude:
-            acc[exclude[i]] = np.inf
-        order = np.argsort(acc, kind="mergesort")[:k]  # stable: ties to the smaller index
+            wide[exclude[i]] = np.inf
+        order = np.argsort(wide, kind="mergesort")[:k]  # stable: ties to the smaller index
         for r in range(k):
             index[i, r] = order[r]
-            dist[i, r] = acc[order[r]]
+            dist[i, r] = wide[order[r]]
 
 
 def knn(query, pool, k, exclude=None, threads=0):
@@ -302,6 +309,39 @@ def knn(query, pool, k, exclude=None, threads=0):
     ex = np.zeros(1, np.int64) if exclude is None else np.ascontiguousarray(exclude, np.int64)
     _knn(query, pool, int(k), ex, exclude is not None, index, dist)
     return index, dist
+
+
+@_jit
+def _sdm_support_stats(Q, X, k, correct, pred, query_pred, q_out, d0_out, nearest_out):
+    nx = X.shape[0]
+    acc = np.empty(nx, X.dtype)
+    for i in range(Q.shape[0]):
+        _distances(Q[i], X, acc)
+        p = query_pred[i]
+        nearest = 0
+        blocker = nx
+        for j in range(nx):
+            if acc[j] < acc[nearest]:
+                nearest = j
+            match = correct[j] != 0 and pred[j] == p
+            if not match and (blocker == nx or acc[j] < acc[blocker]):
+                blocker = j
+        q = 0
+        for j in range(nx):
+            match = correct[j] != 0 and pred[j] == p
+            if match and (blocker == nx or acc[j] < acc[blocker] or (acc[j] == acc[blocker] and j < blocker)):
+                q += 1
+        q_out[i] = min(q, k)
+        d0_out[i] = acc[nearest]
+        nearest_out[i] = nearest
+
+
+def sdm_support_stats(query, pool, k, correct, pred, query_pred, threads=0):
+    n = query.shape[0]
+    q, d0, nearest = np.empty(n, np.int64), np.empty(n), np.empty(n, np.int64)
+    _sdm_support_stats(query, pool, int(k), np.ascontiguousarray(correct, np.uint8), np.ascontiguousarray(pred, np.int64),
+                       np.ascontiguousarray(query_pred, np.int64), q, d0, nearest)
+    return q, d0, nearest
 
 
 # ---------------------------------------------------------------- calibrators

@@ -239,25 +239,58 @@ def unit_stats(scores, labels, bins):
             np.bincount(u, weights=x * x, minlength=units))
 
 
+def _distance_rows(query, pool):
+    """knn.hpp lane_sqdist for every (query, pool) pair: dimension c accumulates into lane
+    c mod 8 in the input's precision, lanes combine ((0+1)+(2+3))+((4+5)+(6+7))."""
+    out = np.empty((query.shape[0], pool.shape[0]), dtype=pool.dtype)
+    for q0 in range(0, query.shape[0], 16):
+        q = query[q0:q0 + 16]
+        lanes = np.zeros((8, len(q), pool.shape[0]), dtype=pool.dtype)
+        for c in range(query.shape[1]):
+            diff = q[:, c, None] - pool[None, :, c]
+            lanes[c % 8] += diff * diff
+        out[q0:q0 + 16] = ((lanes[0] + lanes[1]) + (lanes[2] + lanes[3])) + ((lanes[4] + lanes[5]) + (lanes[6] + lanes[7]))
+    return out
+
+
 def knn(query, pool, k, exclude=None, threads=0):
-    """knn.hpp knn_sqeuclidean: sum_d (q_d - x_d)^2 accumulated in double in dimension
-    order (the same bits as C++), the k smallest per query, ties to the smaller index."""
-    nq, d = query.shape
-    xt = pool.astype(np.float64).T
+    """knn.hpp knn_sqeuclidean: the k smallest per query, ties to the smaller index."""
+    nq = query.shape[0]
     index = np.empty((nq, k), np.int64)
     dist = np.empty((nq, k))
     for q0 in range(0, nq, 256):
-        q = query[q0:q0 + 256].astype(np.float64)
-        acc = np.zeros((len(q), xt.shape[1]))
-        for c in range(d):
-            diff = q[:, c, None] - xt[c][None, :]
-            acc += diff * diff
+        acc = _distance_rows(query[q0:q0 + 256], pool).astype(np.float64)
         if exclude is not None:
-            acc[np.arange(len(q)), np.asarray(exclude)[q0:q0 + 256]] = np.inf
+            acc[np.arange(len(acc)), np.asarray(exclude)[q0:q0 + 256]] = np.inf
         order = np.argsort(acc, axis=1, kind="stable")[:, :k]
-        index[q0:q0 + len(q)] = order
-        dist[q0:q0 + len(q)] = np.take_along_axis(acc, order, axis=1)
+        index[q0:q0 + len(acc)] = order
+        dist[q0:q0 + len(acc)] = np.take_along_axis(acc, order, axis=1)
     return index, dist
+
+
+def sdm_support_stats(query, pool, k, correct, pred, query_pred, threads=0):
+    """knn.hpp sdm_support_stats: q = matches before the nearest non-match (ties by index),
+    capped at k; d0 and the index of the nearest support point."""
+    nq = query.shape[0]
+    q = np.empty(nq, np.int64)
+    d0 = np.empty(nq)
+    nearest = np.empty(nq, np.int64)
+    idx = np.arange(pool.shape[0])
+    for q0 in range(0, nq, 256):
+        acc = _distance_rows(query[q0:q0 + 256], pool)
+        for r in range(len(acc)):
+            row = acc[r]
+            match = (correct != 0) & (pred == query_pred[q0 + r])
+            nearest[q0 + r] = int(np.argmin(row))
+            d0[q0 + r] = float(row[nearest[q0 + r]])
+            if match.all():
+                q[q0 + r] = min(int(match.sum()), k)
+                continue
+            blocked = np.flatnonzero(~match)
+            b = blocked[np.argmin(row[blocked])]
+            before = (row < row[b]) | ((row == row[b]) & (idx < b))
+            q[q0 + r] = min(int(np.sum(match & before)), k)
+    return q, d0, nearest
 
 
 # ---------------------------------------------------------------- calibrators

@@ -1,8 +1,8 @@
 """Exact k nearest neighbours and the proximity of Xiong et al. (NeurIPS 2023).
 
 ``knn`` is exact on squared L2 distance (C++ kernel; Numba and numpy mirrors compute the
-same bits): sum_d (q_d - x_d)^2 accumulated in double in dimension order, ties to the
-smaller pool index.
+same bits): sum_d (q_d - x_d)^2 accumulated in the input's precision (float32 input: float,
+as faiss does; float64: double) in dimension order, ties to the smaller pool index.
 
 ``proximity(query, pool, k)`` measures how dense the neighbourhood of each query is:
 

@@ -1,16 +1,19 @@
-// Exact k nearest neighbours on squared L2 distance.
+// Exact nearest-neighbour kernels on squared L2 distance.
 //
-// Distances are sum_d (q_d - x_d)^2 accumulated in double in dimension order, so the
-// numpy and Numba mirrors compute the same bits and every backend returns the same
-// neighbours. Ties in distance go to the smaller pool index, everywhere. The pool is
-// walked in blocks transposed to (dimension, point) so the inner loop runs over points
-// (independent accumulators that vectorize without reassociating any sum); each query
-// keeps its best k in a max-heap ordered by (distance, index). Queries are spread over
-// threads; the result does not depend on their number.
+// A distance is sum_d (q_d - x_d)^2 accumulated in the input's precision (float32 input:
+// float, as faiss works; float64: double) in a fixed order (lane_sqdist), so the numpy and
+// Numba mirrors compute the same bits and every backend agrees on every neighbour. Ties in
+// distance go to the smaller pool index, everywhere. Queries are spread over threads;
+// results do not depend on their number.
+//
+// Two consumers share the distance blocks:
+//  * knn_sqeuclidean: the k nearest per query (a max-heap ordered by (distance, index));
+//  * sdm_support_stats: the SDM similarity q without sorting (see the function).
 #pragma once
 #include <algorithm>
 #include <cstddef>
 #include <cstdint>
+#include <limits>
 #include <thread>
 #include <utility>
 #include <vector>
@@ -19,12 +22,7 @@
 
 namespace calipers {
 
-constexpr std::size_t kKnnQueryBlock = 32;
-
-// Pool points per block: the transposed block (d x block doubles) stays near 128 KiB.
-inline std::size_t knn_pool_block(std::size_t d) {
-    return std::max<std::size_t>(32, std::min<std::size_t>(512, 16384 / std::max<std::size_t>(d, 1)));
-}
+constexpr std::size_t kKnnQueryBlock = 16;
 
 struct Neighbour {
     double dist;
@@ -32,63 +30,68 @@ struct Neighbour {
     bool operator<(const Neighbour& o) const { return dist < o.dist || (dist == o.dist && index < o.index); }
 };
 
-// For query i, pool entry `exclude[i]` (if >= 0) is skipped: the query's own row when the
-// pool is the query set. k is at most the number of candidates (the caller clamps it).
+// Squared L2 distance with a fixed summation order: dimension c goes to lane c mod 8,
+// lanes accumulate in dimension order, and the 8 lanes combine as
+// ((l0 + l1) + (l2 + l3)) + ((l4 + l5) + (l6 + l7)). The lanes are SIMD lanes (AVX2 when
+// the CPU has it, SSE2 otherwise: the same bits, since nothing is fused or reordered).
+#if defined(__GNUC__) && defined(__x86_64__) && !defined(__clang__)
+#define CALIPERS_SIMD_CLONES __attribute__((target_clones("avx2", "default")))
+#else
+#define CALIPERS_SIMD_CLONES
+#endif
+
 template <class T>
-void knn_sqeuclidean(const T* Q, std::size_t nq, const T* X, std::size_t nx, std::size_t d, std::size_t k,
-                     const std::int64_t* exclude, std::int64_t* out_index, double* out_dist,
-                     unsigned threads = 0) {
-    if (nq == 0 || k == 0) return;
-    const std::size_t qblocks = (nq + kKnnQueryBlock - 1) / kKnnQueryBlock;
-    auto work = [&](unsigned t, unsigned nthreads) {
-        const std::size_t block = knn_pool_block(d);
-        std::vector<double> xt(d * block);  // transposed pool block
-        std::vector<double> acc(kKnnQueryBlock * block);
-        std::vector<std::vector<Neighbour>> heaps(kKnnQueryBlock);
-        for (std::size_t qb = t; qb < qblocks; qb += nthreads) {
-            const std::size_t q0 = qb * kKnnQueryBlock, q1 = std::min(nq, q0 + kKnnQueryBlock);
-            for (auto& h : heaps) h.clear();
-            for (std::size_t x0 = 0; x0 < nx; x0 += block) {
-                const std::size_t x1 = std::min(nx, x0 + block), bw = x1 - x0;
-                for (std::size_t j = 0; j < bw; ++j)
-                    for (std::size_t c = 0; c < d; ++c) xt[c * bw + j] = static_cast<double>(X[(x0 + j) * d + c]);
-                for (std::size_t qi = q0; qi < q1; ++qi) {
-                    double* a = acc.data() + (qi - q0) * block;
-                    std::fill(a, a + bw, 0.0);
-                    const T* q = Q + qi * d;
-                    for (std::size_t c = 0; c < d; ++c) {
-                        const double qc = static_cast<double>(q[c]);
-                        const double* col = xt.data() + c * bw;
-                        for (std::size_t j = 0; j < bw; ++j) {
-                            const double diff = qc - col[j];
-                            a[j] += diff * diff;
-                        }
-                    }
-                    auto& heap = heaps[qi - q0];
-                    const std::int64_t skip = exclude ? exclude[qi] : -1;
-                    for (std::size_t j = 0; j < bw; ++j) {
-                        const Neighbour cand{a[j], static_cast<std::int64_t>(x0 + j)};
-                        if (cand.index == skip) continue;
-                        if (heap.size() < k) {
-                            heap.push_back(cand);
-                            std::push_heap(heap.begin(), heap.end());
-                        } else if (cand < heap.front()) {
-                            std::pop_heap(heap.begin(), heap.end());
-                            heap.back() = cand;
-                            std::push_heap(heap.begin(), heap.end());
-                        }
-                    }
-                }
-            }
-            for (std::size_t qi = q0; qi < q1; ++qi) {
-                auto& heap = heaps[qi - q0];
-                std::sort_heap(heap.begin(), heap.end());
-                for (std::size_t r = 0; r < k; ++r) {
-                    out_index[qi * k + r] = r < heap.size() ? heap[r].index : -1;
-                    out_dist[qi * k + r] = r < heap.size() ? heap[r].dist : 0.0;
-                }
-            }
+inline T lane_sqdist(const T* q, const T* x, std::size_t d) {
+    T p[8] = {0, 0, 0, 0, 0, 0, 0, 0};
+    std::size_t c = 0;
+    for (; c + 8 <= d; c += 8)
+        for (std::size_t l = 0; l < 8; ++l) {
+            const T diff = q[c + l] - x[c + l];
+            p[l] += diff * diff;
         }
+    for (std::size_t l = 0; c < d; ++c, ++l) {
+        const T diff = q[c] - x[c];
+        p[l] += diff * diff;
+    }
+    return ((p[0] + p[1]) + (p[2] + p[3])) + ((p[4] + p[5]) + (p[6] + p[7]));
+}
+
+CALIPERS_SIMD_CLONES inline void sqdist_rows(const float* q, const float* X, std::size_t n, std::size_t d,
+                                             float* out) {
+    for (std::size_t j = 0; j < n; ++j) out[j] = lane_sqdist(q, X + j * d, d);
+}
+
+CALIPERS_SIMD_CLONES inline void sqdist_rows(const double* q, const double* X, std::size_t n, std::size_t d,
+                                             double* out) {
+    for (std::size_t j = 0; j < n; ++j) out[j] = lane_sqdist(q, X + j * d, d);
+}
+
+constexpr std::size_t kKnnPoolBlock = 4096;
+
+// Calls visit(query_row, pool_start, distances, count) for every (query, pool block) pair
+// of the queries in [q0, q1); pool blocks are walked outermost so they stay in cache.
+template <class T, class Visit>
+void distance_blocks(const T* Q, std::size_t q0, std::size_t q1, const T* X, std::size_t nx, std::size_t d,
+                     std::vector<T>& acc, Visit&& visit) {
+    acc.resize(kKnnPoolBlock);
+    for (std::size_t x0 = 0; x0 < nx; x0 += kKnnPoolBlock) {
+        const std::size_t bw = std::min(nx, x0 + kKnnPoolBlock) - x0;
+        for (std::size_t qi = q0; qi < q1; ++qi) {
+            sqdist_rows(Q + qi * d, X + x0 * d, bw, d, acc.data());
+            visit(qi, x0, acc.data(), bw);
+        }
+    }
+}
+
+// Runs body(q0, q1, scratch_xt, scratch_acc) over query blocks on `threads` threads.
+template <class T, class Body>
+void over_query_blocks(std::size_t nq, unsigned threads, Body&& body) {
+    const std::size_t qblocks = (nq + kKnnQueryBlock - 1) / kKnnQueryBlock;
+    if (qblocks == 0) return;
+    auto work = [&](unsigned t, unsigned nthreads) {
+        std::vector<T> acc;
+        for (std::size_t qb = t; qb < qblocks; qb += nthreads)
+            body(qb * kKnnQueryBlock, std::min(nq, (qb + 1) * kKnnQueryBlock), acc);
     };
     unsigned nthreads = threads ? threads : worker_count(qblocks);
     nthreads = std::max(1u, std::min<unsigned>(nthreads, static_cast<unsigned>(qblocks)));
@@ -96,6 +99,91 @@ void knn_sqeuclidean(const T* Q, std::size_t nq, const T* X, std::size_t nx, std
     for (unsigned t = 1; t < nthreads; ++t) pool.emplace_back(work, t, nthreads);
     work(0, nthreads);
     for (auto& th : pool) th.join();
+}
+
+// For query i, pool entry `exclude[i]` (if >= 0) is skipped: the query's own row when the
+// pool is the query set. k is at most the number of candidates (the caller clamps it).
+template <class T>
+void knn_sqeuclidean(const T* Q, std::size_t nq, const T* X, std::size_t nx, std::size_t d, std::size_t k,
+                     const std::int64_t* exclude, std::int64_t* out_index, double* out_dist, unsigned threads = 0) {
+    if (k == 0) return;
+    over_query_blocks<T>(nq, threads, [&](std::size_t q0, std::size_t q1, std::vector<T>& acc) {
+        std::vector<std::vector<Neighbour>> heaps(q1 - q0);
+        distance_blocks(Q, q0, q1, X, nx, d, acc, [&](std::size_t qi, std::size_t x0, const T* a, std::size_t bw) {
+            auto& heap = heaps[qi - q0];
+            const std::int64_t skip = exclude ? exclude[qi] : -1;
+            for (std::size_t j = 0; j < bw; ++j) {
+                const Neighbour cand{static_cast<double>(a[j]), static_cast<std::int64_t>(x0 + j)};
+                if (cand.index == skip) continue;
+                if (heap.size() < k) {
+                    heap.push_back(cand);
+                    std::push_heap(heap.begin(), heap.end());
+                } else if (cand < heap.front()) {
+                    std::pop_heap(heap.begin(), heap.end());
+                    heap.back() = cand;
+                    std::push_heap(heap.begin(), heap.end());
+                }
+            }
+        });
+        for (std::size_t qi = q0; qi < q1; ++qi) {
+            auto& heap = heaps[qi - q0];
+            std::sort_heap(heap.begin(), heap.end());
+            for (std::size_t r = 0; r < k; ++r) {
+                out_index[qi * k + r] = r < heap.size() ? heap[r].index : -1;
+                out_dist[qi * k + r] = r < heap.size() ? heap[r].dist : 0.0;
+            }
+        }
+    });
+}
+
+// SDM similarity without sorting. Support point j "matches" a query predicting p when
+// correct[j] (its label equals its model's prediction) and pred[j] == p. In ascending
+// (distance, index) order, q counts the matches before the first non-match, capped at k:
+// so q = min(k, #matches ordered before the nearest non-match), found in one pass over
+// the distances. Also returns d0 (the nearest distance) and its index.
+template <class T>
+void sdm_support_stats(const T* Q, std::size_t nq, const T* X, std::size_t nx, std::size_t d, std::int64_t k,
+                       const std::uint8_t* correct, const std::int64_t* pred, const std::int64_t* query_pred,
+                       std::int64_t* out_q, double* out_d0, std::int64_t* out_nearest, unsigned threads = 0) {
+    over_query_blocks<T>(nq, threads, [&](std::size_t q0, std::size_t q1, std::vector<T>& acc) {
+        const std::size_t m = q1 - q0;
+        std::vector<T> dist(m * nx);
+        const unsigned split = nq <= 2 ? worker_count((nx + 8191) / 8192) : 1u;
+        if (split > 1) {  // one or two queries (a request): split the support over the cores
+            auto part = [&](unsigned t) {
+                const std::size_t a = nx * t / split, b = nx * (t + 1) / split;
+                for (std::size_t qi = q0; qi < q1; ++qi)
+                    sqdist_rows(Q + qi * d, X + a * d, b - a, d, dist.data() + (qi - q0) * nx + a);
+            };
+            std::vector<std::thread> pool;
+            for (unsigned t = 1; t < split; ++t) pool.emplace_back(part, t);
+            part(0);
+            for (auto& th : pool) th.join();
+        } else {
+            distance_blocks(Q, q0, q1, X, nx, d, acc, [&](std::size_t qi, std::size_t x0, const T* a, std::size_t bw) {
+                std::copy(a, a + bw, dist.begin() + static_cast<std::ptrdiff_t>((qi - q0) * nx + x0));
+            });
+        }
+        for (std::size_t qi = q0; qi < q1; ++qi) {
+            const T* dq = dist.data() + (qi - q0) * nx;
+            const std::int64_t p = query_pred[qi];
+            // nearest point overall, and nearest non-match (the blocker)
+            std::size_t nearest = 0, blocker = nx;
+            for (std::size_t j = 0; j < nx; ++j) {
+                if (dq[j] < dq[nearest]) nearest = j;
+                const bool match = correct[j] && pred[j] == p;
+                if (!match && (blocker == nx || dq[j] < dq[blocker])) blocker = j;
+            }
+            std::int64_t q = 0;
+            for (std::size_t j = 0; j < nx; ++j) {
+                const bool match = correct[j] && pred[j] == p;
+                if (match && (blocker == nx || dq[j] < dq[blocker] || (dq[j] == dq[blocker] && j < blocker))) ++q;
+            }
+            out_q[qi] = std::min(q, k);
+            out_d0[qi] = nx ? static_cast<double>(dq[nearest]) : 0.0;
+            out_nearest[qi] = nx ? static_cast<std::int64_t>(nearest) : -1;
+        }
+    });
 }
 
 }  // namespace calipers
