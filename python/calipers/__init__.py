@@ -18,6 +18,7 @@ from .metrics import brier, brier_skill_score, ece, log_loss, reliability
 from .proximity import knn, proximity
 from .quantiles import QuantileSketch
 from .reliability import ReliabilityTable
+from .sdm import SDMEstimator, SDMPrediction
 from .smooth import SmoothReliability, smooth_ece, smooth_reliability
 from .sketch import ReliabilitySketch, merge_all
 
@@ -30,7 +31,7 @@ __all__ = [
     "auroc", "brier_decomposition", "BrierDecomposition", "conformal_threshold", "QuantileSketch",
     "ReliabilitySketch", "ReliabilityTable", "merge_all",
     "TemperatureScaling", "PlattScaling", "BetaCalibration", "IsotonicCalibration", "HistogramBinning",
-    "ScalingBinning", "Calibrator",
+    "ScalingBinning", "Calibrator", "SDMEstimator", "SDMPrediction",
     "show_config", "available_backends", "sample_log_path", "__version__",
 ]
 
