@@ -305,3 +305,17 @@ def test_bad_input():
         est.predict(train[0][:, :3], train[1])
     with pytest.raises(TypeError):
         est.predict(train[0].astype(str), train[1])
+
+
+def test_worked_example_on_a_hidden_layer():
+    import importlib.util
+    import pathlib
+
+    path = pathlib.Path(__file__).parents[1] / "examples" / "sdm_hidden_layer.py"
+    spec = importlib.util.spec_from_file_location("sdm_hidden_layer", path)
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    summary = module.main()
+    assert summary["admitted to the high-reliability region (lower)"] > 0.05
+    assert summary["accuracy inside the region"] >= summary["accuracy (all test points)"]
+    assert summary["accuracy inside the region"] >= 0.9
