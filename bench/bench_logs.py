@@ -107,7 +107,7 @@ def main() -> None:
             with open(tiny, "w") as fh:
                 fh.write('{"score": 0.5, "label": 1}\n')
             print(f"dask local:2 start-up and shutdown: {run([tiny], '--dask', 'local:2')['seconds']:.1f} s")
-        print(f"\n| format | mode | options | rows/s | seconds | peak RSS (MB) | workers' peak RSS (MB) |")
+        print("\n| format | mode | options | rows/s | seconds | peak RSS (MB) | workers' peak RSS (MB) |")
         print("|---|---|---|---|---|---|---|")
         for fmt in ("parquet", "csv", "jsonl"):
             for mode, flags in modes:

@@ -27,7 +27,7 @@ import numpy as np
 from . import _backend
 from ._bins import stream_pairs
 from ._estimators import binned_error_rows
-from ._grid import KIND_MARGINAL, width_edges
+from ._grid import width_edges
 from ._validate import DEFAULT_ROW_SUM_ATOL, check, check_bins, check_choice
 
 __all__ = ["bootstrap_ci", "BootstrapInterval"]

@@ -222,7 +222,7 @@ def _window_label(start: float) -> str:
 def _report(scored: _Scored, binning: str, as_json: bool, source: str) -> int:
     """Print the reliability table and metrics (or one JSON object), per group and window too."""
     sketch, rows, skipped = scored.sketch, scored.rows, scored.skipped
-    metrics = {k: _clean(v) for k, v in sketch.metrics().items()}
+    metrics: dict[str, Any] = {k: _clean(v) for k, v in sketch.metrics().items()}
     if binning == "mass":
         metrics["ece"] = metrics["ece_mass"]
     if scored.groups:
