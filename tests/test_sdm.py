@@ -147,6 +147,8 @@ def test_matches_the_reference(C, M, ntr, nca, dtype, alpha, k):
     assert_same(got, ref.predict(test[0], test[1]))
     assert got.sdm.shape == (200, C) and got.n_effective.shape == (200, C)
     assert np.all(got.d_lower <= got.d) and np.all(got.d <= got.d_upper)
+    np.testing.assert_array_equal(got.is_ood, got.floor_q_prime <= 0)
+    assert np.all(got.floor_q_prime_lower <= got.floor_q_prime)  # less distance, less sharpening
 
 
 def test_region_is_reliable_and_lower_is_stricter():

@@ -70,6 +70,15 @@ class SDMPrediction:
     def __getitem__(self, name: str) -> np.ndarray:
         return getattr(self, name)
 
+    @property
+    def floor_q_prime(self) -> np.ndarray:
+        """floor(q'), the integer similarity bin of the reference (OOD when <= 0)."""
+        return np.floor(self.q_prime).astype(np.int64)
+
+    @property
+    def floor_q_prime_lower(self) -> np.ndarray:
+        return np.floor(self.q_prime_lower).astype(np.int64)
+
     def to_dict(self) -> dict[str, np.ndarray]:
         return {f.name: getattr(self, f.name) for f in fields(self)}
 
