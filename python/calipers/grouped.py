@@ -274,10 +274,12 @@ class GroupedSketch:
                 raise ValueError("keys and sizes disagree")
             if any(not isinstance(k, (str, int)) or isinstance(k, bool) for k in keys) or len(set(keys)) != len(keys):
                 raise ValueError("keys must be distinct strings or integers")
+            if any(not isinstance(v, int) or isinstance(v, bool) or v <= 0 for v in sizes):
+                raise ValueError("sizes must be positive integers")
         except (struct.error, ValueError, KeyError, TypeError) as exc:
             raise ValueError(f"calipers grouped-sketch blob has a malformed header: {exc}") from exc
         pos = 4 + hlen
-        if pos + tlen + sum(sizes) != len(payload) or any(not isinstance(s, int) or s <= 0 for s in sizes):
+        if tlen <= 0 or pos + tlen + sum(sizes) != len(payload):
             raise ValueError("calipers grouped-sketch blob sizes do not add up: truncated or padded")
         template = ReliabilitySketch.from_bytes(payload[pos:pos + tlen])
         if template.count:

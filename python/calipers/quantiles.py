@@ -205,6 +205,8 @@ class QuantileSketch:
             (hlen,) = struct.unpack_from("<I", payload)
             h = json.loads(payload[4:4 + hlen])
             out = cls(int(h["k"]), seed=seed)
+            if not isinstance(h["levels"], list) or len(h["levels"]) > 64:
+                raise ValueError("levels must be a list of at most 64 sizes")
             sizes = [int(s) for s in h["levels"]]
             n, bound, bound_sq = int(h["n"]), float(h["bound"]), float(h["bound_sq"])
         except (struct.error, ValueError, KeyError, TypeError) as exc:
@@ -214,8 +216,11 @@ class QuantileSketch:
             raise ValueError("calipers quantile-sketch blob sizes do not match its items")
         items = np.frombuffer(body, "<f8").astype(np.float64)
         weight = sum(s * 2**i for i, s in enumerate(sizes))
+        lo, hi = h.get("min"), h.get("max")
+        exact = (isinstance(lo, (int, float)) and isinstance(hi, (int, float)) and not isinstance(lo, bool)
+                 and not isinstance(hi, bool) and math.isfinite(lo) and math.isfinite(hi)) if n else True
         if (n < 0 or weight != n or not np.all(np.isfinite(items)) or not (0 <= bound and 0 <= bound_sq)
-                or (n and not (h["min"] <= items.min() and items.max() <= h["max"]))):
+                or not exact or (n and not (lo <= items.min() and items.max() <= hi))):
             raise ValueError("calipers quantile-sketch blob is inconsistent (weights, values or bounds)")
         out._levels = list(np.split(items, np.cumsum(sizes)[:-1]))
         out._n, out._bound, out._bound_sq = n, bound, bound_sq

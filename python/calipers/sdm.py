@@ -353,6 +353,8 @@ class SDMEstimator:
             out = cls(float(h["alpha"]), int(h["k"]), backend=backend, neighbours=str(h["neighbours"]))
             classes = int(h["classes"])
             layout = h["layout"]
+            if not isinstance(layout, list) or not 2 <= classes <= 1_000_000 or len(layout) != 3 + 2 * classes:
+                raise ValueError(f"classes={classes} does not match {len(layout)} arrays")
             expected = ["support", "support_labels", "support_pred"] + [f"d_cdf{c}" for c in range(classes)] + [
                 f"q_sorted{c}" for c in range(classes)]
             if [entry[0] for entry in layout] != expected:
@@ -362,6 +364,9 @@ class SDMEstimator:
                 dt = np.dtype(dtype)
                 if dt.kind not in "fi" or dt.itemsize not in (4, 8):
                     raise ValueError(f"unexpected dtype {dtype} for {name}")
+                if not isinstance(shape, list) or not 1 <= len(shape) <= 2 or any(
+                        not isinstance(v, int) or isinstance(v, bool) or v < 0 for v in shape):
+                    raise ValueError(f"bad shape {shape!r} for {name}")
                 size = int(np.prod(shape)) * dt.itemsize
                 if pos + size > len(body):
                     raise ValueError("arrays run past the end")
