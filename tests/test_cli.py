@@ -179,6 +179,42 @@ def test_apply_writes_parquet_and_csv(tmp_path, capsys, suffix):  # type: ignore
     assert "output format" in capsys.readouterr().err
 
 
+@pytest.mark.parametrize("suffix", [".parquet", ".jsonl"])
+def test_apply_on_parquet_is_columnar_and_equals_the_row_path(tmp_path, capsys, suffix, monkeypatch):
+    pa = pytest.importorskip("pyarrow")
+    import pyarrow.parquet as pq
+
+    from calipers import io as cio
+
+    rng = np.random.default_rng(7)
+    n = 5000
+    p = rng.random(n)
+    y = (rng.random(n) < p**2).astype(int)
+    p[[3, 40, 41]] = [np.nan, 1.5, -0.2]
+    score = pa.array(p, mask=np.isin(np.arange(n), [7]))
+    log = tmp_path / "log.parquet"
+    pq.write_table(pa.table({"id": np.arange(n), "score": score, "label": y, "tag": ["a", "b"] * (n // 2)}), log,
+                   row_group_size=1700)
+    cal_file = tmp_path / "cal.json"
+    assert main(["fit", "isotonic", str(log), "-o", str(cal_file), "--quiet"]) == 0
+    columnar, rows = tmp_path / f"columnar{suffix}", tmp_path / f"rows{suffix}"
+    assert main(["apply", str(cal_file), str(log), "-o", str(columnar), "--chunk-size", "999"]) == 0
+    err_columnar = capsys.readouterr().err
+    monkeypatch.setattr("calipers.cli.parquet_scores_ok", lambda path, cols: False)  # force the row reader
+    assert main(["apply", str(cal_file), str(log), "-o", str(rows), "--chunk-size", "999"]) == 0
+    assert capsys.readouterr().err == err_columnar.replace(str(columnar), str(rows))
+    assert "4 skipped" in err_columnar and "(first at " in err_columnar
+    import pandas as pd
+
+    read = pd.read_parquet if suffix == ".parquet" else (lambda f: pd.read_json(f, lines=True, precise_float=True))
+    a, b = read(columnar), read(rows)
+    assert list(a.columns) == ["id", "score", "label", "tag", "calibrated"] and len(a) == n - 4
+    np.testing.assert_array_equal(a["id"], b["id"])
+    np.testing.assert_allclose(a["calibrated"], b["calibrated"], rtol=0, atol=0)
+    with pytest.raises(cio.MalformedRow, match=r"log.parquet:4: NaN 'score'"):
+        list(cio.read_score_batches(str(log), cio.Columns(), strict=True))
+
+
 def test_parquet_log(tmp_path, capsys):  # type: ignore[no-untyped-def]
     pa = pytest.importorskip("pyarrow")
     import pyarrow.parquet as pq

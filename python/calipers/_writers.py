@@ -8,6 +8,8 @@ import gzip
 import json
 from typing import IO, Any
 
+import numpy as np
+
 
 class RowWriter:
     """``write(records)`` appends a chunk of dict rows; use as a context manager."""
@@ -54,6 +56,31 @@ class RowWriter:
             self._csv.writerows(records)
         else:
             self._write_parquet(records)
+
+    def write_batch(self, batch: Any, column: str, values: np.ndarray) -> None:
+        """Append a pyarrow record batch with one more column (columnar for Parquet)."""
+        if self.kind != "parquet":
+            records = batch.to_pylist()
+            for rec, value in zip(records, values.tolist()):
+                rec[column] = value
+            self.write(records)
+            return
+        import pyarrow as pa
+        import pyarrow.parquet as pq
+
+        table = pa.Table.from_batches([batch])
+        if column in table.column_names:
+            table = table.drop([column])
+        table = table.append_column(column, pa.array(values, pa.float64()))
+        if self._parquet is None:
+            self._schema = table.schema
+            self._parquet = pq.ParquetWriter(self.path, self._schema)
+        elif table.schema != self._schema:
+            try:
+                table = table.cast(self._schema)
+            except (pa.ArrowInvalid, pa.ArrowTypeError, ValueError) as exc:
+                raise ValueError(f"{self.path}: a later file's columns do not fit the first one's ({exc})") from exc
+        self._parquet.write_table(table)
 
     def _write_parquet(self, records: list[dict[str, Any]]) -> None:
         import pyarrow as pa

@@ -19,7 +19,8 @@ import numpy as np
 
 from . import __version__
 from ._backend import show_config
-from .io import Columns, MalformedRow, Skipped, read_record_chunks, read_table_chunks
+from .io import (Columns, MalformedRow, Skipped, parquet_scores_ok, read_record_chunks, read_score_batches,
+                 read_table_chunks)
 from .sketch import ReliabilitySketch, merge_all
 
 
@@ -387,13 +388,20 @@ def _apply(args: argparse.Namespace) -> int:
     except OSError as exc:
         raise CommandError(f"cannot write {args.output}: {exc.strerror}") from exc
     with out:
-        for records, scores in read_record_chunks(paths, cols, chunk_size=args.chunk_size, strict=args.strict,
-                                                  skipped=skipped):
-            calibrated = np.asarray(calibrator.transform(scores))
-            for rec, value in zip(records, calibrated.tolist()):
-                rec[args.column] = value
-            out.write(records)
-            written += len(records)
+        for path in paths:  # in order, so each reason's first file:line is the first in the logs
+            if parquet_scores_ok(path, cols):  # columnar: no per-row Python
+                for batch, scores in read_score_batches(path, cols, chunk_size=args.chunk_size, strict=args.strict,
+                                                        skipped=skipped):
+                    out.write_batch(batch, args.column, np.asarray(calibrator.transform(scores), np.float64))
+                    written += batch.num_rows
+                continue
+            for records, scores in read_record_chunks([path], cols, chunk_size=args.chunk_size, strict=args.strict,
+                                                      skipped=skipped):
+                calibrated = np.asarray(calibrator.transform(scores))
+                for rec, value in zip(records, calibrated.tolist()):
+                    rec[args.column] = value
+                out.write(records)
+                written += len(records)
     if not args.quiet:
         print(f"calipers apply: {written:,} rows written to {args.output}"
               + (f", {skipped.total:,} skipped" if skipped.total else ""), file=sys.stderr)

@@ -363,18 +363,23 @@ def _parquet_columnar(path: str, cols: Columns, chunk_size: int, strict: bool, s
             hit = mask & ~bad
             hits.append((hit, reason))
             bad |= hit
-        if strict and bad.any():
-            row = int(np.argmax(bad))
-            reason = next(r for hit, r in hits if hit[row])
-            raise MalformedRow(f"{path}:{offset + row + 1}: {reason}")
-        for hit, reason in hits:
-            if hit.any():
-                skipped.add(reason, f"{path}:{offset + int(np.argmax(hit)) + 1}", int(hit.sum()))
+        _count_hits(hits, path, offset, strict, skipped)
         keep = ~bad
         offset += n
         if keep.any():
             yield Chunk(np.ascontiguousarray(score[keep]), label[keep].astype(np.int64),
                         None if groups is None else groups[keep], None if times is None else times[keep])
+
+
+def _count_hits(hits: list[tuple[np.ndarray, str]], path: str, offset: int, strict: bool, skipped: Skipped) -> None:
+    """Skip reasons of a columnar batch (disjoint masks), added in order of their first row
+    as the row reader adds them; in strict mode the first bad row raises."""
+    firsts = sorted((int(np.argmax(hit)), reason, int(hit.sum())) for hit, reason in hits if hit.any())
+    if strict and firsts:
+        row, reason, _ = firsts[0]
+        raise MalformedRow(f"{path}:{offset + row + 1}: {reason}")
+    for row, reason, count in firsts:
+        skipped.add(reason, f"{path}:{offset + row + 1}", count)
 
 
 def read_table_chunks(paths: list[str], cols: Columns, *, chunk_size: int = 65536, strict: bool = False,
@@ -442,6 +447,50 @@ def read_chunks(paths: list[str], cols: Columns, *, chunk_size: int = 65536, str
     for chunk in read_table_chunks(paths, cols, chunk_size=chunk_size, strict=strict, skipped=skipped,
                                    classes=classes, fast=fast):
         yield chunk.scores, chunk.labels
+
+
+def parquet_scores_ok(path: str, cols: Columns) -> bool:
+    """A Parquet log whose (scalar) score column is numeric can be calibrated column-wise."""
+    if _format(path) != "parquet" or cols.probs is not None or cols.prob_columns:
+        return False
+    try:
+        import pyarrow as pa
+        import pyarrow.parquet as pq
+    except ImportError:
+        return False
+    schema = pq.read_schema(path)
+    if cols.score not in schema.names:
+        return False
+    t = schema.field(cols.score).type
+    return bool(pa.types.is_floating(t) or pa.types.is_integer(t) or pa.types.is_boolean(t))
+
+
+def read_score_batches(path: str, cols: Columns, *, chunk_size: int = 65536, strict: bool = False,
+                       skipped: Skipped | None = None) -> Iterator[tuple[Any, np.ndarray]]:
+    """(record batch of the rows with a valid score, their scores) from a Parquet log
+    (see :func:`parquet_scores_ok`), with the row reader's reasons and positions."""
+    import pyarrow.parquet as pq
+
+    skipped = skipped if skipped is not None else Skipped()
+    offset = 0
+    for batch in pq.ParquetFile(path).iter_batches(batch_size=chunk_size):
+        arr = batch.column(batch.schema.get_field_index(cols.score))
+        missing = arr.is_null().to_numpy(zero_copy_only=False)
+        score = np.where(missing, np.nan, arr.to_numpy(zero_copy_only=False).astype(np.float64))
+        with np.errstate(invalid="ignore"):
+            reasons = [(missing, f"missing field '{cols.score}'"), (np.isnan(score), f"NaN '{cols.score}'"),
+                       (~((score >= 0.0) & (score <= 1.0)), f"'{cols.score}' outside [0, 1]")]
+        bad = np.zeros(batch.num_rows, bool)
+        hits = []
+        for mask, reason in reasons:  # each row gets the first reason that applies
+            hit = mask & ~bad
+            hits.append((hit, reason))
+            bad |= hit
+        _count_hits(hits, path, offset, strict, skipped)
+        offset += batch.num_rows
+        if not bad.all():
+            keep = np.flatnonzero(~bad)
+            yield batch.take(keep), np.ascontiguousarray(score[keep])
 
 
 def read_record_chunks(paths: list[str], cols: Columns, *, chunk_size: int = 65536, strict: bool = False,
