@@ -27,6 +27,24 @@ def _diagram_png(sketch: ReliabilitySketch, binning: str, title: str) -> bytes:
     return buf.getvalue()
 
 
+def _smooth_png(sketch: ReliabilitySketch) -> bytes | None:
+    """The smoothed reliability curve (binary and top-label sketches)."""
+    if sketch.classes is not None or sketch.count == 0:
+        return None
+    import matplotlib
+
+    matplotlib.use("Agg", force=False)
+    import matplotlib.pyplot as plt
+
+    fig, ax = plt.subplots(figsize=(5.5, 5.5))
+    sketch.smooth_reliability().plot(ax=ax, title="Smoothed reliability diagram")
+    buf = io.BytesIO()
+    fig.tight_layout()
+    fig.savefig(buf, format="png", dpi=100)
+    plt.close(fig)
+    return buf.getvalue()
+
+
 def _fmt(value: Any) -> str:
     if value is None or (isinstance(value, float) and value != value):
         return "n/a"
@@ -71,13 +89,20 @@ def write_report(directory: str, sketch: ReliabilitySketch, *, rows: int, skippe
                  skipped_first: dict[str, str], binning: str = "width", title: str = "calipers report",
                  groups: dict[str, ReliabilitySketch] | None = None,
                  windows: dict[str, ReliabilitySketch] | None = None) -> str:
-    """Write ``reliability.png`` (one more per group), ``drift.png`` for windows, and a
-    self-contained ``index.html`` embedding them with the tables; returns the HTML path."""
+    """Write ``reliability.png`` (one more per group), ``smooth.png`` (the smoothed curve),
+    ``drift.png`` for windows, and a self-contained ``index.html`` embedding them with the
+    tables; returns the HTML path."""
     os.makedirs(directory, exist_ok=True)
     png = _diagram_png(sketch, binning, f"Reliability diagram ({rows:,} rows)")
     with open(os.path.join(directory, "reliability.png"), "wb") as fh:
         fh.write(png)
     extra = []
+    smooth = _smooth_png(sketch)
+    smooth_html = ""
+    if smooth is not None:
+        with open(os.path.join(directory, "smooth.png"), "wb") as fh:
+            fh.write(smooth)
+        smooth_html = _img(smooth, "smoothed reliability diagram", "smooth")
     for key, s in sorted((groups or {}).items()):
         gpng = _diagram_png(s, binning, f"{key} ({s.count:,} rows)")
         with open(os.path.join(directory, f"reliability_{_safe(key)}.png"), "wb") as fh:
@@ -109,7 +134,7 @@ def write_report(directory: str, sketch: ReliabilitySketch, *, rows: int, skippe
 td,th{{border:1px solid #ccc;padding:0.25em 0.6em;text-align:right}}th{{text-align:left}}</style></head>
 <body><h1>{html.escape(title)}</h1>
 <p>{rows:,} rows scored, {sum(skipped.values()):,} skipped; {sketch.bins} {binning} bins.</p>
-{_img(png, "reliability diagram", "reliability")}
+{_img(png, "reliability diagram", "reliability")}{smooth_html}
 <h2>Metrics</h2><table id="metrics">{metric_rows}</table>
 <h2>Reliability table</h2><table id="bins"><tr><th>bin</th><th>count</th><th>mean score</th>
 <th>frequency</th><th>Wilson {table.confidence:.0%}</th></tr>{bin_rows}</table>
