@@ -8,6 +8,8 @@ import json
 
 import numpy as np
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from calipers._fast_reader import scanner
 from calipers.io import Columns, MalformedRow, Skipped, read_table_chunks
@@ -172,3 +174,34 @@ def test_missing_header_column(tmp_path):
     path.write_text("score,y\n0.5,1\n0.25,0\n")
     rows, skipped = _same([str(path)], Columns())
     assert rows == [] and skipped.counts == {"missing field 'label'": 2}
+
+
+# Tricky spellings: the scanner must take exactly what the row parser takes.
+_CELLS = ["0.5", "1", "0", "1.0", "1e-3", "1E-3", ".5", "5.", "-0", "-0.0", "+0.5", " 0.5", "0.5 ", "nan", "inf",
+          "1e999", "0x1", "1_0", "", "true", "True", "2", "-1", "0.3e1", "1e", "e1", "--1", "0.5.5", "\u00e9",
+          '"0.5"', "0,5", "1.5", "00.5", "-1e-400"]
+_JSON_VALUES = ["0.5", "1", "0", "1.0", "1e-3", "1E+0", "-0", "-0.0", "true", "false", "null", '"0.5"', '"x"',
+                "01", "1.", ".5", "NaN", "Infinity", "-Infinity", "1e999", "[0.5]", "{}", '"a\\u00e9"', "2", "-1",
+                '"\\"q\\""', "0.5 ", " 1"]
+
+
+@settings(max_examples=60, deadline=None)
+@given(st.lists(st.tuples(st.sampled_from(_CELLS), st.sampled_from(_CELLS), st.sampled_from(_CELLS + ["g1", "g 2"])),
+                min_size=1, max_size=40))
+def test_csv_spellings_match_the_row_parser(tmp_path_factory, rows):
+    path = tmp_path_factory.mktemp("csv") / "log.csv"
+    body = "score,label,g\n" + "\n".join(",".join(r) for r in rows) + "\n"
+    path.write_text(body, encoding="utf-8")
+    _same([str(path)], Columns(group="g"))
+    _same([str(path)], Columns())
+
+
+@settings(max_examples=60, deadline=None)
+@given(st.lists(st.tuples(st.sampled_from(_JSON_VALUES), st.sampled_from(_JSON_VALUES),
+                          st.sampled_from(_JSON_VALUES + ['"g1"', '"g 2"'])), min_size=1, max_size=40))
+def test_jsonl_spellings_match_the_row_parser(tmp_path_factory, rows):
+    path = tmp_path_factory.mktemp("jsonl") / "log.jsonl"
+    body = "\n".join('{"score": %s, "label": %s, "g": %s}' % r for r in rows) + "\n"
+    path.write_text(body, encoding="utf-8")
+    _same([str(path)], Columns(group="g"))
+    _same([str(path)], Columns())
