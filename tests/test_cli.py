@@ -406,3 +406,50 @@ def test_bootstrap_interval_and_smooth_ece_in_the_report(tmp_path, capsys):
     assert main(["score", "--sample", "--bootstrap", "200"]) == 0
     text = capsys.readouterr().out
     assert "95% interval" in text and "smooth ECE" in text
+
+
+@pytest.mark.parametrize("fmt", ["jsonl", "csv", "parquet", "jsonl.gz", "csv.gz"])
+def test_malformed_rows_in_every_format(tmp_path, capsys, fmt):
+    """The same generated log in each format, bad rows at known places: exact counts per
+    reason, the first file:line of each, strict mode's line, and metrics equal to the
+    in-memory computation on the valid rows."""
+    rng = np.random.default_rng(21)
+    n = 3000
+    p = rng.random(n)
+    y = (rng.random(n) < p**1.4).astype(int)
+    rows = [(float(a), int(b)) for a, b in zip(p, y)]
+    bad = {100: (None, 1), 101: (1.5, 0), 700: (float("nan"), 1), 1500: (0.5, 2), 2200: (0.25, 0.5),
+           2201: (-0.1, 1), 2900: (None, 0)}
+    expected = {"missing field 'score'": (2, 101), "'score' outside [0, 1]": (2, 102), "NaN 'score'": (1, 701),
+                "'label' not 0 or 1": (1, 1501), "'label' is not an integer": (1, 2201)}
+    for at in sorted(bad):  # ascending: each key is the final 0-based row
+        rows.insert(at, bad[at])
+    path = tmp_path / f"log.{fmt}"
+    header = 0
+    if fmt.startswith("parquet"):
+        pa = pytest.importorskip("pyarrow")
+        import pyarrow.parquet as pq
+
+        pq.write_table(pa.table({"score": [r[0] for r in rows], "label": [float(r[1]) for r in rows]}), path,
+                       row_group_size=1000)
+    else:
+        opener = gzip.open if fmt.endswith(".gz") else open
+        with opener(path, "wt") as fh:
+            if fmt.startswith("csv"):
+                header = 1
+                fh.write("score,label\n")
+                for s, lab in rows:
+                    fh.write(f"{'' if s is None else repr(s)},{lab}\n")
+            else:
+                for s, lab in rows:
+                    fh.write(json.dumps({"score": s, "label": lab}) + "\n")
+    assert main(["score", str(path), "--json", "--chunk-size", "512"]) == 0
+    out = json.loads(capsys.readouterr().out)
+    assert out["rows"] == n
+    assert out["skipped"] == {reason: count for reason, (count, _) in expected.items()}
+    for reason, (_, line) in expected.items():
+        assert out["skipped_first"][reason] == f"{path}:{line + header}"
+    assert out["metrics"]["ece"] == pytest.approx(calipers.ece(p, y), rel=1e-12)
+    assert out["metrics"]["brier"] == pytest.approx(calipers.brier(p, y), rel=1e-12)
+    assert main(["score", str(path), "--strict"]) == 1
+    assert f"{path}:{101 + header}: missing field 'score'" in capsys.readouterr().err
