@@ -357,13 +357,7 @@ def _parquet_columnar(path: str, cols: Columns, chunk_size: int, strict: bool, s
             gmissing = garr.is_null().to_numpy(zero_copy_only=False) | (names[codes] == "")
             reasons.insert(0, (gmissing, f"missing field '{cols.group}'"))
             groups = names[codes]
-        bad = np.zeros(n, bool)
-        hits = []
-        for mask, reason in reasons:  # each row gets the first reason that applies
-            hit = mask & ~bad
-            hits.append((hit, reason))
-            bad |= hit
-        _count_hits(hits, path, offset, strict, skipped)
+        bad = _skip_rows(reasons, path, offset, strict, skipped)
         keep = ~bad
         offset += n
         if keep.any():
@@ -371,15 +365,25 @@ def _parquet_columnar(path: str, cols: Columns, chunk_size: int, strict: bool, s
                         None if groups is None else groups[keep], None if times is None else times[keep])
 
 
-def _count_hits(hits: list[tuple[np.ndarray, str]], path: str, offset: int, strict: bool, skipped: Skipped) -> None:
-    """Skip reasons of a columnar batch (disjoint masks), added in order of their first row
-    as the row reader adds them; in strict mode the first bad row raises."""
-    firsts = sorted((int(np.argmax(hit)), reason, int(hit.sum())) for hit, reason in hits if hit.any())
+def _skip_rows(reasons: list[tuple[np.ndarray, str]], path: str, offset: int, strict: bool,
+               skipped: Skipped) -> np.ndarray:
+    """Give each row of a columnar batch the first reason that applies (the row reader's
+    precedence), count the reasons in order of their first row, as the row reader does,
+    and return the mask of skipped rows; in strict mode the first bad row raises."""
+    bad = np.zeros(len(reasons[0][0]), bool)
+    firsts = []
+    for mask, reason in reasons:
+        hit = mask & ~bad
+        if hit.any():
+            firsts.append((int(np.argmax(hit)), reason, int(hit.sum())))
+        bad |= hit
+    firsts.sort()
     if strict and firsts:
         row, reason, _ = firsts[0]
         raise MalformedRow(f"{path}:{offset + row + 1}: {reason}")
     for row, reason, count in firsts:
         skipped.add(reason, f"{path}:{offset + row + 1}", count)
+    return bad
 
 
 def read_table_chunks(paths: list[str], cols: Columns, *, chunk_size: int = 65536, strict: bool = False,
@@ -480,13 +484,7 @@ def read_score_batches(path: str, cols: Columns, *, chunk_size: int = 65536, str
         with np.errstate(invalid="ignore"):
             reasons = [(missing, f"missing field '{cols.score}'"), (np.isnan(score), f"NaN '{cols.score}'"),
                        (~((score >= 0.0) & (score <= 1.0)), f"'{cols.score}' outside [0, 1]")]
-        bad = np.zeros(batch.num_rows, bool)
-        hits = []
-        for mask, reason in reasons:  # each row gets the first reason that applies
-            hit = mask & ~bad
-            hits.append((hit, reason))
-            bad |= hit
-        _count_hits(hits, path, offset, strict, skipped)
+        bad = _skip_rows(reasons, path, offset, strict, skipped)
         offset += batch.num_rows
         if not bad.all():
             keep = np.flatnonzero(~bad)

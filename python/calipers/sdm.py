@@ -380,7 +380,7 @@ class SDMEstimator:
         except (struct.error, ValueError, KeyError, TypeError, IndexError) as exc:
             raise ValueError(f"calipers SDM blob is malformed: {exc}") from exc
         support = arrays["support"]
-        n = support.shape[0] if support.ndim == 2 else -1
+        n = len(support) if support.ndim == 2 else -1
         if (n < 1 or support.dtype.kind != "f" or arrays["support_labels"].shape != (n,)
                 or arrays["support_pred"].shape != (n,) or psi.shape != (classes,) or classes < 2
                 or not np.all(np.isfinite(support)) or np.any(arrays["support_pred"] < 0)
