@@ -92,35 +92,37 @@ class _ExactSmoother:
 
     def fixed_point(self, tol: float = 1e-10) -> tuple[float, float]:
         """(smooth ECE, sigma*): g(s) = smECE_s - s decreases strictly, so its root is
-        bracketed and found by regula falsi (Illinois), which keeps the bracket."""
+        bracketed and found by regula falsi (Illinois), which keeps the bracket. The
+        Illinois step halves a stored end value to pull the secant along; the returned
+        smECE is always the one computed at the returned sigma."""
         lo, hi = SIGMA_FLOOR, 1.0
-        g_lo = self.at(lo) - lo
-        if g_lo <= 0.0:
-            return lo + g_lo, lo
-        g_hi = self.at(hi) - hi
-        if g_hi >= 0.0:
-            return hi + g_hi, hi
+        value_lo = self.at(lo)
+        if value_lo <= lo:
+            return value_lo, lo
+        value_hi = self.at(hi)
+        if value_hi >= hi:
+            return value_hi, hi
+        g_lo, g_hi = value_lo - lo, value_hi - hi  # secant weights (halved by Illinois)
         side = 0
         while hi - lo > tol:
             mid = (lo * g_hi - hi * g_lo) / (g_hi - g_lo)
             if not lo < mid < hi:
                 mid = 0.5 * (lo + hi)
-            g = self.at(mid) - mid
-            if g == 0.0:
-                return mid, mid
+            value = self.at(mid)
+            g = value - mid
+            if g == 0.0 or abs(g) < 1e-14:
+                return value, mid
             if g > 0.0:
                 lo, g_lo = mid, g
                 if side == 1:
                     g_hi *= 0.5
                 side = 1
             else:
-                hi, g_hi = mid, g
+                hi, g_hi, value_hi = mid, g, value
                 if side == -1:
                     g_lo *= 0.5
                 side = -1
-            if abs(g) < 1e-14:
-                return mid + g, mid
-        return hi + g_hi, hi
+        return value_hi, hi
 
 
 # -- relplot 1.0.3's discretisation -------------------------------------------------------
@@ -141,13 +143,8 @@ class _RelplotSmoother:
         self.grids: dict[int, tuple[np.ndarray, np.ndarray]] = {}
 
     def _grid(self, m: int) -> tuple[np.ndarray, np.ndarray]:
-        if m not in self.grids:
-            x = self.points * (m - 1)
-            left = np.clip(x.astype(np.int64), 0, m - 2)
-            frac = x - left
-            split = [np.bincount(left, (1.0 - frac) * w, minlength=m) + np.bincount(left + 1, frac * w, minlength=m)
-                     for w in (self.residuals, self.counts)]
-            self.grids[m] = (split[0], split[1])
+        if m not in self.grids:  # m points, m - 1 cells
+            self.grids[m] = (_splat(self.points, self.residuals, m - 1), _splat(self.points, self.counts, m - 1))
         return self.grids[m]
 
     @staticmethod
@@ -272,8 +269,11 @@ KERNEL_SLOPE = math.sqrt(2.0 / math.pi)
 def smooth_curve(points: np.ndarray, residuals: np.ndarray, counts: np.ndarray, n: int, sigma: float | None,
                  mesh: int) -> SmoothReliability:
     smoother = _ExactSmoother(points, residuals, n)
-    value, fixed = smoother.fixed_point()
-    sigma = fixed if sigma is None else float(sigma)
+    if sigma is None:
+        value, sigma = smoother.fixed_point()
+    else:
+        sigma = float(sigma)
+        value = smoother.at(sigma)
     r = smoother.residual_curve(sigma)
     d = _ExactSmoother(points, counts, n).residual_curve(sigma)
     grid = np.linspace(0.0, 1.0, smoother.m + 1)
@@ -281,7 +281,7 @@ def smooth_curve(points: np.ndarray, residuals: np.ndarray, counts: np.ndarray, 
     r_t, d_t = np.interp(t, grid, r), np.interp(t, grid, d)
     with np.errstate(invalid="ignore", divide="ignore"):
         frequency = np.where(d_t > 1e-12, t - r_t / d_t, np.nan)
-    return SmoothReliability(t, frequency, d_t, sigma, value if sigma == fixed else smoother.at(sigma))
+    return SmoothReliability(t, frequency, d_t, sigma, value)
 
 
 def smooth_reliability(scores: Any, labels: Any, *, sigma: float | None = None, mesh: int = 200,
