@@ -62,6 +62,23 @@ def as_scores(x: Any, name: str = "scores") -> np.ndarray:
     return np.ascontiguousarray(arr, dtype=np.float64)
 
 
+def as_embeddings(x: Any, name: str, dtype: Any = None) -> np.ndarray:
+    """A non-empty (rows, dims) array of finite numbers, C-contiguous: float32/float64 kept
+    (or cast to ``dtype``), other numbers as float64; bools and non-numbers are TypeError."""
+    arr = _array(x, name)
+    if arr.dtype == np.bool_:
+        raise TypeError(f"{name} must hold numbers, got dtype bool")
+    if arr.ndim != 2 or arr.shape[0] == 0 or arr.shape[1] == 0:
+        raise ValueError(f"{name} must be a non-empty 2-D array (rows, dims), got shape {arr.shape}")
+    target = dtype or (arr.dtype if arr.dtype in (np.float32, np.float64) else np.float64)
+    arr = np.ascontiguousarray(arr, dtype=target)
+    bad = ~np.isfinite(arr).all(axis=1)
+    if bad.any():
+        raise ValueError(f"{name} must be finite: {int(bad.sum())} row(s) hold NaN or inf, first at row "
+                         f"{int(np.argmax(bad))}")
+    return arr
+
+
 def as_labels(x: Any, name: str = "labels") -> np.ndarray:
     """Integer labels for the kernels. Bools are viewed as uint8; float labels must be
     whole numbers (others become -1 so the label rule reports them)."""

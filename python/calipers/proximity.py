@@ -23,28 +23,12 @@ from typing import Any
 import numpy as np
 
 from . import _backend
-from ._validate import check_choice
+from ._validate import as_embeddings, check_choice
 
 __all__ = ["knn", "proximity"]
 
 METRICS = ("sqeuclidean", "euclidean", "cosine")
 AGGREGATIONS = ("mean_of_exp", "exp_of_mean")
-
-
-def _embeddings(x: Any, name: str) -> np.ndarray:
-    arr = np.asarray(x)
-    if arr.dtype.kind not in "fiub" or arr.dtype == bool:
-        raise TypeError(f"{name} must be a numeric array, got dtype {arr.dtype}")
-    if arr.ndim != 2 or arr.shape[0] == 0 or arr.shape[1] == 0:
-        raise ValueError(f"{name} must be a non-empty 2-D array (rows, dims), got shape {arr.shape}")
-    if arr.dtype not in (np.float32, np.float64):
-        arr = arr.astype(np.float64)
-    bad = ~np.isfinite(arr)
-    if bad.any():
-        row = int(np.argmax(bad.any(axis=1)))
-        raise ValueError(f"{name} must be finite: {int(bad.any(axis=1).sum())} row(s) hold NaN or inf, "
-                         f"the first at row {row}")
-    return np.ascontiguousarray(arr)
 
 
 def _check_k(k: Any, available: int) -> int:
@@ -59,8 +43,8 @@ def knn(query: Any, pool: Any, k: int, *, exclude_self: bool = False, backend: s
         ) -> tuple[np.ndarray, np.ndarray]:
     """(indices, squared L2 distances), each (n_query, k), nearest first; ties go to the
     smaller pool index. ``exclude_self=True`` skips pool row i for query i (query is pool)."""
-    q = _embeddings(query, "query")
-    x = _embeddings(pool, "pool")
+    q = as_embeddings(query, "query")
+    x = as_embeddings(pool, "pool")
     if q.shape[1] != x.shape[1]:
         raise ValueError(f"query has {q.shape[1]} dims, pool has {x.shape[1]}")
     if q.dtype != x.dtype:
@@ -91,9 +75,9 @@ def proximity(query: Any, pool: Any = None, k: int = 10, *, metric: str = "sqeuc
     (the repo's K+1-and-drop-self for calibration points, done by index)."""
     check_choice("metric", metric, METRICS)
     check_choice("agg", agg, AGGREGATIONS)
-    q = _embeddings(query, "query")
+    q = as_embeddings(query, "query")
     same = pool is None
-    x = q if same else _embeddings(pool, "pool")
+    x = q if same else as_embeddings(pool, "pool")
     if exclude_self is None:
         exclude_self = same
     if normalize or metric == "cosine":

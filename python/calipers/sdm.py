@@ -37,6 +37,7 @@ from typing import Any
 import numpy as np
 
 from . import _backend, _serde
+from ._validate import as_embeddings
 
 __all__ = ["SDMEstimator", "SDMPrediction"]
 
@@ -81,21 +82,6 @@ class SDMPrediction:
 
     def to_dict(self) -> dict[str, np.ndarray]:
         return {f.name: getattr(self, f.name) for f in fields(self)}
-
-
-def _embeddings(x: Any, name: str, dtype: Any = None) -> np.ndarray:
-    arr = np.asarray(x)
-    if arr.dtype.kind not in "fiu":
-        raise TypeError(f"{name} must be numeric, got dtype {arr.dtype}")
-    if arr.ndim != 2 or arr.shape[0] == 0 or arr.shape[1] == 0:
-        raise ValueError(f"{name} must be a non-empty 2-D array (rows, dims), got shape {arr.shape}")
-    target = dtype or (arr.dtype if arr.dtype in (np.float32, np.float64) else np.float64)
-    arr = np.ascontiguousarray(arr, dtype=target)
-    bad = ~np.isfinite(arr).all(axis=1)
-    if bad.any():
-        raise ValueError(f"{name} must be finite: {int(bad.sum())} row(s) hold NaN or inf, first at row "
-                         f"{int(np.argmax(bad))}")
-    return arr
 
 
 def _logits(z: Any, name: str, n: int, classes: int | None) -> np.ndarray:
@@ -168,24 +154,30 @@ class SDMEstimator:
         self._fitted = False
 
     # ------------------------------------------------------------------ fitting
+    def _set_support(self, embeddings: np.ndarray, labels: np.ndarray, predictions: np.ndarray) -> None:
+        """The support set and what every query reuses: which points their own model got
+        right, and (built on first use) the faiss index."""
+        self._support, self._support_labels, self._support_pred = embeddings, labels, predictions
+        self._support_correct = (labels == predictions).astype(np.uint8)
+        self._faiss_index: Any = None
+
     def _support_stats(self, h: np.ndarray, prediction: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
         k = min(self.k, len(self._support))
-        correct = (self._support_labels == self._support_pred).astype(np.uint8)
         if self.neighbours == "faiss":
-            return self._faiss_stats(h, prediction, k, correct)
-        return _backend.resolve(self.backend).sdm_support_stats(h, self._support, k, correct, self._support_pred,
-                                                                prediction)
+            return self._faiss_stats(h, prediction, k)
+        return _backend.resolve(self.backend).sdm_support_stats(h, self._support, k, self._support_correct,
+                                                                self._support_pred, prediction)
 
-    def _faiss_stats(self, h: np.ndarray, prediction: np.ndarray, k: int, correct: np.ndarray
-                     ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-        try:
-            import faiss
-        except ImportError as exc:
-            raise ImportError("neighbours='faiss' needs faiss: pip install faiss-cpu") from exc
-        index = faiss.IndexFlatL2(self._support.shape[1])
-        index.add(np.ascontiguousarray(self._support, np.float32))
-        dist, idx = index.search(np.ascontiguousarray(h, np.float32), k)
-        match = (correct[idx] != 0) & (self._support_pred[idx] == prediction[:, None])
+    def _faiss_stats(self, h: np.ndarray, prediction: np.ndarray, k: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        if self._faiss_index is None:
+            try:
+                import faiss
+            except ImportError as exc:
+                raise ImportError("neighbours='faiss' needs faiss: pip install faiss-cpu") from exc
+            self._faiss_index = faiss.IndexFlatL2(self._support.shape[1])
+            self._faiss_index.add(np.ascontiguousarray(self._support, np.float32))
+        dist, idx = self._faiss_index.search(np.ascontiguousarray(h, np.float32), k)
+        match = (self._support_correct[idx] != 0) & (self._support_pred[idx] == prediction[:, None])
         q = np.cumprod(match, axis=1).sum(axis=1).astype(np.int64)
         return q, np.maximum(dist[:, 0].astype(np.float64), 0.0), idx[:, 0].astype(np.int64)
 
@@ -201,18 +193,17 @@ class SDMEstimator:
         """Keep the support set (train embeddings, labels and the predictions of their logits),
         run the kNN of the calibration points into it, and set q'_min and the per-class
         thresholds (Alg. 1). Support labels may be -1 or -99; calibration labels are classes."""
-        support = _embeddings(train_embeddings, "train_embeddings")
+        support = as_embeddings(train_embeddings, "train_embeddings")
         z_tr = _logits(train_logits, "train_logits", len(support), None)
         classes = z_tr.shape[1]
         y_tr = _labels(train_labels, "train_labels", len(support), classes, support=True)
-        h_ca = _embeddings(calibration_embeddings, "calibration_embeddings", support.dtype)
+        h_ca = as_embeddings(calibration_embeddings, "calibration_embeddings", support.dtype)
         if h_ca.shape[1] != support.shape[1]:
             raise ValueError(f"calibration_embeddings have {h_ca.shape[1]} dims, train_embeddings {support.shape[1]}")
         z_ca = _logits(calibration_logits, "calibration_logits", len(h_ca), classes)
         y_ca = _labels(calibration_labels, "calibration_labels", len(h_ca), classes, support=False)
         self.classes = classes
-        self._support, self._support_labels = support, y_tr
-        self._support_pred = np.argmax(z_tr, axis=1).astype(np.int64)
+        self._set_support(support, y_tr, np.argmax(z_tr, axis=1).astype(np.int64))
         pred_ca = np.argmax(z_ca, axis=1).astype(np.int64)
         q, d0, _ = self._support_stats(h_ca, pred_ca)
         self._d_cdf = [np.sort(d0[(y_ca == c) & (q > 0)]) for c in range(classes)]
@@ -258,15 +249,10 @@ class SDMEstimator:
     def add_support(self, embeddings: Any, logits: Any, labels: Any) -> "SDMEstimator":
         """Append labelled points (labels may be -1 or -99) to the support set; the
         calibration (d quantiles, q'_min, thresholds) is kept, as the reference does."""
-        self._check_fitted()
-        h = _embeddings(embeddings, "embeddings", self._support.dtype)
-        if h.shape[1] != self._support.shape[1]:
-            raise ValueError(f"embeddings have {h.shape[1]} dims, the support set {self._support.shape[1]}")
-        z = _logits(logits, "logits", len(h), self.classes)
+        h, z = self._inputs(embeddings, logits)
         y = _labels(labels, "labels", len(h), self.classes, support=True)
-        self._support = np.concatenate([self._support, h])
-        self._support_labels = np.concatenate([self._support_labels, y])
-        self._support_pred = np.concatenate([self._support_pred, np.argmax(z, axis=1).astype(np.int64)])
+        self._set_support(np.concatenate([self._support, h]), np.concatenate([self._support_labels, y]),
+                          np.concatenate([self._support_pred, np.argmax(z, axis=1).astype(np.int64)]))
         return self
 
     # --------------------------------------------------------------- predicting
@@ -281,12 +267,16 @@ class SDMEstimator:
         only_prediction = (passing.sum(axis=1) == 1) & passing[np.arange(len(prediction)), prediction]
         return valid & (self._acc_hr > 0) & only_prediction
 
-    def predict(self, embeddings: Any, logits: Any) -> SDMPrediction:
+    def _inputs(self, embeddings: Any, logits: Any) -> tuple[np.ndarray, np.ndarray]:
+        """Embeddings (in the support set's dtype and width) and logits of new points."""
         self._check_fitted()
-        h = _embeddings(embeddings, "embeddings", self._support.dtype)
+        h = as_embeddings(embeddings, "embeddings", self._support.dtype)
         if h.shape[1] != self._support.shape[1]:
             raise ValueError(f"embeddings have {h.shape[1]} dims, the support set {self._support.shape[1]}")
-        z = _logits(logits, "logits", len(h), self.classes)
+        return h, _logits(logits, "logits", len(h), self.classes)
+
+    def predict(self, embeddings: Any, logits: Any) -> SDMPrediction:
+        h, z = self._inputs(embeddings, logits)
         prediction = np.argmax(z, axis=1).astype(np.int64)
         q, d0, nearest = self._support_stats(h, prediction)
         d0 = np.maximum(np.asarray(d0, np.float64), 0.0)
@@ -387,9 +377,8 @@ class SDMEstimator:
                 or np.any(arrays["support_pred"] >= classes)):
             raise ValueError("calipers SDM blob is inconsistent (support arrays, classes or thresholds)")
         out.classes = classes
-        out._support = np.ascontiguousarray(support)
-        out._support_labels = arrays["support_labels"].astype(np.int64)
-        out._support_pred = arrays["support_pred"].astype(np.int64)
+        out._set_support(np.ascontiguousarray(support), arrays["support_labels"].astype(np.int64),
+                         arrays["support_pred"].astype(np.int64))
         out._d_cdf = [arrays[f"d_cdf{c}"].astype(np.float64) for c in range(classes)]
         out._q_sorted = [arrays[f"q_sorted{c}"].astype(np.float64) for c in range(classes)]
         if any(np.any(np.diff(a) < 0) for a in out._d_cdf + out._q_sorted):
