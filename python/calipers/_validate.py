@@ -62,6 +62,21 @@ def as_scores(x: Any, name: str = "scores") -> np.ndarray:
     return np.ascontiguousarray(arr, dtype=np.float64)
 
 
+def finite_values(x: Any, name: str, *, flatten: bool = False) -> np.ndarray:
+    """A non-empty 1-D float64 array of finite numbers (``flatten`` accepts any shape)."""
+    arr = as_scores(x, name).astype(np.float64, copy=False)
+    if flatten:
+        arr = arr.reshape(-1)
+    if arr.ndim != 1:
+        raise ValueError(f"{name} must be a 1-D array, got shape {arr.shape}")
+    if arr.size == 0:
+        raise ValueError(f"{name} is empty")
+    bad = ~np.isfinite(arr)
+    if bad.any():
+        raise ValueError(f"{name} must be finite: {int(bad.sum())} value(s) are not, first at index {int(np.argmax(bad))}")
+    return arr
+
+
 def as_embeddings(x: Any, name: str, dtype: Any = None) -> np.ndarray:
     """A non-empty (rows, dims) array of finite numbers, C-contiguous: float32/float64 kept
     (or cast to ``dtype``), other numbers as float64; bools and non-numbers are TypeError."""

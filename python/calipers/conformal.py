@@ -7,7 +7,7 @@ from typing import Any
 
 import numpy as np
 
-from ._validate import as_scores
+from ._validate import finite_values
 
 __all__ = ["conformal_threshold"]
 
@@ -27,19 +27,17 @@ def conformal_threshold(scores: Any, alpha: float) -> float:
 
     if isinstance(scores, QuantileSketch):
         return scores.conformal_threshold(alpha)
-    s = as_scores(scores).astype(np.float64, copy=False)
-    if s.ndim != 1:
-        raise ValueError(f"scores must be a 1-D array of calibration nonconformity scores, got shape {s.shape}")
-    if s.size == 0:
-        raise ValueError("scores is empty: at least one calibration score is needed")
-    bad = ~np.isfinite(s)
-    if bad.any():
-        raise ValueError(f"scores must be finite: {int(bad.sum())} value(s) are not, first at index {int(np.argmax(bad))}")
-    if isinstance(alpha, bool) or not isinstance(alpha, (int, float)) or not 0.0 < alpha < 1.0:
-        raise ValueError(f"alpha must be a number in (0, 1), got {alpha!r}")
-    n = s.size
-    # 1e-9 absorbs float rounding of (n + 1)(1 - alpha) (20 * 0.95 = 19.000000000000004)
-    k = math.ceil((n + 1) * (1.0 - alpha) - 1e-9)
-    if k > n:
+    s = finite_values(scores, "scores")
+    k = conformal_rank(s.size, alpha)
+    if k > s.size:
         return math.inf
     return float(np.partition(s, k - 1)[k - 1])
+
+
+def conformal_rank(n: int, alpha: Any) -> int:
+    """k = ceil((n + 1)(1 - alpha)), the rank of the split-conformal threshold among n
+    scores (k > n: no finite threshold). 1e-9 absorbs float rounding of (n + 1)(1 - alpha)
+    (20 * 0.95 = 19.000000000000004)."""
+    if isinstance(alpha, bool) or not isinstance(alpha, (int, float)) or not 0.0 < alpha < 1.0:
+        raise ValueError(f"alpha must be a number in (0, 1), got {alpha!r}")
+    return math.ceil((n + 1) * (1.0 - alpha) - 1e-9)

@@ -29,7 +29,7 @@ from typing import Any
 import numpy as np
 
 from . import _serde
-from ._validate import as_scores
+from ._validate import finite_values
 
 __all__ = ["QuantileSketch"]
 
@@ -101,12 +101,7 @@ class QuantileSketch:
 
     def update(self, values: Any) -> "QuantileSketch":
         """Add a batch of finite values (all-or-nothing)."""
-        v = as_scores(values, "values").astype(np.float64, copy=False).reshape(-1)
-        if v.size == 0:
-            raise ValueError("values is empty")
-        bad = ~np.isfinite(v)
-        if bad.any():
-            raise ValueError(f"values must be finite: {int(bad.sum())} are not, first at index {int(np.argmax(bad))}")
+        v = finite_values(values, "values", flatten=True)
         self._levels[0] = np.concatenate([self._levels[0], v])
         self._n += v.size
         self._min = min(self._min, float(v.min()))
@@ -178,11 +173,11 @@ class QuantileSketch:
         seen: the smallest stored value whose rank is certainly >= k = ceil((n+1)(1-alpha))
         (estimated rank minus ``error_bound``; with ``delta``, minus the bound that holds
         with probability 1 - delta). +inf when k > n, as :func:`calipers.conformal_threshold`."""
-        if isinstance(alpha, bool) or not isinstance(alpha, (int, float)) or not 0.0 < alpha < 1.0:
-            raise ValueError(f"alpha must be a number in (0, 1), got {alpha!r}")
+        from .conformal import conformal_rank
+
         if self._n == 0:
             raise ValueError("conformal_threshold of an empty sketch")
-        k = math.ceil((self._n + 1) * (1.0 - alpha) - 1e-9)
+        k = conformal_rank(self._n, alpha)
         if k > self._n:
             return math.inf
         slack = self._bound if delta is None else self.probable_error(delta)
