@@ -19,6 +19,8 @@ from typing import IO, Any, Callable, Iterator
 
 import numpy as np
 
+from .io import Chunk, SkipTally, Skipped
+
 _BLOCK_BYTES = 1 << 23  # bytes scanned per call: constant memory, few Python round trips
 _NUMBER, _VECTOR, _TEXT, _TIME = 0, 1, 2, 3
 
@@ -78,27 +80,6 @@ class _Layout:
         return out
 
 
-class _Bad:
-    """Skipped rows of one block: reason -> [count, first line], merged into Skipped in order
-    of first line so 'first at' stays the first in the logs."""
-
-    def __init__(self) -> None:
-        self.reasons: dict[str, list[int]] = {}
-
-    def add(self, reason: str, line: int, count: int = 1) -> None:
-        entry = self.reasons.setdefault(reason, [0, line])
-        entry[0] += count
-        entry[1] = min(entry[1], line)
-
-    def flush(self, path: str, strict: bool, skipped: Any, malformed: type[Exception]) -> None:
-        ordered = sorted(self.reasons.items(), key=lambda item: item[1][1])
-        if strict and ordered:
-            reason, (_, line) = ordered[0]
-            raise malformed(f"{path}:{line}: {reason}")
-        for reason, (count, line) in ordered:
-            skipped.add(reason, f"{path}:{line}", count)
-
-
 def _columnar_reasons(layout: _Layout, values: np.ndarray) -> list[tuple[np.ndarray, str]]:
     """The row parser's checks on scanned numbers, in its order of precedence (the scanner
     already guarantees presence, numeric spelling and vector length)."""
@@ -140,10 +121,10 @@ def _fsum_rows(scores: np.ndarray) -> np.ndarray:
 class FastReader:
     """Reads one CSV or JSONL file (plain or gzip) in blocks with the C++ scanner."""
 
-    def __init__(self, path: str, fmt: str, cols: Any, rows: Any, strict: bool, skipped: Any,
-                 malformed: type[Exception], on_bytes: Callable[[int], None] | None = None) -> None:
+    def __init__(self, path: str, fmt: str, cols: Any, rows: Any, strict: bool, skipped: Skipped,
+                 on_bytes: Callable[[int], None] | None = None) -> None:
         self.path, self.fmt, self.cols, self.rows, self.on_bytes = path, fmt, cols, rows, on_bytes
-        self.strict, self.skipped, self.malformed = strict, skipped, malformed
+        self.strict, self.skipped = strict, skipped
         self.scan = scanner()
         self.delimiter = "\t" if path.removesuffix(".gz").endswith(".tsv") else ","
         self.header: list[str] | None = None
@@ -169,9 +150,7 @@ class FastReader:
         return rec
 
     # -- blocks --------------------------------------------------------------------------
-    def chunks(self, chunk_size: int) -> Iterator[Any]:
-        from .io import Chunk
-
+    def chunks(self, chunk_size: int) -> Iterator[Chunk]:
         with _binary(self.path) as fh:
             first_line = 1
             if self.fmt == "csv":
@@ -193,14 +172,14 @@ class FastReader:
                     first_line += used
                     if self.on_bytes is not None:  # bytes of the file on disk (compressed for .gz)
                         self.on_bytes(getattr(fh, "fileobj", fh).tell())
-                    yield from _split(parts, chunk_size, Chunk)
+                    yield from _split(parts, chunk_size)
                 if not data:
                     return
 
     def _block(self, text: bytes, first_line: int) -> tuple[dict[str, Any], int]:
         """Valid rows of whole lines `text` starting at 1-based line `first_line`, and the
         number of lines it held."""
-        bad = _Bad()
+        bad = SkipTally()
         parts: dict[str, list[Any]] = {"scores": [], "labels": [], "groups": [], "times": []}
         lines_used = 0
         if self.rows.width is None and self.cols.probs is not None:
@@ -209,10 +188,10 @@ class FastReader:
             first_line += lines_used
         if text:
             lines_used += self._scan(text, first_line, bad, parts)
-        bad.flush(self.path, self.strict, self.skipped, self.malformed)
+        bad.flush(self.path, self.strict, self.skipped)
         return parts, lines_used
 
-    def _until_width(self, text: bytes, first_line: int, bad: _Bad, parts: dict[str, list[Any]]
+    def _until_width(self, text: bytes, first_line: int, bad: SkipTally, parts: dict[str, list[Any]]
                      ) -> tuple[bytes, int]:
         pos, line = 0, first_line
         while pos < len(text) and self.rows.width is None:
@@ -224,7 +203,7 @@ class FastReader:
             pos, line = end + 1, line + 1
         return text[pos:], line - first_line
 
-    def _parse_one(self, raw: bytes, line: int, bad: _Bad, parts: dict[str, list[Any]]) -> None:
+    def _parse_one(self, raw: bytes, line: int, bad: SkipTally, parts: dict[str, list[Any]]) -> None:
         parsed = self.rows.parse(self._record(raw))
         if isinstance(parsed, str):
             bad.add(parsed, line)
@@ -237,7 +216,7 @@ class FastReader:
         if when is not None:
             parts["times"].append(np.asarray([when], np.float64))
 
-    def _scan(self, text: bytes, first_line: int, bad: _Bad, parts: dict[str, list[Any]]) -> int:
+    def _scan(self, text: bytes, first_line: int, bad: SkipTally, parts: dict[str, list[Any]]) -> int:
         layout = _Layout(self.cols, self.rows.width, self.rows.with_label)
         column_of = None if self.header is None else {name: i for i, name in enumerate(self.header)}
         fields = layout.fields(column_of)
@@ -249,15 +228,8 @@ class FastReader:
         out = self.scan(text, self.delimiter if self.fmt == "csv" else "", fields, layout.width)
         values, deferred, lines = out["values"], out["deferred"].view(bool), out["line"] + first_line
         ok = ~deferred
-        reasons = _columnar_reasons(layout, values)
-        hit_any = np.zeros(len(values), bool)
-        for mask, reason in reasons:
-            hit = mask & ok & ~hit_any
-            if hit.any():
-                idx = np.flatnonzero(hit)
-                bad.add(reason, int(lines[idx[0]]), len(idx))
-                hit_any |= hit
-        keep = ok & ~hit_any
+        skipped_rows = bad.add_masks([(mask & ok, reason) for mask, reason in _columnar_reasons(layout, values)], lines)
+        keep = ok & ~skipped_rows
         if keep.any():
             kept = values[keep]
             parts["scores"].append(kept[:, : layout.k] if layout.vector else kept[:, 0])
@@ -273,7 +245,7 @@ class FastReader:
         return int(out["lines"])
 
 
-def _split(parts: dict[str, list[Any]], chunk_size: int, chunk_type: Any) -> Iterator[Any]:
+def _split(parts: dict[str, list[Any]], chunk_size: int) -> Iterator[Chunk]:
     if not parts["labels"]:
         return
     labels = np.concatenate(parts["labels"])
@@ -282,5 +254,5 @@ def _split(parts: dict[str, list[Any]], chunk_size: int, chunk_type: Any) -> Ite
     times = np.concatenate(parts["times"]) if parts["times"] else None
     for b in range(0, len(labels), chunk_size):
         sl = slice(b, b + chunk_size)
-        yield chunk_type(np.ascontiguousarray(scores[sl]), labels[sl],
+        yield Chunk(np.ascontiguousarray(scores[sl]), labels[sl],
                          None if groups is None else groups[sl], None if times is None else times[sl])

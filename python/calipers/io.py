@@ -365,24 +365,46 @@ def _parquet_columnar(path: str, cols: Columns, chunk_size: int, strict: bool, s
                         None if groups is None else groups[keep], None if times is None else times[keep])
 
 
+class SkipTally:
+    """Rows skipped in one columnar batch: reason -> [count, first position]. ``flush``
+    adds them to :class:`Skipped` in order of first position, as the row reader adds them,
+    so 'first at' stays the first in the logs; in strict mode it raises at the first one."""
+
+    def __init__(self) -> None:
+        self.reasons: dict[str, list[int]] = {}
+
+    def add(self, reason: str, position: int, count: int = 1) -> None:
+        entry = self.reasons.setdefault(reason, [0, position])
+        entry[0] += count
+        entry[1] = min(entry[1], position)
+
+    def add_masks(self, reasons: list[tuple[np.ndarray, str]], positions: np.ndarray) -> np.ndarray:
+        """Give each row the first reason whose mask holds (the row reader's precedence);
+        returns the mask of rows skipped."""
+        bad = np.zeros(len(positions), bool)
+        for mask, reason in reasons:
+            hit = mask & ~bad
+            if hit.any():
+                rows = np.flatnonzero(hit)
+                self.add(reason, int(positions[rows[0]]), len(rows))
+                bad |= hit
+        return bad
+
+    def flush(self, path: str, strict: bool, skipped: Skipped) -> None:
+        ordered = sorted(self.reasons.items(), key=lambda item: item[1][1])
+        if strict and ordered:
+            reason, (_, position) = ordered[0]
+            raise MalformedRow(f"{path}:{position}: {reason}")
+        for reason, (count, position) in ordered:
+            skipped.add(reason, f"{path}:{position}", count)
+
+
 def _skip_rows(reasons: list[tuple[np.ndarray, str]], path: str, offset: int, strict: bool,
                skipped: Skipped) -> np.ndarray:
-    """Give each row of a columnar batch the first reason that applies (the row reader's
-    precedence), count the reasons in order of their first row, as the row reader does,
-    and return the mask of skipped rows; in strict mode the first bad row raises."""
-    bad = np.zeros(len(reasons[0][0]), bool)
-    firsts = []
-    for mask, reason in reasons:
-        hit = mask & ~bad
-        if hit.any():
-            firsts.append((int(np.argmax(hit)), reason, int(hit.sum())))
-        bad |= hit
-    firsts.sort()
-    if strict and firsts:
-        row, reason, _ = firsts[0]
-        raise MalformedRow(f"{path}:{offset + row + 1}: {reason}")
-    for row, reason, count in firsts:
-        skipped.add(reason, f"{path}:{offset + row + 1}", count)
+    """The skipped-row mask of a columnar batch whose rows start after ``offset``."""
+    tally = SkipTally()
+    bad = tally.add_masks(reasons, offset + 1 + np.arange(len(reasons[0][0])))
+    tally.flush(path, strict, skipped)
     return bad
 
 
@@ -412,7 +434,7 @@ def read_table_chunks(paths: list[str], cols: Columns, *, chunk_size: int = 6553
         if fmt == "parquet" and _parquet_columnar_ok(path, cols):
             yield from _parquet_columnar(path, cols, chunk_size, strict, skipped)
         elif use_scanner and (fmt == "jsonl" or (fmt == "csv" and cols.probs is None)):
-            yield from FastReader(path, fmt, cols, rows, strict, skipped, MalformedRow, on_bytes).chunks(chunk_size)
+            yield from FastReader(path, fmt, cols, rows, strict, skipped, on_bytes).chunks(chunk_size)
         else:
             yield from _row_chunks(path, cols, rows, chunk_size, strict, skipped)
 

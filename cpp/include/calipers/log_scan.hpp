@@ -260,7 +260,10 @@ class JsonLine {
       v = t == "true" ? 1.0 : 0.0;
       return booleans;
     }
-    return json_number_token(t) && parse_number(t, v);
+    if (!json_number_token(t) || !parse_number(t, v)) return false;
+    // json.loads reads an integer token as int, so "-0" is 0, not -0.0
+    if (v == 0.0 && t.find_first_of(".eE") == std::string_view::npos) v = 0.0;
+    return true;
   }
 
   bool wanted(const Field& f) {
