@@ -21,6 +21,7 @@ from . import __version__
 from ._backend import show_config
 from .io import (Columns, MalformedRow, Skipped, parquet_scores_ok, read_record_chunks, read_score_batches,
                  read_table_chunks)
+from .grouped import GroupedSketch
 from .sketch import ReliabilitySketch, merge_all
 
 
@@ -106,28 +107,20 @@ def _log_paths(args: argparse.Namespace, command: str) -> list[str]:
 
 @dataclass
 class _Scored:
+    """One log's (or many merged logs') sketches: overall, per group, and per window
+    (keyed by the window's index: its start is index * window)."""
+
     sketch: ReliabilitySketch
     rows: int
     skipped: Skipped
-    groups: dict[str, ReliabilitySketch] = field(default_factory=dict)
-    windows: dict[float, ReliabilitySketch] = field(default_factory=dict)
+    groups: GroupedSketch = field(default_factory=GroupedSketch)
+    windows: GroupedSketch = field(default_factory=GroupedSketch)
 
 
 def _columns(args: argparse.Namespace) -> Columns:
     prob_columns = [c.strip() for c in args.prob_columns.split(",")] if getattr(args, "prob_columns", None) else None
     return Columns(score=args.score, label=args.label, probs=args.probs, prob_columns=prob_columns,
                    group=getattr(args, "by", None), time=getattr(args, "time", None))
-
-
-def _split_update(store: dict[Any, ReliabilitySketch], keys: np.ndarray, scores: np.ndarray, labels: np.ndarray,
-                  bins: int, backend: str) -> None:
-    uniq, inverse = np.unique(keys, return_inverse=True)
-    for i, key in enumerate(uniq.tolist()):
-        mask = inverse == i
-        sketch = store.get(key)
-        if sketch is None:
-            sketch = store[key] = ReliabilitySketch(bins=bins, backend=backend)
-        sketch.update(scores[mask], labels[mask])
 
 
 @dataclass(frozen=True)
@@ -150,15 +143,15 @@ def _plan(args: argparse.Namespace) -> _Plan:
 
 def _score_file(path: str, plan: _Plan, on_rows: Any = None, on_bytes: Any = None) -> _Scored:
     """One log file into sketches: overall, per group (--by) and per window (--time/--window)."""
-    out = _Scored(ReliabilitySketch(bins=plan.bins, backend=plan.backend, replicates=plan.replicates), 0, Skipped())
+    out = _Scored(ReliabilitySketch(bins=plan.bins, backend=plan.backend, replicates=plan.replicates), 0, Skipped(),
+                  GroupedSketch(plan.bins, backend=plan.backend), GroupedSketch(plan.bins, backend=plan.backend))
     for chunk in read_table_chunks([path], plan.cols, chunk_size=plan.chunk_size, strict=plan.strict,
                                    skipped=out.skipped, on_bytes=on_bytes):
         out.sketch.update(chunk.scores, chunk.labels)
         if chunk.groups is not None:
-            _split_update(out.groups, np.asarray(chunk.groups), chunk.scores, chunk.labels, plan.bins, plan.backend)
+            out.groups.update(chunk.scores, chunk.labels, np.asarray(chunk.groups))
         if plan.window and chunk.times is not None:
-            starts = np.floor(chunk.times / plan.window) * plan.window
-            _split_update(out.windows, starts, chunk.scores, chunk.labels, plan.bins, plan.backend)
+            out.windows.update(chunk.scores, chunk.labels, np.floor(chunk.times / plan.window).astype(np.int64))
         out.rows += len(chunk.labels)
         if on_rows is not None:
             on_rows(len(chunk.labels))
@@ -167,18 +160,14 @@ def _score_file(path: str, plan: _Plan, on_rows: Any = None, on_bytes: Any = Non
 
 def _merge_scored(parts: Sequence[_Scored]) -> _Scored:
     """Merge per-file results in order (so each reason's first file:line stays the first)."""
-    out = _Scored(merge_all([p.sketch for p in parts]), sum(p.rows for p in parts), Skipped())
-    for part in parts:
+    out = _Scored(merge_all([p.sketch for p in parts]), sum(p.rows for p in parts), Skipped(),
+                  parts[0].groups.copy(), parts[0].windows.copy())
+    for i, part in enumerate(parts):
         for reason, count in part.skipped.counts.items():
             out.skipped.add(reason, part.skipped.first[reason], count)
-        pairs: tuple[tuple[dict[Any, ReliabilitySketch], dict[Any, ReliabilitySketch]], ...] = (
-            (out.groups, part.groups), (out.windows, part.windows))
-        for mine, theirs in pairs:
-            for key, sketch in theirs.items():
-                if key in mine:
-                    mine[key].merge(sketch)
-                else:
-                    mine[key] = sketch.copy()
+        if i:
+            out.groups.merge(part.groups)
+            out.windows.merge(part.windows)
     return out
 
 
@@ -201,14 +190,6 @@ def _stream_sketch(args: argparse.Namespace, paths: list[str]) -> _Scored:
     return _merge_scored(parts)
 
 
-def pce(groups: dict[Any, ReliabilitySketch]) -> float:
-    """Partitioned calibration error over the groups: sum_g (n_g / n) |mean score_g -
-    frequency_g| (Yang et al. 2023 with the mean statistic and L1)."""
-    from .grouped import pce_from_sketches
-
-    return pce_from_sketches(groups.values())
-
-
 def _summary(sketch: ReliabilitySketch) -> dict[str, Any]:
     m = sketch.metrics()
     return {"rows": sketch.count, "metrics": {k: _clean(v) for k, v in m.items()}}
@@ -220,20 +201,20 @@ def _window_label(start: float) -> str:
     return datetime.fromtimestamp(start, tz=timezone.utc).isoformat()
 
 
-def _report(scored: _Scored, binning: str, as_json: bool, source: str) -> int:
+def _report(scored: _Scored, binning: str, as_json: bool, source: str, window: float | None = None) -> int:
     """Print the reliability table and metrics (or one JSON object), per group and window too."""
     sketch, rows, skipped = scored.sketch, scored.rows, scored.skipped
     metrics: dict[str, Any] = {k: _clean(v) for k, v in sketch.metrics().items()}
     if binning == "mass":
         metrics["ece"] = metrics["ece_mass"]
-    if scored.groups:
-        metrics["pce"] = _clean(pce(scored.groups))
+    if len(scored.groups):
+        metrics["pce"] = _clean(scored.groups.pce())
     if sketch.replicates and sketch.count:
         ci = sketch.ece_interval()
         metrics["ece_width_interval_95"] = [_clean(ci.low), _clean(ci.high)]
     table = sketch.reliability(binning=binning)
-    groups = {key: _summary(s) for key, s in sorted(scored.groups.items())}
-    windows = [{"start": _window_label(start), **_summary(s)} for start, s in sorted(scored.windows.items())]
+    groups = {key: _summary(s) for key, s in scored.groups.items()}
+    windows = [{"start": _window_label(index * window), **_summary(s)} for index, s in scored.windows.items()]
     if as_json:
         out: dict[str, Any] = {"rows": rows, "skipped": skipped.counts, "skipped_first": skipped.first,
                                "bins": sketch.bins, "binning": binning, "metrics": metrics,
@@ -317,13 +298,13 @@ def _score(args: argparse.Namespace) -> int:
 
         try:
             page = write_report(args.report, sketch, rows=rows, skipped=skipped.counts,
-                                skipped_first=skipped.first, binning=args.binning, groups=result.groups,
-                                windows={_window_label(k): v for k, v in sorted(result.windows.items())})
+                                skipped_first=skipped.first, binning=args.binning, groups=dict(result.groups.items()),
+                                windows={_window_label(i * args.window): v for i, v in result.windows.items()})
         except ImportError as exc:
             raise CommandError(f"--report needs matplotlib ({exc})") from exc
         if not args.quiet:
             print(f"calipers score: report written to {page}", file=sys.stderr)
-    return _report(result, args.binning, args.json, f"{len(paths)} file(s)")
+    return _report(result, args.binning, args.json, f"{len(paths)} file(s)", args.window)
 
 
 def _merge(args: argparse.Namespace) -> int:

@@ -49,28 +49,23 @@ def _group_codes(groups: Any, n: int, name: str = "groups") -> np.ndarray:
 
 
 def _pce_checked(c: Checked, kernels: Any, partitions: list[np.ndarray], weights: np.ndarray, norm: str) -> float:
-    total = 0.0
+    """sum_P w_P sum_G (n_G / n) L(mean f_G, mean y_G), class-averaged in marginal mode."""
     if c.kind == KIND_MARGINAL:
-        P = c.scores.astype(np.float64, copy=False)
-        onehot = np.zeros_like(P)
-        onehot[np.arange(len(P)), c.labels] = 1.0
-        for w, codes in zip(weights, partitions):
-            count = np.bincount(codes).astype(np.float64)
-            value = 0.0
-            for k in range(P.shape[1]):
-                f = np.bincount(codes, weights=P[:, k]) / count
-                y = np.bincount(codes, weights=onehot[:, k]) / count
-                value += float(np.sum(count / c.n * _discrepancy(f, y, norm)))
-            total += w * value / P.shape[1]
-        return total
-    (p, y), = stream_pairs(c, kernels)
-    p = p.astype(np.float64, copy=False)
-    y = y.astype(np.float64)
+        f = c.scores.astype(np.float64, copy=False)
+        y = np.zeros_like(f)
+        y[np.arange(len(f)), c.labels] = 1.0
+    else:
+        (p, outcome), = stream_pairs(c, kernels)
+        f, y = p.astype(np.float64, copy=False)[:, None], outcome.astype(np.float64)[:, None]
+    total = 0.0
     for w, codes in zip(weights, partitions):
         count = np.bincount(codes).astype(np.float64)
-        f_mean = np.bincount(codes, weights=p) / count
-        y_mean = np.bincount(codes, weights=y) / count
-        total += w * float(np.sum(count / c.n * _discrepancy(f_mean, y_mean, norm)))
+        value = 0.0
+        for k in range(f.shape[1]):
+            f_mean = np.bincount(codes, weights=f[:, k]) / count
+            y_mean = np.bincount(codes, weights=y[:, k]) / count
+            value += float(np.sum(count / c.n * _discrepancy(f_mean, y_mean, norm)))
+        total += w * value / f.shape[1]
     return total
 
 
@@ -179,9 +174,9 @@ class GroupedSketch:
             raise ValueError(f"this sketch has classes={t.classes}: scores must have shape (n, {t.classes})")
         uniq, inverse = np.unique(keys, return_inverse=True)
         staged = {}
-        for i, key in enumerate(uniq.tolist()):
+        for i, key in enumerate(uniq.tolist()):  # validated once above; each part only accumulates
             rows = inverse.reshape(-1) == i
-            staged[key] = self._new().update(c.scores[rows], c.labels[rows])
+            staged[key] = self._new()._add_checked(Checked(c.scores[rows], c.labels[rows], c.kind), kernels)
         for key, part in staged.items():  # nothing can fail from here on
             if key in self._groups:
                 self._groups[key].merge(part)

@@ -22,7 +22,7 @@ from ._estimators import NORMS, binned_error, combine_classes
 from ._grid import (FIELDS, GRID_CELLS, GRID_OCTAVES, GRID_SUB_BITS, KIND_BINARY, KIND_MARGINAL,
                     KIND_TOP_LABEL, PART_ALL, UNIT_SCALE, fine_cell_lower_edges, fine_cell_upper_edges,
                     stream_size, width_edges)
-from ._validate import DEFAULT_ROW_SUM_ATOL, check, check_bins, check_choice
+from ._validate import DEFAULT_ROW_SUM_ATOL, Checked, check, check_bins, check_choice
 from .binning import mass_cuts_from_counts
 from .metrics import bss_from_totals, brier_from_totals, log_loss_from_totals, totals_from_state
 from .reliability import ReliabilityTable
@@ -159,6 +159,10 @@ class ReliabilitySketch:
         if self._classes and c.classes != self._classes:
             raise ValueError(f"this sketch has classes={self._classes}: scores must have shape (n, {self._classes}), "
                              f"got {c.scores.shape}")
+        return self._add_checked(c, kernels)
+
+    def _add_checked(self, c: Checked, kernels: Any) -> "ReliabilitySketch":
+        """Add input that :func:`check` has validated for this sketch (all-or-nothing)."""
         replicate_delta = None
         if self._replicates is not None:
             from .bootstrap import poisson_replicates
