@@ -7,42 +7,36 @@ import html
 import io
 import os
 import re
-from typing import Any
+from typing import Any, Callable
 
 from .sketch import ReliabilitySketch
 
 
-def _diagram_png(sketch: ReliabilitySketch, binning: str, title: str) -> bytes:
+def _figure_png(draw: Callable[[Any], None], figsize: tuple[float, float] = (5.5, 5.5)) -> bytes:
+    """PNG bytes of one matplotlib (Agg) figure whose axes ``draw`` fills."""
     import matplotlib
 
     matplotlib.use("Agg", force=False)
     import matplotlib.pyplot as plt
 
-    fig, ax = plt.subplots(figsize=(5.5, 5.5))
-    sketch.reliability(binning=binning).plot(ax=ax, title=title)
+    fig, ax = plt.subplots(figsize=figsize)
+    draw(ax)
     buf = io.BytesIO()
     fig.tight_layout()
     fig.savefig(buf, format="png", dpi=100)
     plt.close(fig)
     return buf.getvalue()
+
+
+def _diagram_png(sketch: ReliabilitySketch, binning: str, title: str) -> bytes:
+    return _figure_png(lambda ax: sketch.reliability(binning=binning).plot(ax=ax, title=title))
 
 
 def _smooth_png(sketch: ReliabilitySketch) -> bytes | None:
     """The smoothed reliability curve (binary and top-label sketches)."""
     if sketch.classes is not None or sketch.count == 0:
         return None
-    import matplotlib
-
-    matplotlib.use("Agg", force=False)
-    import matplotlib.pyplot as plt
-
-    fig, ax = plt.subplots(figsize=(5.5, 5.5))
-    sketch.smooth_reliability().plot(ax=ax, title="Smoothed reliability diagram")
-    buf = io.BytesIO()
-    fig.tight_layout()
-    fig.savefig(buf, format="png", dpi=100)
-    plt.close(fig)
-    return buf.getvalue()
+    return _figure_png(lambda ax: sketch.smooth_reliability().plot(ax=ax, title="Smoothed reliability diagram"))
 
 
 def _fmt(value: Any) -> str:
@@ -52,29 +46,29 @@ def _fmt(value: Any) -> str:
 
 
 def _drift_png(windows: dict[str, ReliabilitySketch]) -> bytes:
-    import matplotlib
-
-    matplotlib.use("Agg", force=False)
-    import matplotlib.pyplot as plt
-
     labels = list(windows)
+    tables = [windows[k].reliability() for k in labels]
     ece = [windows[k].ece() for k in labels]
-    score = [windows[k].reliability().sum_score.sum() / max(windows[k].count, 1) for k in labels]
-    freq = [windows[k].reliability().sum_label.sum() / max(windows[k].count, 1) for k in labels]
-    fig, ax = plt.subplots(figsize=(8, 4))
-    x = range(len(labels))
-    ax.plot(x, ece, "o-", label="ECE")
-    ax.plot(x, score, "s--", label="mean score")
-    ax.plot(x, freq, "^--", label="observed frequency")
-    ax.set_xticks(list(x))
-    ax.set_xticklabels([k[:16] for k in labels], rotation=45, ha="right", fontsize="small")
-    ax.set_title("Calibration drift per window")
-    ax.legend(fontsize="small")
-    buf = io.BytesIO()
-    fig.tight_layout()
-    fig.savefig(buf, format="png", dpi=100)
-    plt.close(fig)
-    return buf.getvalue()
+    score = [t.sum_score.sum() / max(windows[k].count, 1) for k, t in zip(labels, tables)]
+    freq = [t.sum_label.sum() / max(windows[k].count, 1) for k, t in zip(labels, tables)]
+
+    def draw(ax: Any) -> None:
+        x = range(len(labels))
+        ax.plot(x, ece, "o-", label="ECE")
+        ax.plot(x, score, "s--", label="mean score")
+        ax.plot(x, freq, "^--", label="observed frequency")
+        ax.set_xticks(list(x))
+        ax.set_xticklabels([k[:16] for k in labels], rotation=45, ha="right", fontsize="small")
+        ax.set_title("Calibration drift per window")
+        ax.legend(fontsize="small")
+
+    return _figure_png(draw, (8, 4))
+
+
+def _save(directory: str, name: str, png: bytes) -> bytes:
+    with open(os.path.join(directory, name), "wb") as fh:
+        fh.write(png)
+    return png
 
 
 def _img(png: bytes, alt: str, ident: str) -> str:
@@ -93,27 +87,19 @@ def write_report(directory: str, sketch: ReliabilitySketch, *, rows: int, skippe
     ``drift.png`` for windows, and a self-contained ``index.html`` embedding them with the
     tables; returns the HTML path."""
     os.makedirs(directory, exist_ok=True)
-    png = _diagram_png(sketch, binning, f"Reliability diagram ({rows:,} rows)")
-    with open(os.path.join(directory, "reliability.png"), "wb") as fh:
-        fh.write(png)
+    png = _save(directory, "reliability.png", _diagram_png(sketch, binning, f"Reliability diagram ({rows:,} rows)"))
     extra = []
     smooth = _smooth_png(sketch)
     smooth_html = ""
     if smooth is not None:
-        with open(os.path.join(directory, "smooth.png"), "wb") as fh:
-            fh.write(smooth)
-        smooth_html = _img(smooth, "smoothed reliability diagram", "smooth")
+        smooth_html = _img(_save(directory, "smooth.png", smooth), "smoothed reliability diagram", "smooth")
     for key, s in sorted((groups or {}).items()):
-        gpng = _diagram_png(s, binning, f"{key} ({s.count:,} rows)")
-        with open(os.path.join(directory, f"reliability_{_safe(key)}.png"), "wb") as fh:
-            fh.write(gpng)
+        gpng = _save(directory, f"reliability_{_safe(key)}.png", _diagram_png(s, binning, f"{key} ({s.count:,} rows)"))
         m = s.metrics()
         extra.append(f"<h3>{html.escape(key)}</h3><p>{s.count:,} rows, ECE {_fmt(m['ece'])}, "
                      f"Brier {_fmt(m['brier'])}</p>{_img(gpng, f'reliability diagram of {key}', 'group-' + _safe(key))}")
     if windows:
-        dpng = _drift_png(windows)
-        with open(os.path.join(directory, "drift.png"), "wb") as fh:
-            fh.write(dpng)
+        dpng = _save(directory, "drift.png", _drift_png(windows))
         rows_html = "".join(f"<tr><td>{html.escape(k)}</td><td>{s.count:,}</td><td>{_fmt(s.ece())}</td>"
                             f"<td>{_fmt(s.brier())}</td></tr>" for k, s in windows.items())
         extra.append(f"<h2>Drift</h2>{_img(dpng, 'drift plot', 'drift')}<table id=\"windows\"><tr><th>window start"
