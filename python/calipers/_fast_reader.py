@@ -19,7 +19,7 @@ from typing import IO, Any, Callable, Iterator
 
 import numpy as np
 
-from .io import Chunk, SkipTally, Skipped
+from .io import Chunk, SkipTally, Skipped, binary_label_check, score_checks, whole_label_check
 
 _BLOCK_BYTES = 1 << 23  # bytes scanned per call: constant memory, few Python round trips
 _NUMBER, _VECTOR, _TEXT, _TIME = 0, 1, 2, 3
@@ -90,7 +90,7 @@ def _columnar_reasons(layout: _Layout, values: np.ndarray) -> list[tuple[np.ndar
             reasons.append((np.asarray(~np.isfinite(values[:, layout.time_slot])), f"unreadable time '{cols.time}'"))
         label = values[:, layout.label_slot]
         if layout.with_label:
-            reasons.append((~(np.isfinite(label) & (label == np.floor(label))), f"'{cols.label}' is not an integer"))
+            reasons.append(whole_label_check(label, cols))
         scores = values[:, : layout.k]
         if layout.vector:
             what = "probability columns" if cols.prob_columns else f"'{cols.probs}'"
@@ -100,11 +100,9 @@ def _columnar_reasons(layout: _Layout, values: np.ndarray) -> list[tuple[np.ndar
             if layout.with_label:
                 reasons.append(((label < 0) | (label >= layout.k), f"'{cols.label}' out of range"))
         else:
-            score = scores[:, 0]
-            reasons.append((np.isnan(score), f"NaN '{cols.score}'"))
-            reasons.append((~((score >= 0.0) & (score <= 1.0)), f"'{cols.score}' outside [0, 1]"))
+            reasons += score_checks(scores[:, 0], cols)
             if layout.with_label:
-                reasons.append(((label != 0) & (label != 1), f"'{cols.label}' not 0 or 1"))
+                reasons.append(binary_label_check(label, cols))
     return reasons
 
 

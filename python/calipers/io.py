@@ -267,35 +267,70 @@ def _valid_rows(paths: list[str], rows: _Rows, strict: bool, skipped: Skipped) -
             yield (rec, *parsed)
 
 
+def _parquet_schema(path: str) -> Any:
+    """The file's Arrow schema, or None without pyarrow (the row reader then says why)."""
+    try:
+        import pyarrow.parquet as pq
+    except ImportError:
+        return None
+    return pq.read_schema(path)
+
+
+def _numeric_field(schema: Any, name: str) -> bool:
+    import pyarrow as pa
+
+    if name not in schema.names:
+        return False
+    t = schema.field(name).type
+    return bool(pa.types.is_floating(t) or pa.types.is_integer(t) or pa.types.is_boolean(t))
+
+
+def _parquet_numbers(batch: Any, name: str) -> tuple[np.ndarray, np.ndarray]:
+    """A numeric column of a record batch as float64 (NaN where null) and its null mask."""
+    arr = batch.column(batch.schema.get_field_index(name))
+    missing = arr.is_null().to_numpy(zero_copy_only=False)
+    return np.where(missing, np.nan, arr.to_numpy(zero_copy_only=False).astype(np.float64)), missing
+
+
+# The row parser's checks on numbers that are present, as columnar masks (same messages).
+def score_checks(score: np.ndarray, cols: Columns) -> list[tuple[np.ndarray, str]]:
+    with np.errstate(invalid="ignore"):
+        return [(np.isnan(score), f"NaN '{cols.score}'"),
+                (~((score >= 0.0) & (score <= 1.0)), f"'{cols.score}' outside [0, 1]")]
+
+
+def whole_label_check(label: np.ndarray, cols: Columns) -> tuple[np.ndarray, str]:
+    with np.errstate(invalid="ignore"):
+        return ~(np.isfinite(label) & (label == np.floor(label))), f"'{cols.label}' is not an integer"
+
+
+def binary_label_check(label: np.ndarray, cols: Columns) -> tuple[np.ndarray, str]:
+    return (label != 0) & (label != 1), f"'{cols.label}' not 0 or 1"
+
+
 def _parquet_columnar_ok(path: str, cols: Columns) -> bool:
     """Plain score/label columns of numeric types, with an optional string group column and
     an optional numeric or timestamp (s, ms, us) time column, can be validated column-wise."""
     if cols.probs is not None or cols.prob_columns:
         return False
-    try:
-        import pyarrow as pa
-        import pyarrow.parquet as pq
-    except ImportError:
+    schema = _parquet_schema(path)
+    if schema is None or not (_numeric_field(schema, cols.score) and _numeric_field(schema, cols.label)):
         return False
-    schema = pq.read_schema(path)
-    names = set(schema.names)
-    wanted = [c for c in (cols.score, cols.label, cols.group, cols.time) if c is not None]
-    if any(c not in names for c in wanted):
-        return False
-
-    def numeric(name: str) -> bool:
-        t = schema.field(name).type
-        return bool(pa.types.is_floating(t) or pa.types.is_integer(t) or pa.types.is_boolean(t))
+    import pyarrow as pa
 
     if cols.group is not None:
+        if cols.group not in schema.names:
+            return False
         t = schema.field(cols.group).type
         if not (pa.types.is_string(t) or pa.types.is_large_string(t)):
             return False  # str() of other types is Python's spelling: the row reader keeps it
     if cols.time is not None:
-        t = schema.field(cols.time).type
-        if not (numeric(cols.time) or (pa.types.is_timestamp(t) and t.unit in _TIME_UNITS)):
+        if cols.time not in schema.names:
             return False
-    return numeric(cols.score) and numeric(cols.label)
+        t = schema.field(cols.time).type
+        if not (_numeric_field(schema, cols.time) or (pa.types.is_timestamp(t) and t.unit in _TIME_UNITS)):
+            return False
+    return True
 
 
 _TIME_UNITS = {"s": 1, "ms": 1000, "us": 1_000_000}
@@ -325,25 +360,11 @@ def _parquet_columnar(path: str, cols: Columns, chunk_size: int, strict: bool, s
     offset = 0
     for batch in pq.ParquetFile(path).iter_batches(batch_size=chunk_size, columns=wanted):
         n = batch.num_rows
-
-        def column(name: str) -> tuple[np.ndarray, np.ndarray]:
-            arr = batch.column(batch.schema.get_field_index(name))
-            missing = arr.is_null().to_numpy(zero_copy_only=False)
-            values = arr.to_numpy(zero_copy_only=False)
-            return np.where(missing, np.nan, values.astype(np.float64)), missing
-
-        label, label_missing = column(cols.label)
-        score, score_missing = column(cols.score)
-        with np.errstate(invalid="ignore"):
-            whole = np.isfinite(label) & (label == np.floor(label))
-            reasons = [
-                (label_missing, f"missing field '{cols.label}'"),
-                (~whole, f"'{cols.label}' is not an integer"),
-                (score_missing, f"missing field '{cols.score}'"),
-                (np.isnan(score), f"NaN '{cols.score}'"),
-                (~((score >= 0.0) & (score <= 1.0)), f"'{cols.score}' outside [0, 1]"),
-                ((label != 0) & (label != 1), f"'{cols.label}' not 0 or 1"),
-            ]
+        label, label_missing = _parquet_numbers(batch, cols.label)
+        score, score_missing = _parquet_numbers(batch, cols.score)
+        reasons = [(label_missing, f"missing field '{cols.label}'"), whole_label_check(label, cols),
+                   (score_missing, f"missing field '{cols.score}'"), *score_checks(score, cols),
+                   binary_label_check(label, cols)]
         groups = times = None
         if cols.time:
             times, tmissing = _parquet_times(batch.column(batch.schema.get_field_index(cols.time)))
@@ -479,16 +500,8 @@ def parquet_scores_ok(path: str, cols: Columns) -> bool:
     """A Parquet log whose (scalar) score column is numeric can be calibrated column-wise."""
     if _format(path) != "parquet" or cols.probs is not None or cols.prob_columns:
         return False
-    try:
-        import pyarrow as pa
-        import pyarrow.parquet as pq
-    except ImportError:
-        return False
-    schema = pq.read_schema(path)
-    if cols.score not in schema.names:
-        return False
-    t = schema.field(cols.score).type
-    return bool(pa.types.is_floating(t) or pa.types.is_integer(t) or pa.types.is_boolean(t))
+    schema = _parquet_schema(path)
+    return schema is not None and _numeric_field(schema, cols.score)
 
 
 def read_score_batches(path: str, cols: Columns, *, chunk_size: int = 65536, strict: bool = False,
@@ -500,13 +513,9 @@ def read_score_batches(path: str, cols: Columns, *, chunk_size: int = 65536, str
     skipped = skipped if skipped is not None else Skipped()
     offset = 0
     for batch in pq.ParquetFile(path).iter_batches(batch_size=chunk_size):
-        arr = batch.column(batch.schema.get_field_index(cols.score))
-        missing = arr.is_null().to_numpy(zero_copy_only=False)
-        score = np.where(missing, np.nan, arr.to_numpy(zero_copy_only=False).astype(np.float64))
-        with np.errstate(invalid="ignore"):
-            reasons = [(missing, f"missing field '{cols.score}'"), (np.isnan(score), f"NaN '{cols.score}'"),
-                       (~((score >= 0.0) & (score <= 1.0)), f"'{cols.score}' outside [0, 1]")]
-        bad = _skip_rows(reasons, path, offset, strict, skipped)
+        score, missing = _parquet_numbers(batch, cols.score)
+        bad = _skip_rows([(missing, f"missing field '{cols.score}'"), *score_checks(score, cols)], path, offset,
+                         strict, skipped)
         offset += batch.num_rows
         if not bad.all():
             keep = np.flatnonzero(~bad)
