@@ -3,6 +3,7 @@
 #include <pybind11/numpy.h>
 #include <pybind11/pybind11.h>
 
+#include <algorithm>
 #include <cstdint>
 #include <stdexcept>
 #include <string>
@@ -43,6 +44,14 @@ void dispatch(const py::array& scores, const py::array& labels, F&& f) {
     throw py::type_error("scores must be float32 or float64, got " + std::string(py::str(scores.dtype())));
 }
 
+
+// A zero-filled 1-D output array of n elements.
+template <class T>
+py::array_t<T> zeros(py::ssize_t n) {
+    py::array_t<T> out(n);
+    std::fill(out.mutable_data(), out.mutable_data() + n, T(0));
+    return out;
+}
 
 // A contiguous float64 array (the Python layer guarantees it; checked again here).
 inline const double* f64(const py::array& a, const char* name) {

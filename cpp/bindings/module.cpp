@@ -123,11 +123,8 @@ py::tuple py_binned_stats_edges(const py::array& scores, const py::array& labels
     if (scores.ndim() != 1) throw std::invalid_argument("scores must be 1-D");
     if (nbins < 1) throw std::invalid_argument("nbins must be >= 1");
     check_lengths(scores, labels);
-    py::array_t<std::int64_t> count(nbins);
-    py::array_t<double> sum_x(nbins), sum_y(nbins);
-    std::fill(count.mutable_data(), count.mutable_data() + nbins, 0);
-    std::fill(sum_x.mutable_data(), sum_x.mutable_data() + nbins, 0.0);
-    std::fill(sum_y.mutable_data(), sum_y.mutable_data() + nbins, 0.0);
+    auto count = zeros<std::int64_t>(nbins);
+    auto sum_x = zeros<double>(nbins), sum_y = zeros<double>(nbins);
     auto* c = count.mutable_data();
     auto* sx = sum_x.mutable_data();
     auto* sy = sum_y.mutable_data();
@@ -145,11 +142,8 @@ py::tuple py_unit_stats(const py::array& scores, const py::array& labels, std::i
     if (bins < 1) throw std::invalid_argument("bins must be >= 1");
     check_lengths(scores, labels);
     const auto units = static_cast<py::ssize_t>(2 * bins);
-    py::array_t<std::int64_t> count(units);
-    py::array_t<double> sum(units), sumsq(units);
-    std::fill(count.mutable_data(), count.mutable_data() + units, 0);
-    std::fill(sum.mutable_data(), sum.mutable_data() + units, 0.0);
-    std::fill(sumsq.mutable_data(), sumsq.mutable_data() + units, 0.0);
+    auto count = zeros<std::int64_t>(units);
+    auto sum = zeros<double>(units), sumsq = zeros<double>(units);
     auto* c = count.mutable_data();
     auto* s = sum.mutable_data();
     auto* q = sumsq.mutable_data();
