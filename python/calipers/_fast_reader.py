@@ -19,7 +19,7 @@ from typing import IO, Any, Callable, Iterator
 
 import numpy as np
 
-from .io import Chunk, SkipTally, Skipped, binary_label_check, score_checks, whole_label_check
+from .io import Chunk, Skipped, SkipTally, _delimiter, binary_label_check, score_checks, whole_label_check
 
 _BLOCK_BYTES = 1 << 23  # bytes scanned per call: constant memory, few Python round trips
 _NUMBER, _VECTOR, _TEXT, _TIME = 0, 1, 2, 3
@@ -124,7 +124,7 @@ class FastReader:
         self.path, self.fmt, self.cols, self.rows, self.on_bytes = path, fmt, cols, rows, on_bytes
         self.strict, self.skipped = strict, skipped
         self.scan = scanner()
-        self.delimiter = "\t" if path.removesuffix(".gz").endswith(".tsv") else ","
+        self.delimiter = _delimiter(path)
         self.header: list[str] | None = None
 
     # -- records for the row parser ------------------------------------------------------

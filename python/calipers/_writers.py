@@ -10,21 +10,18 @@ from typing import IO, Any
 
 import numpy as np
 
+from .io import _delimiter, _format
+
 
 class RowWriter:
     """``write(records)`` appends a chunk of dict rows; use as a context manager."""
 
     def __init__(self, path: str) -> None:
-        base = path[:-3] if path.endswith(".gz") else path
-        if base.endswith((".jsonl", ".ndjson", ".json")):
-            self.kind = "jsonl"
-        elif base.endswith((".csv", ".tsv")):
-            self.kind = "csv"
-        elif path.endswith((".parquet", ".pq")):
-            self.kind = "parquet"
-        else:
+        try:
+            self.kind = _format(path)  # the same names the readers take
+        except ValueError:
             raise ValueError(f"cannot tell the output format of {path!r}: use .jsonl, .csv (optionally .gz) "
-                             "or .parquet")
+                             "or .parquet") from None
         self.path = path
         self._fh: IO[str] | None = None
         self._csv: Any = None
@@ -49,8 +46,7 @@ class RowWriter:
         elif self.kind == "csv":
             if self._csv is None:
                 assert self._fh is not None
-                delimiter = "\t" if self.path.removesuffix(".gz").endswith(".tsv") else ","
-                self._csv = csv.DictWriter(self._fh, fieldnames=list(records[0]), delimiter=delimiter,
+                self._csv = csv.DictWriter(self._fh, fieldnames=list(records[0]), delimiter=_delimiter(self.path),
                                            extrasaction="ignore")
                 self._csv.writeheader()
             self._csv.writerows(records)
@@ -66,12 +62,27 @@ class RowWriter:
             self.write(records)
             return
         import pyarrow as pa
-        import pyarrow.parquet as pq
 
         table = pa.Table.from_batches([batch])
         if column in table.column_names:
             table = table.drop([column])
-        table = table.append_column(column, pa.array(values, pa.float64()))
+        self._write_table(table.append_column(column, pa.array(values, pa.float64())))
+
+    def _write_parquet(self, records: list[dict[str, Any]]) -> None:
+        import pyarrow as pa
+
+        try:
+            table = pa.Table.from_pylist(records, schema=self._schema)
+        except (pa.ArrowInvalid, pa.ArrowTypeError, TypeError) as exc:
+            raise ValueError(f"{self.path}: a later chunk does not fit the column types of the first "
+                             f"({exc}); write JSONL instead") from exc
+        self._write_table(table)
+
+    def _write_table(self, table: Any) -> None:
+        """The first table fixes the file's schema; later ones are cast to it."""
+        import pyarrow as pa
+        import pyarrow.parquet as pq
+
         if self._parquet is None:
             self._schema = table.schema
             self._parquet = pq.ParquetWriter(self.path, self._schema)
@@ -79,21 +90,8 @@ class RowWriter:
             try:
                 table = table.cast(self._schema)
             except (pa.ArrowInvalid, pa.ArrowTypeError, ValueError) as exc:
-                raise ValueError(f"{self.path}: a later file's columns do not fit the first one's ({exc})") from exc
-        self._parquet.write_table(table)
-
-    def _write_parquet(self, records: list[dict[str, Any]]) -> None:
-        import pyarrow as pa
-        import pyarrow.parquet as pq
-
-        try:
-            table = pa.Table.from_pylist(records, schema=self._schema)
-        except (pa.ArrowInvalid, pa.ArrowTypeError, TypeError) as exc:
-            raise ValueError(f"{self.path}: a later chunk does not fit the column types of the first "
-                             f"({exc}); write JSONL instead") from exc
-        if self._parquet is None:
-            self._schema = table.schema
-            self._parquet = pq.ParquetWriter(self.path, self._schema)
+                raise ValueError(f"{self.path}: a later chunk does not fit the column types of the first "
+                                 f"({exc}); write JSONL instead") from exc
         self._parquet.write_table(table)
 
     def close(self) -> None:

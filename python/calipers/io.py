@@ -104,6 +104,11 @@ def _format(path: str) -> str:
                      "or .parquet")
 
 
+def _delimiter(path: str) -> str:
+    """Tab for .tsv (optionally .gz), else comma."""
+    return "\t" if path.removesuffix(".gz").endswith(".tsv") else ","
+
+
 def _parquet_records(path: str) -> Iterator[tuple[int, Any]]:
     try:
         import pyarrow.parquet as pq
@@ -134,8 +139,7 @@ def _records(path: str) -> Iterator[tuple[int, Any]]:
                     continue
                 yield lineno, rec if isinstance(rec, dict) else "not a JSON object"
         else:
-            delimiter = "\t" if path.removesuffix(".gz").endswith(".tsv") else ","
-            reader = csv.DictReader(fh, delimiter=delimiter)
+            reader = csv.DictReader(fh, delimiter=_delimiter(path))
             for rec in reader:
                 yield reader.line_num, rec
 
