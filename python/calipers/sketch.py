@@ -306,8 +306,7 @@ class ReliabilitySketch:
         nbins = check_bins(self._bins if bins is None else bins)
         lower = fine_cell_lower_edges()
         out = []
-        for row in state.reshape(self._streams, stream_size(self._bins)):
-            cells = row[self._bins * FIELDS:(self._bins + GRID_CELLS) * FIELDS].reshape(GRID_CELLS, FIELDS)
+        for cells in self._fine_cells(state):
             counts = cells[:, 0].astype(np.int64)
             starts = mass_cuts_from_counts(counts, nbins)
             index = np.concatenate([[0], starts]).astype(np.int64)
@@ -316,6 +315,11 @@ class ReliabilitySketch:
             out.append(BinStats(edges, np.add.reduceat(counts, index), np.add.reduceat(sums, index),
                                 np.add.reduceat(cells[:, 1].astype(np.float64), index)))
         return out
+
+    def _fine_cells(self, state: np.ndarray) -> list[np.ndarray]:
+        """Each stream's fine-grid cells (GRID_CELLS x FIELDS) in a state snapshot."""
+        lo, hi = self._bins * FIELDS, (self._bins + GRID_CELLS) * FIELDS
+        return [row[lo:hi].reshape(GRID_CELLS, FIELDS) for row in state.reshape(self._streams, stream_size(self._bins))]
 
     def _empty_nan(self, what: str) -> bool:
         if self.count == 0:
@@ -392,8 +396,7 @@ class ReliabilitySketch:
         if kind is None or int(state[: self._bins * FIELDS: FIELDS].sum()) == 0:
             raise ValueError("cannot fit a calibrator from an empty ReliabilitySketch")
         maps = []
-        for row in state.reshape(self._streams, stream_size(self._bins)):
-            cells = row[self._bins * FIELDS:(self._bins + GRID_CELLS) * FIELDS].reshape(GRID_CELLS, FIELDS)
+        for cells in self._fine_cells(state):
             count = cells[:, 0].astype(np.float64)
             nz = count > 0
             mean = decode128(cells[nz, 2], cells[nz, 3], UNIT_SCALE) / count[nz]
@@ -421,8 +424,7 @@ class ReliabilitySketch:
         if self._empty_nan("auroc"):
             return float("nan")
         values = []
-        for row in state.reshape(self._streams, stream_size(self._bins)):
-            cells = row[self._bins * FIELDS:(self._bins + GRID_CELLS) * FIELDS].reshape(GRID_CELLS, FIELDS)
+        for cells in self._fine_cells(state):
             pos = cells[:, 1].astype(np.float64)
             values.append(auroc_from_counts(pos, cells[:, 0].astype(np.float64) - pos))
         return values[0] if len(values) == 1 else float(np.mean(values))
@@ -460,11 +462,7 @@ class ReliabilitySketch:
 
         state, _ = self._snapshot()
         lower, upper = fine_cell_lower_edges(), fine_cell_upper_edges()
-        out = []
-        for row in state.reshape(self._streams, stream_size(self._bins)):
-            cells = row[self._bins * FIELDS:(self._bins + GRID_CELLS) * FIELDS].reshape(GRID_CELLS, FIELDS)
-            out.append(grid_points(cells, lower, upper))
-        return out
+        return [grid_points(cells, lower, upper) for cells in self._fine_cells(state)]
 
     def smooth_ece(self, *, compat: str | None = None, return_bound: bool = False) -> Any:
         """Smooth ECE (:func:`calipers.smooth_ece`) from the fine grid: each non-empty cell
