@@ -9,7 +9,6 @@ Needs ``pip install "dask[distributed]"`` (and pandas for DataFrames).
 
 from __future__ import annotations
 
-import operator
 from typing import Any, Callable, Sequence
 
 import numpy as np
@@ -21,7 +20,7 @@ try:
 except ImportError as exc:  # pragma: no cover - depends on the environment
     raise ImportError('calipers.dask needs dask: pip install "dask[distributed]"') from exc
 
-__all__ = ["tree_merge", "sketch_from_dataframe", "sketch_from_array", "sketch_from_bag", "sketch_from_files"]
+__all__ = ["tree_merge", "sketch_from_dataframe", "sketch_from_array", "sketch_from_bag"]
 
 
 def tree_merge(parts: Sequence[Any], split_every: int = 8, merge: Callable[[list[Any]], Any] = merge_all) -> Any:
@@ -88,15 +87,3 @@ def sketch_from_bag(bag: Any, *, score: str = "score", label: str = "label", bin
     parts = [dask.delayed(_bag_part)(p, score, label, bins, classes) for p in bag.to_delayed()]
     merged = tree_merge(parts, split_every)
     return merged.compute() if compute else merged
-
-
-def sketch_from_files(paths: Sequence[str], read: Callable[[str], tuple[ReliabilitySketch, int, Any]], client: Any,
-                      split_every: int = 8) -> tuple[ReliabilitySketch, int, list[Any]]:
-    """Run ``read(path) -> (sketch, rows, extra)`` for every file on the cluster of
-    ``client`` and merge the sketches there in a tree; rows are summed and the extras come
-    back in file order."""
-    parts = [dask.delayed(read, pure=False)(p) for p in paths]
-    merged = tree_merge([dask.delayed(operator.itemgetter(0))(p) for p in parts], split_every)
-    meta = [dask.delayed(operator.itemgetter(1, 2))(p) for p in parts]
-    sketch, info = client.gather(client.compute([merged, dask.delayed(list)(meta)]))
-    return sketch, sum(rows for rows, _ in info), [extra for _, extra in info]
