@@ -9,6 +9,7 @@
 #include <cctype>
 #include <charconv>
 #include <cstdint>
+#include <deque>
 #include <string>
 #include <string_view>
 #include <unordered_map>
@@ -32,16 +33,16 @@ struct Block {
   std::vector<std::int32_t> codes;  // interned text per row (-1 when there is no text field)
   std::vector<std::uint8_t> deferred;
   std::vector<std::int64_t> line, start, stop;  // 0-based line in the buffer, byte range
-  std::vector<std::string> names;   // interned text, in order of first sight
-  std::unordered_map<std::string, std::int32_t> index;
+  std::deque<std::string> names;    // interned text, in order of first sight (stable addresses)
+  std::unordered_map<std::string_view, std::int32_t> index;  // views into `names`: no copy per lookup
   std::int64_t lines = 0;           // lines scanned (blank ones included)
 
   std::int32_t intern(std::string_view text) {
-    auto found = index.find(std::string(text));
+    auto found = index.find(text);
     if (found != index.end()) return found->second;
     auto code = static_cast<std::int32_t>(names.size());
     names.emplace_back(text);
-    index.emplace(names.back(), code);
+    index.emplace(std::string_view(names.back()), code);
     return code;
   }
 };
@@ -340,7 +341,6 @@ inline bool scan_csv_line(std::string_view s, char delimiter, const std::vector<
     b = e + 1;
     ++column;
   }
-  for (bool s_ : lv.seen) if (!s_) return false;  // too few columns: 'missing field'
   return true;
 }
 
@@ -368,13 +368,9 @@ inline void scan(std::string_view text, char csv_delimiter, const std::vector<Fi
     if (blank) continue;  // skipped by the row readers too, uncounted
     lv.code = -1;
     std::fill(lv.seen.begin(), lv.seen.end(), false);
-    bool ok;
-    if (csv_delimiter) {
-      ok = scan_csv_line(line, csv_delimiter, fields, max_column, block, lv);
-    } else {
-      ok = JsonLine(line, fields, block, lv).scan();
-      for (bool s_ : lv.seen) ok = ok && s_;
-    }
+    bool ok = csv_delimiter ? scan_csv_line(line, csv_delimiter, fields, max_column, block, lv)
+                            : JsonLine(line, fields, block, lv).scan();
+    for (bool seen : lv.seen) ok = ok && seen;  // a wanted field that is absent: the row parser says why
     block.deferred.push_back(ok ? 0 : 1);
     for (int k = 0; k < block.width; ++k) block.values.push_back(ok ? scratch[k] : 0.0);
     if (has_text) block.codes.push_back(ok ? lv.code : -1);
