@@ -75,6 +75,12 @@ def check_interval_args(n_resamples: Any, confidence: Any, method: str) -> int:
     return int(n_resamples)
 
 
+def unit_bounds(bins: int) -> tuple[np.ndarray, np.ndarray]:
+    """Lower and upper score bound of each (bin, outcome) unit: unit 2b and 2b + 1 lie in bin b."""
+    edges = width_edges(bins)
+    return np.repeat(edges[:-1], 2), np.repeat(edges[1:], 2)
+
+
 def unit_draws(count: np.ndarray, total: np.ndarray, sumsq: np.ndarray, draws: np.ndarray, bins: int,
                rng: np.random.Generator) -> np.ndarray:
     """Score sums of resampled units: normal with the exact conditional mean and variance
@@ -83,9 +89,7 @@ def unit_draws(count: np.ndarray, total: np.ndarray, sumsq: np.ndarray, draws: n
     mean = total / safe
     var = np.maximum(sumsq / safe - mean * mean, 0.0)
     sums = draws * mean + np.sqrt(draws * var) * rng.standard_normal(draws.shape)
-    edges = width_edges(bins)
-    lo = np.repeat(edges[:-1], 2)
-    hi = np.repeat(edges[1:], 2)
+    lo, hi = unit_bounds(bins)
     return np.clip(sums, draws * lo, draws * hi)
 
 

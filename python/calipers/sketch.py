@@ -21,7 +21,7 @@ from ._bins import BinStats, coarse_stats, decode128, stream_pairs
 from ._estimators import NORMS, binned_error, combine_classes
 from ._grid import (FIELDS, GRID_CELLS, GRID_OCTAVES, GRID_SUB_BITS, KIND_BINARY, KIND_MARGINAL,
                     KIND_TOP_LABEL, PART_ALL, UNIT_SCALE, fine_cell_lower_edges, fine_cell_upper_edges,
-                    stream_size, width_edges)
+                    stream_size)
 from ._validate import DEFAULT_ROW_SUM_ATOL, Checked, check, check_bins, check_choice
 from .binning import mass_cuts_from_counts
 from .metrics import bss_from_totals, brier_from_totals, log_loss_from_totals, totals_from_state
@@ -548,9 +548,10 @@ def _split_replicates(payload: np.ndarray, bins: int, streams: int) -> tuple[np.
     if not 1 <= count <= 100_000 or payload.size != main + 1 + count * 4 * bins:
         raise ValueError(f"calipers blob replicate block does not match R={count}, bins={bins}")
     reps = payload[main + 1:].astype("<u8").view("<f8").reshape(count, 2 * bins, 2).astype(np.float64)
+    from .bootstrap import unit_bounds
+
     n_units, sums = reps[:, :, 0], reps[:, :, 1]
-    edges = width_edges(bins)
-    lo, hi = np.repeat(edges[:-1], 2), np.repeat(edges[1:], 2)
+    lo, hi = unit_bounds(bins)
     if (not np.all(np.isfinite(reps)) or np.any(n_units < 0) or np.any(n_units != np.floor(n_units))
             or np.any(sums < n_units * lo - 1e-6 * (n_units + 1)) or np.any(sums > n_units * hi + 1e-6 * (n_units + 1))):
         raise ValueError("calipers blob is inconsistent: a bootstrap replicate has impossible counts or sums")
