@@ -36,8 +36,9 @@ def logits():
 
 
 @pytest.mark.parametrize("backend", BACKENDS)
-@pytest.mark.parametrize("method", ["PlattScaling", "BetaCalibration", "IsotonicCalibration", "HistogramBinning",
-                                    "ScalingBinning"])
+@pytest.mark.parametrize(
+    "method", ["PlattScaling", "BetaCalibration", "IsotonicCalibration", "HistogramBinning", "ScalingBinning"]
+)
 def test_fit(benchmark, binary, backend, method):
     _live(backend)
     p, y = binary

@@ -18,9 +18,9 @@ import argparse
 
 import numpy as np
 import pytest
+from ratios import best  # the same best-of-N timing as the other ratio tables
 
 import calipers
-from ratios import best  # the same best-of-N timing as the other ratio tables
 
 
 def data(n, seed=0):
@@ -61,17 +61,33 @@ def main() -> None:
     for n in sizes:
         p, y = data(n)
         # bootstrap intervals
-        fast = best(lambda: calipers.bootstrap_ci(calipers.ece, p, y, norm="l2", n_resamples=1000, seed=0,
-                                                  method="basic"))
+        fast = best(
+            lambda: calipers.bootstrap_ci(calipers.ece, p, y, norm="l2", n_resamples=1000, seed=0, method="basic")
+        )
         for backend in ("numba", "numpy"):
             if calipers.available_backends()[backend] != "ok":
                 continue
-            other = best(lambda: calipers.bootstrap_ci(calipers.ece, p, y, norm="l2", n_resamples=1000, seed=0,
-                                                       method="basic", backend=backend))
+            other = best(
+                lambda: calipers.bootstrap_ci(
+                    calipers.ece, p, y, norm="l2", n_resamples=1000, seed=0, method="basic", backend=backend
+                )
+            )
             row(f"bootstrap_ci 1000 resamples, n={n:,}: cpp vs {backend} backend", fast, other)
-        rows = best(lambda: calipers.bootstrap_ci(calipers.ece, p, y, norm="l2", n_resamples=100, seed=0,
-                                                  method="basic", binning="mass", compat="uncertainty-calibration"),
-                    budget=0.1, max_repeats=1)
+        rows = best(
+            lambda: calipers.bootstrap_ci(
+                calipers.ece,
+                p,
+                y,
+                norm="l2",
+                n_resamples=100,
+                seed=0,
+                method="basic",
+                binning="mass",
+                compat="uncertainty-calibration",
+            ),
+            budget=0.1,
+            max_repeats=1,
+        )
         peer = note = None
         if uc is not None:
             if n <= 10**5 or args.full:
@@ -80,13 +96,25 @@ def main() -> None:
             else:
                 peer = 101 * best(lambda: uc.get_calibration_error(p, y, debias=False), budget=0.1, max_repeats=1)
                 note = "UC extrapolated: 101 x one get_calibration_error"
-        row(f"CI of the l2 CE, n={n:,}: bootstrap_ci fast path (1000 resamples, width bins) vs "
-            "UC get_calibration_error_uncertainties (100, mass bins)", fast, peer, note or "")
-        row(f"CI, n={n:,}: bootstrap_ci row resampling (100, mass bins, UC compat) vs the same UC call",
-            rows, peer, note or "")
+        row(
+            f"CI of the l2 CE, n={n:,}: bootstrap_ci fast path (1000 resamples, width bins) vs "
+            "UC get_calibration_error_uncertainties (100, mass bins)",
+            fast,
+            peer,
+            note or "",
+        )
+        row(
+            f"CI, n={n:,}: bootstrap_ci row resampling (100, mass bins, UC compat) vs the same UC call",
+            rows,
+            peer,
+            note or "",
+        )
         # the auto-dispatched calibration error
-        ours = best(lambda: calipers.ece(p, y, norm="l2", debiased=True, binning="auto", mode="marginal",
-                                         compat="uncertainty-calibration"))
+        ours = best(
+            lambda: calipers.ece(
+                p, y, norm="l2", debiased=True, binning="auto", mode="marginal", compat="uncertainty-calibration"
+            )
+        )
         peer = None if uc is None else best(lambda: uc.get_calibration_error(p, y), budget=0.1, max_repeats=1)
         row(f"get_calibration_error (auto dispatch, debiased l2), n={n:,}", ours, peer)
         # smooth ECE
@@ -134,7 +162,8 @@ def test_relplot_smece(benchmark, arrays):
     relplot = pytest.importorskip("relplot", reason="relplot is not installed")
     p, y = arrays
     assert benchmark(lambda: relplot.smECE(p, y.astype(float))) == pytest.approx(
-        calipers.smooth_ece(p, y, compat="relplot"), abs=1e-9)
+        calipers.smooth_ece(p, y, compat="relplot"), abs=1e-9
+    )
 
 
 if __name__ == "__main__":

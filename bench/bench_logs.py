@@ -44,10 +44,13 @@ print(json.dumps({"code": code, "seconds": elapsed, "rss_mb": hwm / 1024,
 def _block(rows: int, seed: int, start: int) -> dict[str, np.ndarray]:
     rng = np.random.default_rng(seed)
     p = rng.random(rows)
-    return {"id": np.arange(start, start + rows), "score": np.round(p, 6),
-            "label": (rng.random(rows) < p**1.2).astype(np.int64),
-            "model": np.array(["small", "base", "large"])[rng.integers(0, 3, rows)],
-            "ts": 1_767_225_600 + np.arange(start, start + rows) // 100}
+    return {
+        "id": np.arange(start, start + rows),
+        "score": np.round(p, 6),
+        "label": (rng.random(rows) < p**1.2).astype(np.int64),
+        "model": np.array(["small", "base", "large"])[rng.integers(0, 3, rows)],
+        "ts": 1_767_225_600 + np.arange(start, start + rows) // 100,
+    }
 
 
 def generate(directory: str, rows: int, files: int = 10) -> dict[str, list[str]]:
@@ -65,8 +68,12 @@ def generate(directory: str, rows: int, files: int = 10) -> dict[str, list[str]]
             fh.write("id,score,label,model,ts\n")
             fh.write("".join(f"{i},{s},{y},{m},{t}\n" for i, s, y, m, t in zip(*cols)))
         with open(path + ".jsonl", "w") as fh:
-            fh.write("".join(f'{{"id": {i}, "score": {s}, "label": {y}, "model": "{m}", "ts": {t}}}\n'
-                             for i, s, y, m, t in zip(*cols)))
+            fh.write(
+                "".join(
+                    f'{{"id": {i}, "score": {s}, "label": {y}, "model": "{m}", "ts": {t}}}\n'
+                    for i, s, y, m, t in zip(*cols)
+                )
+            )
         pq.write_table(pa.table(b), path + ".parquet")
         for fmt in out:
             out[fmt].append(f"{path}.{fmt}")
@@ -74,8 +81,9 @@ def generate(directory: str, rows: int, files: int = 10) -> dict[str, list[str]]
 
 
 def run(paths: list[str], *extra: str) -> dict[str, float]:
-    proc = subprocess.run([sys.executable, "-c", _RUNNER, "score", *paths, "--json", *extra],
-                          capture_output=True, text=True, check=False)
+    proc = subprocess.run(
+        [sys.executable, "-c", _RUNNER, "score", *paths, "--json", *extra], capture_output=True, text=True, check=False
+    )
     stats = json.loads(proc.stderr.strip().splitlines()[-1])
     if stats["code"] != 0:
         raise RuntimeError(proc.stderr)
@@ -92,8 +100,10 @@ def main() -> None:
         t = time.perf_counter()
         logs = generate(tmp, args.rows)
         sizes = {fmt: sum(os.path.getsize(p) for p in paths) / 1e6 for fmt, paths in logs.items()}
-        print(f"generated {args.rows:,} rows x 3 formats in {time.perf_counter() - t:.0f} s "
-              + ", ".join(f"{fmt} {mb:,.0f} MB" for fmt, mb in sizes.items()))
+        print(
+            f"generated {args.rows:,} rows x 3 formats in {time.perf_counter() - t:.0f} s "
+            + ", ".join(f"{fmt} {mb:,.0f} MB" for fmt, mb in sizes.items())
+        )
         modes: list[tuple[str, tuple[str, ...]]] = [("one process", ())]
         if not args.no_dask:
             try:
@@ -115,8 +125,11 @@ def main() -> None:
                     stats = run(logs[fmt], *flags, *options)
                     assert stats["rows"] == args.rows // 10 * 10
                     workers = f"{stats['children_rss_mb']:.0f}" if flags else "-"
-                    print(f"| {fmt} | {mode} | {' '.join(options) or '-'} | {stats['rows'] / stats['seconds']:,.0f} "
-                          f"| {stats['seconds']:.2f} | {stats['rss_mb']:.0f} | {workers} |", flush=True)
+                    print(
+                        f"| {fmt} | {mode} | {' '.join(options) or '-'} | {stats['rows'] / stats['seconds']:,.0f} "
+                        f"| {stats['seconds']:.2f} | {stats['rss_mb']:.0f} | {workers} |",
+                        flush=True,
+                    )
 
 
 # pytest-benchmark: the readers alone on 10^5 rows (no process start-up).

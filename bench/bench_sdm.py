@@ -42,14 +42,18 @@ def numpy_reference_q(h, pred, support, correct, support_pred, k, block=500):
     d0 = np.empty(len(h))
     nearest = np.empty(len(h), np.int64)
     for b in range(0, len(h), block):
-        Q = h[b:b + block]
+        Q = h[b : b + block]
         dist = np.einsum("ij,ij->i", Q, Q)[:, None] + norms[None, :] - 2.0 * (Q @ support.T)
-        part = np.argpartition(dist, k - 1, axis=1)[:, :k] if k < dist.shape[1] else np.tile(np.arange(dist.shape[1]), (len(Q), 1))
+        part = (
+            np.argpartition(dist, k - 1, axis=1)[:, :k]
+            if k < dist.shape[1]
+            else np.tile(np.arange(dist.shape[1]), (len(Q), 1))
+        )
         order = np.take_along_axis(part, np.argsort(np.take_along_axis(dist, part, 1), axis=1, kind="stable"), 1)
-        match = (correct[order] != 0) & (support_pred[order] == pred[b:b + block, None])
-        q[b:b + block] = np.cumprod(match, axis=1).sum(axis=1)
-        d0[b:b + block] = np.maximum(np.take_along_axis(dist, order[:, :1], 1)[:, 0], 0)
-        nearest[b:b + block] = order[:, 0]
+        match = (correct[order] != 0) & (support_pred[order] == pred[b : b + block, None])
+        q[b : b + block] = np.cumprod(match, axis=1).sum(axis=1)
+        d0[b : b + block] = np.maximum(np.take_along_axis(dist, order[:, :1], 1)[:, 0], 0)
+        nearest[b : b + block] = order[:, 0]
     return q, d0, nearest
 
 
@@ -62,8 +66,11 @@ def main() -> None:
     try:
         from threadpoolctl import threadpool_info
 
-        blas = [(i["internal_api"], i.get("architecture"), i["num_threads"]) for i in threadpool_info()
-                if i["user_api"] == "blas"]
+        blas = [
+            (i["internal_api"], i.get("architecture"), i["num_threads"])
+            for i in threadpool_info()
+            if i["user_api"] == "blas"
+        ]
         print(f"numpy BLAS: {blas}; OPENBLAS_CORETYPE={os.environ.get('OPENBLAS_CORETYPE')!r}")
     except ImportError:
         pass
@@ -82,8 +89,9 @@ def main() -> None:
     t = time.perf_counter()
     q_np, _, nn_np = numpy_reference_q(cal[0], pred_ca, train[0], correct, support_pred, min(2048, n))
     knn_np = time.perf_counter() - t
-    q_cpp, _, nn_cpp = calipers._backend.resolve("cpp").sdm_support_stats(cal[0], train[0], 2048, correct,
-                                                                           support_pred, pred_ca)
+    q_cpp, _, nn_cpp = calipers._kernels.backend.resolve("cpp").sdm_support_stats(
+        cal[0], train[0], 2048, correct, support_pred, pred_ca
+    )
     agree = f"q equal {np.mean(q_cpp == q_np):.4%}, nearest equal {np.mean(nn_cpp == nn_np):.4%}"
     faiss_s = "not installed"
     knn_faiss = None
@@ -100,10 +108,13 @@ def main() -> None:
     except ImportError:
         pass
     t = time.perf_counter()
-    calipers._backend.resolve("cpp").sdm_support_stats(cal[0], train[0], 2048, correct, support_pred, pred_ca)
+    calipers._kernels.backend.resolve("cpp").sdm_support_stats(cal[0], train[0], 2048, correct, support_pred, pred_ca)
     knn_cpp = time.perf_counter() - t
     ratio = f"numpy/cpp {knn_np / knn_cpp:.2f}x" + (f", faiss/cpp {knn_faiss / knn_cpp:.2f}x" if knn_faiss else "")
-    print(f"| neighbours + q of {n} calibration points | {knn_cpp:.2f} s | {knn_np:.2f} s | {faiss_s} | {ratio}; {agree} |")
+    print(
+        f"| neighbours + q of {n} calibration points | {knn_cpp:.2f} s | {knn_np:.2f} s | {faiss_s} "
+        f"| {ratio}; {agree} |"
+    )
     print(f"| whole fit (kNN, d, SDM, Alg. 1) | {fit_cpp:.2f} s | | | |")
 
     t = time.perf_counter()
@@ -114,32 +125,38 @@ def main() -> None:
         viafaiss = SDMEstimator(alpha=0.9, neighbours="faiss").fit(*train, *cal)
         t = time.perf_counter()
         out_f = viafaiss.predict(test[0], test[1])
-        faiss_pred = f"{time.perf_counter() - t:.2f} s (HR agree {np.mean(out_f.is_high_reliability == out.is_high_reliability):.4%})"
+        agree_hr = np.mean(out_f.is_high_reliability == out.is_high_reliability)
+        faiss_pred = f"{time.perf_counter() - t:.2f} s (HR agree {agree_hr:.4%})"
     print(f"| predict 10^4 queries (whole pipeline) | {pred_cpp:.2f} s | | {faiss_pred} | |")
 
     one = []
     for i in range(300):
         t = time.perf_counter()
-        est.predict(test[0][i:i + 1], test[1][i:i + 1])
+        est.predict(test[0][i : i + 1], test[1][i : i + 1])
         one.append(time.perf_counter() - t)
     kernel = []
     for i in range(300):
         t = time.perf_counter()
-        calipers._backend.resolve("cpp").sdm_support_stats(test[0][i:i + 1], train[0], 2048, correct, support_pred,
-                                                           test[1][i:i + 1].argmax(1))
+        calipers._kernels.backend.resolve("cpp").sdm_support_stats(
+            test[0][i : i + 1], train[0], 2048, correct, support_pred, test[1][i : i + 1].argmax(1)
+        )
         kernel.append(time.perf_counter() - t)
     faiss_one = "not installed"
     if knn_faiss is not None:
         ones = []
         for i in range(300):
             t = time.perf_counter()
-            index.search(test[0][i:i + 1], min(2048, n))
+            index.search(test[0][i : i + 1], min(2048, n))
             ones.append(time.perf_counter() - t)
         faiss_one = f"{statistics.median(ones) * 1e3:.2f} ms (search only)"
-    print(f"| one query, median of 300 | {statistics.median(one) * 1e3:.2f} ms (predict), "
-          f"{statistics.median(kernel) * 1e3:.2f} ms (kernel) | | {faiss_one} | |")
-    print(f"\nHR region: q'_min = {est.q_prime_min:.3f}, {out.is_high_reliability.mean():.2%} of queries admitted, "
-          f"accuracy there {np.mean(out.prediction[out.is_high_reliability] == test[2][out.is_high_reliability]):.2%}")
+    print(
+        f"| one query, median of 300 | {statistics.median(one) * 1e3:.2f} ms (predict), "
+        f"{statistics.median(kernel) * 1e3:.2f} ms (kernel) | | {faiss_one} | |"
+    )
+    print(
+        f"\nHR region: q'_min = {est.q_prime_min:.3f}, {out.is_high_reliability.mean():.2%} of queries admitted, "
+        f"accuracy there {np.mean(out.prediction[out.is_high_reliability] == test[2][out.is_high_reliability]):.2%}"
+    )
 
 
 # ---------------------------------------------------------------- pytest-benchmark suite

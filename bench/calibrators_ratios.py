@@ -7,9 +7,9 @@ import timeit
 import warnings
 
 import numpy as np
+from ratios import best
 
 import calipers
-from ratios import best
 
 
 def _binary(n: int, seed: int = 0) -> tuple[np.ndarray, np.ndarray]:
@@ -37,7 +37,9 @@ def _peers() -> dict[str, dict[str, object]]:
         def sk_platt(p, y):
             q = np.clip(p, 1e-12, 1 - 1e-12)
             m = LogisticRegression(C=1e10).fit(np.log(q / (1 - q))[:, None], y)
-            return lambda x: m.predict_proba(np.log(np.clip(x, 1e-12, 1 - 1e-12) / (1 - np.clip(x, 1e-12, 1 - 1e-12)))[:, None])[:, 1]
+            return lambda x: m.predict_proba(
+                np.log(np.clip(x, 1e-12, 1 - 1e-12) / (1 - np.clip(x, 1e-12, 1 - 1e-12)))[:, None]
+            )[:, 1]
 
         def sk_iso(p, y):
             m = IsotonicRegression(out_of_bounds="clip").fit(p, y)
@@ -55,6 +57,7 @@ def _peers() -> dict[str, dict[str, object]]:
                 c = cls(p.size, 15)
                 c.train_calibration(p, y)
                 return c.calibrate
+
             return fit
 
         out["platt"]["uncertainty-calibration"] = uc_make(uc.PlattCalibrator)
@@ -81,6 +84,7 @@ def _peers() -> dict[str, dict[str, object]]:
                 m = cls(**kw)
                 m.fit(p, y)
                 return m.transform
+
             return fit
 
         out["platt"]["netcal LogisticCalibration"] = nc(ns.LogisticCalibration)
@@ -92,8 +96,13 @@ def _peers() -> dict[str, dict[str, object]]:
     return out
 
 
-CLASSES = {"platt": "PlattScaling", "isotonic": "IsotonicCalibration", "histogram": "HistogramBinning",
-           "scaling-binning": "ScalingBinning", "beta": "BetaCalibration"}
+CLASSES = {
+    "platt": "PlattScaling",
+    "isotonic": "IsotonicCalibration",
+    "histogram": "HistogramBinning",
+    "scaling-binning": "ScalingBinning",
+    "beta": "BetaCalibration",
+}
 
 
 def calibrators_section(quick: bool) -> None:
@@ -120,7 +129,7 @@ def calibrators_section(quick: bool) -> None:
                     predict = fit(p, y)
                     t[f"transform {peer}"] = best(lambda: predict(p), budget=1.0, max_repeats=3)
             rows.append((f"{method} n={n:.0e}", t))
-    for n, k in ([(10**5, 10)] if quick else [(10**6, 10), (10**5, 1000)]):
+    for n, k in [(10**5, 10)] if quick else [(10**6, 10), (10**5, 1000)]:
         Z, y = _logits(n, k)
         t = {}
         for backend in live:
@@ -133,8 +142,9 @@ def calibrators_section(quick: bool) -> None:
 
             P = np.exp(Z - Z.max(axis=1, keepdims=True))
             P /= P.sum(axis=1, keepdims=True)
-            t["fit netcal TemperatureScaling"] = best(lambda: ns.TemperatureScaling().fit(P, y), budget=1.0,
-                                                      max_repeats=2)
+            t["fit netcal TemperatureScaling"] = best(
+                lambda: ns.TemperatureScaling().fit(P, y), budget=1.0, max_repeats=2
+            )
         except ImportError:
             pass
         rows.append((f"temperature {n:.0e}x{k}", t))
@@ -147,7 +157,7 @@ def calibrators_section(quick: bool) -> None:
             if not cpp:
                 continue
             others = [k for k in t if k.startswith(phase + " ") and k != f"{phase} cpp"]
-            ratios = ", ".join(f"{k[len(phase) + 1:]} {t[k] / cpp:.1f}x" for k in others)
+            ratios = ", ".join(f"{k[len(phase) + 1 :]} {t[k] / cpp:.1f}x" for k in others)
             print(f"  {phase}: cpp is faster than -> {ratios}")
     print("\none-sample transform from Python (median of 15 x 20000 calls, length-1 float64 array):")
     p, y = _binary(10**4)

@@ -39,7 +39,8 @@ def peers():
         # top-label for (n, K), like the calipers sketch it is compared with
         out["uc_get_ece"] = lambda p, y: calibration.get_ece(p, y, num_bins=15, mode="top-label")
         out["uc_lower_bound_scaling_ce"] = lambda p, y: calibration.lower_bound_scaling_ce(
-            p, y, num_bins=15, mode="top-label")
+            p, y, num_bins=15, mode="top-label"
+        )
     except ImportError:
         print("uncertainty-calibration not installed: its columns are skipped")
     try:
@@ -64,7 +65,7 @@ def datasets(quick: bool):
         y = (rng.random(n) < p).astype(np.int64)
         yield f"binary {n:.0e} f64", p, y
         yield f"binary {n:.0e} f32", p.astype(np.float32), y
-    for n, k in ([(10**5, 10)] if quick else [(10**6, 10), (10**5, 1000)]):
+    for n, k in [(10**5, 10)] if quick else [(10**6, 10), (10**5, 1000)]:
         logits = rng.normal(size=(n, k)) * 2
         P = np.exp(logits - logits.max(axis=1, keepdims=True))
         P /= P.sum(axis=1, keepdims=True)
@@ -114,7 +115,10 @@ def sketch_section(quick: bool) -> None:
                     print(f"    {other:26s} / cpp update = {t[other] / cpp:8.1f}x")
             print(f"    cpp update / np.sum          = {cpp / t['np_sum']:8.1f}x (1 = one pass over the scores)")
     print("\nsummary (cpp update vs):")
-    print(f"{'data':22s} {'numba':>8s} {'numpy ref':>10s} {'UC get_ece':>11s} {'UC lb_ce':>9s} {'sk curve':>9s} {'/np.sum':>8s}")
+    print(
+        f"{'data':22s} {'numba':>8s} {'numpy ref':>10s} {'UC get_ece':>11s} {'UC lb_ce':>9s} "
+        f"{'sk curve':>9s} {'/np.sum':>8s}"
+    )
     for name, t in rows:
         cpp = t.get("update_cpp")
         if not cpp:
@@ -123,8 +127,10 @@ def sketch_section(quick: bool) -> None:
         def r(k):
             return f"{t[k] / cpp:.1f}x" if k in t else "-"
 
-        print(f"{name:22s} {r('update_numba'):>8s} {r('update_numpy'):>10s} {r('uc_get_ece'):>11s} "
-              f"{r('uc_lower_bound_scaling_ce'):>9s} {r('sklearn_calibration_curve'):>9s} {cpp / t['np_sum']:>7.1f}x")
+        print(
+            f"{name:22s} {r('update_numba'):>8s} {r('update_numpy'):>10s} {r('uc_get_ece'):>11s} "
+            f"{r('uc_lower_bound_scaling_ce'):>9s} {r('sklearn_calibration_curve'):>9s} {cpp / t['np_sum']:>7.1f}x"
+        )
 
 
 if __name__ == "__main__":

@@ -62,7 +62,7 @@ def make_server(port: int, calibrator: Any = None, monitor: CalibrationMonitor |
             self.end_headers()
             self.wfile.write(data)
 
-        def do_POST(self) -> None:  # noqa: N802 (http.server's naming)
+        def do_POST(self) -> None:
             try:
                 body = json.loads(self.rfile.read(int(self.headers.get("Content-Length", 0))))
                 score = float(body["score"])
@@ -77,7 +77,7 @@ def make_server(port: int, calibrator: Any = None, monitor: CalibrationMonitor |
             except (ValueError, KeyError, TypeError) as exc:
                 self._send(400, {"error": str(exc)})
 
-        def do_GET(self) -> None:  # noqa: N802
+        def do_GET(self) -> None:
             sketch = monitor.merged()
             if self.path == "/metrics":
                 out: dict[str, Any] = {"count": sketch.count}

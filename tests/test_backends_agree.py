@@ -6,8 +6,9 @@ import numpy as np
 import pytest
 
 import calipers
-from calipers import _backend, _grid
-from calipers._validate import check
+from calipers._common import grid as _grid
+from calipers._common.validate import check
+from calipers._kernels import backend as _backend
 
 REFERENCE = _backend.resolve("numpy")
 
@@ -25,8 +26,16 @@ def _data(rng, n, K, dtype):  # type: ignore[no-untyped-def]
     return P.astype(dtype), rng.integers(0, K, n)
 
 
-SHAPES = [(1, None), (257, None), (5000, None), (300, 2), (2000, 10), (50, 100),
-          (300_000, None), (140_000, 2)]  # the last two take the multi-core C++ path
+SHAPES = [
+    (1, None),
+    (257, None),
+    (5000, None),
+    (300, 2),
+    (2000, 10),
+    (50, 100),
+    (300_000, None),
+    (140_000, 2),
+]  # the last two take the multi-core C++ path
 
 
 @pytest.mark.parametrize("n,K", SHAPES)
@@ -63,8 +72,9 @@ def test_validation_counts_agree(backend, n, K):  # type: ignore[no-untyped-def]
         assert kernels.validate_binary(scores, labels) == REFERENCE.validate_binary(scores, labels)
     else:
         for rows in (True, False):
-            assert (kernels.validate_probs(scores, labels, 1e-4, rows)
-                    == REFERENCE.validate_probs(scores, labels, 1e-4, rows))
+            assert kernels.validate_probs(scores, labels, 1e-4, rows) == REFERENCE.validate_probs(
+                scores, labels, 1e-4, rows
+            )
 
 
 def test_binned_stats_and_top_label_agree(backend):  # type: ignore[no-untyped-def]
@@ -111,8 +121,9 @@ def test_constants_match_the_cpp_core():
     assert np.array_equal(np.array([core.det_log(v) for v in x]), ref)
     np.testing.assert_allclose(ref, np.log(x), rtol=4e-16, atol=2e-16)  # absolute error < 2e-16
     cells = REFERENCE.fine_cell(np.concatenate([x[x <= 1], 1 - x[x <= 1], [0.0]]))
-    assert np.array_equal(np.array([core.fine_cell(v) for v in np.concatenate([x[x <= 1], 1 - x[x <= 1], [0.0]])]),
-                          cells)
+    assert np.array_equal(
+        np.array([core.fine_cell(v) for v in np.concatenate([x[x <= 1], 1 - x[x <= 1], [0.0]])]), cells
+    )
 
 
 def test_fine_grid_is_monotone_and_resolves_the_ends():
@@ -145,7 +156,7 @@ def test_missing_extension_falls_back_and_explains(monkeypatch):  # type: ignore
     monkeypatch.setattr(_backend, "_errors", {**_backend._errors, "cpp": "ModuleNotFoundError: calipers._core"})
     monkeypatch.delenv("CALIPERS_BACKEND", raising=False)
     assert _backend.name_of(_backend.resolve("auto")) in ("numba", "numpy")
-    with pytest.raises(ImportError, match="C\\+\\+ extension calipers._core is not built"):
+    with pytest.raises(ImportError, match=r"C\+\+ extension calipers\._core is not built"):
         _backend.resolve("cpp")
     assert calipers.ece([0.2, 0.9], [0, 1]) == pytest.approx(0.15)
     assert "cpp" in calipers.show_config() and "ModuleNotFoundError" in calipers.show_config()

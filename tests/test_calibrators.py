@@ -14,8 +14,16 @@ from hypothesis import assume, given
 from hypothesis import strategies as st
 from hypothesis.extra.numpy import arrays
 
-from calipers import (BetaCalibration, Calibrator, HistogramBinning, IsotonicCalibration, PlattScaling,
-                      ReliabilitySketch, ScalingBinning, TemperatureScaling)
+from calipers import (
+    BetaCalibration,
+    Calibrator,
+    HistogramBinning,
+    IsotonicCalibration,
+    PlattScaling,
+    ReliabilitySketch,
+    ScalingBinning,
+    TemperatureScaling,
+)
 
 ONE_D = [
     lambda **kw: PlattScaling(**kw),
@@ -28,8 +36,17 @@ ONE_D = [
     lambda **kw: ScalingBinning(10, **kw),
     lambda **kw: ScalingBinning(10, split="three-way", seed=3, **kw),
 ]
-IDS = ["platt", "platt-C1", "platt-smooth", "beta", "isotonic", "histogram", "histogram-uc", "scaling-binning",
-       "scaling-binning-3way"]
+IDS = [
+    "platt",
+    "platt-C1",
+    "platt-smooth",
+    "beta",
+    "isotonic",
+    "histogram",
+    "histogram-uc",
+    "scaling-binning",
+    "scaling-binning-3way",
+]
 
 
 @st.composite
@@ -70,7 +87,7 @@ def test_plain_histogram_binning_can_reverse_and_monotone_pools():
 
 @pytest.mark.parametrize("make", ONE_D, ids=IDS)
 def test_single_class_raises(make):  # type: ignore[no-untyped-def]
-    with pytest.raises(ValueError, match="both\\s+outcomes"):
+    with pytest.raises(ValueError, match=r"both\s+outcomes"):
         make().fit([0.2, 0.5, 0.9], [1, 1, 1])
     with pytest.raises(ValueError, match="all 0"):
         make().fit([0.2, 0.5, 0.9], [0, 0, 0])
@@ -82,8 +99,12 @@ def test_round_trips_and_corruption(make, cifar):  # type: ignore[no-untyped-def
     for mode in ("top-label", "marginal"):
         cal = make(mode=mode).fit(P[:3000], y[:3000])
         expected = cal.transform(P[3000:4000])
-        for copy_fn in (lambda c: Calibrator.from_json(c.to_json()), lambda c: Calibrator.from_bytes(c.to_bytes()),
-                        lambda c: pickle.loads(pickle.dumps(c)), copy.deepcopy):
+        for copy_fn in (
+            lambda c: Calibrator.from_json(c.to_json()),
+            lambda c: Calibrator.from_bytes(c.to_bytes()),
+            lambda c: pickle.loads(pickle.dumps(c)),
+            copy.deepcopy,
+        ):
             back = copy_fn(cal)
             assert type(back) is type(cal) and back.get_params() == cal.get_params()
             np.testing.assert_array_equal(back.transform(P[3000:4000]), expected)
@@ -112,7 +133,7 @@ def test_json_is_readable_with_stable_fields(cifar):  # type: ignore[no-untyped-
 
 def test_calibrator_kernels_agree(backend, cifar):  # type: ignore[no-untyped-def]
     """Each O(n) pass agrees with the numpy reference to 1e-12 relative."""
-    from calipers import _backend
+    from calipers._kernels import backend as _backend
 
     kernels, ref = _backend.resolve(backend), _backend.resolve("numpy")
     P, y = cifar
@@ -128,21 +149,25 @@ def test_calibrator_kernels_agree(backend, cifar):  # type: ignore[no-untyped-de
             np.testing.assert_allclose(a[2], b[2], rtol=1e-12)
         Z = np.log(P + 1e-12)
         for beta in (0.3, 1.0, 2.5):
-            np.testing.assert_allclose(kernels.temperature_stats(Z, y, weights, beta),
-                                       ref.temperature_stats(Z, y, weights, beta), rtol=1e-12)
+            np.testing.assert_allclose(
+                kernels.temperature_stats(Z, y, weights, beta), ref.temperature_stats(Z, y, weights, beta), rtol=1e-12
+            )
     x = np.sort(np.round(P[:, 0], 3))
     for got, want in zip(kernels.isotonic_fit(x, t, w, 1e-15), ref.isotonic_fit(x, t, w, 1e-15)):
         np.testing.assert_allclose(got, want, rtol=1e-12)
     q = np.ascontiguousarray(P[:, 2])
-    np.testing.assert_allclose(kernels.platt_transform(q, 0.7, -0.3, 1e-12), ref.platt_transform(q, 0.7, -0.3, 1e-12),
-                               rtol=1e-14)
-    np.testing.assert_allclose(kernels.beta_transform(q, 0.7, 0.4, -0.3, 1e-16),
-                               ref.beta_transform(q, 0.7, 0.4, -0.3, 1e-16), rtol=1e-14)
+    np.testing.assert_allclose(
+        kernels.platt_transform(q, 0.7, -0.3, 1e-12), ref.platt_transform(q, 0.7, -0.3, 1e-12), rtol=1e-14
+    )
+    np.testing.assert_allclose(
+        kernels.beta_transform(q, 0.7, 0.4, -0.3, 1e-16), ref.beta_transform(q, 0.7, 0.4, -0.3, 1e-16), rtol=1e-14
+    )
     xp, fp = np.array([0.1, 0.4, 0.5, 0.9]), np.array([0.0, 0.3, 0.3, 1.0])
     np.testing.assert_array_equal(kernels.interp(q, xp, fp), ref.interp(q, xp, fp))
     for right in (True, False):
-        np.testing.assert_array_equal(kernels.bin_lookup(q, xp, np.arange(5.0), right),
-                                      ref.bin_lookup(q, xp, np.arange(5.0), right))
+        np.testing.assert_array_equal(
+            kernels.bin_lookup(q, xp, np.arange(5.0), right), ref.bin_lookup(q, xp, np.arange(5.0), right)
+        )
     np.testing.assert_allclose(kernels.softmax_scaled(Z, 0.7), ref.softmax_scaled(Z, 0.7), rtol=1e-13)
 
 
@@ -176,8 +201,13 @@ def test_bad_transform_input_and_unfitted(cifar):  # type: ignore[no-untyped-def
     with pytest.raises(ValueError, match="sum to 1"):
         cal.transform([[0.5, 0.6] + [0.0] * 8])
     binary = PlattScaling().fit(P.max(axis=1), (P.argmax(1) == y).astype(int))
-    for bad, pattern in (([1.5], r"\[0, 1\]"), (np.array([np.nan]), "NaN"), (1.5, r"\[0, 1\]"),
-                         ([0.2, np.inf], "finite"), ([], "empty")):
+    for bad, pattern in (
+        ([1.5], r"\[0, 1\]"),
+        (np.array([np.nan]), "NaN"),
+        (1.5, r"\[0, 1\]"),
+        ([0.2, np.inf], "finite"),
+        ([], "empty"),
+    ):
         with pytest.raises(ValueError, match=pattern):
             binary.transform(bad)
     with pytest.raises(ValueError, match="sample_weight"):
@@ -194,7 +224,7 @@ def test_single_sample_path_equals_batch(cifar):  # type: ignore[no-untyped-def]
     for make in ONE_D:
         cal = make().fit(conf, correct)
         batch = cal.transform(conf[:200])
-        single = np.array([cal.transform(conf[i:i + 1])[0] for i in range(200)])
+        single = np.array([cal.transform(conf[i : i + 1])[0] for i in range(200)])
         scalar = np.array([cal.transform(float(conf[i])) for i in range(200)])
         np.testing.assert_allclose(single, batch, rtol=1e-12, atol=1e-15)
         np.testing.assert_allclose(scalar, batch, rtol=1e-12, atol=1e-15)
@@ -272,11 +302,18 @@ def test_shared_across_threads(cifar):  # type: ignore[no-untyped-def]
         np.testing.assert_array_equal(r, expected)
 
 
-@pytest.mark.parametrize("method,cls", [("platt", PlattScaling), ("beta", BetaCalibration),
-                                        ("isotonic", IsotonicCalibration), ("histogram", HistogramBinning),
-                                        ("scaling-binning", ScalingBinning)])
+@pytest.mark.parametrize(
+    "method,cls",
+    [
+        ("platt", PlattScaling),
+        ("beta", BetaCalibration),
+        ("isotonic", IsotonicCalibration),
+        ("histogram", HistogramBinning),
+        ("scaling-binning", ScalingBinning),
+    ],
+)
 def test_sketch_calibrator_equals_cell_mean_fit_and_is_close_to_array_fit(method, cls, cifar):  # type: ignore[no-untyped-def]
-    from calipers import _kernels_numpy
+    from calipers._kernels import numpy_backend as _kernels_numpy
 
     P, y = cifar
     conf, correct = P.max(axis=1), (P.argmax(1) == y).astype(int)

@@ -21,7 +21,7 @@ def _binary_sets(real_outputs):  # type: ignore[no-untyped-def]
 
 def _halves(n, seed=0):  # type: ignore[no-untyped-def]
     perm = np.random.default_rng(seed).permutation(n)
-    return perm[: n // 2], perm[n // 2:]
+    return perm[: n // 2], perm[n // 2 :]
 
 
 def test_isotonic_equals_sklearn(real_outputs):  # type: ignore[no-untyped-def]
@@ -77,7 +77,9 @@ def test_platt_equals_exact_newton_and_is_close_to_sklearn(real_outputs):  # typ
         assert abs(sk.coef_[0, 0] - ours.a) < 5e-3 and abs(sk.intercept_[0] - ours.b) < 5e-3, name
         tight = LogisticRegression(C=1.0, tol=1e-12, max_iter=10000).fit(x[:, None], y)
         reg = calipers.PlattScaling(C=1.0).fit(p, y).maps_[0]
-        assert reg.a == pytest.approx(tight.coef_[0, 0], abs=1e-6) and reg.b == pytest.approx(tight.intercept_[0], abs=1e-6)
+        assert reg.a == pytest.approx(tight.coef_[0, 0], abs=1e-6) and reg.b == pytest.approx(
+            tight.intercept_[0], abs=1e-6
+        )
         checked += 1
     assert checked >= 5
 
@@ -90,7 +92,7 @@ def test_temperature_equals_scipy_optimum(cifar, sklearn_outputs):  # type: igno
     for name, (P, y) in sets.items():
         Z = np.log(np.clip(P, 1e-300, 1))
 
-        def nll(T):  # type: ignore[no-untyped-def]
+        def nll(T, Z=Z, y=y):  # type: ignore[no-untyped-def]
             return -np.mean(log_softmax(Z / T, axis=1)[np.arange(y.size), y])
 
         ref = minimize_scalar(nll, bounds=(0.05, 20), method="bounded", options={"xatol": 1e-10}).x
@@ -100,8 +102,13 @@ def test_temperature_equals_scipy_optimum(cifar, sklearn_outputs):  # type: igno
     P, y = sklearn_outputs["cancer-lr"]
     z = np.log(P[:, 1] / P[:, 0])
     t = calipers.TemperatureScaling().fit(z, y)
-    np.testing.assert_allclose(t.transform(z), calipers.TemperatureScaling().fit(
-        np.column_stack([np.zeros_like(z), z]), y).transform(np.column_stack([np.zeros_like(z), z]))[:, 1], rtol=1e-12)
+    np.testing.assert_allclose(
+        t.transform(z),
+        calipers.TemperatureScaling()
+        .fit(np.column_stack([np.zeros_like(z), z]), y)
+        .transform(np.column_stack([np.zeros_like(z), z]))[:, 1],
+        rtol=1e-12,
+    )
 
 
 def test_histogram_binning_equals_uncertainty_calibration(real_outputs):  # type: ignore[no-untyped-def]
@@ -120,8 +127,9 @@ def test_histogram_binning_equals_uncertainty_calibration(real_outputs):  # type
             ref = calibration.HistogramMarginalCalibrator(len(fit), 15)
             ref.train_calibration(P[fit], y[fit])
             ours = calipers.HistogramBinning(15, compat=UC, mode="marginal").fit(P[fit], y[fit])
-            np.testing.assert_allclose(ours.transform(P[test]), ref.calibrate(P[test]), rtol=0, atol=1e-12,
-                                       err_msg=name)
+            np.testing.assert_allclose(
+                ours.transform(P[test]), ref.calibrate(P[test]), rtol=0, atol=1e-12, err_msg=name
+            )
 
 
 def test_scaling_binning_matches_uncertainty_calibration(real_outputs):  # type: ignore[no-untyped-def]
@@ -185,13 +193,13 @@ def test_scaling_binning_top_and_marginal_variants(real_outputs):  # type: ignor
         # Class-wise fits include nearly separable classes (digits-lr class 2) where the
         # reference's lbfgs (tol 1e-4) stops far from the optimum; run its own procedure with
         # the solver converged, so what is compared is the binning, not the stopping rule.
+        import calibration.utils as uc_utils
         from sklearn.linear_model import LogisticRegression
 
-        import calibration.utils as uc_utils
-
         original = uc_utils.LogisticRegression
-        uc_utils.LogisticRegression = lambda C, solver: LogisticRegression(C=C, solver=solver, tol=1e-12,
-                                                                           max_iter=100000)
+        uc_utils.LogisticRegression = lambda C, solver: LogisticRegression(
+            C=C, solver=solver, tol=1e-12, max_iter=100000
+        )
         try:
             ref = calibration.PlattBinnerMarginalCalibrator(y.size, 15)
             with np.errstate(all="ignore"):

@@ -40,11 +40,16 @@ def test_score_prints_a_table(capsys):  # type: ignore[no-untyped-def]
 
 
 def test_console_script_entry_point():
-    out = subprocess.run([sys.executable, "-m", "calipers", "score", "--sample", "--json", "--quiet"],
-                         capture_output=True, text=True, check=True)
+    out = subprocess.run(
+        [sys.executable, "-m", "calipers", "score", "--sample", "--json", "--quiet"],
+        capture_output=True,
+        text=True,
+        check=True,
+    )
     assert json.loads(out.stdout)["rows"] == 569
-    version = subprocess.run([sys.executable, "-m", "calipers", "--version"], capture_output=True, text=True,
-                             check=True)
+    version = subprocess.run(
+        [sys.executable, "-m", "calipers", "--version"], capture_output=True, text=True, check=True
+    )
     assert "calipers 0.1.0" in version.stdout and "numpy" in version.stdout
 
 
@@ -64,8 +69,24 @@ def test_csv_gzip_chunks_and_skipped_rows(tmp_path, capsys):  # type: ignore[no-
             if i == 30:
                 fh.write(",1\n")
     sketch_file = tmp_path / "s.bin"
-    assert main(["score", str(path), "--score", "conf", "--label", "ok", "--chunk-size", "64", "--json",
-                 "--save-sketch", str(sketch_file)]) == 0
+    assert (
+        main(
+            [
+                "score",
+                str(path),
+                "--score",
+                "conf",
+                "--label",
+                "ok",
+                "--chunk-size",
+                "64",
+                "--json",
+                "--save-sketch",
+                str(sketch_file),
+            ]
+        )
+        == 0
+    )
     out = json.loads(capsys.readouterr().out)
     assert out["rows"] == 1000
     assert out["skipped"] == {"non-numeric 'conf'": 1, "'conf' outside [0, 1]": 1, "missing field 'conf'": 1}
@@ -193,14 +214,17 @@ def test_apply_on_parquet_is_columnar_and_equals_the_row_path(tmp_path, capsys, 
     p[[3, 40, 41]] = [np.nan, 1.5, -0.2]
     score = pa.array(p, mask=np.isin(np.arange(n), [7]))
     log = tmp_path / "log.parquet"
-    pq.write_table(pa.table({"id": np.arange(n), "score": score, "label": y, "tag": ["a", "b"] * (n // 2)}), log,
-                   row_group_size=1700)
+    pq.write_table(
+        pa.table({"id": np.arange(n), "score": score, "label": y, "tag": ["a", "b"] * (n // 2)}),
+        log,
+        row_group_size=1700,
+    )
     cal_file = tmp_path / "cal.json"
     assert main(["fit", "isotonic", str(log), "-o", str(cal_file), "--quiet"]) == 0
     columnar, rows = tmp_path / f"columnar{suffix}", tmp_path / f"rows{suffix}"
     assert main(["apply", str(cal_file), str(log), "-o", str(columnar), "--chunk-size", "999"]) == 0
     err_columnar = capsys.readouterr().err
-    monkeypatch.setattr("calipers.cli.parquet_scores_ok", lambda path, cols: False)  # force the row reader
+    monkeypatch.setattr("calipers.cli.commands.parquet_scores_ok", lambda path, cols: False)  # force the row reader
     assert main(["apply", str(cal_file), str(log), "-o", str(rows), "--chunk-size", "999"]) == 0
     assert capsys.readouterr().err == err_columnar.replace(str(columnar), str(rows))
     assert "4 skipped" in err_columnar and "(first at " in err_columnar
@@ -239,7 +263,7 @@ def test_html_report(tmp_path, capsys):  # type: ignore[no-untyped-def]
     report = tmp_path / "report"
     assert main(["score", "--sample", "--report", str(report), "--quiet"]) == 0
     page = (report / "index.html").read_text()
-    assert 'src="data:image/png;base64,' in page and "<table id=\"metrics\">" in page and "brier" in page
+    assert 'src="data:image/png;base64,' in page and '<table id="metrics">' in page and "brier" in page
     assert (report / "reliability.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
 
 
@@ -278,11 +302,18 @@ def test_groups_windows_prob_columns_and_globs(tmp_path, capsys):  # type: ignor
     assert top["metrics"]["ece"] == pytest.approx(calipers.ece(P, y), rel=1e-12)
     # report with a diagram per group and a drift plot
     report = tmp_path / "report"
-    assert main(["score", pattern, "--by", "model", "--time", "ts", "--window", "1h", "--report", str(report),
-                 "--quiet"]) == 0
+    assert (
+        main(["score", pattern, "--by", "model", "--time", "ts", "--window", "1h", "--report", str(report), "--quiet"])
+        == 0
+    )
     capsys.readouterr()
-    assert {f.name for f in report.iterdir()} >= {"index.html", "reliability.png", "reliability_a.png",
-                                                  "reliability_b.png", "drift.png"}
+    assert {f.name for f in report.iterdir()} >= {
+        "index.html",
+        "reliability.png",
+        "reliability_a.png",
+        "reliability_b.png",
+        "drift.png",
+    }
     page = (report / "index.html").read_text()
     assert 'id="drift"' in page and 'id="group-a"' in page and 'id="windows"' in page
     assert main(["score", str(tmp_path / "nothing*.csv")]) == 2
@@ -309,22 +340,26 @@ def test_parquet_columnar_path_matches_row_path(tmp_path, capsys):  # type: igno
     labels = pa.array(y, mask=np.isin(np.arange(n), [9]))
     scores = pa.array(p, mask=np.isin(np.arange(n), [11, 12]))
     path = tmp_path / "log.parquet"
-    pq.write_table(pa.table({"score": scores, "label": labels, "g": ["x", "y"] * (n // 2)}), path,
-                   row_group_size=999)
+    pq.write_table(pa.table({"score": scores, "label": labels, "g": ["x", "y"] * (n // 2)}), path, row_group_size=999)
     cols = cio.Columns(group="g")
-    assert cio._parquet_columnar_ok(str(path), cols)
+    assert cio.parquet.parquet_columnar_ok(str(path), cols)
     fast_skipped, slow_skipped = cio.Skipped(), cio.Skipped()
-    fast = list(cio._parquet_columnar(str(path), cols, 1000, False, fast_skipped))
-    slow = list(cio._row_chunks(str(path), cols, cio._Rows(cols, None, True), 1000, False, slow_skipped))
+    fast = list(cio.parquet.parquet_columnar(str(path), cols, 1000, False, fast_skipped))
+    slow = list(cio.rows.row_chunks(str(path), cols, cio.rows.RowParser(cols, None, True), 1000, False, slow_skipped))
     assert fast_skipped.counts == slow_skipped.counts and fast_skipped.first == slow_skipped.first
-    assert fast_skipped.counts == {"NaN 'score'": 1, "'score' outside [0, 1]": 2, "'label' not 0 or 1": 1,
-                                   "'label' is not an integer": 1, "missing field 'label'": 1,
-                                   "missing field 'score'": 2}
+    assert fast_skipped.counts == {
+        "NaN 'score'": 1,
+        "'score' outside [0, 1]": 2,
+        "'label' not 0 or 1": 1,
+        "'label' is not an integer": 1,
+        "missing field 'label'": 1,
+        "missing field 'score'": 2,
+    }
     np.testing.assert_array_equal(np.concatenate([c.scores for c in fast]), np.concatenate([c.scores for c in slow]))
     np.testing.assert_array_equal(np.concatenate([c.labels for c in fast]), np.concatenate([c.labels for c in slow]))
     assert [g for c in fast for g in c.groups] == [g for c in slow for g in c.groups]
     with pytest.raises(cio.MalformedRow, match=r"log.parquet:6: NaN 'score'"):
-        list(cio._parquet_columnar(str(path), cols, 1000, True, cio.Skipped()))
+        list(cio.parquet.parquet_columnar(str(path), cols, 1000, True, cio.Skipped()))
 
 
 @pytest.mark.parametrize("time_type", ["timestamp[s]", "timestamp[ms, tz=UTC]", "timestamp[us]", "float64", "int64"])
@@ -346,38 +381,48 @@ def test_parquet_columnar_groups_and_times(tmp_path, time_type):  # type: ignore
     if time_type.startswith("timestamp"):
         unit = time_type.split("[")[1].split(",")[0].rstrip("]")
         scale = {"s": 1, "ms": 1000, "us": 10**6}[unit]
-        times = pa.array(ticks * scale + rng.integers(0, scale, n), mask=np.isin(np.arange(n), [8]),
-                         type=pa.timestamp(unit, tz="UTC" if "UTC" in time_type else None))
+        times = pa.array(
+            ticks * scale + rng.integers(0, scale, n),
+            mask=np.isin(np.arange(n), [8]),
+            type=pa.timestamp(unit, tz="UTC" if "UTC" in time_type else None),
+        )
     else:
         values = ticks + (rng.random(n) if time_type == "float64" else 0)
         times = pa.array(values.astype(time_type), mask=np.isin(np.arange(n), [8]))
     path = tmp_path / "log.parquet"
     pq.write_table(pa.table({"score": p, "label": y, "g": groups, "t": times}), path, row_group_size=1500)
     cols = cio.Columns(group="g", time="t")
-    assert cio._parquet_columnar_ok(str(path), cols)
+    assert cio.parquet.parquet_columnar_ok(str(path), cols)
     fast_skipped, slow_skipped = cio.Skipped(), cio.Skipped()
-    fast = list(cio._parquet_columnar(str(path), cols, 1000, False, fast_skipped))
-    slow = list(cio._row_chunks(str(path), cols, cio._Rows(cols, None, True), 1000, False, slow_skipped))
+    fast = list(cio.parquet.parquet_columnar(str(path), cols, 1000, False, fast_skipped))
+    slow = list(cio.rows.row_chunks(str(path), cols, cio.rows.RowParser(cols, None, True), 1000, False, slow_skipped))
     assert fast_skipped.counts == slow_skipped.counts and fast_skipped.first == slow_skipped.first
     assert fast_skipped.counts["missing field 'g'"] > 900 and fast_skipped.counts["missing field 't'"] == 1
     for name in ("scores", "labels", "times"):
-        np.testing.assert_array_equal(np.concatenate([getattr(c, name) for c in fast]),
-                                      np.concatenate([getattr(c, name) for c in slow]))
+        np.testing.assert_array_equal(
+            np.concatenate([getattr(c, name) for c in fast]), np.concatenate([getattr(c, name) for c in slow])
+        )
     assert [g for c in fast for g in c.groups] == [g for c in slow for g in c.groups]
 
 
 def test_progress_reports_rows_bytes_and_eta_within_a_file(tmp_path, capsys, monkeypatch):
-    from calipers import _fast_reader
-    from calipers.cli import _Progress
+    from calipers.cli.common import Progress as _Progress
     from calipers.io import Columns, read_table_chunks
+    from calipers.io import scan as _fast_reader
 
     monkeypatch.setattr(_fast_reader, "_BLOCK_BYTES", 1 << 20)  # several blocks in a 4 MB file
 
     rng = np.random.default_rng(0)
     path = tmp_path / "big.csv"
     p = rng.random(400_000)
-    np.savetxt(path, np.column_stack([p, rng.random(p.size) < p]), fmt=["%.6f", "%d"], delimiter=",",
-               header="score,label", comments="")
+    np.savetxt(
+        path,
+        np.column_stack([p, rng.random(p.size) < p]),
+        fmt=["%.6f", "%d"],
+        delimiter=",",
+        header="score,label",
+        comments="",
+    )
     progress = _Progress(True, path.stat().st_size)
     rows = 0
     for chunk in read_table_chunks([str(path)], Columns(), on_bytes=progress.within_file):
@@ -418,10 +463,22 @@ def test_malformed_rows_in_every_format(tmp_path, capsys, fmt):
     p = rng.random(n)
     y = (rng.random(n) < p**1.4).astype(int)
     rows = [(float(a), int(b)) for a, b in zip(p, y)]
-    bad = {100: (None, 1), 101: (1.5, 0), 700: (float("nan"), 1), 1500: (0.5, 2), 2200: (0.25, 0.5),
-           2201: (-0.1, 1), 2900: (None, 0)}
-    expected = {"missing field 'score'": (2, 101), "'score' outside [0, 1]": (2, 102), "NaN 'score'": (1, 701),
-                "'label' not 0 or 1": (1, 1501), "'label' is not an integer": (1, 2201)}
+    bad = {
+        100: (None, 1),
+        101: (1.5, 0),
+        700: (float("nan"), 1),
+        1500: (0.5, 2),
+        2200: (0.25, 0.5),
+        2201: (-0.1, 1),
+        2900: (None, 0),
+    }
+    expected = {
+        "missing field 'score'": (2, 101),
+        "'score' outside [0, 1]": (2, 102),
+        "NaN 'score'": (1, 701),
+        "'label' not 0 or 1": (1, 1501),
+        "'label' is not an integer": (1, 2201),
+    }
     for at in sorted(bad):  # ascending: each key is the final 0-based row
         rows.insert(at, bad[at])
     path = tmp_path / f"log.{fmt}"
@@ -430,8 +487,9 @@ def test_malformed_rows_in_every_format(tmp_path, capsys, fmt):
         pa = pytest.importorskip("pyarrow")
         import pyarrow.parquet as pq
 
-        pq.write_table(pa.table({"score": [r[0] for r in rows], "label": [float(r[1]) for r in rows]}), path,
-                       row_group_size=1000)
+        pq.write_table(
+            pa.table({"score": [r[0] for r in rows], "label": [float(r[1]) for r in rows]}), path, row_group_size=1000
+        )
     else:
         opener = gzip.open if fmt.endswith(".gz") else open
         with opener(path, "wt") as fh:

@@ -15,10 +15,12 @@ distributed = pytest.importorskip("distributed")
 from calipers import dask as cdask  # noqa: E402
 
 # distributed's own sockets and port notices are not calipers' warnings
-pytestmark = [pytest.mark.filterwarnings("ignore::ResourceWarning"),
-              pytest.mark.filterwarnings("ignore::pytest.PytestUnraisableExceptionWarning"),
-              pytest.mark.filterwarnings("ignore:Port .* is already in use:UserWarning"),
-              pytest.mark.filterwarnings("ignore::DeprecationWarning")]
+pytestmark = [
+    pytest.mark.filterwarnings("ignore::ResourceWarning"),
+    pytest.mark.filterwarnings("ignore::pytest.PytestUnraisableExceptionWarning"),
+    pytest.mark.filterwarnings("ignore:Port .* is already in use:UserWarning"),
+    pytest.mark.filterwarnings("ignore::DeprecationWarning"),
+]
 
 
 @pytest.fixture(scope="module")
@@ -76,8 +78,12 @@ def test_cli_dask_local_equals_single_process(tmp_path, data, capsys):  # type: 
         path = tmp_path / f"part{k}.jsonl"
         with open(path, "w") as fh:
             for i, a, b in zip(idx, p[idx], y[idx]):
-                fh.write(json.dumps({"score": float(a), "label": int(b), "model": "abc"[i % 3],
-                                     "ts": 1_700_000_000 + 2 * int(i)}) + "\n")
+                fh.write(
+                    json.dumps(
+                        {"score": float(a), "label": int(b), "model": "abc"[i % 3], "ts": 1_700_000_000 + 2 * int(i)}
+                    )
+                    + "\n"
+                )
             fh.write('{"score": "bad", "label": 1, "model": "a", "ts": 0}\n')
         paths.append(str(path))
     single, spread = tmp_path / "single.bin", tmp_path / "spread.bin"

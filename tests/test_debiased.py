@@ -24,15 +24,18 @@ def _reference_spread(fn, seeds=25):
 def test_l1_heuristic_within_the_reference_spread(real_outputs, name):
     P, y = real_outputs[name]
     if P.shape[1] == 2:
-        scores, labels, ref = P[:, 1], y, lambda: cal.lower_bound_scaling_ce(P[:, 1], y, p=1, debias=True,
-                                                                              num_bins=10)
+        scores, labels, ref = P[:, 1], y, lambda: cal.lower_bound_scaling_ce(P[:, 1], y, p=1, debias=True, num_bins=10)
         kw = dict(bins=10)
     else:
         scores, labels, ref = P, y, lambda: cal.get_ece_em(P, y, debias=True)
         kw = dict(bins=15)
     mean, spread = _reference_spread(ref)
-    ours = [calipers.ece(scores, labels, norm="l1", debiased=True, binning="mass", compat="uncertainty-calibration",
-                         seed=s, **kw) for s in range(25)]
+    ours = [
+        calipers.ece(
+            scores, labels, norm="l1", debiased=True, binning="mass", compat="uncertainty-calibration", seed=s, **kw
+        )
+        for s in range(25)
+    ]
     assert spread > 0
     assert abs(np.mean(ours) - mean) < 3 * spread  # the same distribution, drawn differently
     assert np.std(ours) == pytest.approx(spread, rel=0.6)
@@ -77,7 +80,7 @@ def test_discrete_binning_is_compat_only(cifar):
 
 
 def test_dispatch_sees_both_kinds(real_outputs):
-    from calipers.binning import uc_is_discrete
+    from calipers._common.binning import uc_is_discrete
 
     for name, (P, _) in real_outputs.items():
         assert uc_is_discrete(P) == bool(cal.is_discrete(P)), name

@@ -34,7 +34,7 @@ def test_auroc_ties_and_degenerate_cases():
 
 
 def test_sketch_auroc_is_the_cell_rounded_exact_value(cifar):  # type: ignore[no-untyped-def]
-    from calipers import _kernels_numpy
+    from calipers._kernels import numpy_backend as _kernels_numpy
 
     P, y = cifar
     conf, correct = P.max(axis=1), (P.argmax(axis=1) == y).astype(int)
@@ -49,8 +49,12 @@ def test_brier_decomposition_identities(real_outputs):  # type: ignore[no-untype
         for mode in ("top-label", "marginal"):
             d = calipers.brier_decomposition(P, y, mode=mode, row_sum_atol=1e-3)
             assert d.brier == pytest.approx(calipers.brier(P, y, mode=mode, row_sum_atol=1e-3), rel=1e-12)
-            assert d.reliability == pytest.approx(calipers.ece(P, y, norm="l2", mode=mode, row_sum_atol=1e-3) ** 2
-                                                  if mode == "top-label" else d.reliability, rel=1e-9)
+            assert d.reliability == pytest.approx(
+                calipers.ece(P, y, norm="l2", mode=mode, row_sum_atol=1e-3) ** 2
+                if mode == "top-label"
+                else d.reliability,
+                rel=1e-9,
+            )
             assert d.reliability >= 0 and d.resolution >= 0 and 0 <= d.uncertainty <= 0.25
             s = ReliabilitySketch(classes=P.shape[1] if mode == "marginal" else None, row_sum_atol=1e-3).update(P, y)
             ds = s.brier_decomposition()

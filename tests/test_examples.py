@@ -49,8 +49,9 @@ def test_inference_server_calibrates_and_monitors():
         p = rng.random(600)
         y = (rng.random(600) < p**2).astype(int)
         with ThreadPoolExecutor(8) as pool:  # many server threads, one sketch each
-            codes = list(pool.map(lambda i: _post(base + "/feedback", {"score": p[i], "label": int(y[i])})[0],
-                                  range(600)))
+            codes = list(
+                pool.map(lambda i: _post(base + "/feedback", {"score": p[i], "label": int(y[i])})[0], range(600))
+            )
         assert set(codes) == {204}
         assert _post(base + "/feedback", {"score": 1.5, "label": 1})[0] == 400  # rejected, nothing recorded
         assert _post(base + "/feedback", {"label": 1})[0] == 400

@@ -11,15 +11,15 @@ import pytest
 from hypothesis import example, given, settings
 from hypothesis import strategies as st
 
-from calipers._fast_reader import scanner
 from calipers.io import Columns, MalformedRow, Skipped, read_table_chunks
+from calipers.io.scan import scanner
 
 pytestmark = pytest.mark.skipif(scanner() is None, reason="the C++ extension is not built")
 
 GOOD_JSON = ['{"score": %s, "label": %s, "g": "%s", "t": %s}']
 BAD_JSONL = [
     '{"score": 0.5, "label": 1, "g": "a"',  # invalid JSON
-    '[0.5, 1]',  # not an object
+    "[0.5, 1]",  # not an object
     '{"label": 1, "g": "a", "t": 5}',  # missing score
     '{"score": "high", "label": 1, "g": "a", "t": 5}',  # non-numeric
     '{"score": NaN, "label": 1, "g": "a", "t": 5}',  # NaN
@@ -38,7 +38,7 @@ BAD_JSONL = [
     '{"score": 0.25, "label": 1, "g": "b", "t": 1, "extra": {"x": [1, 2, {"y": "\\"}"}]}}',
     '{"score": 01, "label": 1, "g": "b", "t": 1}',  # leading zero: invalid JSON
     '{"score": 0.25, "label": 1, "g": "", "t": 1}',  # empty group
-    '   ',
+    "   ",
     '{"score": 0.75, "label": 0, "g": "b", "t": "2026-02-30"}',  # impossible date
     '{"score": 0.75, "label": 0, "g": "b", "t": "2026-02-28"}',
 ]
@@ -95,8 +95,14 @@ def _read(paths, cols, fast, chunk_size=700, classes=None):
     for c in chunks:
         for i in range(len(c.labels)):
             score = tuple(np.atleast_1d(c.scores[i]).tolist())
-            rows.append((score, int(c.labels[i]), None if c.groups is None else str(c.groups[i]),
-                         None if c.times is None else float(c.times[i])))
+            rows.append(
+                (
+                    score,
+                    int(c.labels[i]),
+                    None if c.groups is None else str(c.groups[i]),
+                    None if c.times is None else float(c.times[i]),
+                )
+            )
     return sorted(rows, key=repr), skipped
 
 
@@ -133,7 +139,7 @@ def test_strict_names_the_same_line(tmp_path, fmt):
 def test_probability_vectors(tmp_path):
     rng = np.random.default_rng(4)
     lines = []
-    for i in range(2000):
+    for _ in range(2000):
         p = rng.dirichlet(np.ones(3))
         row = {"probs": p.tolist(), "label": int(rng.integers(3))}
         r = rng.random()
@@ -177,17 +183,82 @@ def test_missing_header_column(tmp_path):
 
 
 # Tricky spellings: the scanner must take exactly what the row parser takes.
-_CELLS = ["0.5", "1", "0", "1.0", "1e-3", "1E-3", ".5", "5.", "-0", "-0.0", "+0.5", " 0.5", "0.5 ", "nan", "inf",
-          "1e999", "0x1", "1_0", "", "true", "True", "2", "-1", "0.3e1", "1e", "e1", "--1", "0.5.5", "\u00e9",
-          '"0.5"', "0,5", "1.5", "00.5", "-1e-400"]
-_JSON_VALUES = ["0.5", "1", "0", "1.0", "1e-3", "1E+0", "-0", "-0.0", "true", "false", "null", '"0.5"', '"x"',
-                "01", "1.", ".5", "NaN", "Infinity", "-Infinity", "1e999", "[0.5]", "{}", '"a\\u00e9"', "2", "-1",
-                '"\\"q\\""', "0.5 ", " 1"]
+_CELLS = [
+    "0.5",
+    "1",
+    "0",
+    "1.0",
+    "1e-3",
+    "1E-3",
+    ".5",
+    "5.",
+    "-0",
+    "-0.0",
+    "+0.5",
+    " 0.5",
+    "0.5 ",
+    "nan",
+    "inf",
+    "1e999",
+    "0x1",
+    "1_0",
+    "",
+    "true",
+    "True",
+    "2",
+    "-1",
+    "0.3e1",
+    "1e",
+    "e1",
+    "--1",
+    "0.5.5",
+    "\u00e9",
+    '"0.5"',
+    "0,5",
+    "1.5",
+    "00.5",
+    "-1e-400",
+]
+_JSON_VALUES = [
+    "0.5",
+    "1",
+    "0",
+    "1.0",
+    "1e-3",
+    "1E+0",
+    "-0",
+    "-0.0",
+    "true",
+    "false",
+    "null",
+    '"0.5"',
+    '"x"',
+    "01",
+    "1.",
+    ".5",
+    "NaN",
+    "Infinity",
+    "-Infinity",
+    "1e999",
+    "[0.5]",
+    "{}",
+    '"a\\u00e9"',
+    "2",
+    "-1",
+    '"\\"q\\""',
+    "0.5 ",
+    " 1",
+]
 
 
 @settings(max_examples=60, deadline=None)
-@given(st.lists(st.tuples(st.sampled_from(_CELLS), st.sampled_from(_CELLS), st.sampled_from(_CELLS + ["g1", "g 2"])),
-                min_size=1, max_size=40))
+@given(
+    st.lists(
+        st.tuples(st.sampled_from(_CELLS), st.sampled_from(_CELLS), st.sampled_from(_CELLS + ["g1", "g 2"])),
+        min_size=1,
+        max_size=40,
+    )
+)
 def test_csv_spellings_match_the_row_parser(tmp_path_factory, rows):
     path = tmp_path_factory.mktemp("csv") / "log.csv"
     body = "score,label,g\n" + "\n".join(",".join(r) for r in rows) + "\n"
@@ -198,11 +269,20 @@ def test_csv_spellings_match_the_row_parser(tmp_path_factory, rows):
 
 @settings(max_examples=60, deadline=None)
 @example(rows=[("0", "0", '"g1"'), ("-0", "-0", '"g1"')])  # json.loads reads -0 as int 0, not -0.0
-@given(st.lists(st.tuples(st.sampled_from(_JSON_VALUES), st.sampled_from(_JSON_VALUES),
-                          st.sampled_from(_JSON_VALUES + ['"g1"', '"g 2"'])), min_size=1, max_size=40))
+@given(
+    st.lists(
+        st.tuples(
+            st.sampled_from(_JSON_VALUES),
+            st.sampled_from(_JSON_VALUES),
+            st.sampled_from(_JSON_VALUES + ['"g1"', '"g 2"']),
+        ),
+        min_size=1,
+        max_size=40,
+    )
+)
 def test_jsonl_spellings_match_the_row_parser(tmp_path_factory, rows):
     path = tmp_path_factory.mktemp("jsonl") / "log.jsonl"
-    body = "\n".join('{"score": %s, "label": %s, "g": %s}' % r for r in rows) + "\n"
+    body = "\n".join('{{"score": {}, "label": {}, "g": {}}}'.format(*r) for r in rows) + "\n"
     path.write_text(body, encoding="utf-8")
     _same([str(path)], Columns(group="g"))
     _same([str(path)], Columns())

@@ -20,8 +20,11 @@ VALUES = [None, -1, 0, 10**9, "x", [], {}, 1.5, 3, [1, 2], True, [[1]], ["a", "<
 def _objects():
     rng = np.random.default_rng(0)
     h, z, y = rng.normal(size=(60, 4)), rng.normal(size=(60, 3)), rng.integers(0, 3, 60)
-    return [SDMEstimator().fit(h, z, y, h, z, y), QuantileSketch(k=8).update(rng.normal(size=500)),
-            GroupedSketch().update(rng.random(100), (rng.random(100) < 0.5).astype(int), rng.integers(0, 3, 100))]
+    return [
+        SDMEstimator().fit(h, z, y, h, z, y),
+        QuantileSketch(k=8).update(rng.normal(size=500)),
+        GroupedSketch().update(rng.random(100), (rng.random(100) < 0.5).astype(int), rng.integers(0, 3, 100)),
+    ]
 
 
 def _sealed(head: bytes, payload: bytes) -> bytes:
@@ -35,7 +38,7 @@ def test_mutated_headers_raise_value_error(index):
     blob = obj.to_bytes()
     head, payload = blob[:20], blob[20:-4]
     (hlen,) = struct.unpack_from("<I", payload)
-    header = json.loads(payload[4:4 + hlen])
+    header = json.loads(payload[4 : 4 + hlen])
     rnd = random.Random(index)
     for _ in range(300):
         mutated = json.loads(json.dumps(header))
@@ -49,7 +52,7 @@ def test_mutated_headers_raise_value_error(index):
         else:
             mutated[key] = rnd.choice(VALUES)
         text = json.dumps(mutated).encode()
-        corrupted = _sealed(head, struct.pack("<I", len(text)) + text + payload[4 + hlen:])
+        corrupted = _sealed(head, struct.pack("<I", len(text)) + text + payload[4 + hlen :])
         try:
             type(obj).from_bytes(corrupted)
         except ValueError:

@@ -42,7 +42,8 @@ def test_pce_special_cases(cifar):
     parts = [np.zeros(len(y)), bins]
     assert pce(P, y, parts) == pytest.approx((pce(P, y, parts[0]) + pce(P, y, bins)) / 2, abs=1e-15)
     assert pce(P, y, parts, weights=[0.25, 0.75]) == pytest.approx(
-        0.25 * pce(P, y, parts[0]) + 0.75 * pce(P, y, bins), abs=1e-15)
+        0.25 * pce(P, y, parts[0]) + 0.75 * pce(P, y, bins), abs=1e-15
+    )
     with pytest.raises(ValueError, match="groups"):
         pce(P, y, np.zeros(5))
     with pytest.raises(ValueError, match="weights"):
@@ -66,7 +67,7 @@ def test_piece_on_real_outputs_and_embeddings(digits_model):
     assert piece(P, y, prox, prox_bins=1) == pytest.approx(ece, abs=1e-15)
     assert piece(P, y, prox, conf_bins=10, prox_bins=5) >= calipers.ece(P, y, bins=10) - 1e-15
     # fixed edges from another set make values comparable; the same edges give the same value
-    edges = calipers.grouped.quantile_edges(prox, 10)
+    edges = calipers.metrics.partition.quantile_edges(prox, 10)
     assert piece(P, y, prox, prox_edges=edges) == piece(P, y, prox)
     with pytest.raises(ValueError, match="one value per row"):
         piece(P, y, prox[:-1])
@@ -79,9 +80,10 @@ def test_quantile_edges_match_kbinsdiscretizer():
     values = np.round(rng.exponential(size=2000), 2)  # ties collapse bins
     values[:600] = 0.5
     with pytest.warns(UserWarning, match="too small"):  # scikit-learn says so too
-        kb = KBinsDiscretizer(n_bins=10, encode="ordinal", strategy="quantile",
-                              quantile_method="linear").fit(values[:, None])
-    edges = calipers.grouped.quantile_edges(values, 10)
+        kb = KBinsDiscretizer(n_bins=10, encode="ordinal", strategy="quantile", quantile_method="linear").fit(
+            values[:, None]
+        )
+    edges = calipers.metrics.partition.quantile_edges(values, 10)
     np.testing.assert_array_equal(edges, kb.bin_edges_[0])
     ours = np.searchsorted(edges[1:-1], values, side="right")
     np.testing.assert_array_equal(ours, kb.transform(values[:, None])[:, 0].astype(int))
@@ -125,7 +127,7 @@ def test_proximity_formulas():
     rng = np.random.default_rng(5)
     pool = rng.normal(size=(300, 8))
     query = rng.normal(size=(40, 8))
-    unit = lambda a: a / np.linalg.norm(a, axis=1, keepdims=True)  # noqa: E731
+    unit = lambda a: a / np.linalg.norm(a, axis=1, keepdims=True)
     d2 = ((unit(query)[:, None] - unit(pool)[None]) ** 2).sum(-1)
     nearest = np.sort(d2, axis=1)[:, :10]
     np.testing.assert_allclose(proximity(query, pool, 10), np.exp(-nearest).mean(1), rtol=1e-12)  # repo
@@ -163,8 +165,9 @@ def test_grouped_sketch_chunks_and_merges_equal_one_batch(cuts, seed):
     keys = rng.integers(0, 4, n)
     whole = GroupedSketch().update(p, y, keys)
     bounds = np.sort(rng.integers(1, n, cuts))
-    parts = [GroupedSketch().update(p[a:b], y[a:b], keys[a:b])
-             for a, b in zip(np.r_[0, bounds], np.r_[bounds, n]) if b > a]
+    parts = [
+        GroupedSketch().update(p[a:b], y[a:b], keys[a:b]) for a, b in zip(np.r_[0, bounds], np.r_[bounds, n]) if b > a
+    ]
     merged = parts[0].copy()
     for part in parts[1:]:
         merged += part

@@ -24,18 +24,30 @@ CASES = [
     # (calipers kwargs, reference call)
     (dict(norm="l1", binning="width"), lambda P, y, m: calibration.get_ece(P, y, num_bins=15, mode=m)),
     (dict(norm="l1", binning="mass"), lambda P, y, m: calibration.get_ece_em(P, y, num_bins=15, mode=m)),
-    (dict(norm="l2", binning="mass", debiased=False),
-     lambda P, y, m: calibration.lower_bound_scaling_ce(P, y, p=2, debias=False, num_bins=15, mode=m)),
-    (dict(norm="l2", binning="mass", debiased=True),
-     lambda P, y, m: calibration.lower_bound_scaling_ce(P, y, p=2, debias=True, num_bins=15, mode=m)),
-    (dict(norm="l2", binning="width", debiased=False),
-     lambda P, y, m: calibration.lower_bound_scaling_ce(P, y, p=2, debias=False, num_bins=15, mode=m,
-                                                        binning_scheme=calibration.get_equal_prob_bins)),
-    (dict(norm="l2", binning="width", debiased=True),
-     lambda P, y, m: calibration.lower_bound_scaling_ce(P, y, p=2, debias=True, num_bins=15, mode=m,
-                                                        binning_scheme=calibration.get_equal_prob_bins)),
-    (dict(norm="l1", binning="mass", debiased=False),
-     lambda P, y, m: calibration.lower_bound_scaling_ce(P, y, p=1, debias=False, num_bins=15, mode=m)),
+    (
+        dict(norm="l2", binning="mass", debiased=False),
+        lambda P, y, m: calibration.lower_bound_scaling_ce(P, y, p=2, debias=False, num_bins=15, mode=m),
+    ),
+    (
+        dict(norm="l2", binning="mass", debiased=True),
+        lambda P, y, m: calibration.lower_bound_scaling_ce(P, y, p=2, debias=True, num_bins=15, mode=m),
+    ),
+    (
+        dict(norm="l2", binning="width", debiased=False),
+        lambda P, y, m: calibration.lower_bound_scaling_ce(
+            P, y, p=2, debias=False, num_bins=15, mode=m, binning_scheme=calibration.get_equal_prob_bins
+        ),
+    ),
+    (
+        dict(norm="l2", binning="width", debiased=True),
+        lambda P, y, m: calibration.lower_bound_scaling_ce(
+            P, y, p=2, debias=True, num_bins=15, mode=m, binning_scheme=calibration.get_equal_prob_bins
+        ),
+    ),
+    (
+        dict(norm="l1", binning="mass", debiased=False),
+        lambda P, y, m: calibration.lower_bound_scaling_ce(P, y, p=1, debias=False, num_bins=15, mode=m),
+    ),
 ]
 
 
@@ -56,9 +68,11 @@ def test_uncertainty_calibration_bin_counts_other_than_15(cifar):  # type: ignor
     P, y = cifar
     for bins in (1, 2, 7, 40, 100):
         assert calipers.ece(P, y, bins=bins, compat=UC) == pytest.approx(
-            calibration.get_ece(P, y, num_bins=bins), rel=1e-9, abs=1e-12)
+            calibration.get_ece(P, y, num_bins=bins), rel=1e-9, abs=1e-12
+        )
         assert calipers.ece(P, y, bins=bins, binning="mass", compat=UC) == pytest.approx(
-            calibration.get_ece_em(P, y, num_bins=bins), rel=1e-9, abs=1e-12)
+            calibration.get_ece_em(P, y, num_bins=bins), rel=1e-9, abs=1e-12
+        )
 
 
 def test_uncertainty_calibration_quirks():
@@ -66,7 +80,8 @@ def test_uncertainty_calibration_quirks():
     p = np.array([0.3, 0.5, 1, 1, 1, 1.0])
     y = np.array([0, 1, 1, 1, 1, 0])
     assert calipers.ece(p, y, bins=3, binning="mass", compat=UC) == pytest.approx(
-        calibration.get_ece_em(p, y, num_bins=3), abs=1e-15)
+        calibration.get_ece_em(p, y, num_bins=3), abs=1e-15
+    )
     # values above 1 are merged into the last bin rather than rejected in this mode
     p = np.array([0.2, 0.9, 1.2])
     y = np.array([0, 1, 1])
@@ -77,7 +92,8 @@ def test_uncertainty_calibration_quirks():
     p = np.array([0.1, 0.7, 0.8])
     y = np.array([0, 1, 0])
     assert calipers.ece(p, y, bins=15, binning="mass", compat=UC) == pytest.approx(
-        calibration.get_ece_em(p, y, num_bins=15), abs=1e-15)
+        calibration.get_ece_em(p, y, num_bins=15), abs=1e-15
+    )
 
 
 @pytest.mark.parametrize("strategy", ["uniform", "quantile"])

@@ -67,8 +67,12 @@ def test_conformal_threshold_is_conservative_but_close(alpha):
 
 
 @settings(max_examples=30, deadline=None)
-@given(st.lists(st.integers(1, 3000), min_size=1, max_size=6), st.integers(0, 1000),
-       st.sampled_from([0.02, 0.1, 0.3]), st.sampled_from([8, 16, 200]))
+@given(
+    st.lists(st.integers(1, 3000), min_size=1, max_size=6),
+    st.integers(0, 1000),
+    st.sampled_from([0.02, 0.1, 0.3]),
+    st.sampled_from([8, 16, 200]),
+)
 def test_any_chunking_and_merge_stays_conservative(sizes, seed, alpha, k):
     rng = np.random.default_rng(seed)
     chunks = [np.round(rng.normal(size=s), 2) for s in sizes]

@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 
 import calipers
-from calipers.reliability import wilson_interval
+from calipers.metrics.table import wilson_interval
 
 
 def test_wilson_interval_known_values():
@@ -57,7 +57,7 @@ def test_marginal_equal_mass_table_cannot_pool(cifar):  # type: ignore[no-untype
 
 
 def test_wilson_interval_contains_the_frequency_at_0_and_1():
-    from calipers.reliability import wilson_interval
+    from calipers.metrics.table import wilson_interval
 
     n = np.arange(1, 5000)
     for phat in (0.0, 1.0):

@@ -39,8 +39,16 @@ def _chromium() -> str:
 
 
 def _headless(browser: str, *args: str) -> subprocess.CompletedProcess:
-    cmd = [browser, "--headless", "--no-sandbox", "--disable-gpu", "--disable-dev-shm-usage",
-           "--hide-scrollbars", "--virtual-time-budget=5000", *args]
+    cmd = [
+        browser,
+        "--headless",
+        "--no-sandbox",
+        "--disable-gpu",
+        "--disable-dev-shm-usage",
+        "--hide-scrollbars",
+        "--virtual-time-budget=5000",
+        *args,
+    ]
     return subprocess.run(cmd, capture_output=True, text=True, timeout=120, check=False)
 
 
@@ -51,11 +59,22 @@ def test_report_renders_in_chromium(tmp_path):
     with open(log, "w") as fh:
         for i in range(4000):
             p = float(rng.random())
-            fh.write(json.dumps({"score": p, "label": int(rng.random() < p**1.5), "model": "ab"[i % 2],
-                                 "ts": 1_700_000_000 + 60 * i}) + "\n")
+            fh.write(
+                json.dumps(
+                    {
+                        "score": p,
+                        "label": int(rng.random() < p**1.5),
+                        "model": "ab"[i % 2],
+                        "ts": 1_700_000_000 + 60 * i,
+                    }
+                )
+                + "\n"
+            )
     report = tmp_path / "report"
-    assert main(["score", str(log), "--by", "model", "--time", "ts", "--window", "1h", "--report", str(report),
-                 "--quiet"]) == 0
+    assert (
+        main(["score", str(log), "--by", "model", "--time", "ts", "--window", "1h", "--report", str(report), "--quiet"])
+        == 0
+    )
     probed = tmp_path / "probed.html"
     probed.write_text((report / "index.html").read_text().replace("</body>", _PROBE + "</body>"))
 

@@ -21,7 +21,7 @@ def ref_distances(Q: np.ndarray, X: np.ndarray) -> np.ndarray:
     out = np.empty((len(Q), len(X)), dtype=X.dtype)
     for i, q in enumerate(Q):
         diff = (q[None, :] - X) ** 2
-        lanes = [diff[:, l::8].astype(X.dtype) for l in range(8)]
+        lanes = [diff[:, lane::8].astype(X.dtype) for lane in range(8)]
         sums = []
         for lane in lanes:
             acc = np.zeros(len(X), X.dtype)
@@ -100,10 +100,26 @@ class Reference:
             dl, du = min(max(d[i] - eps, 0), 1), min(max(d[i] + eps, 0), 1)
             Sl, Su = self.sdm(Z[i], q[i], dl), self.sdm(Z[i], q[i], du)
             qpl = min(q[i], (2 + q[i]) ** Sl[pred[i]])
-            rows.append(dict(prediction=pred[i], q=q[i], d0=d0[i], d=d[i], sdm=S, q_prime=qp, is_ood=np.floor(qp) <= 0,
-                             is_high_reliability=self.hr(qp, S, pred[i]), n_effective=n, d_lower=dl, d_upper=du,
-                             sdm_lower=Sl, sdm_upper=Su, q_prime_lower=qpl,
-                             is_high_reliability_lower=self.hr(qpl, Sl, pred[i]), nearest_index=nn[i]))
+            rows.append(
+                dict(
+                    prediction=pred[i],
+                    q=q[i],
+                    d0=d0[i],
+                    d=d[i],
+                    sdm=S,
+                    q_prime=qp,
+                    is_ood=np.floor(qp) <= 0,
+                    is_high_reliability=self.hr(qp, S, pred[i]),
+                    n_effective=n,
+                    d_lower=dl,
+                    d_upper=du,
+                    sdm_lower=Sl,
+                    sdm_upper=Su,
+                    q_prime_lower=qpl,
+                    is_high_reliability_lower=self.hr(qpl, Sl, pred[i]),
+                    nearest_index=nn[i],
+                )
+            )
         return {key: np.array([r[key] for r in rows]) for key in rows[0]}
 
 

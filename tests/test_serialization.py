@@ -30,19 +30,24 @@ def _filled(classes=None):  # type: ignore[no-untyped-def]
 SKETCHES = {
     "binary": lambda: _filled(),
     "marginal": lambda: _filled(4),
-    "top-label": lambda: ReliabilitySketch(8).update(np.random.default_rng(1).dirichlet(np.ones(3), 50),
-                                                      np.random.default_rng(2).integers(0, 3, 50)),
+    "top-label": lambda: ReliabilitySketch(8).update(
+        np.random.default_rng(1).dirichlet(np.ones(3), 50), np.random.default_rng(2).integers(0, 3, 50)
+    ),
     "empty": lambda: ReliabilitySketch(3),
 }
 
 
 @pytest.mark.parametrize("name", list(SKETCHES))
-@pytest.mark.parametrize("copy_fn", [
-    lambda s: pickle.loads(pickle.dumps(s, protocol=2)),
-    lambda s: pickle.loads(pickle.dumps(s, protocol=pickle.HIGHEST_PROTOCOL)),
-    copy.copy, copy.deepcopy,
-    lambda s: ReliabilitySketch.from_bytes(s.to_bytes()),
-])
+@pytest.mark.parametrize(
+    "copy_fn",
+    [
+        lambda s: pickle.loads(pickle.dumps(s, protocol=2)),
+        lambda s: pickle.loads(pickle.dumps(s, protocol=pickle.HIGHEST_PROTOCOL)),
+        copy.copy,
+        copy.deepcopy,
+        lambda s: ReliabilitySketch.from_bytes(s.to_bytes()),
+    ],
+)
 def test_round_trip_is_byte_identical(name, copy_fn):  # type: ignore[no-untyped-def]
     s = SKETCHES[name]()
     t = copy_fn(s)
@@ -82,7 +87,7 @@ def _corruptions(blob: bytes):  # type: ignore[no-untyped-def]
 
 def _resealed(blob: bytes, offset: int, value: bytes) -> bytes:
     body = bytearray(blob[:-4])
-    body[offset:offset + len(value)] = value
+    body[offset : offset + len(value)] = value
     return bytes(body) + struct.pack("<I", zlib.crc32(bytes(body)) & 0xFFFFFFFF)
 
 

@@ -13,8 +13,11 @@ from hypothesis.extra.numpy import arrays
 import calipers
 from calipers import ReliabilitySketch, merge_all
 
-scores_st = arrays(np.float64, st.integers(1, 300),
-                   elements=st.one_of(st.floats(0, 1), st.sampled_from([0.0, 1.0, 0.5, 0.2, np.nextafter(1, 0)])))
+scores_st = arrays(
+    np.float64,
+    st.integers(1, 300),
+    elements=st.one_of(st.floats(0, 1), st.sampled_from([0.0, 1.0, 0.5, 0.2, np.nextafter(1, 0)])),
+)
 
 
 @st.composite
@@ -54,8 +57,9 @@ def test_width_metrics_equal_batch_metrics(batch):  # type: ignore[no-untyped-de
     s = ReliabilitySketch(15).update(p, y)
     for norm in ("l1", "l2", "max"):
         assert s.ece(norm=norm) == pytest.approx(calipers.ece(p, y, norm=norm), rel=1e-12, abs=1e-15)
-    assert s.ece(norm="l2", debiased=True) == pytest.approx(calipers.ece(p, y, norm="l2", debiased=True),
-                                                            rel=1e-12, abs=1e-15)
+    assert s.ece(norm="l2", debiased=True) == pytest.approx(
+        calipers.ece(p, y, norm="l2", debiased=True), rel=1e-12, abs=1e-15
+    )
     assert s.brier() == calipers.brier(p, y)
     assert s.log_loss() == calipers.log_loss(p, y)
 
@@ -68,7 +72,8 @@ def test_sketch_matches_batch_on_real_outputs(real_outputs):  # type: ignore[no-
                 s.update(P[idx], y[idx])
             for norm in ("l1", "l2", "max"):
                 assert s.ece(norm=norm) == pytest.approx(
-                    calipers.ece(P, y, norm=norm, mode=mode, row_sum_atol=1e-3), rel=1e-12), name
+                    calipers.ece(P, y, norm=norm, mode=mode, row_sum_atol=1e-3), rel=1e-12
+                ), name
             assert s.brier() == calipers.brier(P, y, mode=mode, row_sum_atol=1e-3)
             assert s.log_loss() == calipers.log_loss(P, y, mode=mode, row_sum_atol=1e-3)
             table = s.reliability()
@@ -76,14 +81,15 @@ def test_sketch_matches_batch_on_real_outputs(real_outputs):  # type: ignore[no-
             np.testing.assert_array_equal(table.count, batch.count)
             np.testing.assert_allclose(table.frequency, batch.frequency, rtol=1e-12)
             # equal-mass from the fine grid: close to the exact batch value
-            assert abs(s.ece(binning="mass") - calipers.ece(P, y, binning="mass", mode=mode,
-                                                           row_sum_atol=1e-3)) < 0.01, name
+            assert (
+                abs(s.ece(binning="mass") - calipers.ece(P, y, binning="mass", mode=mode, row_sum_atol=1e-3)) < 0.01
+            ), name
 
 
 def test_mass_bins_follow_the_grid_rule(cifar):  # type: ignore[no-untyped-def]
     """The sketch's equal-mass ECE is the exact ECE of bins made of whole grid cells."""
-    from calipers import _kernels_numpy
-    from calipers.binning import mass_cuts_from_counts
+    from calipers._common.binning import mass_cuts_from_counts
+    from calipers._kernels import numpy_backend as _kernels_numpy
 
     P, y = cifar
     conf, correct = P.max(axis=1), (P.argmax(axis=1) == y).astype(float)

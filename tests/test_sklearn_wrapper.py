@@ -8,11 +8,11 @@ import pytest
 import calipers
 
 pytest.importorskip("sklearn")
-from sklearn.datasets import load_breast_cancer, load_digits  # noqa: E402
-from sklearn.model_selection import train_test_split  # noqa: E402
-from sklearn.naive_bayes import GaussianNB  # noqa: E402
+from sklearn.datasets import load_breast_cancer, load_digits
+from sklearn.model_selection import train_test_split
+from sklearn.naive_bayes import GaussianNB
 
-from calipers.sklearn import CalibratedClassifier  # noqa: E402
+from calipers.sklearn import CalibratedClassifier
 
 
 @pytest.mark.parametrize("method", ["platt", "beta", "isotonic", "histogram", "scaling-binning", "temperature"])

@@ -12,8 +12,13 @@ P2 = np.array([[0.2, 0.8], [0.6, 0.4], [0.5, 0.5]])
 
 # (name, scores, labels, classes, exception, message regex)
 BAD_1D = [
-    ("nan", [0.2, np.nan, 0.3, np.nan], [0, 1, 1, 0], ValueError,
-     r"scores must not contain NaN: 2 NaN value\(s\), first at index 1"),
+    (
+        "nan",
+        [0.2, np.nan, 0.3, np.nan],
+        [0, 1, 1, 0],
+        ValueError,
+        r"scores must not contain NaN: 2 NaN value\(s\), first at index 1",
+    ),
     ("inf", [0.2, 0.3, np.inf], [0, 1, 1], ValueError, r"must be finite: 1 infinite value\(s\), first at index 2"),
     ("range", [0.2, 1.5, -0.1, 0.3], [0, 1, 1, 0], ValueError, r"\[0, 1\]: 2 value\(s\) outside, first at index 1"),
     ("labels", [0.2, 0.3, 0.4], [0, 2, 1], ValueError, r"labels must be 0 or 1 .*first at index 1 \(value 2\)"),
@@ -29,8 +34,13 @@ BAD_1D = [
     ("string labels", [0.2, 0.3], ["a", "b"], TypeError, r"labels must hold numbers"),
 ]
 BAD_2D = [
-    ("row sum", [[0.2, 0.7], [0.5, 0.5], [0.1, 0.1]], [0, 1, 1], ValueError,
-     r"sum to 1 within row_sum_atol=0.0001: 2 row\(s\) do not, first at row 0"),
+    (
+        "row sum",
+        [[0.2, 0.7], [0.5, 0.5], [0.1, 0.1]],
+        [0, 1, 1],
+        ValueError,
+        r"sum to 1 within row_sum_atol=0.0001: 2 row\(s\) do not, first at row 0",
+    ),
     ("class label", P2, [0, 2, 1], ValueError, r"integers in \[0, 2\).*first at index 1"),
     ("negative label", P2, [0, -1, 1], ValueError, r"integers in \[0, 2\)"),
     ("nan cell", [[0.2, 0.8], [np.nan, 0.5]], [0, 1], ValueError, r"row 1, column 0"),
@@ -99,7 +109,7 @@ def test_bad_options():
 
 
 def test_accepted_input_kinds_and_zero_copy():
-    import calipers._validate as v
+    import calipers._common.validate as v
 
     p32 = np.linspace(0, 1, 11, dtype=np.float32)
     p64 = p32.astype(np.float64)

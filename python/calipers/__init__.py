@@ -1,38 +1,92 @@
 """calipers: measure and correct the calibration of model confidence.
 
 Fast (C++ core, Numba fallback, numpy reference), exact (matches the reference libraries
-in ``compat=`` modes) and streaming (mergeable, serializable sketches).
+in ``compat=`` modes) and streaming (mergeable, serializable sketches). Every user-facing
+name is importable from here; the subpackages hold the implementation:
+
+- ``calipers.metrics``: one-shot metrics on arrays (ECE, Brier, smooth ECE, PCE, ...);
+- ``calipers.streaming``: mergeable sketches (``ReliabilitySketch``, ``GroupedSketch``, ...);
+- ``calipers.calibration``: calibrators (fit / transform / serialize);
+- ``calipers.sdm``: the SDM estimator;
+- ``calipers.io``, ``calipers.cli``: prediction logs and the ``calipers`` command;
+- ``calipers.dask``, ``calipers.sklearn``, ``calipers.plot``: integrations.
 """
 
 from __future__ import annotations
 
-from ._backend import available as available_backends
-from ._backend import show_config
-from .bootstrap import BootstrapInterval, bootstrap_ci
-from .calibrators import (BetaCalibration, Calibrator, HistogramBinning, IsotonicCalibration, PlattScaling,
-                          ScalingBinning, TemperatureScaling)
-from .conformal import conformal_threshold
-from .discrimination import BrierDecomposition, auroc, brier_decomposition
-from .grouped import GroupedSketch, pce, piece
-from .metrics import brier, brier_skill_score, ece, log_loss, reliability
-from .proximity import knn, proximity
-from .quantiles import QuantileSketch
-from .reliability import ReliabilityTable
+from ._kernels.backend import available as available_backends
+from ._kernels.backend import show_config
+from ._version import __version__
+from .calibration import (
+    BetaCalibration,
+    Calibrator,
+    HistogramBinning,
+    IsotonicCalibration,
+    PlattScaling,
+    ScalingBinning,
+    TemperatureScaling,
+)
+from .metrics import (
+    BootstrapInterval,
+    BrierDecomposition,
+    ReliabilityTable,
+    SmoothReliability,
+    auroc,
+    bootstrap_ci,
+    brier,
+    brier_decomposition,
+    brier_skill_score,
+    conformal_threshold,
+    ece,
+    knn,
+    log_loss,
+    pce,
+    piece,
+    proximity,
+    reliability,
+    smooth_ece,
+    smooth_reliability,
+)
 from .sdm import SDMEstimator, SDMPrediction
-from .smooth import SmoothReliability, smooth_ece, smooth_reliability
-from .sketch import ReliabilitySketch, merge_all
-
-__version__ = "0.1.0"
+from .streaming import GroupedSketch, QuantileSketch, ReliabilitySketch, merge_all
 
 __all__ = [
-    "ece", "reliability", "brier", "brier_skill_score", "log_loss",
-    "pce", "piece", "proximity", "knn", "GroupedSketch",
-    "smooth_ece", "smooth_reliability", "SmoothReliability", "bootstrap_ci", "BootstrapInterval",
-    "auroc", "brier_decomposition", "BrierDecomposition", "conformal_threshold", "QuantileSketch",
-    "ReliabilitySketch", "ReliabilityTable", "merge_all",
-    "TemperatureScaling", "PlattScaling", "BetaCalibration", "IsotonicCalibration", "HistogramBinning",
-    "ScalingBinning", "Calibrator", "SDMEstimator", "SDMPrediction",
-    "show_config", "available_backends", "sample_log_path", "__version__",
+    "ece",
+    "reliability",
+    "brier",
+    "brier_skill_score",
+    "log_loss",
+    "pce",
+    "piece",
+    "proximity",
+    "knn",
+    "GroupedSketch",
+    "smooth_ece",
+    "smooth_reliability",
+    "SmoothReliability",
+    "bootstrap_ci",
+    "BootstrapInterval",
+    "auroc",
+    "brier_decomposition",
+    "BrierDecomposition",
+    "conformal_threshold",
+    "QuantileSketch",
+    "ReliabilitySketch",
+    "ReliabilityTable",
+    "merge_all",
+    "TemperatureScaling",
+    "PlattScaling",
+    "BetaCalibration",
+    "IsotonicCalibration",
+    "HistogramBinning",
+    "ScalingBinning",
+    "Calibrator",
+    "SDMEstimator",
+    "SDMPrediction",
+    "show_config",
+    "available_backends",
+    "sample_log_path",
+    "__version__",
 ]
 
 

@@ -9,11 +9,12 @@ Needs ``pip install "dask[distributed]"`` (and pandas for DataFrames).
 
 from __future__ import annotations
 
-from typing import Any, Callable, Sequence
+from collections.abc import Callable, Sequence
+from typing import Any
 
 import numpy as np
 
-from .sketch import ReliabilitySketch, merge_all
+from .streaming.sketch import ReliabilitySketch, merge_all
 
 try:
     import dask
@@ -32,7 +33,7 @@ def tree_merge(parts: Sequence[Any], split_every: int = 8, merge: Callable[[list
         raise ValueError("nothing to merge: the collection has no partitions")
     level = list(parts)
     while len(level) > 1:
-        level = [dask.delayed(merge)(level[i:i + split_every]) for i in range(0, len(level), split_every)]
+        level = [dask.delayed(merge)(level[i : i + split_every]) for i in range(0, len(level), split_every)]
     return level[0]
 
 
@@ -43,14 +44,24 @@ def _sketch(scores: Any, labels: Any, bins: int, classes: int | None) -> Reliabi
     return s
 
 
-def _frame_part(frame: Any, score: str | Sequence[str], label: str, bins: int, classes: int | None) -> ReliabilitySketch:
+def _frame_part(
+    frame: Any, score: str | Sequence[str], label: str, bins: int, classes: int | None
+) -> ReliabilitySketch:
     cols = [score] if isinstance(score, str) else list(score)
     values = frame[cols].to_numpy(dtype=np.float64)
     return _sketch(values[:, 0] if isinstance(score, str) else values, frame[label].to_numpy(), bins, classes)
 
 
-def sketch_from_dataframe(ddf: Any, *, score: str | Sequence[str] = "score", label: str = "label", bins: int = 15,
-                          classes: int | None = None, split_every: int = 8, compute: bool = True) -> Any:
+def sketch_from_dataframe(
+    ddf: Any,
+    *,
+    score: str | Sequence[str] = "score",
+    label: str = "label",
+    bins: int = 15,
+    classes: int | None = None,
+    split_every: int = 8,
+    compute: bool = True,
+) -> Any:
     """A sketch of a dask DataFrame: ``score`` names one column in [0, 1] (with 0/1
     ``label``), or a list of K probability columns (with integer labels; top-label, or
     marginal with ``classes=K``)."""
@@ -59,8 +70,9 @@ def sketch_from_dataframe(ddf: Any, *, score: str | Sequence[str] = "score", lab
     return merged.compute() if compute else merged
 
 
-def sketch_from_array(scores: Any, labels: Any, *, bins: int = 15, classes: int | None = None,
-                      split_every: int = 8, compute: bool = True) -> Any:
+def sketch_from_array(
+    scores: Any, labels: Any, *, bins: int = 15, classes: int | None = None, split_every: int = 8, compute: bool = True
+) -> Any:
     """A sketch of dask arrays: (n,) or (n, K) scores chunked along rows only, (n,) labels
     with the same row chunks."""
     if scores.ndim == 2 and scores.numblocks[1] != 1:
@@ -81,8 +93,16 @@ def _bag_part(records: Any, score: str, label: str, bins: int, classes: int | No
     return _sketch(scores, labels, bins, classes)
 
 
-def sketch_from_bag(bag: Any, *, score: str = "score", label: str = "label", bins: int = 15,
-                    classes: int | None = None, split_every: int = 8, compute: bool = True) -> Any:
+def sketch_from_bag(
+    bag: Any,
+    *,
+    score: str = "score",
+    label: str = "label",
+    bins: int = 15,
+    classes: int | None = None,
+    split_every: int = 8,
+    compute: bool = True,
+) -> Any:
     """A sketch of a dask Bag of dict records (``score`` may hold a probability list)."""
     parts = [dask.delayed(_bag_part)(p, score, label, bins, classes) for p in bag.to_delayed()]
     merged = tree_merge(parts, split_every)

@@ -2,16 +2,30 @@
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Any
+from typing import Any, Protocol
 
 import numpy as np
 
-if TYPE_CHECKING:
-    from .reliability import ReliabilityTable
+__all__ = ["plot_reliability", "plot_smooth", "BinnedTable"]
 
 
-def plot_reliability(table: "ReliabilityTable", ax: Any = None, *, title: str | None = None,
-                     show_counts: bool = True) -> Any:
+class BinnedTable(Protocol):
+    """What :func:`plot_reliability` reads from a table (a :class:`calipers.ReliabilityTable`)."""
+
+    edges: np.ndarray
+    count: np.ndarray
+    mean_score: np.ndarray
+    frequency: np.ndarray
+    lower: np.ndarray
+    upper: np.ndarray
+    confidence: float
+
+    @property
+    def n(self) -> int:
+        """Number of samples in the table."""
+
+
+def plot_reliability(table: BinnedTable, ax: Any = None, *, title: str | None = None, show_counts: bool = True) -> Any:
     """Observed frequency per bin with Wilson error bars against mean score, the
     diagonal of perfect calibration, and a histogram of bin counts underneath."""
     try:
@@ -23,13 +37,27 @@ def plot_reliability(table: "ReliabilityTable", ax: Any = None, *, title: str | 
     nz = table.count > 0
     ax.plot([0, 1], [0, 1], color="0.6", linestyle="--", linewidth=1, label="perfect calibration")
     yerr = np.vstack([table.frequency[nz] - table.lower[nz], table.upper[nz] - table.frequency[nz]])
-    ax.errorbar(table.mean_score[nz], table.frequency[nz], yerr=yerr, fmt="o-", color="C0", capsize=3,
-                label=f"observed (Wilson {table.confidence:.0%})")
+    ax.errorbar(
+        table.mean_score[nz],
+        table.frequency[nz],
+        yerr=yerr,
+        fmt="o-",
+        color="C0",
+        capsize=3,
+        label=f"observed (Wilson {table.confidence:.0%})",
+    )
     if show_counts and table.n > 0:
         widths = np.diff(table.edges)
         share = table.count / table.n
-        ax.bar(table.edges[:-1], share * 0.25 / max(float(share.max()), 1e-12), width=widths, align="edge",
-               color="C1", alpha=0.3, label="share of samples")
+        ax.bar(
+            table.edges[:-1],
+            share * 0.25 / max(float(share.max()), 1e-12),
+            width=widths,
+            align="edge",
+            color="C1",
+            alpha=0.3,
+            label="share of samples",
+        )
     ax.set_xlim(0, 1)
     ax.set_ylim(0, 1)
     ax.set_xlabel("mean score")
@@ -49,8 +77,13 @@ def plot_smooth(curve: Any, ax: Any = None, *, title: str | None = None) -> Any:
     if ax is None:
         _, ax = plt.subplots(figsize=(5, 5))
     ax.plot([0, 1], [0, 1], color="0.6", linestyle="--", linewidth=1, label="perfect calibration")
-    ax.plot(curve.t, curve.frequency, color="C0", linewidth=1.5,
-            label=f"smoothed (sigma={curve.sigma:.3f}, smECE={curve.smooth_ece:.4f})")
+    ax.plot(
+        curve.t,
+        curve.frequency,
+        color="C0",
+        linewidth=1.5,
+        label=f"smoothed (sigma={curve.sigma:.3f}, smECE={curve.smooth_ece:.4f})",
+    )
     density = curve.density / max(float(np.nanmax(curve.density)), 1e-12)
     ax.fill_between(curve.t, 0, density * 0.25, color="C1", alpha=0.3, label="score density")
     ax.set_xlim(0, 1)

@@ -36,8 +36,9 @@ from typing import Any
 
 import numpy as np
 
-from . import _backend, _serde
-from ._validate import as_embeddings
+from ._common import serde as _serde
+from ._common.validate import as_embeddings
+from ._kernels import backend as _backend
 
 __all__ = ["SDMEstimator", "SDMPrediction"]
 
@@ -111,8 +112,10 @@ def _labels(y: Any, name: str, n: int, classes: int, support: bool) -> np.ndarra
         ok |= (arr == UNLABELED) | (arr == OOD_LABEL)
     if not ok.all():
         allowed = f"[0, {classes})" + (", -1 (unlabelled) or -99 (OOD)" if support else "")
-        raise ValueError(f"{name} must lie in {allowed}: {int((~ok).sum())} do not, first at index "
-                         f"{int(np.argmax(~ok))} ({int(arr[np.argmax(~ok)])})")
+        raise ValueError(
+            f"{name} must lie in {allowed}: {int((~ok).sum())} do not, first at index "
+            f"{int(np.argmax(~ok))} ({int(arr[np.argmax(~ok)])})"
+        )
     return arr
 
 
@@ -165,8 +168,9 @@ class SDMEstimator:
         k = min(self.k, len(self._support))
         if self.neighbours == "faiss":
             return self._faiss_stats(h, prediction, k)
-        return _backend.resolve(self.backend).sdm_support_stats(h, self._support, k, self._support_correct,
-                                                                self._support_pred, prediction)
+        return _backend.resolve(self.backend).sdm_support_stats(
+            h, self._support, k, self._support_correct, self._support_pred, prediction
+        )
 
     def _faiss_stats(self, h: np.ndarray, prediction: np.ndarray, k: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
         if self._faiss_index is None:
@@ -188,8 +192,15 @@ class SDMEstimator:
                 per_class[:, c] = 1.0 - np.searchsorted(cdf, d0, side="left") / cdf.size
         return per_class.min(axis=1)
 
-    def fit(self, train_embeddings: Any, train_logits: Any, train_labels: Any, calibration_embeddings: Any,
-            calibration_logits: Any, calibration_labels: Any) -> "SDMEstimator":
+    def fit(
+        self,
+        train_embeddings: Any,
+        train_logits: Any,
+        train_labels: Any,
+        calibration_embeddings: Any,
+        calibration_logits: Any,
+        calibration_labels: Any,
+    ) -> SDMEstimator:
         """Keep the support set (train embeddings, labels and the predictions of their logits),
         run the kNN of the calibration points into it, and set q'_min and the per-class
         thresholds (Alg. 1). Support labels may be -1 or -99; calibration labels are classes."""
@@ -246,13 +257,16 @@ class SDMEstimator:
             self._q_prime_min, self._acc_hr = cand, self.alpha
         self._psi = psi
 
-    def add_support(self, embeddings: Any, logits: Any, labels: Any) -> "SDMEstimator":
+    def add_support(self, embeddings: Any, logits: Any, labels: Any) -> SDMEstimator:
         """Append labelled points (labels may be -1 or -99) to the support set; the
         calibration (d quantiles, q'_min, thresholds) is kept, as the reference does."""
         h, z = self._inputs(embeddings, logits)
         y = _labels(labels, "labels", len(h), self.classes, support=True)
-        self._set_support(np.concatenate([self._support, h]), np.concatenate([self._support_labels, y]),
-                          np.concatenate([self._support_pred, np.argmax(z, axis=1).astype(np.int64)]))
+        self._set_support(
+            np.concatenate([self._support, h]),
+            np.concatenate([self._support_labels, y]),
+            np.concatenate([self._support_pred, np.argmax(z, axis=1).astype(np.int64)]),
+        )
         return self
 
     # --------------------------------------------------------------- predicting
@@ -292,11 +306,23 @@ class SDMEstimator:
         sdm_lower, sdm_upper = sdm_activation(z, q, d_lower), sdm_activation(z, q, d_upper)
         q_prime_lower = rescaled_similarity(q, sdm_lower, prediction)
         return SDMPrediction(
-            prediction=prediction, q=np.asarray(q, np.int64), d0=d0, d=d, sdm=sdm, q_prime=q_prime,
-            is_ood=np.floor(q_prime) <= 0, is_high_reliability=self._region(q_prime, sdm, prediction),
-            n_effective=n_eff, d_lower=d_lower, d_upper=d_upper, sdm_lower=sdm_lower, sdm_upper=sdm_upper,
-            q_prime_lower=q_prime_lower, is_high_reliability_lower=self._region(q_prime_lower, sdm_lower, prediction),
-            nearest_index=np.asarray(nearest, np.int64))
+            prediction=prediction,
+            q=np.asarray(q, np.int64),
+            d0=d0,
+            d=d,
+            sdm=sdm,
+            q_prime=q_prime,
+            is_ood=np.floor(q_prime) <= 0,
+            is_high_reliability=self._region(q_prime, sdm, prediction),
+            n_effective=n_eff,
+            d_lower=d_lower,
+            d_upper=d_upper,
+            sdm_lower=sdm_lower,
+            sdm_upper=sdm_upper,
+            q_prime_lower=q_prime_lower,
+            is_high_reliability_lower=self._region(q_prime_lower, sdm_lower, prediction),
+            nearest_index=np.asarray(nearest, np.int64),
+        )
 
     # ---------------------------------------------------------------- properties
     @property
@@ -322,45 +348,63 @@ class SDMEstimator:
         the arrays (support embeddings in their dtype, labels, predictions, the sorted d0
         and q' of each class) little-endian."""
         self._check_fitted()
-        arrays = [("support", self._support), ("support_labels", self._support_labels),
-                  ("support_pred", self._support_pred)]
+        arrays = [
+            ("support", self._support),
+            ("support_labels", self._support_labels),
+            ("support_pred", self._support_pred),
+        ]
         arrays += [(f"d_cdf{c}", a) for c, a in enumerate(self._d_cdf)]
         arrays += [(f"q_sorted{c}", a) for c, a in enumerate(self._q_sorted)]
         layout = [(name, a.dtype.str.replace(">", "<").replace("=", "<"), list(a.shape)) for name, a in arrays]
-        header = {"alpha": self.alpha, "k": self.k, "classes": self.classes, "neighbours": self.neighbours,
-                  "q_prime_min": None if math.isinf(self._q_prime_min) else self._q_prime_min,
-                  "acc_hr": self._acc_hr, "psi": self._psi.tolist(), "layout": layout}
+        header = {
+            "alpha": self.alpha,
+            "k": self.k,
+            "classes": self.classes,
+            "neighbours": self.neighbours,
+            "q_prime_min": None if math.isinf(self._q_prime_min) else self._q_prime_min,
+            "acc_hr": self._acc_hr,
+            "psi": self._psi.tolist(),
+            "layout": layout,
+        }
         head = json.dumps(header, separators=(",", ":")).encode()
         body = b"".join(np.ascontiguousarray(a, a.dtype.newbyteorder("<")).tobytes() for _, a in arrays)
         return _serde.pack_payload(TYPE_SDM, struct.pack("<I", len(head)) + head + body)
 
     @classmethod
-    def from_bytes(cls, data: bytes, *, backend: str = "auto") -> "SDMEstimator":
+    def from_bytes(cls, data: bytes, *, backend: str = "auto") -> SDMEstimator:
         payload = _serde.unpack_payload(data, TYPE_SDM)
         try:
             (hlen,) = struct.unpack_from("<I", payload)
-            h = json.loads(payload[4:4 + hlen])
+            h = json.loads(payload[4 : 4 + hlen])
             out = cls(float(h["alpha"]), int(h["k"]), backend=backend, neighbours=str(h["neighbours"]))
             classes = int(h["classes"])
             layout = h["layout"]
             if not isinstance(layout, list) or not 2 <= classes <= 1_000_000 or len(layout) != 3 + 2 * classes:
                 raise ValueError(f"classes={classes} does not match {len(layout)} arrays")
-            expected = ["support", "support_labels", "support_pred"] + [f"d_cdf{c}" for c in range(classes)] + [
-                f"q_sorted{c}" for c in range(classes)]
+            expected = (
+                ["support", "support_labels", "support_pred"]
+                + [f"d_cdf{c}" for c in range(classes)]
+                + [f"q_sorted{c}" for c in range(classes)]
+            )
             if [entry[0] for entry in layout] != expected:
                 raise ValueError("unexpected array layout")
-            arrays, pos, body = {}, 0, payload[4 + hlen:]
+            arrays, pos, body = {}, 0, payload[4 + hlen :]
             for name, dtype, shape in layout:
                 dt = np.dtype(dtype)
                 if dt.kind not in "fi" or dt.itemsize not in (4, 8):
                     raise ValueError(f"unexpected dtype {dtype} for {name}")
-                if not isinstance(shape, list) or not 1 <= len(shape) <= 2 or any(
-                        not isinstance(v, int) or isinstance(v, bool) or v < 0 for v in shape):
+                if (
+                    not isinstance(shape, list)
+                    or not 1 <= len(shape) <= 2
+                    or any(not isinstance(v, int) or isinstance(v, bool) or v < 0 for v in shape)
+                ):
                     raise ValueError(f"bad shape {shape!r} for {name}")
                 size = int(np.prod(shape)) * dt.itemsize
                 if pos + size > len(body):
                     raise ValueError("arrays run past the end")
-                arrays[name] = np.frombuffer(body, dt, int(np.prod(shape)), pos).reshape(shape).astype(dt.newbyteorder("="))
+                arrays[name] = (
+                    np.frombuffer(body, dt, int(np.prod(shape)), pos).reshape(shape).astype(dt.newbyteorder("="))
+                )
                 pos += size
             if pos != len(body):
                 raise ValueError("trailing bytes after the arrays")
@@ -371,14 +415,24 @@ class SDMEstimator:
             raise ValueError(f"calipers SDM blob is malformed: {exc}") from exc
         support = arrays["support"]
         n = len(support) if support.ndim == 2 else -1
-        if (n < 1 or support.dtype.kind != "f" or arrays["support_labels"].shape != (n,)
-                or arrays["support_pred"].shape != (n,) or psi.shape != (classes,) or classes < 2
-                or not np.all(np.isfinite(support)) or np.any(arrays["support_pred"] < 0)
-                or np.any(arrays["support_pred"] >= classes)):
+        if (
+            n < 1
+            or support.dtype.kind != "f"
+            or arrays["support_labels"].shape != (n,)
+            or arrays["support_pred"].shape != (n,)
+            or psi.shape != (classes,)
+            or classes < 2
+            or not np.all(np.isfinite(support))
+            or np.any(arrays["support_pred"] < 0)
+            or np.any(arrays["support_pred"] >= classes)
+        ):
             raise ValueError("calipers SDM blob is inconsistent (support arrays, classes or thresholds)")
         out.classes = classes
-        out._set_support(np.ascontiguousarray(support), arrays["support_labels"].astype(np.int64),
-                         arrays["support_pred"].astype(np.int64))
+        out._set_support(
+            np.ascontiguousarray(support),
+            arrays["support_labels"].astype(np.int64),
+            arrays["support_pred"].astype(np.int64),
+        )
         out._d_cdf = [arrays[f"d_cdf{c}"].astype(np.float64) for c in range(classes)]
         out._q_sorted = [arrays[f"q_sorted{c}"].astype(np.float64) for c in range(classes)]
         if any(np.any(np.diff(a) < 0) for a in out._d_cdf + out._q_sorted):

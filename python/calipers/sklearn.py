@@ -12,8 +12,15 @@ from typing import Any
 
 import numpy as np
 
-from .calibrators import (BetaCalibration, Calibrator, HistogramBinning, IsotonicCalibration, PlattScaling,
-                          ScalingBinning, TemperatureScaling)
+from .calibration import (
+    BetaCalibration,
+    Calibrator,
+    HistogramBinning,
+    IsotonicCalibration,
+    PlattScaling,
+    ScalingBinning,
+    TemperatureScaling,
+)
 
 try:
     from sklearn.base import BaseEstimator, ClassifierMixin, clone
@@ -22,8 +29,12 @@ except ImportError as exc:  # pragma: no cover - depends on the environment
     raise ImportError("calipers.sklearn needs scikit-learn: pip install scikit-learn") from exc
 
 METHODS: dict[str, type[Calibrator]] = {
-    "platt": PlattScaling, "beta": BetaCalibration, "isotonic": IsotonicCalibration,
-    "histogram": HistogramBinning, "scaling-binning": ScalingBinning, "temperature": TemperatureScaling,
+    "platt": PlattScaling,
+    "beta": BetaCalibration,
+    "isotonic": IsotonicCalibration,
+    "histogram": HistogramBinning,
+    "scaling-binning": ScalingBinning,
+    "temperature": TemperatureScaling,
 }
 
 
@@ -43,8 +54,14 @@ class CalibratedClassifier(ClassifierMixin, BaseEstimator):  # type: ignore[misc
     the calibrator's marginal (one-vs-rest) mode with renormalized rows.
     """
 
-    def __init__(self, estimator: Any, method: str = "isotonic", cv: int = 5,
-                 calibrator_params: dict[str, Any] | None = None, random_state: int | None = 0) -> None:
+    def __init__(
+        self,
+        estimator: Any,
+        method: str = "isotonic",
+        cv: int = 5,
+        calibrator_params: dict[str, Any] | None = None,
+        random_state: int | None = 0,
+    ) -> None:
         self.estimator = estimator
         self.method = method
         self.cv = cv
@@ -59,7 +76,7 @@ class CalibratedClassifier(ClassifierMixin, BaseEstimator):  # type: ignore[misc
             params.setdefault("mode", "marginal")
         return METHODS[self.method](**params)
 
-    def fit(self, X: Any, y: Any, sample_weight: Any = None) -> "CalibratedClassifier":
+    def fit(self, X: Any, y: Any, sample_weight: Any = None) -> CalibratedClassifier:
         if not isinstance(self.cv, int) or self.cv < 2:
             raise ValueError(f"cv must be an integer >= 2, got {self.cv!r}")
         y = np.asarray(y)
@@ -76,8 +93,11 @@ class CalibratedClassifier(ClassifierMixin, BaseEstimator):  # type: ignore[misc
                 model.fit(_rows(X, train), codes[train], sample_weight=np.asarray(sample_weight)[train])
             oof[test] = _full_proba(model, _rows(X, test), self.classes_.size)
         self.calibrator_ = self._make_calibrator(self.classes_.size)
-        self.calibrator_.fit(*self._calibration_input(oof), codes,
-                             sample_weight=None if sample_weight is None else np.asarray(sample_weight, float))
+        self.calibrator_.fit(
+            *self._calibration_input(oof),
+            codes,
+            sample_weight=None if sample_weight is None else np.asarray(sample_weight, float),
+        )
         self.estimator_ = clone(self.estimator)
         if sample_weight is None:
             self.estimator_.fit(X, codes)

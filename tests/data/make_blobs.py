@@ -21,6 +21,6 @@ if __name__ == "__main__":
     expected = {}
     for name, s in sketches.items():
         (here / f"reliability_sketch_v1_{name}.bin").write_bytes(s.to_bytes())
-        metrics = {k: v for k, v in s.metrics().items()} if s.count else {}
+        metrics = dict(s.metrics()) if s.count else {}
         expected[name] = {"count": s.count, "kind": s.kind, "metrics": metrics}
     (here / "reliability_sketch_v1.json").write_text(json.dumps(expected, indent=2) + "\n")

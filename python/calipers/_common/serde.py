@@ -1,0 +1,128 @@
+"""Versioned binary format of calipers states (little-endian).
+
+Layout of a ReliabilitySketch blob, format version 1:
+
+    offset size  field
+    0      4     magic b"CLPR"
+    4      1     format version (1)
+    5      1     type id (1 = ReliabilitySketch)
+    6      1     flags (bit 0: empty; bit 1: bootstrap replicates follow the state)
+    7      1     kind (0 unset, 1 binary, 2 top-label, 3 marginal)
+    8      4     bins (u32)
+    12     4     streams (u32; classes in marginal mode, else 1)
+    16     4     fine-grid octaves (u32)
+    20     4     fine-grid sub-bits (u32)
+    24     8     row_sum_atol (f64)
+    32     8     payload length in u64 words
+    40     8w    payload: the uint64 state (see cpp/include/calipers/sketch.hpp)
+    40+8w  4     CRC-32 (zlib) of every byte before it
+
+With flag bit 1 the payload is the state, then R (u64), then R x (2 bins) x (count, score
+sum) float64 bit patterns of the streaming bootstrap (older readers reject the length).
+
+Every field and length is checked before the payload is read; any mismatch raises
+ValueError naming the field.
+"""
+
+from __future__ import annotations
+
+import struct
+import zlib
+
+import numpy as np
+
+MAGIC = b"CLPR"
+FORMAT_VERSION = 1
+READABLE_VERSIONS = (1,)
+TYPE_RELIABILITY_SKETCH = 1
+_HEADER = struct.Struct("<4sBBBBIIIIdQ")
+HEADER_SIZE = _HEADER.size  # 40
+FLAG_EMPTY = 1
+FLAG_REPLICATES = 2  # the payload ends with R and R x 2 bins x 2 doubles (ReliabilitySketch(replicates=R))
+
+
+def pack(
+    type_id: int,
+    flags: int,
+    kind: int,
+    bins: int,
+    streams: int,
+    octaves: int,
+    sub_bits: int,
+    row_sum_atol: float,
+    payload: np.ndarray,
+) -> bytes:
+    words = np.ascontiguousarray(payload, dtype="<u8")
+    head = _HEADER.pack(
+        MAGIC, FORMAT_VERSION, type_id, flags, kind, bins, streams, octaves, sub_bits, row_sum_atol, words.size
+    )
+    body = head + words.tobytes()
+    return body + struct.pack("<I", zlib.crc32(body) & 0xFFFFFFFF)
+
+
+def _open(data: object, header: struct.Struct, expected_type: int) -> tuple[bytes, tuple]:
+    """Bytes and unpacked header after the checks every calipers blob shares: kind of
+    object, minimum size, magic, format version and type id."""
+    if not isinstance(data, (bytes, bytearray, memoryview)):
+        raise TypeError(f"from_bytes expects bytes, got {type(data).__name__}")
+    data = bytes(data)
+    if len(data) < header.size + 4:
+        raise ValueError(f"calipers blob truncated: {len(data)} bytes, the header alone needs {header.size + 4}")
+    fields = header.unpack_from(data)
+    magic, version, type_id = fields[:3]
+    if magic != MAGIC:
+        raise ValueError(f"not a calipers blob: magic {magic!r}, expected {MAGIC!r}")
+    if version not in READABLE_VERSIONS:
+        raise ValueError(
+            f"unsupported calipers format version {version} "
+            f"(this build reads {READABLE_VERSIONS[0]}-{READABLE_VERSIONS[-1]})"
+        )
+    if type_id != expected_type:
+        raise ValueError(f"calipers blob holds type {type_id}, expected type {expected_type}")
+    return data, fields
+
+
+def _check_crc(data: bytes, end: int) -> None:
+    (crc,) = struct.unpack_from("<I", data, end)
+    if zlib.crc32(data[:end]) & 0xFFFFFFFF != crc:
+        raise ValueError("calipers blob is corrupted: CRC-32 mismatch")
+
+
+def unpack(data: bytes, expected_type: int) -> tuple[tuple[int, ...], float, np.ndarray]:
+    """Return ((flags, kind, bins, streams, octaves, sub_bits), row_sum_atol, payload)."""
+    data, fields = _open(data, _HEADER, expected_type)
+    flags, kind, bins, streams, octaves, sub_bits, atol, words = fields[3:]
+    expected_len = HEADER_SIZE + 8 * words + 4
+    if len(data) != expected_len:
+        raise ValueError(
+            f"calipers blob length {len(data)} does not match its header "
+            f"({words} payload words -> {expected_len} bytes): truncated or padded"
+        )
+    _check_crc(data, expected_len - 4)
+    if not np.isfinite(atol) or atol < 0:
+        raise ValueError(f"calipers blob has an invalid row_sum_atol {atol!r}")
+    payload = np.frombuffer(data, dtype="<u8", count=words, offset=HEADER_SIZE).astype(np.uint64)
+    return (flags, kind, bins, streams, octaves, sub_bits), float(atol), payload
+
+
+# Calibrators and other small states: magic, version, type id, flags, reserved (4 bytes),
+# payload length in bytes (u64), payload (canonical JSON, UTF-8), CRC-32 of all before it.
+_ENVELOPE = struct.Struct("<4sBBBBIQ")
+TYPE_CALIBRATOR = 2
+
+
+def pack_payload(type_id: int, payload: bytes) -> bytes:
+    body = _ENVELOPE.pack(MAGIC, FORMAT_VERSION, type_id, 0, 0, 0, len(payload)) + payload
+    return body + struct.pack("<I", zlib.crc32(body) & 0xFFFFFFFF)
+
+
+def unpack_payload(data: bytes, expected_type: int) -> bytes:
+    data, fields = _open(data, _ENVELOPE, expected_type)
+    flags, reserved, _, length = fields[3:]
+    head = _ENVELOPE.size
+    if flags or reserved:
+        raise ValueError("calipers blob has unknown flags set")
+    if len(data) != head + length + 4:
+        raise ValueError(f"calipers blob length {len(data)} does not match its header ({length} payload bytes)")
+    _check_crc(data, head + length)
+    return data[head : head + length]

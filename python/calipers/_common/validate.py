@@ -1,0 +1,236 @@
+"""The one input layer every public entry point goes through.
+
+Structure (kinds, dtypes, shapes, lengths, emptiness) is checked here; value rules
+(NaN, inf, [0, 1], row sums, label range) are checked by the backend's validation kernel
+in one pass, and the resulting counts are turned into the same message whatever the
+backend. Contiguous float32/float64 scores and integer/bool labels are not copied.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from types import ModuleType
+from typing import Any, Literal
+
+import numpy as np
+
+from .grid import KIND_BINARY, KIND_MARGINAL, KIND_TOP_LABEL, RULE_INF, RULE_LABEL, RULE_NAN, RULE_RANGE, RULE_ROW_SUM
+
+NanPolicy = Literal["raise", "omit"]
+Mode = Literal["top-label", "marginal"]
+DEFAULT_ROW_SUM_ATOL = 1e-4
+_LABEL_DTYPES = (np.int8, np.uint8, np.int16, np.int32, np.int64)
+
+
+@dataclass(frozen=True)
+class Checked:
+    """Validated input: contiguous arrays plus the reduction they ask for."""
+
+    scores: np.ndarray  # float32/float64, (n,) or (n, K)
+    labels: np.ndarray  # int8/uint8/int16/int32/int64, (n,)
+    kind: int  # KIND_BINARY, KIND_TOP_LABEL or KIND_MARGINAL
+
+    @property
+    def n(self) -> int:
+        return int(self.scores.shape[0])
+
+    @property
+    def classes(self) -> int | None:
+        return None if self.scores.ndim == 1 else int(self.scores.shape[1])
+
+
+def _array(x: Any, name: str) -> np.ndarray:
+    if isinstance(x, (str, bytes)):
+        raise TypeError(f"{name} must be an array of numbers, got {type(x).__name__}")
+    try:
+        arr = np.asarray(x)
+    except (TypeError, ValueError) as exc:
+        raise TypeError(f"{name} must be an array of numbers: {exc}") from None
+    if arr.dtype.kind not in "biuf":
+        raise TypeError(f"{name} must hold numbers (bool, int or float), got dtype {arr.dtype}")
+    return arr
+
+
+def as_scores(x: Any, name: str = "scores") -> np.ndarray:
+    """float32/float64 C-contiguous native-endian scores, without copying when possible."""
+    arr = _array(x, name)
+    if arr.dtype.kind == "f" and arr.dtype.itemsize in (4, 8):
+        if arr.dtype.isnative and arr.flags.c_contiguous:
+            return arr
+        return np.ascontiguousarray(arr, dtype=arr.dtype.newbyteorder("="))
+    return np.ascontiguousarray(arr, dtype=np.float64)
+
+
+def finite_values(x: Any, name: str, *, flatten: bool = False) -> np.ndarray:
+    """A non-empty 1-D float64 array of finite numbers (``flatten`` accepts any shape)."""
+    arr = as_scores(x, name).astype(np.float64, copy=False)
+    if flatten:
+        arr = arr.reshape(-1)
+    if arr.ndim != 1:
+        raise ValueError(f"{name} must be a 1-D array, got shape {arr.shape}")
+    if arr.size == 0:
+        raise ValueError(f"{name} is empty")
+    bad = ~np.isfinite(arr)
+    if bad.any():
+        raise ValueError(
+            f"{name} must be finite: {int(bad.sum())} value(s) are not, first at index {int(np.argmax(bad))}"
+        )
+    return arr
+
+
+def as_embeddings(x: Any, name: str, dtype: Any = None) -> np.ndarray:
+    """A non-empty (rows, dims) array of finite numbers, C-contiguous: float32/float64 kept
+    (or cast to ``dtype``), other numbers as float64; bools and non-numbers are TypeError."""
+    arr = _array(x, name)
+    if arr.dtype == np.bool_:
+        raise TypeError(f"{name} must hold numbers, got dtype bool")
+    if arr.ndim != 2 or arr.shape[0] == 0 or arr.shape[1] == 0:
+        raise ValueError(f"{name} must be a non-empty 2-D array (rows, dims), got shape {arr.shape}")
+    target = dtype or (arr.dtype if arr.dtype in (np.float32, np.float64) else np.float64)
+    arr = np.ascontiguousarray(arr, dtype=target)
+    bad = ~np.isfinite(arr).all(axis=1)
+    if bad.any():
+        raise ValueError(
+            f"{name} must be finite: {int(bad.sum())} row(s) hold NaN or inf, first at row {int(np.argmax(bad))}"
+        )
+    return arr
+
+
+def as_labels(x: Any, name: str = "labels") -> np.ndarray:
+    """Integer labels for the kernels. Bools are viewed as uint8; float labels must be
+    whole numbers (others become -1 so the label rule reports them)."""
+    arr = _array(x, name)
+    if arr.dtype == np.bool_:
+        return np.ascontiguousarray(arr).view(np.uint8)
+    if arr.dtype.kind == "f":
+        whole = np.isfinite(arr) & (arr == np.round(arr)) & (np.abs(arr) < 2**62)
+        return np.ascontiguousarray(np.where(whole, arr, -1).astype(np.int64))
+    for dt in _LABEL_DTYPES:
+        if arr.dtype == dt:
+            if arr.dtype.isnative and arr.flags.c_contiguous:
+                return arr
+            return np.ascontiguousarray(arr, dtype=arr.dtype.newbyteorder("="))
+    return np.ascontiguousarray(arr, dtype=np.int64)
+
+
+def _omit_nan(scores: np.ndarray, labels_raw: Any, labels: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    bad = np.isnan(scores) if scores.ndim == 1 else np.isnan(scores).any(axis=1)
+    raw = np.asarray(labels_raw)
+    if raw.dtype.kind == "f" and raw.shape == bad.shape:
+        bad = bad | np.isnan(raw)
+    if bad.any():
+        keep = ~bad
+        return np.ascontiguousarray(scores[keep]), np.ascontiguousarray(labels[keep])
+    return scores, labels
+
+
+def _where(scores: np.ndarray, flat_index: int) -> str:
+    if scores.ndim == 1:
+        return f"index {flat_index} (value {scores[flat_index].item()!r})"
+    row, col = divmod(flat_index, scores.shape[1])
+    return f"row {row}, column {col} (value {scores[row, col].item()!r})"
+
+
+def raise_violations(
+    counts: tuple[int, ...],
+    firsts: tuple[int, ...],
+    scores: np.ndarray,
+    labels: np.ndarray,
+    *,
+    rules: tuple[int, ...],
+    atol: float,
+    names: tuple[str, str] = ("scores", "labels"),
+) -> None:
+    """Raise the ValueError for the highest-priority rule that has offenders."""
+    sname, lname = names
+    for rule in rules:
+        c, i = counts[rule], firsts[rule]
+        if not c:
+            continue
+        if rule == RULE_NAN:
+            msg = (
+                f"{sname} must not contain NaN: {c} NaN value(s), first at {_where(scores, i)}; "
+                "pass nan_policy='omit' to drop those rows"
+            )
+        elif rule == RULE_INF:
+            msg = f"{sname} must be finite: {c} infinite value(s), first at {_where(scores, i)}"
+        elif rule == RULE_RANGE:
+            msg = f"{sname} must lie in [0, 1]: {c} value(s) outside, first at {_where(scores, i)}"
+        elif rule == RULE_ROW_SUM:
+            total = float(np.sum(scores[i], dtype=np.float64))
+            msg = (
+                f"each row of {sname} must sum to 1 within row_sum_atol={atol:g}: {c} row(s) do not, "
+                f"first at row {i} (sum {total!r}); probabilities are never renormalized silently"
+            )
+        else:
+            allowed = "0 or 1 for 1-D scores" if scores.ndim == 1 else f"integers in [0, {scores.shape[1]})"
+            msg = f"{lname} must be {allowed}: {c} value(s) are not, first at index {i} (value {labels[i].item()!r})"
+        raise ValueError(msg)
+
+
+def check(
+    scores: Any,
+    labels: Any,
+    backend: ModuleType,
+    *,
+    mode: Mode | None = "top-label",
+    nan_policy: NanPolicy = "raise",
+    row_sum_atol: float = DEFAULT_ROW_SUM_ATOL,
+    check_range: bool = True,
+    check_rows: bool = True,
+) -> Checked:
+    """Validate a (scores, labels) pair. ``mode`` only matters for 2-D scores."""
+    if nan_policy not in ("raise", "omit"):
+        raise ValueError(f"nan_policy must be 'raise' or 'omit', got {nan_policy!r}")
+    if mode not in (None, "top-label", "marginal"):
+        raise ValueError(f"mode must be 'top-label' or 'marginal', got {mode!r}")
+    if not (row_sum_atol >= 0):
+        raise ValueError(f"row_sum_atol must be >= 0, got {row_sum_atol!r}")
+    s = as_scores(scores)
+    labels_raw = labels
+    y = as_labels(labels)
+    if s.ndim not in (1, 2):
+        raise ValueError(f"scores must be 1-D (n,) or 2-D (n, K), got shape {s.shape}")
+    if y.ndim != 1:
+        raise ValueError(f"labels must be 1-D (n,), got shape {y.shape}")
+    if s.shape[0] != y.shape[0]:
+        raise ValueError(f"scores and labels must have the same length, got {s.shape[0]} and {y.shape[0]}")
+    if s.ndim == 2 and s.shape[1] < 2:
+        raise ValueError(f"2-D scores need at least 2 classes (columns), got shape {s.shape}")
+    if nan_policy == "omit":
+        s, y = _omit_nan(s, labels_raw, y)
+    if s.shape[0] == 0:
+        raise ValueError("scores is empty: at least one sample is needed")
+    rules = [RULE_NAN, RULE_INF]
+    if check_range:
+        rules.append(RULE_RANGE)
+    if s.ndim == 1:
+        counts, firsts = backend.validate_binary(s, y)
+        kind = KIND_BINARY
+    else:
+        counts, firsts = backend.validate_probs(s, y, float(row_sum_atol), bool(check_rows))
+        if check_rows:
+            rules.append(RULE_ROW_SUM)
+        kind = KIND_MARGINAL if mode == "marginal" else KIND_TOP_LABEL
+    rules.append(RULE_LABEL)
+    shown = np.asarray(labels_raw) if nan_policy == "raise" else y
+    if shown.shape != y.shape or shown.dtype.kind not in "biuf":
+        shown = y
+    raise_violations(counts, firsts, s, shown, rules=tuple(rules), atol=row_sum_atol)
+    return Checked(s, y, kind)
+
+
+def check_bins(bins: Any) -> int:
+    if isinstance(bins, (bool, np.bool_)) or not isinstance(bins, (int, np.integer)):
+        raise TypeError(f"bins must be an integer, got {type(bins).__name__}")
+    if bins < 1:
+        raise ValueError(f"bins must be >= 1, got {bins}")
+    if bins > 1_000_000:
+        raise ValueError(f"bins must be <= 1000000, got {bins}")
+    return int(bins)
+
+
+def check_choice(name: str, value: Any, allowed: tuple[str, ...]) -> str:
+    if value not in allowed:
+        raise ValueError(f"{name} must be one of {', '.join(map(repr, allowed))}, got {value!r}")
+    return value

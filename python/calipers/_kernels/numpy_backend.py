@@ -1,0 +1,481 @@
+"""Reference kernels in plain numpy: slow where they must be, obviously correct.
+
+Each mirrors a C++ kernel in cpp/include/calipers/ operation for operation, so the
+integer state they produce is identical and float results agree to the last bit
+wherever the summation order is the same.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from .._common.grid import (
+    FIELDS,
+    GRID_CELLS,
+    GRID_HALF,
+    GRID_OCTAVES,
+    GRID_SUB,
+    GRID_SUB_BITS,
+    KIND_BINARY,
+    KIND_MARGINAL,
+    KIND_TOP_LABEL,
+    LOG_LOSS_FLOOR,
+    LOG_SCALE,
+    N_RULES,
+    PART_COARSE,
+    PART_FINE,
+    PART_TOTALS,
+    RULE_INF,
+    RULE_LABEL,
+    RULE_NAN,
+    RULE_RANGE,
+    RULE_ROW_SUM,
+    UNIT_SCALE,
+    stream_size,
+    width_edges,
+)
+
+_M32 = np.uint64(0xFFFFFFFF)
+_CHUNK = 1 << 20  # keeps float64 bincount sums of 32-bit halves exact (< 2^53)
+
+# ---------------------------------------------------------------- validation
+
+
+def _report(masks: dict[int, np.ndarray]) -> tuple[tuple[int, ...], tuple[int, ...]]:
+    counts = [0] * N_RULES
+    firsts = [-1] * N_RULES
+    for rule, mask in masks.items():
+        c = int(np.count_nonzero(mask))
+        counts[rule] = c
+        if c:
+            firsts[rule] = int(np.argmax(mask))
+    return tuple(counts), tuple(firsts)
+
+
+def _score_masks(p: np.ndarray) -> dict[int, np.ndarray]:
+    nan = np.isnan(p)
+    inf = np.isinf(p)
+    with np.errstate(invalid="ignore"):
+        out = ((p < 0) | (p > 1)) & ~inf
+    return {RULE_NAN: nan, RULE_INF: inf, RULE_RANGE: out}
+
+
+def validate_binary(scores, labels):
+    masks = _score_masks(scores)
+    masks[RULE_LABEL] = (labels != 0) & (labels != 1)
+    return _report(masks)
+
+
+def _row_sums(P: np.ndarray) -> np.ndarray:
+    # Left to right, as the C++ and Numba loops do (numpy's pairwise sum would differ).
+    s = np.zeros(P.shape[0])
+    for k in range(P.shape[1]):
+        s += P[:, k].astype(np.float64)
+    return s
+
+
+def validate_probs(scores, labels, atol, check_rows):
+    n, K = scores.shape
+    masks = _score_masks(scores.reshape(-1))
+    row_counts, row_firsts = _report(
+        {
+            RULE_ROW_SUM: ~(np.abs(_row_sums(scores) - 1.0) <= atol) if check_rows else np.zeros(n, bool),
+            RULE_LABEL: (labels < 0) | (labels >= K),
+        }
+    )
+    counts, firsts = _report(masks)
+    counts = counts[:RULE_ROW_SUM] + row_counts[RULE_ROW_SUM:]
+    firsts = firsts[:RULE_ROW_SUM] + row_firsts[RULE_ROW_SUM:]
+    return counts, firsts
+
+
+# ---------------------------------------------------------------- binning
+
+
+def equal_width_index(p: np.ndarray, bins: int) -> np.ndarray:
+    edges = width_edges(bins)
+    i = np.clip((p * float(bins)).astype(np.int64), 0, bins - 1)
+    up = (i + 1 < bins) & (p >= edges[np.minimum(i + 1, bins)])
+    down = ~up & (i > 0) & (p < edges[i])
+    return i + up - down
+
+
+def fine_cell(p: np.ndarray) -> np.ndarray:
+    low = p <= 0.5
+    t = np.where(low, p, 1.0 - p)
+    bits = t.view(np.uint64)
+    e = ((bits >> np.uint64(52)) & np.uint64(0x7FF)).astype(np.int64) - 1023
+    sub = ((bits >> np.uint64(52 - GRID_SUB_BITS)) & np.uint64(GRID_SUB - 1)).astype(np.int64)
+    cell = 1 + (e + GRID_OCTAVES + 1) * GRID_SUB + sub
+    cell = np.where(e < -GRID_OCTAVES - 1, 0, cell)
+    cell = np.where(e >= -1, GRID_HALF - 1, cell)
+    return np.where(low, cell, GRID_CELLS - 1 - cell)
+
+
+# ---------------------------------------------------------------- fixed point
+
+
+def log_series(m: np.ndarray) -> np.ndarray:
+    """fixed_point.hpp log_series: log m for m in [sqrt(1/2), sqrt(2))."""
+    s = (m - 1.0) / (m + 1.0)
+    z = s * s
+    poly = np.full_like(z, 1.0 / 21.0)
+    for c in (19.0, 17.0, 15.0, 13.0, 11.0, 9.0, 7.0, 5.0, 3.0, 1.0):
+        poly = poly * z + 1.0 / c
+    return (2.0 * s) * poly
+
+
+def _log_table() -> tuple[np.ndarray, np.ndarray]:
+    c = 1.0 + (np.arange(LOG_TABLE_SIZE, dtype=np.float64) + 0.5) / LOG_TABLE_SIZE
+    low = c < 1.4142135623730951
+    log_c = np.where(low, log_series(c), log_series(c / 2.0) + 0.69314718055994531)
+    return 1.0 / c, log_c
+
+
+LOG_TABLE_BITS = 7
+LOG_TABLE_SIZE = 1 << LOG_TABLE_BITS
+LOG_INV, LOG_C = _log_table()
+
+
+def det_log(x: np.ndarray) -> np.ndarray:
+    """fixed_point.hpp det_log, vectorized with the same operation order."""
+    bits = np.ascontiguousarray(x, dtype=np.float64).view(np.uint64)
+    e = ((bits >> np.uint64(52)) & np.uint64(0x7FF)).astype(np.int64) - 1023
+    j = ((bits >> np.uint64(52 - LOG_TABLE_BITS)) & np.uint64(LOG_TABLE_SIZE - 1)).astype(np.int64)
+    m = ((bits & np.uint64(0x000FFFFFFFFFFFFF)) | np.uint64(0x3FF0000000000000)).view(np.float64)
+    c = 1.0 + (j.astype(np.float64) + 0.5) / LOG_TABLE_SIZE
+    r = (m - c) * LOG_INV[j]
+    s = np.full_like(r, -1.0 / 6.0)
+    for coef in (1.0 / 5.0, -1.0 / 4.0, 1.0 / 3.0, -1.0 / 2.0, 1.0):
+        s = s * r + coef
+    de = e.astype(np.float64)
+    return de * 6.93147180369123816490e-01 + (de * 1.90821492927058770002e-10 + (LOG_C[j] + s * r))
+
+
+def log_loss_terms(p: np.ndarray, positive: np.ndarray) -> np.ndarray:
+    y = positive.astype(np.float64)
+    q = p * y + (1.0 - p) * (1.0 - y)  # p or 1 - p exactly, as the C++ blend
+    q = np.maximum(q, LOG_LOSS_FLOOR)
+    return np.maximum(-det_log(q), 0.0)
+
+
+def quantize(v: np.ndarray, scale: float) -> np.ndarray:
+    return (v * scale).astype(np.uint64)
+
+
+def _add128(lo: np.ndarray, hi: np.ndarray, add_lo: np.ndarray, add_hi: np.ndarray) -> None:
+    """(hi, lo) += (add_hi, add_lo), in place, with carry."""
+    lo += add_lo
+    hi += add_hi + (lo < add_lo).astype(np.uint64)
+
+
+def _split_sum(lo_sum: np.ndarray, hi_sum: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """hi_sum * 2^32 + lo_sum (both exact uint64) as a 128-bit (lo, hi) pair."""
+    shifted = hi_sum << np.uint64(32)
+    lo = shifted + lo_sum
+    hi = (hi_sum >> np.uint64(32)) + (lo < shifted).astype(np.uint64)
+    return lo, hi
+
+
+def _add_cells(cells: np.ndarray, idx: np.ndarray, q: np.ndarray, positive: np.ndarray) -> None:
+    """cells[(ncells, 4)] += per-cell (count, positives, sum q as 128 bits), exactly."""
+    ncells = cells.shape[0]
+    for start in range(0, idx.size, _CHUNK):
+        i = idx[start : start + _CHUNK]
+        qq = q[start : start + _CHUNK]
+        cells[:, 0] += np.bincount(i, minlength=ncells).astype(np.uint64)
+        cells[:, 1] += np.bincount(i, weights=positive[start : start + _CHUNK], minlength=ncells).astype(np.uint64)
+        lo_sum = np.bincount(i, weights=(qq & _M32).astype(np.float64), minlength=ncells).astype(np.uint64)
+        hi_sum = np.bincount(i, weights=(qq >> np.uint64(32)).astype(np.float64), minlength=ncells).astype(np.uint64)
+        add_lo, add_hi = _split_sum(lo_sum, hi_sum)
+        lo, hi = cells[:, 2].copy(), cells[:, 3].copy()
+        _add128(lo, hi, add_lo, add_hi)
+        cells[:, 2], cells[:, 3] = lo, hi
+
+
+def _add_total(pair: np.ndarray, q: np.ndarray) -> None:
+    lo_sum = np.array([np.sum(q & _M32, dtype=np.uint64)])
+    hi_sum = np.array([np.sum(q >> np.uint64(32), dtype=np.uint64)])
+    add_lo, add_hi = _split_sum(lo_sum, hi_sum)
+    lo, hi = pair[0:1].copy(), pair[1:2].copy()
+    _add128(lo, hi, add_lo, add_hi)
+    pair[0], pair[1] = lo[0], hi[0]
+
+
+def _accumulate_stream(stream: np.ndarray, bins: int, parts: int, p: np.ndarray, positive: np.ndarray) -> None:
+    coarse = stream[: bins * FIELDS].reshape(bins, FIELDS)
+    fine = stream[bins * FIELDS : (bins + GRID_CELLS) * FIELDS].reshape(GRID_CELLS, FIELDS)
+    totals = stream[(bins + GRID_CELLS) * FIELDS :]
+    qp = quantize(p, UNIT_SCALE)
+    pos = positive.astype(np.float64)
+    if parts & PART_COARSE:
+        _add_cells(coarse, equal_width_index(p, bins), qp, pos)
+    if parts & PART_FINE:
+        _add_cells(fine, fine_cell(p), qp, pos)
+    if parts & PART_TOTALS:
+        r = p - pos
+        _add_total(totals[0:2], quantize(r * r, UNIT_SCALE))
+        _add_total(totals[2:4], quantize(log_loss_terms(p, positive), LOG_SCALE))
+
+
+def top_label(scores, labels):
+    conf = scores.max(axis=1).astype(np.float64)
+    correct = (scores.argmax(axis=1) == labels).astype(np.int8)
+    return conf, correct
+
+
+def accumulate(acc, bins, streams, parts, scores, labels, kind):
+    """Adds validated (scores, labels) to the flat uint64 state ``acc`` in place."""
+    if acc.dtype != np.uint64 or acc.size != streams * stream_size(bins):
+        raise ValueError("accumulator size does not match bins and streams")
+    acc2 = acc.reshape(streams, stream_size(bins))
+    if kind == KIND_BINARY:
+        _accumulate_stream(acc2[0], bins, parts, scores.astype(np.float64, copy=False), labels == 1)
+    elif kind == KIND_TOP_LABEL:
+        conf, correct = top_label(scores, labels)
+        _accumulate_stream(acc2[0], bins, parts, conf, correct == 1)
+    elif kind == KIND_MARGINAL:
+        for k in range(scores.shape[1]):
+            _accumulate_stream(acc2[k], bins, parts, scores[:, k].astype(np.float64), labels == k)
+    else:
+        raise ValueError(f"unknown kind {kind}")
+
+
+def binned_stats_edges(scores, labels, cuts, right_closed, nbins):
+    x = scores.astype(np.float64, copy=False)
+    idx = np.searchsorted(np.asarray(cuts, np.float64), x, side="left" if right_closed else "right")
+    idx = np.minimum(idx, nbins - 1)
+    count = np.bincount(idx, minlength=nbins).astype(np.int64)
+    sum_x = np.bincount(idx, weights=x, minlength=nbins)
+    sum_y = np.bincount(idx, weights=labels.astype(np.float64), minlength=nbins)
+    return count, sum_x, sum_y
+
+
+def unit_stats(scores, labels, bins):
+    """bootstrap.hpp unit_stats: per (equal-width bin, outcome) unit = 2 bin + (y != 0),
+    the count, sum and sum of squares of the scores."""
+    x = scores.astype(np.float64, copy=False)
+    b = np.searchsorted(np.arange(1, bins, dtype=np.float64) / float(bins), x, side="right")
+    u = 2 * b + (labels != 0)
+    units = 2 * bins
+    return (
+        np.bincount(u, minlength=units).astype(np.int64),
+        np.bincount(u, weights=x, minlength=units),
+        np.bincount(u, weights=x * x, minlength=units),
+    )
+
+
+def _distance_rows(query, pool):
+    """knn.hpp lane_sqdist for every (query, pool) pair: dimension c accumulates into lane
+    c mod 8 in the input's precision, lanes combine ((0+1)+(2+3))+((4+5)+(6+7))."""
+    out = np.empty((query.shape[0], pool.shape[0]), dtype=pool.dtype)
+    for q0 in range(0, query.shape[0], 16):
+        q = query[q0 : q0 + 16]
+        lanes = np.zeros((8, len(q), pool.shape[0]), dtype=pool.dtype)
+        for c in range(query.shape[1]):
+            diff = q[:, c, None] - pool[None, :, c]
+            lanes[c % 8] += diff * diff
+        out[q0 : q0 + 16] = ((lanes[0] + lanes[1]) + (lanes[2] + lanes[3])) + (
+            (lanes[4] + lanes[5]) + (lanes[6] + lanes[7])
+        )
+    return out
+
+
+def knn(query, pool, k, exclude=None, threads=0):
+    """knn.hpp knn_sqeuclidean: the k smallest per query, ties to the smaller index."""
+    nq = query.shape[0]
+    index = np.empty((nq, k), np.int64)
+    dist = np.empty((nq, k))
+    for q0 in range(0, nq, 256):
+        acc = _distance_rows(query[q0 : q0 + 256], pool).astype(np.float64)
+        if exclude is not None:
+            acc[np.arange(len(acc)), np.asarray(exclude)[q0 : q0 + 256]] = np.inf
+        order = np.argsort(acc, axis=1, kind="stable")[:, :k]
+        index[q0 : q0 + len(acc)] = order
+        dist[q0 : q0 + len(acc)] = np.take_along_axis(acc, order, axis=1)
+    return index, dist
+
+
+def sdm_support_stats(query, pool, k, correct, pred, query_pred, threads=0):
+    """knn.hpp sdm_support_stats: q = matches before the nearest non-match (ties by index),
+    capped at k; d0 and the index of the nearest support point."""
+    nq = query.shape[0]
+    q = np.empty(nq, np.int64)
+    d0 = np.empty(nq)
+    nearest = np.empty(nq, np.int64)
+    idx = np.arange(pool.shape[0])
+    for q0 in range(0, nq, 256):
+        acc = _distance_rows(query[q0 : q0 + 256], pool)
+        for r in range(len(acc)):
+            row = acc[r]
+            match = (correct != 0) & (pred == query_pred[q0 + r])
+            nearest[q0 + r] = int(np.argmin(row))
+            d0[q0 + r] = float(row[nearest[q0 + r]])
+            if match.all():
+                q[q0 + r] = min(int(match.sum()), k)
+                continue
+            blocked = np.flatnonzero(~match)
+            b = blocked[np.argmin(row[blocked])]
+            before = (row < row[b]) | ((row == row[b]) & (idx < b))
+            q[q0 + r] = min(int(np.sum(match & before)), k)
+    return q, d0, nearest
+
+
+# ---------------------------------------------------------------- calibrators
+
+
+def temperature_stats(logits, labels, weights, beta, stride=1):
+    """temperature.hpp temperature_stats: (nll, d/dbeta, d2/dbeta2, weight) summed over rows."""
+    if stride > 1:
+        logits, labels = logits[::stride], labels[::stride]
+        weights = None if weights is None else weights[::stride]
+    Z = logits.astype(np.float64, copy=False)
+    d = Z - Z.max(axis=1, keepdims=True)
+    e = np.exp(beta * d)
+    se = e.sum(axis=1)
+    mean = (e * d).sum(axis=1) / se
+    var = (e * d * d).sum(axis=1) / se - mean * mean
+    zy = d[np.arange(d.shape[0]), labels]
+    w = np.ones(d.shape[0]) if weights is None else weights
+    return (
+        float(np.sum(w * (np.log(se) - beta * zy))),
+        float(np.sum(w * (mean - zy))),
+        float(np.sum(w * var)),
+        float(np.sum(w)),
+    )
+
+
+BETA_MIN, BETA_MAX = 1e-6, 1e6
+
+
+WARM_STRIDE, WARM_MIN_ROWS = 16, 1 << 16
+
+
+def newton_temperature_warm(stats, n):
+    """temperature.hpp fit_temperature_warm: every 16th row to 1e-6 first, then all rows."""
+    beta, warm_iterations = 1.0, 0
+    if n >= WARM_MIN_ROWS:
+        beta, warm_iterations, _ = newton_temperature(lambda b: stats(b, WARM_STRIDE), 1.0, 1e-6)
+    beta, iterations, converged = newton_temperature(lambda b: stats(b, 1), beta)
+    return beta, iterations + warm_iterations, converged
+
+
+def newton_temperature(stats, beta=1.0, tol=1e-9, max_iter=200):
+    """temperature.hpp fit_temperature: safeguarded Newton on beta = 1/T (convex NLL)."""
+    lo, hi = 0.0, np.inf
+    iterations, converged = 0, False
+    for it in range(1, max_iter + 1):
+        _, grad, hess, weight = stats(beta)
+        iterations = it
+        g, h = grad / weight, hess / weight
+        if g == 0.0:
+            converged = True
+            break
+        if g > 0:
+            hi = beta
+        else:
+            lo = beta
+        if (g > 0 and beta <= BETA_MIN) or (g < 0 and beta >= BETA_MAX):
+            break
+        nxt = beta - g / h if h > 0 else np.nan
+        if h > 0 and abs(g / h) <= tol * beta:  # converged: the Newton step is below tol
+            beta = nxt
+            converged = True
+            break
+        if not (lo < nxt < hi):
+            nxt = beta * 4.0 if np.isinf(hi) else (beta / 4.0 if lo == 0.0 else 0.5 * (lo + hi))
+        nxt = min(max(nxt, BETA_MIN), BETA_MAX)
+        step = abs(nxt - beta)
+        beta = nxt
+        if step <= tol * beta:
+            converged = True
+            break
+    return beta, iterations, converged
+
+
+def temperature_fit(logits, labels, weights):
+    return newton_temperature_warm(lambda b, s: temperature_stats(logits, labels, weights, b, s), logits.shape[0])
+
+
+def logistic_stats(X, y, weights, theta):
+    """logistic.hpp logistic_stats: loss, gradient and Hessian of the weighted logistic loss."""
+    n = X.shape[0]
+    A = np.hstack([X, np.ones((n, 1))])
+    t = A @ theta
+    p = np.where(t >= 0, 1.0 / (1.0 + np.exp(-np.abs(t))), np.exp(-np.abs(t)) / (1.0 + np.exp(-np.abs(t))))
+    softplus = np.maximum(t, 0) + np.log1p(np.exp(-np.abs(t)))
+    w = np.ones(n) if weights is None else weights
+    loss = float(np.sum(w * (softplus - y * t)))
+    grad = A.T @ (w * (p - y))
+    hess = (A * (w * p * (1 - p))[:, None]).T @ A
+    return loss, grad, hess
+
+
+def isotonic_fit(x, y, weights, resolution):
+    """isotonic.hpp merge_ties + isotonic_pav on x sorted ascending (a slow, plain loop)."""
+    ux, uy, uw = [], [], []
+    cx, cw, cy = x[0], 0.0, 0.0
+    for xj, yj, wj in zip(x.tolist(), y.tolist(), weights.tolist()):
+        if xj - cx >= resolution:
+            ux.append(cx)
+            uw.append(cw)
+            uy.append(cy / cw)
+            cx, cw, cy = xj, wj, yj * wj
+        else:
+            cw += wj
+            cy += yj * wj
+    ux.append(cx)
+    uw.append(cw)
+    uy.append(cy / cw)
+    blocks: list[list[float]] = []  # [value, weight, count]
+    for v, w in zip(uy, uw):
+        bv, bw, bc = v, w, 1
+        while blocks and blocks[-1][0] >= bv:
+            pv, pw, pc = blocks.pop()
+            bv = (pv * pw + bv * bw) / (pw + bw)
+            bw += pw
+            bc += pc
+        blocks.append([bv, bw, bc])
+    fitted = np.repeat([b[0] for b in blocks], [b[2] for b in blocks])
+    return np.array(ux), fitted
+
+
+def _sigmoid(t):
+    e = np.exp(-np.abs(t))
+    return np.where(t >= 0, 1.0 / (1.0 + e), e / (1.0 + e))
+
+
+def platt_transform(scores, a, b, clip):
+    q = np.clip(scores, clip, 1.0 - clip)
+    return _sigmoid(a * np.log(q / (1.0 - q)) + b)
+
+
+def beta_transform(scores, a, b, c, eps):
+    q = np.clip(scores, eps, 1.0 - eps)
+    return _sigmoid(a * np.log(q) - b * np.log(1.0 - q) + c)
+
+
+def interp(scores, xp, fp):
+    return np.interp(scores, xp, fp)
+
+
+def bin_lookup(scores, cuts, values, right_closed):
+    idx = np.searchsorted(cuts, scores, side="left" if right_closed else "right")
+    return values[np.minimum(idx, values.size - 1)]
+
+
+def nonfinite_error(Z) -> ValueError:
+    bad = ~np.isfinite(Z)
+    first = int(np.argmax(bad.reshape(-1)))
+    K = Z.shape[1]
+    return ValueError(
+        f"logits must be finite: {int(bad.sum())} value(s) are not, first at row {first // K}, column {first % K}"
+    )
+
+
+def softmax_scaled(logits, beta):
+    Z = logits.astype(np.float64, copy=False)
+    if not np.all(np.isfinite(Z)):
+        raise nonfinite_error(Z)
+    e = np.exp(beta * (Z - Z.max(axis=1, keepdims=True)))
+    return e / e.sum(axis=1, keepdims=True)

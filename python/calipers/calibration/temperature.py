@@ -1,0 +1,128 @@
+"""Temperature scaling of logits: softmax(z / T) (sigmoid for 1-D binary logits), T by the
+exact maximum-likelihood fit (safeguarded Newton on 1/T, in C++ when built)."""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+
+from .._common.validate import as_labels, as_scores
+from .._kernels import backend as _backend
+from .base import _F64, Calibrator, check_weights
+
+__all__ = ["TemperatureScaling"]
+
+
+@dataclass(frozen=True)
+class _FittedTemperature:
+    temperature: float
+    binary: bool
+    iterations: int
+
+
+class TemperatureScaling(Calibrator):
+    """Temperature scaling: softmax(z / T) of (n, K) logits (or sigmoid(z / T) of 1-D
+    binary logits), T minimizing the (weighted) negative log-likelihood.
+
+    The NLL is convex in 1/T; a safeguarded Newton method on 1/T (bracketing on the sign
+    of the derivative, bisection when a step leaves the bracket) runs until the Newton
+    step is below 1e-9 relative (and takes it: quadratic convergence leaves T exact to
+    float64 noise); inputs of 65536 rows or more first converge on every 16th row, one
+    pass over the logits per iteration, accumulated in float64. If the classes are
+    separable the NLL keeps falling as T -> 0; the solver stops, with a finite T, once the
+    derivative vanishes in float64 (or at T = 1e-6). If the labels carry no information
+    about the logits the optimum is T = infinity; the solver stops at T = 1e6
+    (uniform probabilities)."""
+
+    _param_names = ("backend",)
+
+    def __init__(self, *, backend: str = "auto") -> None:
+        if backend not in ("auto", *_backend.BACKENDS):
+            raise ValueError(f"backend must be one of 'auto', 'cpp', 'numba', 'numpy', got {backend!r}")
+        self.backend = backend
+        self._fitted = None
+
+    @property
+    def temperature_(self) -> float:
+        return self._state().temperature
+
+    @staticmethod
+    def _logits(logits: Any, name: str = "logits") -> np.ndarray:
+        z = as_scores(logits, name)
+        if z.ndim not in (1, 2) or (z.ndim == 2 and z.shape[1] < 2):
+            raise ValueError(f"{name} must be 1-D (binary) or 2-D (n, K >= 2), got shape {z.shape}")
+        if z.shape[0] == 0:
+            raise ValueError(f"{name} is empty: at least one sample is needed")
+        bad = ~np.isfinite(z)
+        if bad.any():
+            flat = int(np.argmax(bad.reshape(-1)))
+            where = f"index {flat}" if z.ndim == 1 else f"row {flat // z.shape[1]}, column {flat % z.shape[1]}"
+            raise ValueError(f"{name} must be finite: {int(bad.sum())} value(s) are not, first at {where}")
+        return z
+
+    @staticmethod
+    def _two_column(z: np.ndarray) -> np.ndarray:
+        return np.ascontiguousarray(np.column_stack([np.zeros(z.shape[0], z.dtype), z]))
+
+    def fit(self, scores: Any, labels: Any, sample_weight: Any = None) -> TemperatureScaling:
+        """``scores`` are logits: (n, K) with labels in [0, K), or 1-D with labels in {0, 1}."""
+        kernels = _backend.resolve(self.backend)
+        z = self._logits(scores, "scores")
+        y = as_labels(labels)
+        if y.shape != (z.shape[0],):
+            raise ValueError(f"scores and labels must have the same length, got {z.shape[0]} and {y.shape}")
+        K = 2 if z.ndim == 1 else z.shape[1]
+        bad = (y < 0) | (y >= K)
+        if bad.any():
+            i = int(np.argmax(bad))
+            raise ValueError(
+                f"labels must be integers in [0, {K}): {int(bad.sum())} value(s) are not, "
+                f"first at index {i} (value {np.asarray(labels)[i]!r})"
+            )
+        w = check_weights(sample_weight, z.shape[0])
+        Z = self._two_column(z) if z.ndim == 1 else z
+        beta, iterations, _ = kernels.temperature_fit(Z, np.ascontiguousarray(y), w)
+        self._fitted = _FittedTemperature(1.0 / float(beta), z.ndim == 1, int(iterations))
+        return self
+
+    def transform(self, scores: Any) -> np.ndarray:
+        """Probabilities: (n, K) for 2-D logits, P(y = 1) of shape (n,) for 1-D logits."""
+        state: _FittedTemperature = self._state()
+        beta = 1.0 / state.temperature
+        if (
+            type(scores) is np.ndarray
+            and not state.binary
+            and scores.ndim == 2
+            and scores.dtype == _F64
+            and scores.flags.c_contiguous
+            and scores.shape[0] > 0
+            and scores.shape[1] >= 2
+        ):
+            # the kernel checks finiteness itself: no extra pass, ~1 us for one request
+            return _backend.resolve(self.backend).softmax_scaled(scores, beta)
+        z = self._logits(scores)
+        if state.binary != (z.ndim == 1):
+            raise ValueError(
+                f"this calibrator was fitted on {'1-D' if state.binary else '2-D'} logits, got shape {z.shape}"
+            )
+        kernels = _backend.resolve(self.backend)
+        if state.binary:
+            return kernels.softmax_scaled(self._two_column(z), beta)[:, 1].copy()
+        return kernels.softmax_scaled(z, beta)
+
+    def _fitted_to_dict(self) -> dict[str, Any]:
+        st: _FittedTemperature = self._fitted
+        return {"temperature": st.temperature, "binary": st.binary, "iterations": st.iterations}
+
+    def _fitted_from_dict(self, d: dict[str, Any]) -> _FittedTemperature:
+        try:
+            t = float(d["temperature"])
+            out = _FittedTemperature(t, bool(d["binary"]), int(d["iterations"]))
+        except (KeyError, TypeError, ValueError) as exc:
+            raise ValueError(f"malformed temperature state: {exc!r}") from None
+        if not (math.isfinite(t) and t > 0):
+            raise ValueError(f"temperature must be positive and finite, got {t!r}")
+        return out

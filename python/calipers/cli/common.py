@@ -1,0 +1,111 @@
+"""Pieces every command shares: the user-facing error, JSON-safe output, log paths,
+column options, durations and the progress line."""
+
+from __future__ import annotations
+
+import argparse
+import glob
+import math
+import os
+import re
+import sys
+import time
+from typing import Any
+
+from ..io.records import Columns
+
+
+class CommandError(Exception):
+    """A failure the user can act on: ``main`` prints it after 'calipers COMMAND:' and exits 2.
+    Malformed rows (--strict) exit 1 and invalid values exit 2 the same way."""
+
+
+def clean(value: float) -> float | None:
+    return None if math.isnan(value) else value
+
+
+def json_safe(obj: Any) -> Any:
+    """NaN (an empty bin, an undefined metric) becomes null: JSON has no NaN."""
+    if isinstance(obj, float):
+        return clean(obj)
+    if isinstance(obj, dict):
+        return {k: json_safe(v) for k, v in obj.items()}
+    if isinstance(obj, list):
+        return [json_safe(v) for v in obj]
+    return obj
+
+
+def fmt(value: float | None) -> str:
+    return "n/a" if value is None else f"{value:.4f}"
+
+
+def log_paths(args: argparse.Namespace, command: str) -> list[str]:
+    paths = []
+    for pattern in map(str, args.logs):
+        if any(ch in pattern for ch in "*?["):
+            matched = sorted(glob.glob(pattern, recursive=True))
+            if not matched:
+                raise CommandError(f"no file matches {pattern}")
+            paths.extend(matched)
+        else:
+            paths.append(pattern)
+    if getattr(args, "sample", False):
+        from .. import sample_log_path
+
+        paths.append(sample_log_path())
+    if not paths:
+        raise CommandError("give at least one LOG file" + (" (or --sample)" if command == "score" else ""))
+    for path in paths:
+        if not os.path.exists(path):
+            raise CommandError(f"no such file: {path}")
+    return paths
+
+
+def columns(args: argparse.Namespace) -> Columns:
+    prob_columns = [c.strip() for c in args.prob_columns.split(",")] if getattr(args, "prob_columns", None) else None
+    return Columns(
+        score=args.score,
+        label=args.label,
+        probs=args.probs,
+        prob_columns=prob_columns,
+        group=getattr(args, "by", None),
+        time=getattr(args, "time", None),
+    )
+
+
+_UNITS = {"s": 1, "m": 60, "h": 3600, "d": 86400, "w": 604800}
+
+
+def parse_duration(text: str) -> float:
+    """'90s', '15m', '1h', '1.5d', '2w' -> seconds."""
+    m = re.fullmatch(r"\s*(\d+(?:\.\d+)?)\s*([smhdw])\s*", text)
+    if not m or float(m.group(1)) <= 0:
+        raise argparse.ArgumentTypeError(f"invalid duration {text!r}: use e.g. 30s, 15m, 1h, 1d, 1w")
+    return float(m.group(1)) * _UNITS[m.group(2)]
+
+
+class Progress:
+    """rows, rows/s, bytes and an ETA on stderr (only on a terminal, never with --quiet)."""
+
+    def __init__(self, enabled: bool, total_bytes: int) -> None:
+        self.enabled, self.total = enabled, total_bytes
+        self.start = time.perf_counter()
+        self.finished = 0  # bytes of the files read to the end
+        self.done_bytes = 0
+
+    def file_done(self, size: int) -> None:
+        self.finished += size
+        self.done_bytes = self.finished
+
+    def within_file(self, position: int) -> None:
+        self.done_bytes = self.finished + position
+
+    def __call__(self, rows: int, done: bool = False) -> None:
+        if not self.enabled:
+            return
+        elapsed = max(time.perf_counter() - self.start, 1e-9)
+        text = f"\r{rows:,} rows  {rows / elapsed:,.0f} rows/s  {self.done_bytes / 1e6:,.1f}/{self.total / 1e6:,.1f} MB"
+        if 0 < self.done_bytes < self.total:
+            text += f"  ETA {elapsed * (self.total - self.done_bytes) / self.done_bytes:,.0f} s"
+        sys.stderr.write(text + ("\n" if done else ""))
+        sys.stderr.flush()

@@ -1,0 +1,127 @@
+"""The ``calipers`` argument parser and the entry point that maps failures to exit codes."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from collections.abc import Sequence
+
+from .. import __version__
+from .._kernels.backend import show_config
+from ..io.records import MalformedRow
+from .commands import run_apply, run_fit, run_merge
+from .common import CommandError, parse_duration
+from .score import run_score
+
+
+def _addcolumns(p: argparse.ArgumentParser, *, label_required: bool = True) -> None:
+    p.add_argument("--score", default="score", help="column holding the score in [0, 1] (default: score)")
+    p.add_argument(
+        "--label",
+        default="label",
+        help="column holding the 0/1 outcome or class label" + ("" if label_required else " (not needed)"),
+    )
+    p.add_argument("--probs", default=None, help="column holding a probability vector (top-label)")
+    p.add_argument(
+        "--prob-columns",
+        default=None,
+        metavar="C1,C2,...",
+        help="K columns holding the class probabilities (top-label)",
+    )
+    p.add_argument("--chunk-size", type=int, default=65536, help="rows per chunk")
+    p.add_argument("--strict", action="store_true", help="stop at the first malformed row")
+    p.add_argument("--quiet", action="store_true", help="no progress on stderr")
+    p.add_argument("--backend", default="auto", choices=("auto", "cpp", "numba", "numpy"))
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="calipers", description="Measure the calibration of model confidences.")
+    parser.add_argument("--version", action="store_true", help="print the version and the live backends")
+    sub = parser.add_subparsers(dest="command")
+    score = sub.add_parser("score", help="score prediction logs (JSONL, CSV/TSV, optionally .gz, or Parquet)")
+    score.add_argument("logs", nargs="*", help="log files")
+    score.add_argument("--sample", action="store_true", help="also score the sample log shipped with calipers")
+    _addcolumns(score)
+    score.add_argument("--bins", type=int, default=15, help="number of bins (default 15)")
+    score.add_argument("--binning", choices=("width", "mass"), default="width")
+    score.add_argument("--json", action="store_true", help="print one JSON object")
+    score.add_argument(
+        "--bootstrap",
+        type=int,
+        default=0,
+        metavar="R",
+        help="keep R streaming bootstrap replicates and report a 95%% interval of the ECE",
+    )
+    score.add_argument("--save-sketch", default=None, metavar="FILE", help="write the sketch bytes to FILE")
+    score.add_argument(
+        "--by", default=None, metavar="COL", help="one sketch per value of COL, with the PCE across them"
+    )
+    score.add_argument("--time", default=None, metavar="COL", help="timestamp column (epoch seconds or ISO 8601)")
+    score.add_argument(
+        "--window",
+        default=None,
+        type=parse_duration,
+        metavar="DURATION",
+        help="with --time: metrics per window (30s, 15m, 1h, 1d, 1w) to watch drift",
+    )
+    score.add_argument(
+        "--dask",
+        default=None,
+        metavar="ADDRESS",
+        help="spread the files over a dask cluster: a scheduler address or local:N workers",
+    )
+    score.add_argument(
+        "--report", default=None, metavar="DIR", help="write reliability.png and a self-contained index.html into DIR"
+    )
+
+    merge = sub.add_parser("merge", help="merge sketches saved with --save-sketch and report")
+    merge.add_argument("sketches", nargs="+", help="sketch files")
+    merge.add_argument("-o", "--output", default=None, help="write the merged sketch to this file")
+    merge.add_argument("--binning", choices=("width", "mass"), default="width")
+    merge.add_argument("--json", action="store_true", help="print one JSON object")
+
+    fit = sub.add_parser("fit", help="fit a calibrator on logs (through a sketch: constant memory)")
+    fit.add_argument("method", choices=("platt", "beta", "isotonic", "histogram", "scaling-binning"))
+    fit.add_argument("logs", nargs="+", help="log files")
+    fit.add_argument("-o", "--output", required=True, help="calibrator JSON file to write")
+    _addcolumns(fit)
+    fit.add_argument("--bins", type=int, default=15, help="equal-width bins of the sketch (default 15)")
+    fit.add_argument(
+        "--calibrator-bins", type=int, default=15, help="equal-mass bins of histogram / scaling-binning (default 15)"
+    )
+
+    apply = sub.add_parser("apply", help="append calibrated scores to logs (JSONL, CSV or Parquet output)")
+    apply.add_argument("calibrator", help="calibrator JSON written by calipers fit (or to_json)")
+    apply.add_argument("logs", nargs="+", help="log files")
+    apply.add_argument("-o", "--output", required=True, help="file to write: .jsonl, .csv (optionally .gz) or .parquet")
+    apply.add_argument("--column", default="calibrated", help="name of the appended column")
+    _addcolumns(apply, label_required=False)
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    if args.version:
+        print(f"calipers {__version__}")
+        show_config()
+        return 0
+    if getattr(args, "probs", None) is not None and args.score != "score":
+        parser.error("--probs and --score are mutually exclusive")
+    if getattr(args, "probs", None) is not None and getattr(args, "prob_columns", None):
+        parser.error("--probs and --prob-columns are mutually exclusive")
+    if args.command == "score":
+        if (args.window is None) != (args.time is None):
+            parser.error("--window and --time go together")
+    commands = {"score": run_score, "merge": run_merge, "fit": run_fit, "apply": run_apply}
+    if args.command in commands:
+        try:
+            return commands[args.command](args)
+        except MalformedRow as exc:
+            print(f"calipers {args.command}: malformed row at {exc}", file=sys.stderr)
+            return 1
+        except (CommandError, ValueError) as exc:  # invalid input: a message, never a traceback
+            print(f"calipers {args.command}: {exc}", file=sys.stderr)
+            return 2
+    parser.print_help()
+    return 2

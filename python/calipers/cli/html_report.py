@@ -1,0 +1,156 @@
+"""A self-contained HTML report: the reliability diagram (PNG, also embedded) and tables."""
+
+from __future__ import annotations
+
+import base64
+import html
+import io
+import os
+import re
+from collections.abc import Callable
+from typing import Any
+
+from ..streaming.sketch import ReliabilitySketch
+
+
+def _figure_png(draw: Callable[[Any], None], figsize: tuple[float, float] = (5.5, 5.5)) -> bytes:
+    """PNG bytes of one matplotlib (Agg) figure whose axes ``draw`` fills."""
+    import matplotlib
+
+    matplotlib.use("Agg", force=False)
+    import matplotlib.pyplot as plt
+
+    fig, ax = plt.subplots(figsize=figsize)
+    draw(ax)
+    buf = io.BytesIO()
+    fig.tight_layout()
+    fig.savefig(buf, format="png", dpi=100)
+    plt.close(fig)
+    return buf.getvalue()
+
+
+def _diagram_png(sketch: ReliabilitySketch, binning: str, title: str) -> bytes:
+    return _figure_png(lambda ax: sketch.reliability(binning=binning).plot(ax=ax, title=title))
+
+
+def _smooth_png(sketch: ReliabilitySketch) -> bytes | None:
+    """The smoothed reliability curve (binary and top-label sketches)."""
+    if sketch.classes is not None or sketch.count == 0:
+        return None
+    return _figure_png(lambda ax: sketch.smooth_reliability().plot(ax=ax, title="Smoothed reliability diagram"))
+
+
+def _fmt(value: Any) -> str:
+    if value is None or (isinstance(value, float) and value != value):
+        return "n/a"
+    return f"{value:.6f}" if isinstance(value, float) else html.escape(str(value))
+
+
+def _drift_png(windows: dict[str, ReliabilitySketch]) -> bytes:
+    labels = list(windows)
+    tables = [windows[k].reliability() for k in labels]
+    ece = [windows[k].ece() for k in labels]
+    score = [t.sum_score.sum() / max(windows[k].count, 1) for k, t in zip(labels, tables)]
+    freq = [t.sum_label.sum() / max(windows[k].count, 1) for k, t in zip(labels, tables)]
+
+    def draw(ax: Any) -> None:
+        x = range(len(labels))
+        ax.plot(x, ece, "o-", label="ECE")
+        ax.plot(x, score, "s--", label="mean score")
+        ax.plot(x, freq, "^--", label="observed frequency")
+        ax.set_xticks(list(x))
+        ax.set_xticklabels([k[:16] for k in labels], rotation=45, ha="right", fontsize="small")
+        ax.set_title("Calibration drift per window")
+        ax.legend(fontsize="small")
+
+    return _figure_png(draw, (8, 4))
+
+
+def _save(directory: str, name: str, png: bytes) -> bytes:
+    with open(os.path.join(directory, name), "wb") as fh:
+        fh.write(png)
+    return png
+
+
+def _img(png: bytes, alt: str, ident: str) -> str:
+    return f'<img id="{ident}" alt="{html.escape(alt)}" src="data:image/png;base64,{base64.b64encode(png).decode()}">'
+
+
+def _safe(name: str) -> str:
+    return re.sub(r"[^A-Za-z0-9_.-]+", "_", name)[:80] or "group"
+
+
+def write_report(
+    directory: str,
+    sketch: ReliabilitySketch,
+    *,
+    rows: int,
+    skipped: dict[str, int],
+    skipped_first: dict[str, str],
+    binning: str = "width",
+    title: str = "calipers report",
+    groups: dict[str, ReliabilitySketch] | None = None,
+    windows: dict[str, ReliabilitySketch] | None = None,
+) -> str:
+    """Write ``reliability.png`` (one more per group), ``smooth.png`` (the smoothed curve),
+    ``drift.png`` for windows, and a self-contained ``index.html`` embedding them with the
+    tables; returns the HTML path."""
+    os.makedirs(directory, exist_ok=True)
+    png = _save(directory, "reliability.png", _diagram_png(sketch, binning, f"Reliability diagram ({rows:,} rows)"))
+    extra = []
+    smooth = _smooth_png(sketch)
+    smooth_html = ""
+    if smooth is not None:
+        smooth_html = _img(_save(directory, "smooth.png", smooth), "smoothed reliability diagram", "smooth")
+    for key, s in sorted((groups or {}).items()):
+        gpng = _save(directory, f"reliability_{_safe(key)}.png", _diagram_png(s, binning, f"{key} ({s.count:,} rows)"))
+        m = s.metrics()
+        extra.append(
+            f"<h3>{html.escape(key)}</h3><p>{s.count:,} rows, ECE {_fmt(m['ece'])}, "
+            f"Brier {_fmt(m['brier'])}</p>{_img(gpng, f'reliability diagram of {key}', 'group-' + _safe(key))}"
+        )
+    if windows:
+        dpng = _save(directory, "drift.png", _drift_png(windows))
+        rows_html = "".join(
+            f"<tr><td>{html.escape(k)}</td><td>{s.count:,}</td><td>{_fmt(s.ece())}</td><td>{_fmt(s.brier())}</td></tr>"
+            for k, s in windows.items()
+        )
+        extra.append(
+            f'<h2>Drift</h2>{_img(dpng, "drift plot", "drift")}<table id="windows"><tr><th>window start'
+            f"</th><th>rows</th><th>ECE</th><th>Brier</th></tr>{rows_html}</table>"
+        )
+    metrics = sketch.metrics()
+    table = sketch.reliability(binning=binning)
+    metric_rows = "".join(f"<tr><th>{html.escape(k)}</th><td>{_fmt(v)}</td></tr>" for k, v in metrics.items())
+    bin_rows = "".join(
+        f"<tr><td>[{table.edges[i]:.4f}, {table.edges[i + 1]:.4f}]</td><td>{table.count[i]:,}</td>"
+        f"<td>{_fmt(float(table.mean_score[i]))}</td><td>{_fmt(float(table.frequency[i]))}</td>"
+        f"<td>[{_fmt(float(table.lower[i]))}, {_fmt(float(table.upper[i]))}]</td></tr>"
+        for i in range(len(table))
+        if table.count[i] > 0
+    )
+    skip_rows = (
+        "".join(
+            f"<tr><td>{html.escape(r)}</td><td>{c:,}</td><td>{html.escape(skipped_first[r])}</td></tr>"
+            for r, c in skipped.items()
+        )
+        or "<tr><td colspan=3>none</td></tr>"
+    )
+    page = f"""<!DOCTYPE html>
+<html lang="en"><head><meta charset="utf-8"><title>{html.escape(title)}</title>
+<style>body{{font-family:sans-serif;margin:2em;max-width:60em}}table{{border-collapse:collapse;margin:1em 0}}
+td,th{{border:1px solid #ccc;padding:0.25em 0.6em;text-align:right}}th{{text-align:left}}</style></head>
+<body><h1>{html.escape(title)}</h1>
+<p>{rows:,} rows scored, {sum(skipped.values()):,} skipped; {sketch.bins} {binning} bins.</p>
+{_img(png, "reliability diagram", "reliability")}{smooth_html}
+<h2>Metrics</h2><table id="metrics">{metric_rows}</table>
+<h2>Reliability table</h2><table id="bins"><tr><th>bin</th><th>count</th><th>mean score</th>
+<th>frequency</th><th>Wilson {table.confidence:.0%}</th></tr>{bin_rows}</table>
+{"<h2>Groups</h2>" if groups else ""}{"".join(extra)}
+<h2>Skipped rows</h2><table id="skipped"><tr><th>reason</th><th>rows</th><th>first at</th></tr>{skip_rows}</table>
+</body></html>
+"""
+    path = os.path.join(directory, "index.html")
+    with open(path, "w", encoding="utf-8") as fh:
+        fh.write(page)
+    return path

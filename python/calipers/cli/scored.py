@@ -1,0 +1,43 @@
+"""What scoring logs yields (sketches overall, per group and per window, rows and skip
+counts) and how per-file results merge in order."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+
+from ..io.records import Skipped
+from ..streaming.grouped import GroupedSketch
+from ..streaming.sketch import ReliabilitySketch, merge_all
+
+__all__ = ["Scored", "merge_scored"]
+
+
+@dataclass
+class Scored:
+    """One log's (or many merged logs') sketches: overall, per group, and per window
+    (keyed by the window's index: its start is index * window)."""
+
+    sketch: ReliabilitySketch
+    rows: int
+    skipped: Skipped
+    groups: GroupedSketch = field(default_factory=GroupedSketch)
+    windows: GroupedSketch = field(default_factory=GroupedSketch)
+
+
+def merge_scored(parts: Sequence[Scored]) -> Scored:
+    """Merge per-file results in order (so each reason's first file:line stays the first)."""
+    out = Scored(
+        merge_all([p.sketch for p in parts]),
+        sum(p.rows for p in parts),
+        Skipped(),
+        parts[0].groups.copy(),
+        parts[0].windows.copy(),
+    )
+    for i, part in enumerate(parts):
+        for reason, count in part.skipped.counts.items():
+            out.skipped.add(reason, part.skipped.first[reason], count)
+        if i:
+            out.groups.merge(part.groups)
+            out.windows.merge(part.windows)
+    return out

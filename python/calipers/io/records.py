@@ -1,0 +1,127 @@
+"""What the log readers hand out and how they account for rows they skip: the column
+spec, chunks of valid rows, skip counts by reason (with the first file:line of each), and
+the row parser's value checks as columnar masks (the same messages on every path)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+import numpy as np
+
+__all__ = [
+    "Columns",
+    "Chunk",
+    "Skipped",
+    "MalformedRow",
+    "SkipTally",
+    "skip_rows",
+    "score_checks",
+    "whole_label_check",
+    "binary_label_check",
+]
+
+
+@dataclass
+class Skipped:
+    """Rows skipped per reason, with the first file:line of each."""
+
+    counts: dict[str, int] = field(default_factory=dict)
+    first: dict[str, str] = field(default_factory=dict)
+
+    def add(self, reason: str, where: str, count: int = 1) -> None:
+        """Count ``count`` rows skipped for ``reason``; ``where`` is the first of them if the
+        reason is new (callers go through the logs in order)."""
+        if reason not in self.counts:
+            self.counts[reason] = 0
+            self.first[reason] = where
+        self.counts[reason] += count
+
+    @property
+    def total(self) -> int:
+        return sum(self.counts.values())
+
+
+class MalformedRow(ValueError):
+    """A row that cannot be scored (raised in strict mode)."""
+
+
+@dataclass
+class Columns:
+    score: str = "score"
+    label: str = "label"
+    probs: str | None = None  # name of a probability-vector column, instead of score
+    prob_columns: list[str] | None = None  # or K columns holding the class probabilities
+    group: str | None = None  # optional group key column (--by)
+    time: str | None = None  # optional timestamp column (--time): epoch seconds or ISO 8601
+
+
+@dataclass
+class Chunk:
+    """Valid rows of a log: scores (n,) or (n, K), labels, and the optional group keys and
+    timestamps (epoch seconds)."""
+
+    scores: np.ndarray
+    labels: np.ndarray
+    groups: list[str] | np.ndarray | None
+    times: np.ndarray | None
+
+
+class SkipTally:
+    """Rows skipped in one columnar batch: reason -> [count, first position]. ``flush``
+    adds them to :class:`Skipped` in order of first position, as the row reader adds them,
+    so 'first at' stays the first in the logs; in strict mode it raises at the first one."""
+
+    def __init__(self) -> None:
+        self.reasons: dict[str, list[int]] = {}
+
+    def add(self, reason: str, position: int, count: int = 1) -> None:
+        entry = self.reasons.setdefault(reason, [0, position])
+        entry[0] += count
+        entry[1] = min(entry[1], position)
+
+    def add_masks(self, reasons: list[tuple[np.ndarray, str]], positions: np.ndarray) -> np.ndarray:
+        """Give each row the first reason whose mask holds (the row reader's precedence);
+        returns the mask of rows skipped."""
+        bad = np.zeros(len(positions), bool)
+        for mask, reason in reasons:
+            hit = mask & ~bad
+            if hit.any():
+                rows = np.flatnonzero(hit)
+                self.add(reason, int(positions[rows[0]]), len(rows))
+                bad |= hit
+        return bad
+
+    def flush(self, path: str, strict: bool, skipped: Skipped) -> None:
+        ordered = sorted(self.reasons.items(), key=lambda item: item[1][1])
+        if strict and ordered:
+            reason, (_, position) = ordered[0]
+            raise MalformedRow(f"{path}:{position}: {reason}")
+        for reason, (count, position) in ordered:
+            skipped.add(reason, f"{path}:{position}", count)
+
+
+def skip_rows(
+    reasons: list[tuple[np.ndarray, str]], path: str, offset: int, strict: bool, skipped: Skipped
+) -> np.ndarray:
+    """The skipped-row mask of a columnar batch whose rows start after ``offset``."""
+    tally = SkipTally()
+    bad = tally.add_masks(reasons, offset + 1 + np.arange(len(reasons[0][0])))
+    tally.flush(path, strict, skipped)
+    return bad
+
+
+def score_checks(score: np.ndarray, cols: Columns) -> list[tuple[np.ndarray, str]]:
+    with np.errstate(invalid="ignore"):
+        return [
+            (np.isnan(score), f"NaN '{cols.score}'"),
+            (~((score >= 0.0) & (score <= 1.0)), f"'{cols.score}' outside [0, 1]"),
+        ]
+
+
+def whole_label_check(label: np.ndarray, cols: Columns) -> tuple[np.ndarray, str]:
+    with np.errstate(invalid="ignore"):
+        return ~(np.isfinite(label) & (label == np.floor(label))), f"'{cols.label}' is not an integer"
+
+
+def binary_label_check(label: np.ndarray, cols: Columns) -> tuple[np.ndarray, str]:
+    return (label != 0) & (label != 1), f"'{cols.label}' not 0 or 1"

@@ -1,0 +1,184 @@
+"""Bootstrap confidence intervals for any metric, with a fast path for binned ECEs.
+
+``bootstrap_ci(metric, *arrays)`` resamples rows with replacement ``n_resamples`` times and
+recomputes ``metric`` (any function of the arrays: every metric of this package, or yours).
+
+The fast path (``calipers.ece`` with equal-width bins on 1-D or top-label input, any norm,
+debiased l2 included) never touches the samples after one O(n) pass (C++ ``unit_stats``):
+each (bin, outcome) unit keeps its count, score sum and sum of squares. A resample draws the
+units' counts from the multinomial of the row resampling, which gives counts and positives
+exactly as a row resample would; given a unit's count N, the sum of its resampled scores
+has mean N m and variance N v (m, v the unit's score mean and variance), and is drawn from
+the normal with those moments, clipped to the bin. 1000 resamples of 10^6 samples cost one
+pass plus O(1000 x bins).
+
+The streaming version lives in :class:`calipers.ReliabilitySketch` (``replicates=R``): a
+Poisson bootstrap whose unit counts are Poisson(n_u) per update (the sum of independent
+Poisson(1) sample weights), with the same normal score sums. Replicates add under merge.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+
+from .._common.binstats import stream_pairs
+from .._common.grid import width_edges
+from .._common.validate import DEFAULT_ROW_SUM_ATOL, check, check_bins, check_choice
+from .._kernels import backend as _backend
+from .binned_error import binned_error_rows
+
+__all__ = ["bootstrap_ci", "BootstrapInterval"]
+
+METHODS = ("percentile", "basic")
+
+
+@dataclass(frozen=True)
+class BootstrapInterval:
+    """``low``/``high`` bound a ``confidence`` interval around ``estimate``; ``replicates``
+    holds the resampled values (``fast`` tells which path made them)."""
+
+    estimate: float
+    low: float
+    high: float
+    confidence: float
+    method: str
+    replicates: np.ndarray = field(repr=False)
+    fast: bool = False
+
+    def __iter__(self) -> Any:
+        return iter((self.low, self.high))
+
+
+def interval(estimate: float, replicates: np.ndarray, confidence: float, method: str, fast: bool) -> BootstrapInterval:
+    """Percentile: the replicates' alpha/2 and 1 - alpha/2 quantiles. Basic (reverse
+    percentile, uncertainty-calibration's choice): 2 estimate minus them."""
+    finite = replicates[np.isfinite(replicates)]
+    if finite.size == 0:
+        return BootstrapInterval(estimate, float("nan"), float("nan"), confidence, method, replicates, fast)
+    alpha = 1.0 - confidence
+    lo, hi = np.quantile(finite, [alpha / 2.0, 1.0 - alpha / 2.0])
+    if method == "basic":
+        lo, hi = 2.0 * estimate - hi, 2.0 * estimate - lo
+    return BootstrapInterval(float(estimate), float(lo), float(hi), confidence, method, replicates, fast)
+
+
+def check_interval_args(n_resamples: Any, confidence: Any, method: str) -> int:
+    if isinstance(n_resamples, bool) or not isinstance(n_resamples, (int, np.integer)) or n_resamples < 1:
+        raise ValueError(f"n_resamples must be a positive integer, got {n_resamples!r}")
+    if not (isinstance(confidence, (int, float)) and 0.0 < confidence < 1.0):
+        raise ValueError(f"confidence must lie in (0, 1), got {confidence!r}")
+    check_choice("method", method, METHODS)
+    return int(n_resamples)
+
+
+def unit_bounds(bins: int) -> tuple[np.ndarray, np.ndarray]:
+    """Lower and upper score bound of each (bin, outcome) unit: unit 2b and 2b + 1 lie in bin b."""
+    edges = width_edges(bins)
+    return np.repeat(edges[:-1], 2), np.repeat(edges[1:], 2)
+
+
+def unit_draws(
+    count: np.ndarray, total: np.ndarray, sumsq: np.ndarray, draws: np.ndarray, bins: int, rng: np.random.Generator
+) -> np.ndarray:
+    """Score sums of resampled units: normal with the exact conditional mean and variance
+    given the drawn counts ``draws`` (R, 2B), clipped to each unit's bin."""
+    safe = np.where(count > 0, count, 1)
+    mean = total / safe
+    var = np.maximum(sumsq / safe - mean * mean, 0.0)
+    sums = draws * mean + np.sqrt(draws * var) * rng.standard_normal(draws.shape)
+    lo, hi = unit_bounds(bins)
+    return np.clip(sums, draws * lo, draws * hi)
+
+
+def replicate_errors(draws: np.ndarray, sums: np.ndarray, norm: str, debiased: bool) -> np.ndarray:
+    """ECE of each replicate from its unit counts and score sums (units 2b: y = 0, 2b + 1: y = 1)."""
+    count = draws[:, 0::2] + draws[:, 1::2]
+    return binned_error_rows(count, sums[:, 0::2] + sums[:, 1::2], draws[:, 1::2].astype(np.float64), norm, debiased)
+
+
+def poisson_replicates(
+    stats: tuple[np.ndarray, np.ndarray, np.ndarray], bins: int, replicates: int, rng: np.random.Generator
+) -> np.ndarray:
+    """One update's (R, 2 bins, 2) replicate increments: Poisson(n_u) counts per unit (the
+    sum of its samples' Poisson(1) weights) and normal score sums given them."""
+    count, total, sumsq = stats
+    draws = rng.poisson(count.astype(np.float64), size=(replicates, count.size)).astype(np.float64)
+    out = np.empty((replicates, count.size, 2))
+    out[:, :, 0] = draws
+    out[:, :, 1] = unit_draws(count, total, sumsq, draws, bins, rng)
+    return out
+
+
+_FAST_KEYS = {"bins", "binning", "norm", "debiased", "mode", "backend", "row_sum_atol"}
+
+
+def _fast_eligible(metric: Callable[..., Any], arrays: tuple[Any, ...], kwargs: dict[str, Any]) -> bool:
+    from .binned import ece
+
+    if metric is not ece or len(arrays) != 2 or not set(kwargs) <= _FAST_KEYS:
+        return False
+    if kwargs.get("binning", "width") != "width" or kwargs.get("mode", "top-label") != "top-label":
+        return False
+    return not (kwargs.get("debiased", False) and kwargs.get("norm", "l1") != "l2")
+
+
+def _fast_replicates(
+    arrays: tuple[Any, ...], kwargs: dict[str, Any], n_resamples: int, rng: np.random.Generator
+) -> np.ndarray:
+    kernels = _backend.resolve(kwargs.get("backend", "auto"))
+    bins = check_bins(kwargs.get("bins", 15))
+    c = check(
+        arrays[0], arrays[1], kernels, mode="top-label", row_sum_atol=kwargs.get("row_sum_atol", DEFAULT_ROW_SUM_ATOL)
+    )
+    ((p, y),) = stream_pairs(c, kernels)
+    count, total, sumsq = kernels.unit_stats(p, y, bins)
+    n = int(count.sum())
+    draws = rng.multinomial(n, count / n, size=n_resamples)
+    sums = unit_draws(count, total, sumsq, draws, bins, rng)
+    return replicate_errors(draws, sums, kwargs.get("norm", "l1"), bool(kwargs.get("debiased", False)))
+
+
+def bootstrap_ci(
+    metric: Callable[..., Any],
+    *arrays: Any,
+    n_resamples: int = 1000,
+    confidence: float = 0.95,
+    seed: Any = None,
+    method: str = "percentile",
+    fast: bool = True,
+    **kwargs: Any,
+) -> BootstrapInterval:
+    """Bootstrap interval of ``metric(*arrays, **kwargs)``.
+
+    Rows of every array are resampled together (``n_resamples`` times, with replacement,
+    from ``seed``: an int or a ``numpy.random.Generator``). ``method="percentile"`` takes
+    the replicates' quantiles; ``"basic"`` reflects them around the estimate (the
+    reverse-percentile interval of uncertainty-calibration's
+    ``get_calibration_error_uncertainties``). ``calipers.ece`` with equal-width bins on
+    1-D or top-label input takes the fast path described in :mod:`calipers.bootstrap`
+    (``fast=False`` forces row resampling). Replicates where the metric is undefined (NaN)
+    are left out of the quantiles.
+    """
+    n_resamples = check_interval_args(n_resamples, confidence, method)
+    if not arrays:
+        raise ValueError("bootstrap_ci needs at least one array to resample")
+    rng = np.random.default_rng(seed)
+    estimate = float(metric(*arrays, **kwargs))
+    if fast and _fast_eligible(metric, arrays, kwargs):
+        return interval(estimate, _fast_replicates(arrays, kwargs, n_resamples, rng), confidence, method, True)
+    data = [np.asarray(a) for a in arrays]
+    n = len(data[0])
+    for i, a in enumerate(data):
+        if a.ndim == 0 or len(a) != n:
+            raise ValueError(f"bootstrap_ci: array {i} has {0 if a.ndim == 0 else len(a)} rows, array 0 has {n}")
+    if n == 0:
+        raise ValueError("bootstrap_ci: the arrays are empty")
+    replicates = np.empty(n_resamples)
+    for r in range(n_resamples):
+        idx = rng.integers(0, n, n)
+        replicates[r] = metric(*(a[idx] for a in data), **kwargs)
+    return interval(estimate, replicates, confidence, method, False)

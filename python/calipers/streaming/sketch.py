@@ -1,0 +1,680 @@
+"""ReliabilitySketch: mergeable, serializable streaming state for calibration metrics.
+
+The state is O(bins + grid), never O(samples): per equal-width bin and per fine-grid cell
+the count, the positives and the exact fixed-point sum of scores, plus exact sums of
+squared errors and log-loss terms. Sums are integers (scores carry 62 fractional bits,
+log-loss terms 56), so updates in any chunking, merges in any order and every backend
+give byte-identical states.
+"""
+
+from __future__ import annotations
+
+import threading
+import warnings
+from collections.abc import Iterable
+from functools import lru_cache
+from typing import Any
+
+import numpy as np
+
+from .._common import serde as _serde
+from .._common.binning import mass_cuts_from_counts
+from .._common.binstats import BinStats, coarse_stats, decode128, stream_pairs
+from .._common.grid import (
+    FIELDS,
+    GRID_CELLS,
+    GRID_OCTAVES,
+    GRID_SUB_BITS,
+    KIND_BINARY,
+    KIND_MARGINAL,
+    KIND_TOP_LABEL,
+    PART_ALL,
+    UNIT_SCALE,
+    fine_cell_lower_edges,
+    fine_cell_upper_edges,
+    stream_size,
+)
+from .._common.validate import DEFAULT_ROW_SUM_ATOL, Checked, check, check_bins, check_choice
+from .._kernels import backend as _backend
+from ..metrics.binned_error import NORMS, binned_error, combine_classes
+from ..metrics.scoring import brier_from_totals, bss_from_totals, log_loss_from_totals, totals_from_state
+from ..metrics.table import ReliabilityTable
+
+__all__ = ["ReliabilitySketch", "merge_all"]
+
+_KIND_NAMES = {None: None, KIND_BINARY: "binary", KIND_TOP_LABEL: "top-label", KIND_MARGINAL: "marginal"}
+_KIND_CODES = {None: 0, KIND_BINARY: 1, KIND_TOP_LABEL: 2, KIND_MARGINAL: 3}
+_CODE_KINDS = {v: k for k, v in _KIND_CODES.items()}
+
+
+@lru_cache(maxsize=64)
+def _lo_words(bins: int, streams: int) -> np.ndarray:
+    """Indices of the low words of every 128-bit sum in the flat state."""
+    size = stream_size(bins)
+    cells = np.arange(bins + GRID_CELLS) * FIELDS + 2
+    one = np.concatenate([cells, (bins + GRID_CELLS) * FIELDS + np.array([0, 2])])
+    return (np.arange(streams)[:, None] * size + one[None, :]).ravel()
+
+
+def _add_state(dst: np.ndarray, src: np.ndarray, bins: int, streams: int) -> None:
+    lo = _lo_words(bins, streams)
+    before = dst[lo]
+    dst += src  # uint64 arithmetic wraps; the carries are restored below
+    dst[lo + 1] += (dst[lo] < before).astype(np.uint64)
+
+
+class ReliabilitySketch:
+    """Streaming reliability statistics that merge exactly and serialize compactly.
+
+    Parameters
+    ----------
+    bins : number of equal-width bins (edges i/bins, bins [e_i, e_{i+1}), last closed).
+        Equal-width metrics from the sketch equal :func:`calipers.ece` on the same data.
+    classes : None for 1-D (score, outcome) input or (n, K) top-label input; an integer K
+        for marginal (class-wise) statistics of (n, K) probabilities.
+    row_sum_atol : tolerance on row sums of (n, K) input.
+    backend : "auto" | "cpp" | "numba" | "numpy"; the state does not depend on it.
+    replicates : R > 0 keeps a streaming Poisson bootstrap of the equal-width bins (binary
+        and top-label sketches): :meth:`ece_interval` then gives intervals for the stream
+        without storing samples. Each update draws every (bin, outcome) unit's replicate
+        count from Poisson(n_u) and its score sum from the normal with the exact
+        conditional moments (see :mod:`calipers.bootstrap`); replicates add under merge
+        and serialize with the sketch (R x bins x 4 doubles). They are random: merged and
+        chunked streams agree with one batch within Monte-Carlo error, not bit for bit,
+        while the rest of the state stays exact. ``seed`` seeds them; give each worker its
+        own seed (or none), or their replicates are correlated.
+
+    Notes
+    -----
+    ``update`` validates the whole batch before touching the state (all-or-nothing),
+    releases the GIL in the C++ and Numba backends, and is safe to call from many
+    threads (updates of one sketch are serialized by a lock; for parallel throughput use
+    one sketch per thread and :meth:`merge`). The C++ backend spreads a large batch
+    (2^18 values or more) over the cores; the sums are exact integers, so the state is the
+    same bytes for any split. Empty batches are rejected like any bad input.
+
+    Equal-mass metrics come from a fine grid of 3970 cells uniform in the exponent and
+    top 6 mantissa bits of min(p, 1 - p): cells are 1/64 (1.6%) of the distance to 0 or 1
+    wide down to 2^-32, so 0.999 and 0.9999 never share a cell. Each equal-mass bin ends
+    at the end of the cell holding rank ceil(j n / B); compared with exact equal-mass bins
+    a boundary moves by at most the samples of one cell. Metrics of an empty sketch are
+    NaN with a RuntimeWarning.
+    """
+
+    def __init__(
+        self,
+        bins: int = 15,
+        classes: int | None = None,
+        *,
+        row_sum_atol: float = DEFAULT_ROW_SUM_ATOL,
+        backend: str = "auto",
+        replicates: int = 0,
+        seed: Any = None,
+    ) -> None:
+        self._bins = check_bins(bins)
+        if (
+            isinstance(replicates, bool)
+            or not isinstance(replicates, (int, np.integer))
+            or not 0 <= replicates <= 100_000
+        ):
+            raise ValueError(f"replicates must be an integer in [0, 100000], got {replicates!r}")
+        if replicates and classes is not None:
+            raise ValueError(
+                "replicates need a binary or top-label sketch (classes=None): the class-wise "
+                "streams of a marginal sketch share their rows"
+            )
+        if classes is not None:
+            if isinstance(classes, bool) or not isinstance(classes, (int, np.integer)) or classes < 2:
+                raise ValueError(f"classes must be None or an integer >= 2, got {classes!r}")
+            classes = int(classes)
+        if not row_sum_atol >= 0:
+            raise ValueError(f"row_sum_atol must be >= 0, got {row_sum_atol!r}")
+        if backend != "auto":
+            _backend.resolve(backend)  # fail early on an unavailable backend
+        self._classes = classes
+        self._streams = classes or 1
+        self._kind: int | None = KIND_MARGINAL if classes else None
+        self._row_sum_atol = float(row_sum_atol)
+        self._backend = backend
+        self._acc = np.zeros(self._streams * stream_size(self._bins), np.uint64)
+        self._lock = threading.Lock()
+        # (R, 2 bins, 2): per replicate and (bin, outcome) unit, the count and the score sum
+        self._replicates = np.zeros((int(replicates), 2 * self._bins, 2)) if replicates else None
+        self._rng = np.random.default_rng(seed)
+
+    @property
+    def replicates(self) -> int:
+        """Number of bootstrap replicates kept (0: none)."""
+        return 0 if self._replicates is None else len(self._replicates)
+
+    # ------------------------------------------------------------------ state
+
+    @property
+    def bins(self) -> int:
+        return self._bins
+
+    @property
+    def classes(self) -> int | None:
+        return self._classes
+
+    @property
+    def kind(self) -> str | None:
+        """'binary', 'top-label' or 'marginal'; None until the first update of a 1-D/top-label sketch."""
+        return _KIND_NAMES[self._kind]
+
+    @property
+    def count(self) -> int:
+        """Number of samples (rows) added."""
+        with self._lock:
+            return int(self._acc[: self._bins * FIELDS : FIELDS].sum())
+
+    @property
+    def nbytes(self) -> int:
+        return int(self._acc.nbytes)
+
+    def _settings(self) -> str:
+        return f"bins={self._bins}, classes={self._classes}, kind={self.kind!r}"
+
+    def update(
+        self, scores: Any, labels: Any, *, nan_policy: str = "raise", backend: str | None = None
+    ) -> ReliabilitySketch:
+        """Add a batch; raises (and changes nothing) on any invalid value."""
+        kernels = _backend.resolve(backend or self._backend)
+        mode = "marginal" if self._classes else "top-label"
+        c = check(
+            scores,
+            labels,
+            kernels,
+            mode=mode,
+            nan_policy=nan_policy,  # type: ignore[arg-type]
+            row_sum_atol=self._row_sum_atol,
+        )
+        if self._classes and c.classes != self._classes:
+            raise ValueError(
+                f"this sketch has classes={self._classes}: scores must have shape (n, {self._classes}), "
+                f"got {c.scores.shape}"
+            )
+        return self._add_checked(c, kernels)
+
+    def _add_checked(self, c: Checked, kernels: Any) -> ReliabilitySketch:
+        """Add input that :func:`check` has validated for this sketch (all-or-nothing)."""
+        replicate_delta = None
+        if self._replicates is not None:
+            from ..metrics.bootstrap import poisson_replicates
+
+            ((p, y),) = stream_pairs(c, kernels)
+            replicate_delta = poisson_replicates(
+                kernels.unit_stats(p, y, self._bins), self._bins, len(self._replicates), self._rng
+            )
+        with self._lock:
+            if self._kind is not None and self._kind != c.kind:
+                raise ValueError(
+                    f"this sketch holds {self.kind} pairs; cannot add {_KIND_NAMES[c.kind]} input "
+                    "(1-D scores and (n, K) top-label scores do not mix)"
+                )
+            if _backend.name_of(kernels) == "numpy":  # staged so a failure midway changes nothing
+                delta = np.zeros_like(self._acc)
+                kernels.accumulate(delta, self._bins, self._streams, PART_ALL, c.scores, c.labels, c.kind)
+                _add_state(self._acc, delta, self._bins, self._streams)
+            else:
+                kernels.accumulate(self._acc, self._bins, self._streams, PART_ALL, c.scores, c.labels, c.kind)
+            if replicate_delta is not None:
+                self._replicates += replicate_delta  # type: ignore[operator]
+            self._kind = c.kind
+        return self
+
+    def _snapshot(self) -> tuple[np.ndarray, int | None]:
+        with self._lock:
+            return self._acc.copy(), self._kind
+
+    def _replicate_snapshot(self) -> np.ndarray | None:
+        with self._lock:
+            return None if self._replicates is None else self._replicates.copy()
+
+    def merge(self, other: ReliabilitySketch) -> ReliabilitySketch:
+        """Add ``other`` into this sketch in place (exact); returns self."""
+        if not isinstance(other, ReliabilitySketch):
+            raise TypeError(f"can only merge a ReliabilitySketch, got {type(other).__name__}")
+        state, kind = other._snapshot()
+        reps = other._replicate_snapshot()
+        if (
+            other._bins != self._bins
+            or other._classes != self._classes
+            or (kind is not None and self._kind is not None and kind != self._kind)
+        ):
+            raise ValueError(f"cannot merge incompatible sketches: {self._settings()} vs {other._settings()}")
+        if other.replicates != self.replicates:
+            raise ValueError(
+                f"cannot merge a sketch with {other.replicates} bootstrap replicates into one with "
+                f"{self.replicates}: every part of a stream needs the same replicates="
+            )
+        with self._lock:
+            if kind is not None and self._kind is not None and kind != self._kind:
+                raise ValueError(f"cannot merge incompatible sketches: {self._settings()} vs {other._settings()}")
+            _add_state(self._acc, state, self._bins, self._streams)
+            if reps is not None:
+                self._replicates += reps  # type: ignore[operator]
+            if self._kind is None:
+                self._kind = kind
+        return self
+
+    def __iadd__(self, other: ReliabilitySketch) -> ReliabilitySketch:
+        return self.merge(other)
+
+    def __add__(self, other: ReliabilitySketch) -> ReliabilitySketch:
+        if not isinstance(other, ReliabilitySketch):
+            return NotImplemented
+        return self.copy().merge(other)
+
+    def copy(self) -> ReliabilitySketch:
+        """An independent copy (its replicates, if any, continue from a spawned generator)."""
+        state, kind = self._snapshot()
+        out = ReliabilitySketch(self._bins, self._classes, row_sum_atol=self._row_sum_atol, backend=self._backend)
+        out._acc, out._kind = state, kind
+        out._replicates = self._replicate_snapshot()
+        out._rng = self._rng.spawn(1)[0]
+        return out
+
+    def reset(self) -> None:
+        with self._lock:
+            self._acc[:] = 0
+            if self._replicates is not None:
+                self._replicates[:] = 0.0
+            self._kind = KIND_MARGINAL if self._classes else None
+
+    def __eq__(self, other: object) -> bool:
+        if not isinstance(other, ReliabilitySketch):
+            return NotImplemented
+        return self.to_bytes() == other.to_bytes()
+
+    __hash__ = None  # type: ignore[assignment]
+
+    def __repr__(self) -> str:
+        return f"ReliabilitySketch({self._settings()}, count={self.count})"
+
+    # ---------------------------------------------------------- serialization
+
+    def to_bytes(self) -> bytes:
+        """Versioned, checksummed binary form (see calipers._serde for the layout)."""
+        state, kind = self._snapshot()
+        reps = self._replicate_snapshot()
+        empty = int(state[: self._bins * FIELDS : FIELDS].sum()) == 0
+        flags = _serde.FLAG_EMPTY if empty else 0
+        if reps is not None:  # appended: R, then R x 2 bins x 2 doubles as their bit patterns
+            flags |= _serde.FLAG_REPLICATES
+            state = np.concatenate(
+                [state, np.array([len(reps)], np.uint64), np.ascontiguousarray(reps, "<f8").view(np.uint64).ravel()]
+            )
+        return _serde.pack(
+            _serde.TYPE_RELIABILITY_SKETCH,
+            flags,
+            _KIND_CODES[kind],
+            self._bins,
+            self._streams,
+            GRID_OCTAVES,
+            GRID_SUB_BITS,
+            self._row_sum_atol,
+            state,
+        )
+
+    @classmethod
+    def from_bytes(cls, data: bytes, *, backend: str = "auto") -> ReliabilitySketch:
+        """Rebuild a sketch; raises ValueError on truncated, corrupted or foreign bytes."""
+        (flags, kind_code, bins, streams, octaves, sub_bits), atol, state = _serde.unpack(
+            data, _serde.TYPE_RELIABILITY_SKETCH
+        )
+        if kind_code not in _CODE_KINDS:
+            raise ValueError(f"calipers blob has an unknown kind code {kind_code}")
+        kind = _CODE_KINDS[kind_code]
+        if (octaves, sub_bits) != (GRID_OCTAVES, GRID_SUB_BITS):
+            raise ValueError(
+                f"calipers blob uses fine grid ({octaves}, {sub_bits}); this build uses "
+                f"({GRID_OCTAVES}, {GRID_SUB_BITS})"
+            )
+        if not 1 <= bins <= 1_000_000:
+            raise ValueError(f"calipers blob has an invalid bin count {bins}")
+        if (kind == KIND_MARGINAL) != (streams >= 2) or streams < 1:
+            raise ValueError(f"calipers blob has {streams} stream(s) for kind {_KIND_NAMES[kind]!r}")
+        reps = None
+        if flags & _serde.FLAG_REPLICATES:
+            state, reps = _split_replicates(state, bins, streams)
+            flags &= ~_serde.FLAG_REPLICATES
+        if state.size != streams * stream_size(bins):
+            raise ValueError(
+                f"calipers blob payload has {state.size} words, expected "
+                f"{streams * stream_size(bins)} for bins={bins}, streams={streams}"
+            )
+        _check_consistent(state, bins, streams, kind, flags)
+        out = cls(bins, streams if kind == KIND_MARGINAL else None, row_sum_atol=atol, backend=backend)
+        out._acc, out._kind, out._replicates = state, kind, reps
+        return out
+
+    def __reduce__(self) -> tuple[Any, tuple[bytes]]:
+        return (_restore, (self.to_bytes(),))
+
+    # ---------------------------------------------------------------- metrics
+
+    def _stats(self, binning: str, bins: int | None) -> list[BinStats]:
+        check_choice("binning", binning, ("width", "mass"))
+        state, _ = self._snapshot()
+        if binning == "width":
+            if bins is not None and bins != self._bins:
+                raise ValueError(f"equal-width bins are fixed at construction (bins={self._bins}); got bins={bins}")
+            return coarse_stats(state, self._bins, self._streams)
+        nbins = check_bins(self._bins if bins is None else bins)
+        lower = fine_cell_lower_edges()
+        out = []
+        for cells in self._fine_cells(state):
+            counts = cells[:, 0].astype(np.int64)
+            starts = mass_cuts_from_counts(counts, nbins)
+            index = np.concatenate([[0], starts]).astype(np.int64)
+            sums = decode128(cells[:, 2], cells[:, 3], UNIT_SCALE)
+            edges = np.concatenate([[0.0], lower[starts], [1.0]])
+            out.append(
+                BinStats(
+                    edges,
+                    np.add.reduceat(counts, index),
+                    np.add.reduceat(sums, index),
+                    np.add.reduceat(cells[:, 1].astype(np.float64), index),
+                )
+            )
+        return out
+
+    def _fine_cells(self, state: np.ndarray) -> list[np.ndarray]:
+        """Each stream's fine-grid cells (GRID_CELLS x FIELDS) in a state snapshot."""
+        lo, hi = self._bins * FIELDS, (self._bins + GRID_CELLS) * FIELDS
+        return [row[lo:hi].reshape(GRID_CELLS, FIELDS) for row in state.reshape(self._streams, stream_size(self._bins))]
+
+    def _empty_nan(self, what: str) -> bool:
+        if self.count == 0:
+            warnings.warn(
+                f"{what} of an empty ReliabilitySketch is undefined; returning NaN", RuntimeWarning, stacklevel=3
+            )
+            return True
+        return False
+
+    def ece(
+        self,
+        *,
+        binning: str = "width",
+        norm: str = "l1",
+        debiased: bool = False,
+        bins: int | None = None,
+        seed: Any = None,
+        resamples: int = 1000,
+    ) -> float:
+        """Binned calibration error, as :func:`calipers.ece` (equal-width: identical values;
+        ``norm="l1", debiased=True`` is the seeded resampling heuristic there)."""
+        from ..metrics.binned_error import resampled_debiased
+
+        check_choice("norm", norm, NORMS)
+        if debiased and norm == "max":
+            raise ValueError("debiased=True is defined for norm='l2' and norm='l1'; got norm='max'")
+        stats = self._stats(binning, bins)
+        if self._empty_nan("ece"):
+            return float("nan")
+        if debiased and norm == "l1":
+            rng = np.random.default_rng(seed)
+            values = [resampled_debiased(s.count, s.sum_score, s.sum_label, 1.0, rng, resamples) for s in stats]
+        else:
+            values = [binned_error(s.count, s.sum_score, s.sum_label, norm, debiased) for s in stats]
+        return values[0] if len(values) == 1 else combine_classes(values, norm)
+
+    def reliability(
+        self, *, binning: str = "width", bins: int | None = None, confidence: float = 0.95
+    ) -> ReliabilityTable:
+        """Per-bin table (marginal sketches pool the class-wise pairs)."""
+        return ReliabilityTable.from_stats(self._stats(binning, bins), confidence)
+
+    def _totals(self) -> tuple[np.ndarray, np.ndarray, np.ndarray, int]:
+        state, _ = self._snapshot()
+        return totals_from_state(state, self._bins, self._streams)
+
+    def brier(self) -> float:
+        if self._empty_nan("brier"):
+            return float("nan")
+        sq, _, _, n = self._totals()
+        return brier_from_totals(sq, n)
+
+    def log_loss(self) -> float:
+        if self._empty_nan("log_loss"):
+            return float("nan")
+        _, ll, _, n = self._totals()
+        return log_loss_from_totals(ll, n)
+
+    def brier_skill_score(self) -> float:
+        if self._empty_nan("brier_skill_score"):
+            return float("nan")
+        sq, _, positives, n = self._totals()
+        return bss_from_totals(sq, positives, n)
+
+    def calibrator(self, method: str = "isotonic", **params: Any) -> Any:
+        """Fit a 1-D calibrator from the sketch alone.
+
+        ``method``: "platt", "beta", "isotonic", "histogram" or "scaling-binning"; ``params``
+        go to the calibrator's constructor. The fit sees each non-empty fine-grid cell as
+        its mean score carrying the cell's positives (label 1) and negatives (label 0) as
+        sample weights, so it equals the array fit on data whose scores are moved to their
+        cell's mean: every score moves by less than one cell, 1/64 (1.6%) of its distance to
+        0 or 1 (down to 2^-32). Top-label sketches give calibrators that take (n, K)
+        probabilities; marginal sketches give one map per class.
+        """
+        from .._common.grid import UNIT_SCALE
+        from ..calibration import one_dimensional as _cal
+
+        classes = {
+            "platt": _cal.PlattScaling,
+            "beta": _cal.BetaCalibration,
+            "isotonic": _cal.IsotonicCalibration,
+            "histogram": _cal.HistogramBinning,
+            "scaling-binning": _cal.ScalingBinning,
+        }
+        if method not in classes:
+            raise ValueError(f"method must be one of {', '.join(map(repr, classes))}, got {method!r}")
+        state, kind = self._snapshot()
+        if kind is None or int(state[: self._bins * FIELDS : FIELDS].sum()) == 0:
+            raise ValueError("cannot fit a calibrator from an empty ReliabilitySketch")
+        maps = []
+        for cells in self._fine_cells(state):
+            count = cells[:, 0].astype(np.float64)
+            nz = count > 0
+            mean = decode128(cells[nz, 2], cells[nz, 3], UNIT_SCALE) / count[nz]
+            mean = np.clip(mean, 0.0, 1.0)
+            pos = cells[nz, 1].astype(np.float64)
+            scores = np.concatenate([mean, mean])
+            labels = np.concatenate([np.ones(mean.size, np.int8), np.zeros(mean.size, np.int8)])
+            weights = np.concatenate([pos, count[nz] - pos])
+            keep = weights > 0
+            single = classes[method](**{**params, "mode": "top-label"})
+            single.fit(scores[keep], labels[keep], sample_weight=weights[keep])
+            maps.extend(single.maps_)
+        out = classes[method](**{**params, "mode": "marginal" if kind == KIND_MARGINAL else "top-label"})
+        out._fitted = _cal._Fitted1D(kind, self._classes, tuple(maps), _cal._fast_kernels(out.backend))
+        return out
+
+    def auroc(self) -> float:
+        """AUROC from the fine grid: exact except that pairs in the same cell (scores within
+        1.6% of each other's distance to 0 or 1) count as ties (1/2). Marginal sketches
+        average the one-vs-rest AUROC over classes. NaN with a warning when an outcome is
+        missing."""
+        from ..metrics.discrimination import auroc_from_counts
+
+        state, _ = self._snapshot()
+        if self._empty_nan("auroc"):
+            return float("nan")
+        values = []
+        for cells in self._fine_cells(state):
+            pos = cells[:, 1].astype(np.float64)
+            values.append(auroc_from_counts(pos, cells[:, 0].astype(np.float64) - pos))
+        return values[0] if len(values) == 1 else float(np.mean(values))
+
+    def brier_decomposition(self) -> Any:
+        """Murphy's reliability, resolution and uncertainty over the equal-width bins; equal
+        to :func:`calipers.brier_decomposition` on the same data."""
+        from ..metrics.discrimination import decomposition_from_bins
+
+        if self._empty_nan("brier_decomposition"):
+            return None
+        return decomposition_from_bins(self._stats("width", None), self.brier())
+
+    def ece_interval(
+        self, *, confidence: float = 0.95, norm: str = "l1", debiased: bool = False, method: str = "percentile"
+    ) -> Any:
+        """Bootstrap interval of the equal-width ECE from the streaming replicates (needs
+        ``replicates=R`` at construction); a :class:`calipers.bootstrap.BootstrapInterval`."""
+        from ..metrics.binned_error import NORMS as norms
+        from ..metrics.bootstrap import check_interval_args, interval, replicate_errors
+
+        if self._replicates is None:
+            raise ValueError("this sketch keeps no bootstrap replicates: build it with ReliabilitySketch(replicates=R)")
+        check_interval_args(1, confidence, method)
+        check_choice("norm", norm, norms)
+        if debiased and norm != "l2":
+            raise ValueError(f"debiased=True is defined for norm='l2' here; got norm={norm!r}")
+        reps = self._replicate_snapshot()
+        assert reps is not None
+        estimate = self.ece(norm=norm, debiased=debiased)
+        values = replicate_errors(reps[:, :, 0], reps[:, :, 1], norm, debiased)
+        return interval(estimate, values, confidence, method, True)
+
+    def _grid_points(self) -> list[tuple[np.ndarray, np.ndarray, np.ndarray, float]]:
+        from ..metrics.smooth import grid_points
+
+        state, _ = self._snapshot()
+        lower, upper = fine_cell_lower_edges(), fine_cell_upper_edges()
+        return [grid_points(cells, lower, upper) for cells in self._fine_cells(state)]
+
+    def smooth_ece(self, *, compat: str | None = None, return_bound: bool = False) -> Any:
+        """Smooth ECE (:func:`calipers.smooth_ece`) from the fine grid: each non-empty cell
+        is one point at its mean score carrying its count and residual sum.
+
+        Moving a sample by d changes smECE_s by at most sqrt(2/pi) d / s times its |f - y|
+        (the kernel's slope integrates to that), and the fixed point moves no more than the
+        curve does at it, so ``|value - smooth_ece(samples)| <= sqrt(2/pi) / sigma *
+        (1/n) sum_c d_c r_c`` with d_c the cell's largest distance from its mean and r_c a
+        bound on its sum of |f - y|; ``return_bound=True`` returns ``(value, bound)``
+        (``compat=None`` only; marginal sketches average both over classes). The bound is
+        small where the scores pile up near 0 and 1 (fine cells there) and loosest for
+        scores near 1/2, whose cells are 1/256 wide.
+        """
+        from ..metrics.smooth import KERNEL_SLOPE, smece_of_points
+
+        check_choice("compat", compat, (None, "relplot"))  # type: ignore[arg-type]
+        if return_bound and compat is not None:
+            raise ValueError("return_bound is available for compat=None only")
+        if self._empty_nan("smooth_ece"):
+            return (float("nan"), float("nan")) if return_bound else float("nan")
+        values, bounds = [], []
+        for points, residuals, counts, displacement in self._grid_points():
+            value, sigma = smece_of_points(points, residuals, counts, int(counts.sum()), compat)
+            values.append(value)
+            bounds.append(KERNEL_SLOPE * displacement / sigma)
+        value = float(np.mean(values))
+        return (value, float(np.mean(bounds))) if return_bound else value
+
+    def smooth_reliability(self, *, sigma: float | None = None, mesh: int = 200) -> Any:
+        """The smoothed reliability curve (:func:`calipers.smooth_reliability`) from the fine
+        grid (binary and top-label sketches)."""
+        from ..metrics.smooth import smooth_curve
+
+        if self._streams != 1:
+            raise ValueError("smooth_reliability draws one curve: not available for a marginal sketch")
+        if self._empty_nan("smooth_reliability"):
+            raise ValueError("smooth_reliability of an empty sketch")
+        points, residuals, counts, _ = self._grid_points()[0]
+        return smooth_curve(points, residuals, counts, int(counts.sum()), sigma, mesh)
+
+    def metrics(self) -> dict[str, float]:
+        """ECE (l1, l2, max, debiased l2, equal-mass), smooth ECE, Brier, Brier skill score and
+        log loss in one dict."""
+        if self.count == 0:
+            return {
+                k: float("nan")
+                for k in (
+                    "ece",
+                    "ece_l2",
+                    "mce",
+                    "ece_l2_debiased",
+                    "ece_mass",
+                    "smooth_ece",
+                    "brier",
+                    "brier_skill_score",
+                    "log_loss",
+                )
+            }
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", RuntimeWarning)
+            return {
+                "ece": self.ece(),
+                "ece_l2": self.ece(norm="l2"),
+                "mce": self.ece(norm="max"),
+                "ece_l2_debiased": self.ece(norm="l2", debiased=True),
+                "ece_mass": self.ece(binning="mass"),
+                "smooth_ece": self.smooth_ece(),
+                "brier": self.brier(),
+                "brier_skill_score": self.brier_skill_score(),
+                "log_loss": self.log_loss(),
+            }
+
+
+def _check_consistent(state: np.ndarray, bins: int, streams: int, kind: int | None, flags: int) -> None:
+    rows = state.reshape(streams, stream_size(bins))
+    coarse = rows[:, : bins * FIELDS].reshape(streams, bins, FIELDS)
+    fine = rows[:, bins * FIELDS : (bins + GRID_CELLS) * FIELDS].reshape(streams, GRID_CELLS, FIELDS)
+    for cells in (coarse, fine):
+        if np.any(cells[:, :, 1] > cells[:, :, 0]):
+            raise ValueError("calipers blob is inconsistent: a cell has more positives than samples")
+        # sum of scores <= count (sum hi word is sum / 4 in units of 2^64 / 2^62)
+        if np.any(cells[:, :, 3] > cells[:, :, 0] // 4 + 1):
+            raise ValueError("calipers blob is inconsistent: a cell's score sum exceeds its count")
+    totals_c = coarse[:, :, 0].sum(axis=1)
+    if not np.array_equal(totals_c, fine[:, :, 0].sum(axis=1)) or np.any(totals_c != totals_c[0]):
+        raise ValueError("calipers blob is inconsistent: bin and grid counts disagree")
+    empty = int(totals_c[0]) == 0
+    if bool(flags & _serde.FLAG_EMPTY) != empty or flags & ~_serde.FLAG_EMPTY:
+        raise ValueError(f"calipers blob flags {flags:#x} do not match its counts")
+    if kind is None and not empty:
+        raise ValueError("calipers blob has samples but no input kind")
+
+
+def _split_replicates(payload: np.ndarray, bins: int, streams: int) -> tuple[np.ndarray, np.ndarray]:
+    """The exact state and the checked replicate block of a payload flagged with replicates."""
+    main = streams * stream_size(bins)
+    if streams != 1 or payload.size < main + 1:
+        raise ValueError("calipers blob has a malformed replicate block")
+    count = int(payload[main])
+    if not 1 <= count <= 100_000 or payload.size != main + 1 + count * 4 * bins:
+        raise ValueError(f"calipers blob replicate block does not match R={count}, bins={bins}")
+    reps = payload[main + 1 :].astype("<u8").view("<f8").reshape(count, 2 * bins, 2).astype(np.float64)
+    from ..metrics.bootstrap import unit_bounds
+
+    n_units, sums = reps[:, :, 0], reps[:, :, 1]
+    lo, hi = unit_bounds(bins)
+    if (
+        not np.all(np.isfinite(reps))
+        or np.any(n_units < 0)
+        or np.any(n_units != np.floor(n_units))
+        or np.any(sums < n_units * lo - 1e-6 * (n_units + 1))
+        or np.any(sums > n_units * hi + 1e-6 * (n_units + 1))
+    ):
+        raise ValueError("calipers blob is inconsistent: a bootstrap replicate has impossible counts or sums")
+    return payload[:main], reps
+
+
+def _restore(data: bytes) -> ReliabilitySketch:
+    return ReliabilitySketch.from_bytes(data)
+
+
+def merge_all(sketches: Iterable[ReliabilitySketch]) -> ReliabilitySketch:
+    """Fold many sketches into a new one (inputs are not modified)."""
+    it = iter(sketches)
+    try:
+        first = next(it)
+    except StopIteration:
+        raise ValueError("merge_all needs at least one sketch") from None
+    if not isinstance(first, ReliabilitySketch):
+        raise TypeError(f"can only merge ReliabilitySketch objects, got {type(first).__name__}")
+    out = first.copy()
+    for s in it:
+        out.merge(s)
+    return out
