@@ -14,12 +14,10 @@ from typing import Any
 
 import numpy as np
 
+from ._common.optional import require
 from .streaming.sketch import ReliabilitySketch, merge_all
 
-try:
-    import dask
-except ImportError as exc:  # pragma: no cover - depends on the environment
-    raise ImportError('calipers.dask needs dask: pip install "dask[distributed]"') from exc
+dask = require("dask", "calipers.dask")
 
 __all__ = ["tree_merge", "sketch_from_dataframe", "sketch_from_array", "sketch_from_bag"]
 

@@ -6,6 +6,8 @@ from typing import Any, Protocol
 
 import numpy as np
 
+from ._common.optional import require
+
 __all__ = ["plot_reliability", "plot_smooth", "BinnedTable"]
 
 
@@ -28,10 +30,7 @@ class BinnedTable(Protocol):
 def plot_reliability(table: BinnedTable, ax: Any = None, *, title: str | None = None, show_counts: bool = True) -> Any:
     """Observed frequency per bin with Wilson error bars against mean score, the
     diagonal of perfect calibration, and a histogram of bin counts underneath."""
-    try:
-        import matplotlib.pyplot as plt
-    except ImportError as exc:  # pragma: no cover - depends on the environment
-        raise ImportError("plotting needs matplotlib: pip install 'calipers[plot]'") from exc
+    plt = require("matplotlib.pyplot", "plotting")
     if ax is None:
         _, ax = plt.subplots(figsize=(5, 5))
     nz = table.count > 0
@@ -70,10 +69,7 @@ def plot_reliability(table: BinnedTable, ax: Any = None, *, title: str | None = 
 def plot_smooth(curve: Any, ax: Any = None, *, title: str | None = None) -> Any:
     """The smoothed reliability curve (relplot's style of diagram): the kernel-weighted
     outcome frequency against the score, its line width following the score density."""
-    try:
-        import matplotlib.pyplot as plt
-    except ImportError as exc:  # pragma: no cover - depends on the environment
-        raise ImportError("plotting needs matplotlib: pip install 'calipers[plot]'") from exc
+    plt = require("matplotlib.pyplot", "plotting")
     if ax is None:
         _, ax = plt.subplots(figsize=(5, 5))
     ax.plot([0, 1], [0, 1], color="0.6", linestyle="--", linewidth=1, label="perfect calibration")

@@ -37,6 +37,7 @@ from typing import Any
 import numpy as np
 
 from ._common import serde as _serde
+from ._common.optional import require
 from ._common.validate import as_embeddings
 from ._kernels import backend as _backend
 
@@ -174,10 +175,7 @@ class SDMEstimator:
 
     def _faiss_stats(self, h: np.ndarray, prediction: np.ndarray, k: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
         if self._faiss_index is None:
-            try:
-                import faiss
-            except ImportError as exc:
-                raise ImportError("neighbours='faiss' needs faiss: pip install faiss-cpu") from exc
+            faiss = require("faiss", "SDMEstimator(neighbours='faiss')")
             self._faiss_index = faiss.IndexFlatL2(self._support.shape[1])
             self._faiss_index.add(np.ascontiguousarray(self._support, np.float32))
         dist, idx = self._faiss_index.search(np.ascontiguousarray(h, np.float32), k)

@@ -12,6 +12,7 @@ from typing import Any
 
 import numpy as np
 
+from ._common.optional import require
 from .calibration import (
     BetaCalibration,
     Calibrator,
@@ -22,11 +23,9 @@ from .calibration import (
     TemperatureScaling,
 )
 
-try:
-    from sklearn.base import BaseEstimator, ClassifierMixin, clone
-    from sklearn.model_selection import StratifiedKFold
-except ImportError as exc:  # pragma: no cover - depends on the environment
-    raise ImportError("calipers.sklearn needs scikit-learn: pip install scikit-learn") from exc
+require("sklearn", "calipers.sklearn")
+from sklearn.base import BaseEstimator, ClassifierMixin, clone  # noqa: E402
+from sklearn.model_selection import StratifiedKFold  # noqa: E402
 
 METHODS: dict[str, type[Calibrator]] = {
     "platt": PlattScaling,

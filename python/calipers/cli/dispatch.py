@@ -120,7 +120,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         except MalformedRow as exc:
             print(f"calipers {args.command}: malformed row at {exc}", file=sys.stderr)
             return 1
-        except (CommandError, ValueError) as exc:  # invalid input: a message, never a traceback
+        except (CommandError, ValueError, ImportError) as exc:  # a message, never a traceback
             print(f"calipers {args.command}: {exc}", file=sys.stderr)
             return 2
     parser.print_help()

@@ -10,13 +10,13 @@ import re
 from collections.abc import Callable
 from typing import Any
 
+from .._common.optional import require
 from ..streaming.sketch import ReliabilitySketch
 
 
 def _figure_png(draw: Callable[[Any], None], figsize: tuple[float, float] = (5.5, 5.5)) -> bytes:
     """PNG bytes of one matplotlib (Agg) figure whose axes ``draw`` fills."""
-    import matplotlib
-
+    matplotlib = require("matplotlib", "calipers score --report")
     matplotlib.use("Agg", force=False)
     import matplotlib.pyplot as plt
 

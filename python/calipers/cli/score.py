@@ -144,7 +144,7 @@ def run_score(args: argparse.Namespace) -> int:
                 windows={window_label(i * args.window): v for i, v in result.windows.items()},
             )
         except ImportError as exc:
-            raise CommandError(f"--report needs matplotlib ({exc})") from exc
+            raise CommandError(str(exc)) from exc
         if not args.quiet:
             print(f"calipers score: report written to {page}", file=sys.stderr)
     return print_report(result, args.binning, args.json, f"{len(paths)} file(s)", args.window)

@@ -9,15 +9,14 @@ from typing import Any
 
 import numpy as np
 
+from .._common.optional import require
 from .formats import log_format
 from .records import Chunk, Columns, Skipped, binary_label_check, score_checks, skip_rows, whole_label_check
 
 
 def parquet_records(path: str) -> Iterator[tuple[int, Any]]:
-    try:
-        import pyarrow.parquet as pq
-    except ImportError as exc:
-        raise ValueError(f"reading {path} needs pyarrow: pip install pyarrow") from exc
+    """(row number, record dict) for each row of a Parquet file, read in record batches."""
+    pq = require("pyarrow.parquet", f"reading {path}")
     row = 0
     for batch in pq.ParquetFile(path).iter_batches(batch_size=65536):
         for rec in batch.to_pylist():

@@ -10,6 +10,7 @@ from typing import IO, Any
 
 import numpy as np
 
+from .._common.optional import require
 from .formats import delimiter, log_format
 
 
@@ -29,10 +30,7 @@ class RowWriter:
         self._parquet: Any = None
         self._schema: Any = None
         if self.kind == "parquet":
-            try:
-                import pyarrow  # noqa: F401
-            except ImportError as exc:
-                raise ValueError(f"writing {path} needs pyarrow: pip install pyarrow") from exc
+            require("pyarrow", f"writing {path}")
         elif path.endswith(".gz"):
             self._fh = gzip.open(path, "wt", encoding="utf-8", newline="")
         else:

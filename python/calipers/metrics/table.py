@@ -9,6 +9,7 @@ from typing import Any
 import numpy as np
 
 from .._common.binstats import BinStats
+from .._common.optional import require
 
 
 def wilson_interval(successes: np.ndarray, trials: np.ndarray, confidence: float) -> tuple[np.ndarray, np.ndarray]:
@@ -90,8 +91,7 @@ class ReliabilityTable:
 
     def to_pandas(self) -> Any:
         """A pandas DataFrame with one row per bin (requires pandas)."""
-        import pandas as pd
-
+        pd = require("pandas", "ReliabilityTable.to_pandas")
         return pd.DataFrame(self.to_dict())
 
     def to_string(self, *, skip_empty: bool = True) -> str:
