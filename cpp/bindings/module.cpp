@@ -1,6 +1,7 @@
-// pybind11 bindings: convert arrays, release the GIL around O(n) loops, map errors.
-// The Python layer (calipers._validate) has already checked kinds, shapes and
-// contiguity; the checks here are defence in depth.
+// pybind11 bindings of the sketch kernels: convert and check arrays, release the GIL around
+// O(n) loops, map errors (std::invalid_argument -> ValueError, py::type_error -> TypeError).
+// The Python layer (calipers._common.validate) checks first; every check the core relies on
+// is repeated here or in the core, so calipers._core is safe to call on its own.
 #include <pybind11/numpy.h>
 #include <pybind11/pybind11.h>
 #include <pybind11/stl.h>
@@ -8,20 +9,16 @@
 #include <cstdint>
 #include <stdexcept>
 #include <string>
-#include <thread>
-#include <tuple>
-#include <vector>
 
+#include "arrays.hpp"
 #include "calipers/binned_stats.hpp"
 #include "calipers/bootstrap.hpp"
-#include "calipers/parallel.hpp"
 #include "calipers/sketch.hpp"
+#include "calipers/thread_pool.hpp"
 #include "calipers/validate.hpp"
-#include "arrays.hpp"
 
 namespace py = pybind11;
 using namespace calipers;
-
 using namespace calipers_bindings;
 
 namespace {
@@ -37,18 +34,22 @@ py::tuple to_tuple(const Violations& v) {
 
 std::size_t rows_of(const py::array& scores) { return static_cast<std::size_t>(scores.shape(0)); }
 
+// (n, K) scores with K >= 1; returns K.
 std::size_t classes_of(const py::array& scores) {
-    if (scores.ndim() != 2) throw std::invalid_argument("scores must be 2-D (n, K)");
+    require_ndim(scores, "scores", 2);
+    if (scores.shape(1) < 1) throw std::invalid_argument("scores must have at least one column");
     return static_cast<std::size_t>(scores.shape(1));
 }
 
 void check_lengths(const py::array& scores, const py::array& labels) {
-    if (labels.ndim() != 1 || labels.shape(0) != scores.shape(0))
-        throw std::invalid_argument("scores and labels must have the same number of rows");
+    require_ndim(labels, "labels", 1);
+    if (labels.shape(0) != scores.shape(0))
+        throw std::invalid_argument("scores and labels must have the same length, got " +
+                                    std::to_string(scores.shape(0)) + " and " + std::to_string(labels.shape(0)));
 }
 
 py::tuple py_validate_binary(const py::array& scores, const py::array& labels) {
-    if (scores.ndim() != 1) throw std::invalid_argument("scores must be 1-D");
+    require_ndim(scores, "scores", 1);
     check_lengths(scores, labels);
     Violations v;
     dispatch(scores, labels, [&](auto* p, auto* y) {
@@ -69,67 +70,39 @@ py::tuple py_validate_probs(const py::array& scores, const py::array& labels, do
     return to_tuple(v);
 }
 
-// kind: 0 = 1-D binary, 1 = top-label (n, K), 2 = marginal (n, K).
-void py_accumulate(py::array acc, std::int64_t bins,
-                   std::int64_t streams, int parts, const py::array& scores, const py::array& labels,
-                   int kind) {
-    const SketchLayout layout{bins, streams};
+// kind: 0 = 1-D binary, 1 = top-label (n, K), 2 = marginal (n, K). The core checks the
+// layout and the values and spreads large batches over the pool (sketch.hpp).
+void py_accumulate(py::array acc, std::int64_t bins, std::int64_t streams, int parts, const py::array& scores,
+                   const py::array& labels, int kind) {
     // Written in place: no conversion may produce a silent copy.
-    if (acc.dtype().kind() != 'u' || acc.itemsize() != 8 || !(acc.flags() & py::array::c_style) ||
-        !acc.writeable())
+    if (acc.dtype().kind() != 'u' || acc.itemsize() != 8 || !(acc.flags() & py::array::c_style) || !acc.writeable())
         throw py::type_error("acc must be a writeable C-contiguous uint64 array");
-    if (bins < 1 || streams < 1 || acc.size() != layout.size())
-        throw std::invalid_argument("accumulator size does not match bins and streams");
+    require_native(acc, "acc");
+    require_ndim(scores, "scores", kind == kBinary ? 1 : 2);
     check_lengths(scores, labels);
-    const std::size_t K = kind == 0 ? 1 : classes_of(scores);
-    if (kind == 2 && static_cast<std::int64_t>(K) != streams)
-        throw std::invalid_argument("marginal accumulation needs one stream per class");
-    if (kind != 2 && streams != 1) throw std::invalid_argument("binary/top-label accumulation has one stream");
+    const std::size_t K = kind == kBinary ? 0 : static_cast<std::size_t>(scores.shape(1));
     auto* data = static_cast<std::uint64_t*>(acc.mutable_data());
+    const auto words = static_cast<std::size_t>(acc.size());
     dispatch(scores, labels, [&](auto* p, auto* y) {
         py::gil_scoped_release release;
-        const std::size_t n = rows_of(scores);
-        const std::size_t stride = kind == 0 ? 1 : K;
-        auto run = [&](std::uint64_t* target, std::size_t begin, std::size_t end) {
-            SketchAccumulator a(target, layout, parts);
-            if (kind == 0) accumulate_binary(a, p + begin, y + begin, end - begin);
-            else if (kind == 1) accumulate_top_label(a, p + begin * stride, y + begin, end - begin, K);
-            else accumulate_marginal(a, p + begin * stride, y + begin, end - begin, K);
-        };
-        // Large batches: each core fills its own zeroed state, then the states are added.
-        // The sums are exact integers, so the result is the same bytes for any split.
-        const unsigned threads = n * stride >= (std::size_t(1) << 18) ? worker_count(n / 65536 + 1) : 1;
-        if (threads <= 1) {
-            run(data, 0, n);
-            return;
-        }
-        const auto size = static_cast<std::size_t>(layout.size());
-        std::vector<std::vector<std::uint64_t>> partial(threads - 1, std::vector<std::uint64_t>(size, 0));
-        std::vector<std::thread> pool;
-        const std::size_t chunk = (n + threads - 1) / threads;
-        for (unsigned t = 1; t < threads; ++t) {
-            const std::size_t begin = std::min(n, t * chunk), end = std::min(n, (t + 1) * chunk);
-            pool.emplace_back([&, t, begin, end] { run(partial[t - 1].data(), begin, end); });
-        }
-        run(data, 0, std::min(n, chunk));
-        for (auto& th : pool) th.join();
-        for (const auto& part : partial) merge_state(data, part.data(), layout);
+        accumulate(data, words, SketchLayout{bins, streams}, parts, p, y, rows_of(scores), K, kind);
     });
 }
 
-py::tuple py_binned_stats_edges(const py::array& scores, const py::array& labels,
-                                py::array_t<double, py::array::c_style | py::array::forcecast> cuts,
+py::tuple py_binned_stats_edges(const py::array& scores, const py::array& labels, const py::array& cuts,
                                 bool right_closed, std::int64_t nbins) {
-    if (scores.ndim() != 1) throw std::invalid_argument("scores must be 1-D");
-    if (nbins < 1) throw std::invalid_argument("nbins must be >= 1");
+    require_ndim(scores, "scores", 1);
+    require_ndim(cuts, "cuts", 1);
+    if (nbins < 1 || nbins > kMaxBins) throw std::invalid_argument("nbins must lie in [1, 1000000]");
     check_lengths(scores, labels);
+    const double* cp = f64(cuts, "cuts");
+    const auto ncuts = static_cast<std::size_t>(cuts.size());
+    require_sorted(cp, ncuts, "cuts");
     auto count = zeros<std::int64_t>(nbins);
     auto sum_x = zeros<double>(nbins), sum_y = zeros<double>(nbins);
     auto* c = count.mutable_data();
     auto* sx = sum_x.mutable_data();
     auto* sy = sum_y.mutable_data();
-    const double* cp = cuts.data();
-    const auto ncuts = static_cast<std::size_t>(cuts.size());
     dispatch(scores, labels, [&](auto* p, auto* y) {
         py::gil_scoped_release release;
         binned_stats_edges(p, y, rows_of(scores), cp, ncuts, right_closed, nbins, c, sx, sy);
@@ -138,8 +111,8 @@ py::tuple py_binned_stats_edges(const py::array& scores, const py::array& labels
 }
 
 py::tuple py_unit_stats(const py::array& scores, const py::array& labels, std::int64_t bins) {
-    if (scores.ndim() != 1) throw std::invalid_argument("scores must be 1-D");
-    if (bins < 1) throw std::invalid_argument("bins must be >= 1");
+    require_ndim(scores, "scores", 1);
+    if (bins < 1 || bins > kMaxBins) throw std::invalid_argument("bins must lie in [1, 1000000]");
     check_lengths(scores, labels);
     const auto units = static_cast<py::ssize_t>(2 * bins);
     auto count = zeros<std::int64_t>(units);
@@ -169,6 +142,32 @@ py::tuple py_top_label(const py::array& scores, const py::array& labels) {
     return py::make_tuple(conf, correct);
 }
 
+// Element-wise test hooks (the numpy and Numba backends expose the same array functions).
+py::array_t<double> py_det_log(const py::array& x) {
+    const double* xp = f64(x, "x");
+    const auto n = static_cast<py::ssize_t>(x.size());
+    py::array_t<double> out(n);
+    auto* o = out.mutable_data();
+    for (py::ssize_t i = 0; i < n; ++i) {
+        if (!(xp[i] > 0.0) || !std::isfinite(xp[i]))
+            throw std::invalid_argument("det_log needs finite positive x, got " + format_double(xp[i]) + " at index " +
+                                        std::to_string(i));
+        o[i] = det_log(xp[i]);
+    }
+    return out;
+}
+
+py::array_t<std::int64_t> py_fine_cell(const py::array& p) {
+    const double* pp = f64(p, "p");
+    const auto n = static_cast<py::ssize_t>(p.size());
+    if (!all_in_unit_interval(pp, static_cast<std::size_t>(n)))
+        throw std::invalid_argument("fine_cell needs p in [0, 1]");
+    py::array_t<std::int64_t> out(n);
+    auto* o = out.mutable_data();
+    for (py::ssize_t i = 0; i < n; ++i) o[i] = fine_cell(pp[i]);
+    return out;
+}
+
 }  // namespace
 
 void register_calibrators(py::module_& m);
@@ -189,11 +188,16 @@ PYBIND11_MODULE(_core, m, py::mod_gil_not_used()) {
           py::arg("right_closed"), py::arg("nbins"));
     m.def("top_label", &py_top_label, py::arg("scores"), py::arg("labels"));
     m.def("unit_stats", &py_unit_stats, py::arg("scores"), py::arg("labels"), py::arg("bins"));
+    m.def("det_log", &py_det_log, py::arg("x"));
+    m.def("fine_cell", &py_fine_cell, py::arg("p"));
+    m.def("set_num_threads", [](unsigned n) { set_num_threads(n); }, py::arg("n"),
+          "Bound the process-wide pool to n threads (the caller included).");
+    m.def("get_num_threads", []() { return num_threads(); });
+    m.def("pool_workers", []() { return ThreadPool::instance().started_workers(); },
+          "Worker threads the pool has started (at most get_num_threads() - 1).");
     register_calibrators(m);
     register_logscan(m);
     register_knn(m);
-    m.def("det_log", [](double x) { return det_log(x); }, py::arg("x"));
-    m.def("fine_cell", [](double p) { return fine_cell(p); }, py::arg("p"));
 #ifdef CALIPERS_VERSION_INFO
 #define CALIPERS_STR(x) #x
 #define CALIPERS_XSTR(x) CALIPERS_STR(x)

@@ -3,6 +3,7 @@
 #include <pybind11/numpy.h>
 #include <pybind11/pybind11.h>
 
+#include <cmath>
 #include <cstdint>
 #include <string>
 #include <stdexcept>
@@ -22,8 +23,9 @@ namespace {
 
 const double* optional_weights(const py::object& w, std::size_t n) {
     if (w.is_none()) return nullptr;
+    if (!py::isinstance<py::array>(w)) throw py::type_error("sample_weight must be None or a float64 array");
     const auto arr = py::cast<py::array>(w);
-    if (static_cast<std::size_t>(arr.size()) != n) throw std::invalid_argument("sample_weight length mismatch");
+    require_size(arr, "sample_weight", static_cast<py::ssize_t>(n), "one entry per row");
     return f64(arr, "sample_weight");
 }
 
@@ -34,36 +36,48 @@ struct LogitsShape {
     const double* weights;
 };
 
-LogitsShape logits_shape(const py::array& logits, const py::object& w) {
-    if (logits.ndim() != 2) throw std::invalid_argument("logits must be 2-D");
+LogitsShape logits_shape(const py::array& logits, const py::array& labels, const py::object& w) {
+    require_ndim(logits, "logits", 2);
+    require_ndim(labels, "labels", 1);
     const auto n = static_cast<std::size_t>(logits.shape(0)), K = static_cast<std::size_t>(logits.shape(1));
+    if (static_cast<std::size_t>(labels.shape(0)) != n)
+        throw std::invalid_argument("logits and labels must have the same number of rows");
     return {n, K, optional_weights(w, n)};
 }
 
 py::tuple py_temperature_stats(const py::array& logits, const py::array& labels, const py::object& w, double beta) {
-    const auto [n, K, wp] = logits_shape(logits, w);
+    const auto [n, K, wp] = logits_shape(logits, labels, w);
     TemperatureStats s;
-    dispatch(logits, labels, [&](auto* z, auto* y) {
-        py::gil_scoped_release release;
-        s = temperature_stats(z, y, wp, n, K, beta);
-    });
+    dispatch(
+        logits, labels,
+        [&](auto* z, auto* y) {
+            py::gil_scoped_release release;
+            check_temperature_input(z, y, wp, n, K);
+            s = temperature_stats(z, y, wp, n, K, beta);
+        },
+        "logits");
     return py::make_tuple(s.nll, s.grad, s.hess, s.weight);
 }
 
 py::tuple py_temperature_fit(const py::array& logits, const py::array& labels, const py::object& w) {
-    const auto [n, K, wp] = logits_shape(logits, w);
+    const auto [n, K, wp] = logits_shape(logits, labels, w);
+    if (n == 0) throw std::invalid_argument("logits is empty: at least one row is needed");
     TemperatureFit fit;
-    dispatch(logits, labels, [&](auto* z, auto* y) {
-        py::gil_scoped_release release;
-        fit = fit_temperature_warm(
-            [&](double beta, std::size_t stride) { return temperature_stats(z, y, wp, n, K, beta, stride); }, n);
-    });
+    dispatch(
+        logits, labels,
+        [&](auto* z, auto* y) {
+            py::gil_scoped_release release;
+            check_temperature_input(z, y, wp, n, K);
+            fit = fit_temperature_warm(
+                [&](double beta, std::size_t stride) { return temperature_stats(z, y, wp, n, K, beta, stride); }, n);
+        },
+        "logits");
     return py::make_tuple(fit.beta, fit.iterations, fit.converged);
 }
 
 py::tuple py_logistic_stats(const py::array& X, const py::array& y, const py::object& w, const py::array& theta) {
-    if (X.ndim() != 2 || X.shape(1) < 1 || X.shape(1) >= kMaxLogisticDim)
-        throw std::invalid_argument("X must be (n, d) with 1 <= d <= 3");
+    require_ndim(X, "X", 2);
+    if (X.shape(1) < 1 || X.shape(1) >= kMaxLogisticDim) throw std::invalid_argument("X must be (n, d) with 1 <= d <= 3");
     const auto n = static_cast<std::size_t>(X.shape(0)), d = static_cast<std::size_t>(X.shape(1));
     if (static_cast<std::size_t>(y.size()) != n || static_cast<std::size_t>(theta.size()) != d + 1)
         throw std::invalid_argument("y or theta has the wrong length");
@@ -93,6 +107,12 @@ py::tuple py_isotonic_fit(const py::array& x, const py::array& y, const py::arra
     const double* xp = f64(x, "x");
     const double* yp = f64(y, "y");
     const double* wp = f64(w, "sample_weight");
+    require_sorted(xp, n, "x");
+    if (!(resolution >= 0.0)) throw std::invalid_argument("resolution must be >= 0");
+    for (std::size_t i = 0; i < n; ++i)
+        if (!(std::isfinite(wp[i]) && wp[i] > 0.0) || !std::isfinite(yp[i]))
+            throw std::invalid_argument("isotonic_fit needs finite y and finite positive weights (index " +
+                                        std::to_string(i) + ")");
     std::vector<double> ux(n), uy(n), uw(n);
     std::size_t m = 0;
     {
@@ -131,7 +151,9 @@ py::array_t<double> py_interp(const py::array& x, const py::array& xp, const py:
     const double* xpv = f64(xp, "xp");
     const double* fpv = f64(fp, "fp");
     const auto n = static_cast<std::size_t>(x.size()), m = static_cast<std::size_t>(xp.size());
-    if (m == 0 || static_cast<std::size_t>(fp.size()) != m) throw std::invalid_argument("xp and fp must be non-empty and equal in length");
+    if (m == 0 || static_cast<std::size_t>(fp.size()) != m)
+        throw std::invalid_argument("xp and fp must be non-empty and equal in length");
+    require_sorted(xpv, m, "xp");
     auto out = empty_like_1d(n);
     double* o = out.mutable_data();
     py::gil_scoped_release release;
@@ -146,6 +168,7 @@ py::array_t<double> py_bin_lookup(const py::array& x, const py::array& cuts, con
     const auto n = static_cast<std::size_t>(x.size());
     const auto nv = static_cast<std::size_t>(values.size());
     if (nv == 0) throw std::invalid_argument("values must be non-empty");
+    require_sorted(cv, static_cast<std::size_t>(cuts.size()), "cuts");
     auto out = empty_like_1d(n);
     double* o = out.mutable_data();
     const auto nc = static_cast<std::size_t>(cuts.size());
@@ -155,14 +178,14 @@ py::array_t<double> py_bin_lookup(const py::array& x, const py::array& cuts, con
 }
 
 py::array_t<double> py_softmax_scaled(const py::array& logits, double beta) {
-    if (logits.ndim() != 2) throw std::invalid_argument("logits must be 2-D");
+    require_ndim(logits, "logits", 2);
+    const py::ssize_t width = require_float(logits, "logits");
     const auto n = static_cast<std::size_t>(logits.shape(0)), K = static_cast<std::size_t>(logits.shape(1));
+    if (K < 1) throw std::invalid_argument("logits must have at least one column");
     py::array_t<double> out({static_cast<py::ssize_t>(n), static_cast<py::ssize_t>(K)});
     double* o = out.mutable_data();
-    require_contiguous(logits, "logits");
-    if (logits.dtype().kind() != 'f') throw py::type_error("logits must be float32 or float64");
     NonFinite bad;
-    if (logits.itemsize() == 8) {
+    if (width == 8) {
         const auto* z = static_cast<const double*>(logits.data());
         py::gil_scoped_release release;
         bad = softmax_scaled(z, n, K, beta, o);

@@ -34,8 +34,10 @@ py::dict py_scan_log(const py::buffer& data, const std::string& delimiter,
             throw std::invalid_argument("scan_log: bad field layout for '" + key + "'");
         wanted.push_back(Field{key, column, static_cast<Kind>(kind), slot, length});
     }
+    if (width < 1 || width > 4096) throw std::invalid_argument("scan_log: width must lie in [1, 4096]");
     const py::buffer_info info = data.request();
-    if (info.ndim != 1 || info.itemsize != 1) throw std::invalid_argument("scan_log: data must be bytes");
+    if (info.ndim != 1 || info.itemsize != 1 || (info.size > 1 && info.strides[0] != 1))
+        throw std::invalid_argument("scan_log: data must be contiguous bytes");
     std::string_view text(static_cast<const char*>(info.ptr), static_cast<std::size_t>(info.size));
     Block block;
     block.width = width;

@@ -15,7 +15,7 @@ name is importable from here; the subpackages hold the implementation:
 from __future__ import annotations
 
 from ._kernels.backend import available as available_backends
-from ._kernels.backend import show_config
+from ._kernels.backend import get_num_threads, set_num_threads, show_config
 from ._version import __version__
 from .calibration import (
     BetaCalibration,
@@ -85,6 +85,8 @@ __all__ = [
     "SDMPrediction",
     "show_config",
     "available_backends",
+    "set_num_threads",
+    "get_num_threads",
     "sample_log_path",
     "__version__",
 ]

@@ -10,6 +10,8 @@
 
 namespace calipers {
 
+constexpr std::int64_t kMaxBins = 1000000;  // the largest bin count any entry point takes
+
 class EqualWidth {
   public:
     explicit EqualWidth(std::int64_t bins) : bins_(bins), edges_(static_cast<std::size_t>(bins) + 1) {

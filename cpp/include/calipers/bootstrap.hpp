@@ -5,14 +5,20 @@
 #include <cstddef>
 #include <cstdint>
 
+#include <stdexcept>
+
 #include "calipers/binning.hpp"
+#include "calipers/validate.hpp"
 
 namespace calipers {
 
-// Unit of sample i = 2 * bin + (y != 0); the arrays hold 2 * bins entries.
+// Unit of sample i = 2 * bin + y; the arrays hold 2 * bins entries. Scores must lie in
+// [0, 1] and labels in {0, 1} (checked: std::invalid_argument otherwise).
 template <class T, class L>
 void unit_stats(const T* x, const L* y, std::size_t n, std::int64_t bins, std::int64_t* count, double* sum,
                 double* sumsq) {
+    if (bins < 1 || bins > kMaxBins) throw std::invalid_argument("bins must lie in [1, 1000000]");
+    require_valid_binary(x, y, n);
     const EqualWidth width(bins);
     for (std::size_t i = 0; i < n; ++i) {
         const double v = static_cast<double>(x[i]);

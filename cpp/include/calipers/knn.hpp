@@ -3,8 +3,8 @@
 // A distance is sum_d (q_d - x_d)^2 accumulated in the input's precision (float32 input:
 // float, as faiss works; float64: double) in a fixed order (lane_sqdist), so the numpy and
 // Numba mirrors compute the same bits and every backend agrees on every neighbour. Ties in
-// distance go to the smaller pool index, everywhere. Queries are spread over threads;
-// results do not depend on their number.
+// distance go to the smaller pool index, everywhere. Query blocks are spread over the
+// process-wide pool (thread_pool.hpp); results do not depend on the number of threads.
 //
 // Two consumers share the distance blocks:
 //  * knn_sqeuclidean: the k nearest per query (a max-heap ordered by (distance, index));
@@ -14,15 +14,15 @@
 #include <cstddef>
 #include <cstdint>
 #include <limits>
-#include <thread>
 #include <utility>
 #include <vector>
 
-#include "calipers/parallel.hpp"
+#include "calipers/thread_pool.hpp"
 
 namespace calipers {
 
 constexpr std::size_t kKnnQueryBlock = 16;
+constexpr std::size_t kSupportSlice = 8192;  // fewest support rows per task when one request is split
 
 struct Neighbour {
     double dist;
@@ -83,31 +83,23 @@ void distance_blocks(const T* Q, std::size_t q0, std::size_t q1, const T* X, std
     }
 }
 
-// Runs body(q0, q1, scratch_xt, scratch_acc) over query blocks on `threads` threads.
+// Runs body(q0, q1, scratch) over blocks of kKnnQueryBlock queries on the pool.
 template <class T, class Body>
-void over_query_blocks(std::size_t nq, unsigned threads, Body&& body) {
+void over_query_blocks(std::size_t nq, Body&& body) {
     const std::size_t qblocks = (nq + kKnnQueryBlock - 1) / kKnnQueryBlock;
-    if (qblocks == 0) return;
-    auto work = [&](unsigned t, unsigned nthreads) {
+    parallel_for(qblocks, [&](std::size_t qb) {
         std::vector<T> acc;
-        for (std::size_t qb = t; qb < qblocks; qb += nthreads)
-            body(qb * kKnnQueryBlock, std::min(nq, (qb + 1) * kKnnQueryBlock), acc);
-    };
-    unsigned nthreads = threads ? threads : worker_count(qblocks);
-    nthreads = std::max(1u, std::min<unsigned>(nthreads, static_cast<unsigned>(qblocks)));
-    std::vector<std::thread> pool;
-    for (unsigned t = 1; t < nthreads; ++t) pool.emplace_back(work, t, nthreads);
-    work(0, nthreads);
-    for (auto& th : pool) th.join();
+        body(qb * kKnnQueryBlock, std::min(nq, (qb + 1) * kKnnQueryBlock), acc);
+    });
 }
 
 // For query i, pool entry `exclude[i]` (if >= 0) is skipped: the query's own row when the
 // pool is the query set. k is at most the number of candidates (the caller clamps it).
 template <class T>
 void knn_sqeuclidean(const T* Q, std::size_t nq, const T* X, std::size_t nx, std::size_t d, std::size_t k,
-                     const std::int64_t* exclude, std::int64_t* out_index, double* out_dist, unsigned threads = 0) {
+                     const std::int64_t* exclude, std::int64_t* out_index, double* out_dist) {
     if (k == 0) return;
-    over_query_blocks<T>(nq, threads, [&](std::size_t q0, std::size_t q1, std::vector<T>& acc) {
+    over_query_blocks<T>(nq, [&](std::size_t q0, std::size_t q1, std::vector<T>& acc) {
         std::vector<std::vector<Neighbour>> heaps(q1 - q0);
         distance_blocks(Q, q0, q1, X, nx, d, acc, [&](std::size_t qi, std::size_t x0, const T* a, std::size_t bw) {
             auto& heap = heaps[qi - q0];
@@ -144,21 +136,17 @@ void knn_sqeuclidean(const T* Q, std::size_t nq, const T* X, std::size_t nx, std
 template <class T>
 void sdm_support_stats(const T* Q, std::size_t nq, const T* X, std::size_t nx, std::size_t d, std::int64_t k,
                        const std::uint8_t* correct, const std::int64_t* pred, const std::int64_t* query_pred,
-                       std::int64_t* out_q, double* out_d0, std::int64_t* out_nearest, unsigned threads = 0) {
-    over_query_blocks<T>(nq, threads, [&](std::size_t q0, std::size_t q1, std::vector<T>& acc) {
+                       std::int64_t* out_q, double* out_d0, std::int64_t* out_nearest) {
+    over_query_blocks<T>(nq, [&](std::size_t q0, std::size_t q1, std::vector<T>& acc) {
         const std::size_t m = q1 - q0;
         std::vector<T> dist(m * nx);
-        const unsigned split = nq <= 2 ? worker_count((nx + 8191) / 8192) : 1u;
-        if (split > 1) {  // one or two queries (a request): split the support over the cores
-            auto part = [&](unsigned t) {
-                const std::size_t a = nx * t / split, b = nx * (t + 1) / split;
+        const std::size_t slices = std::min<std::size_t>(num_threads(), nx / kSupportSlice);
+        if (nq <= 2 && slices > 1) {  // one or two queries (a request): split the support over the pool
+            parallel_for(slices, [&](std::size_t t) {
+                const std::size_t a = nx * t / slices, b = nx * (t + 1) / slices;
                 for (std::size_t qi = q0; qi < q1; ++qi)
                     sqdist_rows(Q + qi * d, X + a * d, b - a, d, dist.data() + (qi - q0) * nx + a);
-            };
-            std::vector<std::thread> pool;
-            for (unsigned t = 1; t < split; ++t) pool.emplace_back(part, t);
-            part(0);
-            for (auto& th : pool) th.join();
+            });
         } else {
             distance_blocks(Q, q0, q1, X, nx, d, acc, [&](std::size_t qi, std::size_t x0, const T* a, std::size_t bw) {
                 std::copy(a, a + bw, dist.begin() + static_cast<std::ptrdiff_t>((qi - q0) * nx + x0));

@@ -10,8 +10,14 @@
 #include <cstddef>
 #include <cstdint>
 
+#include <algorithm>
+#include <stdexcept>
+#include <vector>
+
 #include "binning.hpp"
 #include "fixed_point.hpp"
+#include "thread_pool.hpp"
+#include "validate.hpp"
 
 namespace calipers {
 
@@ -165,6 +171,75 @@ void accumulate_marginal(SketchAccumulator& a, const T* P, const L* y, std::size
         for (std::size_t k = 0; k < K; ++k)
             a.add(static_cast<std::int64_t>(k), static_cast<double>(row[k]), lab == static_cast<std::int64_t>(k));
     }
+}
+
+// What one accumulation call adds: 1-D (score, outcome) pairs, or (n, K) probabilities
+// reduced to their top label or kept class by class (one stream per class).
+enum InputKind : int { kBinary = 0, kTopLabel = 1, kMarginal = 2 };
+
+constexpr std::size_t kParallelRows = 65536;          // rows per task, at least
+constexpr std::size_t kParallelValues = std::size_t(1) << 18;  // smaller batches stay on the calling thread
+constexpr std::size_t kPartialBudget = std::size_t(64) << 20;  // bytes of per-task partial states
+
+// The layout, parts and kind an accumulation relies on; std::invalid_argument otherwise.
+inline void check_accumulation(const SketchLayout& layout, std::size_t state_words, int parts, int kind,
+                               std::size_t K) {
+    if (layout.bins < 1 || layout.bins > kMaxBins) throw std::invalid_argument("bins must lie in [1, 1000000]");
+    if (layout.streams < 1 || layout.streams > (std::int64_t(1) << 20))
+        throw std::invalid_argument("streams must lie in [1, 2^20]");
+    if (state_words != static_cast<std::size_t>(layout.size()))
+        throw std::invalid_argument("the state's size does not match bins and streams");
+    if (parts < 1 || parts > kAllParts) throw std::invalid_argument("parts must be a non-empty subset of 1 | 2 | 4");
+    if (kind != kBinary && kind != kTopLabel && kind != kMarginal)
+        throw std::invalid_argument("kind must be 0 (binary), 1 (top-label) or 2 (marginal)");
+    if (kind != kBinary && K < 1) throw std::invalid_argument("(n, K) scores need K >= 1");
+    if (kind == kMarginal && static_cast<std::int64_t>(K) != layout.streams)
+        throw std::invalid_argument("marginal accumulation needs one stream per class");
+    if (kind != kMarginal && layout.streams != 1)
+        throw std::invalid_argument("binary and top-label accumulation use one stream");
+}
+
+// Adds rows [begin, end) of validated input to the state at `acc`.
+template <class T, class L>
+void accumulate_rows(std::uint64_t* acc, const SketchLayout& layout, int parts, const T* p, const L* y,
+                     std::size_t begin, std::size_t end, std::size_t K, int kind) {
+    SketchAccumulator a(acc, layout, parts);
+    if (kind == kBinary) accumulate_binary(a, p + begin, y + begin, end - begin);
+    else if (kind == kTopLabel) accumulate_top_label(a, p + begin * K, y + begin, end - begin, K);
+    else accumulate_marginal(a, p + begin * K, y + begin, end - begin, K);
+}
+
+// Checks everything it relies on (throwing std::invalid_argument before the state changes),
+// then adds n rows (scores (n,) for kBinary, (n, K) otherwise) to the state. Large batches
+// are cut into row ranges on the process-wide pool; each range fills its own zeroed state
+// and the states are added: the sums are exact integers, so the bytes are the same for any
+// split and any number of threads.
+template <class T, class L>
+void accumulate(std::uint64_t* acc, std::size_t state_words, const SketchLayout& layout, int parts, const T* p,
+                const L* y, std::size_t n, std::size_t K, int kind) {
+    check_accumulation(layout, state_words, parts, kind, K);
+    if (kind == kBinary) require_valid_binary(p, y, n);
+    else require_valid_probs(p, y, n, K);
+    const std::size_t width = kind == kBinary ? 1 : K;
+    const auto words = static_cast<std::size_t>(layout.size());
+    std::size_t tasks = 1;
+    if (n * width >= kParallelValues) {
+        const std::size_t by_rows = (n + kParallelRows - 1) / kParallelRows;
+        const std::size_t by_memory = std::max<std::size_t>(1, kPartialBudget / (words * sizeof(std::uint64_t)));
+        tasks = std::min({by_rows, static_cast<std::size_t>(num_threads()), by_memory + 1});
+    }
+    if (tasks <= 1) {
+        accumulate_rows(acc, layout, parts, p, y, 0, n, K, kind);
+        return;
+    }
+    // Allocated before the state is touched: a failed allocation changes nothing.
+    std::vector<std::vector<std::uint64_t>> partial(tasks - 1, std::vector<std::uint64_t>(words, 0));
+    const std::size_t chunk = (n + tasks - 1) / tasks;
+    parallel_for(tasks, [&](std::size_t t) {
+        const std::size_t begin = std::min(n, t * chunk), end = std::min(n, (t + 1) * chunk);
+        accumulate_rows(t == 0 ? acc : partial[t - 1].data(), layout, parts, p, y, begin, end, K, kind);
+    });
+    for (const auto& part : partial) merge_state(acc, part.data(), layout);
 }
 
 }  // namespace calipers

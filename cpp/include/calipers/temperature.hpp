@@ -7,10 +7,45 @@
 #include <cstddef>
 #include <cstdint>
 #include <limits>
+#include <stdexcept>
+#include <string>
 
 #include "parallel.hpp"
+#include "validate.hpp"
 
 namespace calipers {
+
+// What the temperature kernels rely on: K >= 1 columns, labels in [0, K) (they index the
+// rows), finite logits and finite non-negative weights; std::invalid_argument otherwise.
+template <class T, class L>
+void check_temperature_input(const T* Z, const L* y, const double* w, std::size_t n, std::size_t K) {
+    if (K < 1) throw std::invalid_argument("logits must have at least one column");
+    if (!all_labels_below(y, n, static_cast<std::int64_t>(K))) {
+        std::size_t bad = 0, first = n;
+        for (std::size_t i = 0; i < n; ++i) {
+            const auto v = static_cast<std::int64_t>(y[i]);
+            if (v < 0 || v >= static_cast<std::int64_t>(K)) {
+                if (bad++ == 0) first = i;
+            }
+        }
+        throw std::invalid_argument("labels must be integers in [0, " + std::to_string(K) + "): " + std::to_string(bad) +
+                                    " value(s) are not, first at index " + std::to_string(first) + " (value " +
+                                    std::to_string(static_cast<std::int64_t>(y[first])) + ")");
+    }
+    std::size_t bad = 0, first = 0;
+    for (std::size_t j = 0; j < n * K; ++j)
+        if (!std::isfinite(static_cast<double>(Z[j])) && bad++ == 0) first = j;
+    if (bad)
+        throw std::invalid_argument("logits must be finite: " + std::to_string(bad) + " value(s) are not, first at row " +
+                                    std::to_string(first / K) + ", column " + std::to_string(first % K));
+    if (!w) return;
+    for (std::size_t i = 0; i < n; ++i)
+        if (!(std::isfinite(w[i]) && w[i] >= 0.0) && bad++ == 0) first = i;
+    if (bad)
+        throw std::invalid_argument("sample_weight must be finite and >= 0: " + std::to_string(bad) +
+                                    " value(s) are not, first at index " + std::to_string(first) + " (value " +
+                                    format_double(w[first]) + ")");
+}
 
 struct TemperatureStats {
     double nll = 0.0, grad = 0.0, hess = 0.0, weight = 0.0;
@@ -73,8 +108,8 @@ struct TemperatureFit {
 // (convexity): keep a bracket where it changes sign, take the Newton step when it stays
 // inside the bracket, else bisect (geometrically while the bracket is open). Stops when
 // the Newton step is below tol * beta; that step is still taken, so with quadratic
-// convergence the result is exact to about (tol)^2 relative, below float64 noise. Labels independent of the logits put the optimum at
-// beta = 0 (T = infinity): the search stops at kBetaMin (T = 1e6).
+// convergence the result is exact to about (tol)^2 relative, below float64 noise. Labels
+// independent of the logits put the optimum at beta = 0 (T = infinity): the search stops at kBetaMin (T = 1e6).
 constexpr double kBetaMin = 1e-6;
 constexpr double kBetaMax = 1e6;
 

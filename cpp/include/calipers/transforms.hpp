@@ -30,6 +30,7 @@ inline void interp_clip(const double* x, std::size_t n, const double* xp, const 
                         double* out) {
     for (std::size_t i = 0; i < n; ++i) {
         const double v = x[i];
+        if (v != v) { out[i] = v; continue; }  // NaN in, NaN out (np.interp)
         if (m == 1 || v <= xp[0]) { out[i] = fp[0]; continue; }
         if (v >= xp[m - 1]) { out[i] = fp[m - 1]; continue; }
         const std::size_t k = static_cast<std::size_t>(std::upper_bound(xp, xp + m, v) - xp);  // xp[k-1] <= v < xp[k]

@@ -50,4 +50,46 @@ Violations validate_probs(const T* P, const L* y, std::size_t n, std::size_t K, 
     return out;
 }
 
+// Entry points that rely on valid input (the sketch accumulation, the bootstrap units)
+// re-check it: a branch-free pass that vectorizes (NaN fails both comparisons), and the
+// full validation only to word the error.
+template <class T>
+bool all_in_unit_interval(const T* p, std::size_t n) {
+    unsigned ok = 1;
+    for (std::size_t i = 0; i < n; ++i) ok &= static_cast<unsigned>(p[i] >= T(0)) & static_cast<unsigned>(p[i] <= T(1));
+    return ok != 0;
+}
+
+template <class L>
+bool all_labels_below(const L* y, std::size_t n, std::int64_t K) {
+    unsigned ok = 1;
+    for (std::size_t i = 0; i < n; ++i) {
+        const auto v = static_cast<std::int64_t>(y[i]);
+        ok &= static_cast<unsigned>(v >= 0) & static_cast<unsigned>(v < K);
+    }
+    return ok != 0;
+}
+
+// Throws std::invalid_argument (the Python layer's message) unless 1-D scores lie in
+// [0, 1] and labels in {0, 1}.
+template <class T, class L>
+void require_valid_binary(const T* p, const L* y, std::size_t n) {
+    if (all_in_unit_interval(p, n) && all_labels_below(y, n, 2)) return;
+    const Violations v = validate_binary(p, y, n);
+    raise_if(violation_message(
+        v, 0, 0.0, [&](std::size_t i) { return static_cast<double>(p[i]); },
+        [&](std::size_t i) { return static_cast<std::int64_t>(y[i]); }, [](std::size_t) { return 0.0; }));
+}
+
+// The same for (n, K) probabilities and labels in [0, K); row sums are not what the
+// caller relies on, so they are the Python layer's business only.
+template <class T, class L>
+void require_valid_probs(const T* P, const L* y, std::size_t n, std::size_t K) {
+    if (all_in_unit_interval(P, n * K) && all_labels_below(y, n, static_cast<std::int64_t>(K))) return;
+    const Violations v = validate_probs(P, y, n, K, 0.0, false);
+    raise_if(violation_message(
+        v, K, 0.0, [&](std::size_t i) { return static_cast<double>(P[i]); },
+        [&](std::size_t i) { return static_cast<std::int64_t>(y[i]); }, [](std::size_t) { return 0.0; }));
+}
+
 }  // namespace calipers

@@ -2,8 +2,8 @@
 
 ``auto`` (overridden by the ``CALIPERS_BACKEND`` environment variable) picks the C++
 extension when it imports, else Numba when installed, else the numpy reference.
-Every backend module exposes the same kernels: ``validate_binary``, ``validate_probs``,
-``accumulate``, ``binned_stats_edges`` and ``top_label``.
+Every backend module implements the kernel contract (:mod:`calipers._kernels.contract`).
+``set_num_threads`` bounds the C++ backend's one process-wide thread pool.
 """
 
 from __future__ import annotations
@@ -12,6 +12,8 @@ import importlib
 import os
 from types import ModuleType
 from typing import Literal
+
+import numpy as np
 
 Backend = Literal["auto", "cpp", "numba", "numpy"]
 BACKENDS = ("cpp", "numba", "numpy")
@@ -84,9 +86,30 @@ def available() -> dict[str, str]:
     return status
 
 
+def set_num_threads(n: int) -> None:
+    """Bound the one process-wide pool of C++ worker threads to ``n`` threads (the calling
+    thread included; default min(cores, 8), or ``CALIPERS_NUM_THREADS`` when set before the
+    first parallel call). However many Python threads call calipers at once, the process
+    holds at most n - 1 pool workers; batches below 2^18 values run on the calling thread.
+    Results never depend on n. The Numba and numpy backends run on the calling thread."""
+    if isinstance(n, bool) or not isinstance(n, (int, np.integer)):
+        raise TypeError(f"n must be an integer, got {type(n).__name__}")
+    if not 1 <= n <= 256:
+        raise ValueError(f"n must lie in [1, 256], got {n}")
+    core = _load("cpp")
+    if core is not None:
+        core.set_num_threads(int(n))
+
+
+def get_num_threads() -> int:
+    """Threads a C++ parallel loop may use (1 when the extension is not built)."""
+    core = _load("cpp")
+    return int(core.get_num_threads()) if core is not None else 1
+
+
 def show_config() -> str:
     """A human-readable report of which backends are live (and why one is missing)."""
-    lines = [f"calipers backends (auto -> {name_of(resolve('auto'))}):"]
+    lines = [f"calipers backends (auto -> {name_of(resolve('auto'))}; C++ threads: {get_num_threads()}):"]
     for name, state in available().items():
         lines.append(f"  {name:6s} {state}")
     env = os.environ.get("CALIPERS_BACKEND")
