@@ -1,60 +1,63 @@
-# Hand-written stubs for the C++ extension (cpp/bindings/module.cpp).
+# Hand-written stubs for the C++ extension (cpp/bindings/*.cpp). The kernels' meaning,
+# dtypes and errors are documented once, in calipers/_kernels/contract.py; this file
+# declares every function the extension exports (tests/test_kernel_contract.py checks).
 from typing import Any
 
 import numpy as np
 import numpy.typing as npt
+
+_Floats = npt.NDArray[np.floating[Any]]
+_Ints = npt.NDArray[np.integer[Any]] | npt.NDArray[np.bool_]
+_F64 = npt.NDArray[np.float64]
+_I64 = npt.NDArray[np.int64]
+_Counts = tuple[tuple[int, ...], tuple[int, ...]]
 
 GRID_CELLS: int
 GRID_OCTAVES: int
 GRID_SUB_BITS: int
 __version__: str
 
-def validate_binary(
-    scores: npt.NDArray[np.floating], labels: npt.NDArray[np.integer]
-) -> tuple[tuple[int, ...], tuple[int, ...]]: ...
-def validate_probs(
-    scores: npt.NDArray[np.floating], labels: npt.NDArray[np.integer], atol: float, check_rows: bool
-) -> tuple[tuple[int, ...], tuple[int, ...]]: ...
+# validation
+def validate_binary(scores: _Floats, labels: _Ints) -> _Counts: ...
+def validate_probs(scores: _Floats, labels: _Ints, atol: float, check_rows: bool) -> _Counts: ...
+
+# the sketch
 def accumulate(
-    acc: npt.NDArray[np.uint64],
-    bins: int,
-    streams: int,
-    parts: int,
-    scores: npt.NDArray[np.floating],
-    labels: npt.NDArray[np.integer],
-    kind: int,
+    acc: npt.NDArray[np.uint64], bins: int, streams: int, parts: int, scores: _Floats, labels: _Ints, kind: int
 ) -> None: ...
+def top_label(scores: _Floats, labels: _Ints) -> tuple[_F64, npt.NDArray[np.int8]]: ...
 def binned_stats_edges(
-    scores: npt.NDArray[np.floating],
-    labels: npt.NDArray[np.integer],
-    cuts: npt.ArrayLike,
-    right_closed: bool,
-    nbins: int,
-) -> tuple[npt.NDArray[np.int64], npt.NDArray[np.float64], npt.NDArray[np.float64]]: ...
-def top_label(
-    scores: npt.NDArray[np.floating], labels: npt.NDArray[np.integer]
-) -> tuple[npt.NDArray[np.float64], npt.NDArray[np.int8]]: ...
-def det_log(x: float) -> float: ...
-def fine_cell(p: float) -> int: ...
-def scan_log(
-    data: bytes, delimiter: str, fields: list[tuple[str, int, int, int, int]], width: int
-) -> dict[str, Any]: ...
-def unit_stats(
-    scores: npt.NDArray[np.floating], labels: npt.NDArray[np.integer], bins: int
-) -> tuple[npt.NDArray[np.int64], npt.NDArray[np.float64], npt.NDArray[np.float64]]: ...
-def knn(
-    query: npt.NDArray[np.floating],
-    pool: npt.NDArray[np.floating],
-    k: int,
-    exclude: npt.ArrayLike | None = None,
-    threads: int = 0,
-) -> tuple[npt.NDArray[np.int64], npt.NDArray[np.float64]]: ...
+    scores: _Floats, labels: _Ints, cuts: _F64, right_closed: bool, nbins: int
+) -> tuple[_I64, _F64, _F64]: ...
+def unit_stats(scores: _Floats, labels: _Ints, bins: int) -> tuple[_I64, _F64, _F64]: ...
+def det_log(x: _F64) -> _F64: ...
+def fine_cell(p: _F64) -> _I64: ...
+
+# neighbours
+def knn(query: _Floats, pool: _Floats, k: int, exclude: _I64 | None = None) -> tuple[_I64, _F64]: ...
 def sdm_support_stats(
-    query: npt.NDArray[np.floating],
-    pool: npt.NDArray[np.floating],
-    k: int,
-    correct: npt.ArrayLike,
-    pred: npt.ArrayLike,
-    query_pred: npt.ArrayLike,
-    threads: int = 0,
-) -> tuple[npt.NDArray[np.int64], npt.NDArray[np.float64], npt.NDArray[np.int64]]: ...
+    query: _Floats, pool: _Floats, k: int, correct: npt.NDArray[np.uint8], pred: _I64, query_pred: _I64
+) -> tuple[_I64, _F64, _I64]: ...
+
+# calibrators
+def temperature_stats(
+    logits: _Floats, labels: _Ints, weights: _F64 | None, beta: float
+) -> tuple[float, float, float, float]: ...
+def temperature_fit(logits: _Floats, labels: _Ints, weights: _F64 | None) -> tuple[float, int, bool]: ...
+def logistic_stats(X: _F64, y: _F64, weights: _F64 | None, theta: _F64) -> tuple[float, _F64, _F64]: ...
+def isotonic_fit(x: _F64, y: _F64, weights: _F64, resolution: float) -> tuple[_F64, _F64]: ...
+def platt_transform(scores: _F64, a: float, b: float, clip: float) -> _F64: ...
+def beta_transform(scores: _F64, a: float, b: float, c: float, eps: float) -> _F64: ...
+def interp(scores: _F64, xp: _F64, fp: _F64) -> _F64: ...
+def bin_lookup(scores: _F64, cuts: _F64, values: _F64, right_closed: bool) -> _F64: ...
+def softmax_scaled(logits: _Floats, beta: float) -> _F64: ...
+
+# log scanning (C++ only: the Python row parser is the reference)
+def scan_log(
+    data: bytes | bytearray | memoryview, delimiter: str, fields: list[tuple[str, int, int, int, int]], width: int
+) -> dict[str, Any]: ...
+
+# the process-wide thread pool
+def set_num_threads(n: int) -> None: ...
+def get_num_threads() -> int: ...
+def pool_workers() -> int: ...

@@ -36,6 +36,7 @@ from .._common.grid import (
     stream_size,
     width_edges,
 )
+from . import checks
 from . import numpy_backend as _kernels_numpy
 
 _jit = numba.njit(nogil=True, cache=True)
@@ -90,10 +91,14 @@ def _run_validation(fn, *args):
 
 
 def validate_binary(scores, labels):
+    """validate.hpp validate_binary."""
+    scores, labels = checks.scores_labels(scores, labels, 1)
     return _run_validation(_validate_binary, scores, labels)
 
 
 def validate_probs(scores, labels, atol, check_rows):
+    """validate.hpp validate_probs."""
+    scores, labels = checks.scores_labels(scores, labels, 2)
     return _run_validation(_validate_probs, scores, labels, float(atol), bool(check_rows))
 
 
@@ -216,8 +221,11 @@ def _accumulate_marginal(acc, bins, edges, parts, P, y, size):
 
 
 def accumulate(acc, bins, streams, parts, scores, labels, kind):
-    if acc.dtype != np.uint64 or acc.size != streams * stream_size(bins):
-        raise ValueError("accumulator size does not match bins and streams")
+    """sketch.hpp accumulate: checks everything before touching ``acc``, then adds in place."""
+    scores, labels = checks.scores_labels(scores, labels, 1 if kind == KIND_BINARY else 2)
+    checks.accumulation(acc, bins, streams, parts, scores, kind)
+    counts = validate_binary(scores, labels) if kind == KIND_BINARY else validate_probs(scores, labels, 0.0, False)
+    checks.require_valid(counts, scores, labels)
     edges = width_edges(bins)
     if kind == KIND_BINARY:
         _accumulate_binary(acc, bins, edges, parts, scores, labels)
@@ -242,6 +250,8 @@ def _top_label(P, y, conf, correct):
 
 
 def top_label(scores, labels):
+    """binned_stats.hpp top_label."""
+    scores, labels = checks.scores_labels(scores, labels, 2)
     conf = np.empty(scores.shape[0], np.float64)
     correct = np.empty(scores.shape[0], np.int8)
     _top_label(scores, labels, conf, correct)
@@ -264,6 +274,12 @@ def _binned_stats_edges(x, y, cuts, right_closed, nbins, count, sum_x, sum_y):
 
 
 def binned_stats_edges(scores, labels, cuts, right_closed, nbins):
+    """binned_stats.hpp binned_stats_edges."""
+    scores, labels = checks.scores_labels(scores, labels, 1)
+    checks.require_ndim(cuts, "cuts", 1)
+    checks.bins_range(nbins, "nbins")
+    checks.require_f64(cuts, "cuts")
+    checks.require_sorted(cuts, "cuts")
     count = np.zeros(nbins, np.int64)
     sum_x = np.zeros(nbins)
     sum_y = np.zeros(nbins)
@@ -289,6 +305,10 @@ def _unit_stats(x, y, edges, bins, count, total, sumsq):
 
 
 def unit_stats(scores, labels, bins):
+    """bootstrap.hpp unit_stats (valid binary input, checked)."""
+    scores, labels = checks.scores_labels(scores, labels, 1)
+    checks.bins_range(bins)
+    checks.require_valid(validate_binary(scores, labels), scores, labels)
     count = np.zeros(2 * bins, np.int64)
     total = np.zeros(2 * bins)
     sumsq = np.zeros(2 * bins)
@@ -315,15 +335,21 @@ def _knn(Q, X, k, exclude, has_exclude, index, dist):
     for i in range(Q.shape[0]):
         _distances(Q[i], X, acc)
         wide = acc.astype(np.float64)
-        if has_exclude:
+        if has_exclude and 0 <= exclude[i] < X.shape[0]:  # negative: nothing excluded
             wide[exclude[i]] = np.inf
         order = np.argsort(wide, kind="mergesort")[:k]  # stable: ties to the smaller index
         for r in range(k):
-            index[i, r] = order[r]
-            dist[i, r] = wide[order[r]]
+            if math.isinf(wide[order[r]]):  # the excluded row: no candidate left
+                index[i, r] = -1
+                dist[i, r] = 0.0
+            else:
+                index[i, r] = order[r]
+                dist[i, r] = wide[order[r]]
 
 
-def knn(query, pool, k, exclude=None, threads=0):
+def knn(query, pool, k, exclude=None):
+    """knn.hpp knn_sqeuclidean (same bits, same ties)."""
+    checks.knn_args(query, pool, k, exclude)
     index = np.empty((query.shape[0], k), np.int64)
     dist = np.empty((query.shape[0], k))
     ex = np.zeros(1, np.int64) if exclude is None else np.ascontiguousarray(exclude, np.int64)
@@ -356,7 +382,9 @@ def _sdm_support_stats(Q, X, k, correct, pred, query_pred, q_out, d0_out, neares
         nearest_out[i] = nearest
 
 
-def sdm_support_stats(query, pool, k, correct, pred, query_pred, threads=0):
+def sdm_support_stats(query, pool, k, correct, pred, query_pred):
+    """knn.hpp sdm_support_stats."""
+    checks.sdm_args(query, pool, k, correct, pred, query_pred)
     n = query.shape[0]
     q, d0, nearest = np.empty(n, np.int64), np.empty(n), np.empty(n, np.int64)
     _sdm_support_stats(
@@ -406,13 +434,18 @@ def _w(weights):
 
 
 def temperature_stats(logits, labels, weights, beta, stride=1):
+    """temperature.hpp temperature_stats."""
+    checks.temperature_input(logits, labels, weights, fit=False)
     w, has_w = _w(weights)
     return _temperature_stats(logits, labels, w, has_w, float(beta), int(stride))
 
 
 def temperature_fit(logits, labels, weights):
+    """temperature.hpp fit_temperature_warm."""
+    checks.temperature_input(logits, labels, weights, fit=True)
+    w, has_w = _w(weights)
     return _kernels_numpy.newton_temperature_warm(
-        lambda b, s: temperature_stats(logits, labels, weights, b, s), logits.shape[0]
+        lambda b, s: _temperature_stats(logits, labels, w, has_w, float(b), int(s)), logits.shape[0]
     )
 
 
@@ -450,6 +483,8 @@ def _logistic_stats(X, y, w, has_w, theta):
 
 
 def logistic_stats(X, y, weights, theta):
+    """logistic.hpp logistic_stats."""
+    checks.logistic_args(X, y, weights, theta)
     w, has_w = _w(weights)
     return _logistic_stats(X, y, w, has_w, np.asarray(theta, np.float64))
 
@@ -501,6 +536,10 @@ def _isotonic_fit(x, y, w, resolution):
 
 
 def isotonic_fit(x, y, weights, resolution):
+    """isotonic.hpp merge_ties + isotonic_pav."""
+    checks.isotonic_args(x, y, weights, resolution)
+    if x.size == 0:
+        return np.zeros(0), np.zeros(0)
     return _isotonic_fit(x, y, weights, float(resolution))
 
 
@@ -520,6 +559,8 @@ def _platt_transform(p, a, b, clip, out):
 
 
 def platt_transform(scores, a, b, clip):
+    """transforms.hpp platt_transform."""
+    checks.require_f64(scores, "scores")
     out = np.empty(scores.shape[0])
     _platt_transform(scores, float(a), float(b), float(clip), out)
     return out
@@ -533,6 +574,8 @@ def _beta_transform(p, a, b, c, eps, out):
 
 
 def beta_transform(scores, a, b, c, eps):
+    """transforms.hpp beta_transform."""
+    checks.require_f64(scores, "scores")
     out = np.empty(scores.shape[0])
     _beta_transform(scores, float(a), float(b), float(c), float(eps), out)
     return out
@@ -543,7 +586,9 @@ def _interp(x, xp, fp, out):
     m = xp.shape[0]
     for i in range(x.shape[0]):
         v = x[i]
-        if m == 1 or v <= xp[0]:
+        if v != v:
+            out[i] = v
+        elif m == 1 or v <= xp[0]:
             out[i] = fp[0]
         elif v >= xp[m - 1]:
             out[i] = fp[m - 1]
@@ -554,6 +599,8 @@ def _interp(x, xp, fp, out):
 
 
 def interp(scores, xp, fp):
+    """transforms.hpp interp_clip."""
+    checks.interp_args(scores, xp, fp)
     out = np.empty(scores.shape[0])
     _interp(scores, xp, fp, out)
     return out
@@ -571,6 +618,8 @@ def _bin_lookup(x, cuts, values, right_closed, out):
 
 
 def bin_lookup(scores, cuts, values, right_closed):
+    """transforms.hpp bin_lookup."""
+    checks.lookup_args(scores, cuts, values)
     out = np.empty(scores.shape[0])
     _bin_lookup(scores, cuts, values, bool(right_closed), out)
     return out
@@ -592,6 +641,8 @@ def _softmax_scaled(Z, beta, out):
 
 
 def softmax_scaled(logits, beta):
+    """transforms.hpp softmax_scaled."""
+    checks.softmax_args(logits)
     if not _all_finite(logits):
         raise _kernels_numpy.nonfinite_error(logits)
     out = np.empty(logits.shape, np.float64)
@@ -605,3 +656,31 @@ def _all_finite(Z):
         if not math.isfinite(v):
             return False
     return True
+
+
+@_jit
+def _det_log_array(x, out):
+    for i in range(x.shape[0]):
+        out[i] = _det_log(x[i])
+
+
+def det_log(x):
+    """fixed_point.hpp det_log of finite positive float64 x (checked)."""
+    x = checks.det_log_args(x)
+    out = np.empty(x.size)
+    _det_log_array(x.reshape(-1), out)
+    return out.reshape(x.shape)
+
+
+@_jit
+def _fine_cell_array(p, out):
+    for i in range(p.shape[0]):
+        out[i] = _fine_cell(p[i])
+
+
+def fine_cell(p):
+    """binning.hpp fine_cell of float64 p in [0, 1] (checked)."""
+    p = checks.fine_cell_args(p)
+    out = np.empty(p.size, np.int64)
+    _fine_cell_array(p.reshape(-1), out)
+    return out.reshape(p.shape)

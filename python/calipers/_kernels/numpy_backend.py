@@ -34,6 +34,7 @@ from .._common.grid import (
     stream_size,
     width_edges,
 )
+from . import checks
 
 _M32 = np.uint64(0xFFFFFFFF)
 _CHUNK = 1 << 20  # keeps float64 bincount sums of 32-bit halves exact (< 2^53)
@@ -61,6 +62,8 @@ def _score_masks(p: np.ndarray) -> dict[int, np.ndarray]:
 
 
 def validate_binary(scores, labels):
+    """validate.hpp validate_binary: per-rule counts and first indices of 1-D input."""
+    scores, labels = checks.scores_labels(scores, labels, 1)
     masks = _score_masks(scores)
     masks[RULE_LABEL] = (labels != 0) & (labels != 1)
     return _report(masks)
@@ -75,6 +78,8 @@ def _row_sums(P: np.ndarray) -> np.ndarray:
 
 
 def validate_probs(scores, labels, atol, check_rows):
+    """validate.hpp validate_probs: per-rule counts and first indices of (n, K) input."""
+    scores, labels = checks.scores_labels(scores, labels, 2)
     n, K = scores.shape
     masks = _score_masks(scores.reshape(-1))
     row_counts, row_firsts = _report(
@@ -101,6 +106,12 @@ def equal_width_index(p: np.ndarray, bins: int) -> np.ndarray:
 
 
 def fine_cell(p: np.ndarray) -> np.ndarray:
+    """binning.hpp fine_cell of float64 p in [0, 1] (checked)."""
+    return fine_cell_unchecked(checks.fine_cell_args(p))
+
+
+def fine_cell_unchecked(p: np.ndarray) -> np.ndarray:
+    """binning.hpp fine_cell, vectorized, for p already known to lie in [0, 1]."""
     low = p <= 0.5
     t = np.where(low, p, 1.0 - p)
     bits = t.view(np.uint64)
@@ -138,6 +149,11 @@ LOG_INV, LOG_C = _log_table()
 
 
 def det_log(x: np.ndarray) -> np.ndarray:
+    """fixed_point.hpp det_log of finite positive float64 x (checked)."""
+    return det_log_unchecked(checks.det_log_args(x))
+
+
+def det_log_unchecked(x: np.ndarray) -> np.ndarray:
     """fixed_point.hpp det_log, vectorized with the same operation order."""
     bits = np.ascontiguousarray(x, dtype=np.float64).view(np.uint64)
     e = ((bits >> np.uint64(52)) & np.uint64(0x7FF)).astype(np.int64) - 1023
@@ -156,7 +172,7 @@ def log_loss_terms(p: np.ndarray, positive: np.ndarray) -> np.ndarray:
     y = positive.astype(np.float64)
     q = p * y + (1.0 - p) * (1.0 - y)  # p or 1 - p exactly, as the C++ blend
     q = np.maximum(q, LOG_LOSS_FLOOR)
-    return np.maximum(-det_log(q), 0.0)
+    return np.maximum(-det_log_unchecked(q), 0.0)
 
 
 def quantize(v: np.ndarray, scale: float) -> np.ndarray:
@@ -211,7 +227,7 @@ def _accumulate_stream(stream: np.ndarray, bins: int, parts: int, p: np.ndarray,
     if parts & PART_COARSE:
         _add_cells(coarse, equal_width_index(p, bins), qp, pos)
     if parts & PART_FINE:
-        _add_cells(fine, fine_cell(p), qp, pos)
+        _add_cells(fine, fine_cell_unchecked(p), qp, pos)
     if parts & PART_TOTALS:
         r = p - pos
         _add_total(totals[0:2], quantize(r * r, UNIT_SCALE))
@@ -219,20 +235,46 @@ def _accumulate_stream(stream: np.ndarray, bins: int, parts: int, p: np.ndarray,
 
 
 def top_label(scores, labels):
+    """binned_stats.hpp top_label: max probability and first-argmax == label per row."""
+    scores, labels = checks.scores_labels(scores, labels, 2)
+    return _top_label(scores, labels)
+
+
+def _top_label(scores, labels):
     conf = scores.max(axis=1).astype(np.float64)
     correct = (scores.argmax(axis=1) == labels).astype(np.int8)
     return conf, correct
 
 
 def accumulate(acc, bins, streams, parts, scores, labels, kind):
-    """Adds validated (scores, labels) to the flat uint64 state ``acc`` in place."""
-    if acc.dtype != np.uint64 or acc.size != streams * stream_size(bins):
-        raise ValueError("accumulator size does not match bins and streams")
+    """sketch.hpp accumulate: checks everything, then adds (scores, labels) to the flat
+    uint64 state ``acc`` in place (staged, so a failure midway changes nothing)."""
+    scores, labels = checks.scores_labels(scores, labels, 1 if kind == KIND_BINARY else 2)
+    checks.accumulation(acc, bins, streams, parts, scores, kind)
+    counts = validate_binary(scores, labels) if kind == KIND_BINARY else validate_probs(scores, labels, 0.0, False)
+    checks.require_valid(counts, scores, labels)
+    delta = np.zeros_like(acc)
+    _accumulate(delta, bins, streams, parts, scores, labels, kind)
+    lo = np.concatenate(
+        [
+            s * stream_size(bins)
+            + np.concatenate(
+                [np.arange(bins + GRID_CELLS) * FIELDS + 2, (bins + GRID_CELLS) * FIELDS + np.array([0, 2])]
+            )
+            for s in range(streams)
+        ]
+    )
+    before = acc[lo]
+    acc += delta  # uint64 wraps; the carries of the 128-bit sums are restored below
+    acc[lo + 1] += (acc[lo] < before).astype(np.uint64)
+
+
+def _accumulate(acc, bins, streams, parts, scores, labels, kind):
     acc2 = acc.reshape(streams, stream_size(bins))
     if kind == KIND_BINARY:
         _accumulate_stream(acc2[0], bins, parts, scores.astype(np.float64, copy=False), labels == 1)
     elif kind == KIND_TOP_LABEL:
-        conf, correct = top_label(scores, labels)
+        conf, correct = _top_label(scores, labels)
         _accumulate_stream(acc2[0], bins, parts, conf, correct == 1)
     elif kind == KIND_MARGINAL:
         for k in range(scores.shape[1]):
@@ -242,6 +284,12 @@ def accumulate(acc, bins, streams, parts, scores, labels, kind):
 
 
 def binned_stats_edges(scores, labels, cuts, right_closed, nbins):
+    """binned_stats.hpp binned_stats_edges: per-bin count and sums for sorted cuts."""
+    scores, labels = checks.scores_labels(scores, labels, 1)
+    checks.require_ndim(cuts, "cuts", 1)
+    checks.bins_range(nbins, "nbins")
+    checks.require_f64(cuts, "cuts")
+    checks.require_sorted(cuts, "cuts")
     x = scores.astype(np.float64, copy=False)
     idx = np.searchsorted(np.asarray(cuts, np.float64), x, side="left" if right_closed else "right")
     idx = np.minimum(idx, nbins - 1)
@@ -254,6 +302,9 @@ def binned_stats_edges(scores, labels, cuts, right_closed, nbins):
 def unit_stats(scores, labels, bins):
     """bootstrap.hpp unit_stats: per (equal-width bin, outcome) unit = 2 bin + (y != 0),
     the count, sum and sum of squares of the scores."""
+    scores, labels = checks.scores_labels(scores, labels, 1)
+    checks.bins_range(bins)
+    checks.require_valid(validate_binary(scores, labels), scores, labels)
     x = scores.astype(np.float64, copy=False)
     b = np.searchsorted(np.arange(1, bins, dtype=np.float64) / float(bins), x, side="right")
     u = 2 * b + (labels != 0)
@@ -281,24 +332,31 @@ def _distance_rows(query, pool):
     return out
 
 
-def knn(query, pool, k, exclude=None, threads=0):
-    """knn.hpp knn_sqeuclidean: the k smallest per query, ties to the smaller index."""
+def knn(query, pool, k, exclude=None):
+    """knn.hpp knn_sqeuclidean: the k smallest per query, ties to the smaller index; a
+    negative ``exclude[i]`` excludes nothing; rows short of k candidates end in -1, 0."""
+    checks.knn_args(query, pool, k, exclude)
     nq = query.shape[0]
     index = np.empty((nq, k), np.int64)
     dist = np.empty((nq, k))
     for q0 in range(0, nq, 256):
         acc = _distance_rows(query[q0 : q0 + 256], pool).astype(np.float64)
         if exclude is not None:
-            acc[np.arange(len(acc)), np.asarray(exclude)[q0 : q0 + 256]] = np.inf
+            ex = exclude[q0 : q0 + 256]
+            rows = np.flatnonzero((ex >= 0) & (ex < pool.shape[0]))
+            acc[rows, ex[rows]] = np.inf
         order = np.argsort(acc, axis=1, kind="stable")[:, :k]
-        index[q0 : q0 + len(acc)] = order
-        dist[q0 : q0 + len(acc)] = np.take_along_axis(acc, order, axis=1)
+        got = np.take_along_axis(acc, order, axis=1)
+        missing = np.isinf(got)  # the excluded row: no candidate left there
+        index[q0 : q0 + len(acc)] = np.where(missing, -1, order)
+        dist[q0 : q0 + len(acc)] = np.where(missing, 0.0, got)
     return index, dist
 
 
-def sdm_support_stats(query, pool, k, correct, pred, query_pred, threads=0):
+def sdm_support_stats(query, pool, k, correct, pred, query_pred):
     """knn.hpp sdm_support_stats: q = matches before the nearest non-match (ties by index),
     capped at k; d0 and the index of the nearest support point."""
+    checks.sdm_args(query, pool, k, correct, pred, query_pred)
     nq = query.shape[0]
     q = np.empty(nq, np.int64)
     d0 = np.empty(nq)
@@ -326,6 +384,11 @@ def sdm_support_stats(query, pool, k, correct, pred, query_pred, threads=0):
 
 def temperature_stats(logits, labels, weights, beta, stride=1):
     """temperature.hpp temperature_stats: (nll, d/dbeta, d2/dbeta2, weight) summed over rows."""
+    checks.temperature_input(logits, labels, weights, fit=False)
+    return _temperature_stats(logits, labels, weights, beta, stride)
+
+
+def _temperature_stats(logits, labels, weights, beta, stride=1):
     if stride > 1:
         logits, labels = logits[::stride], labels[::stride]
         weights = None if weights is None else weights[::stride]
@@ -394,11 +457,14 @@ def newton_temperature(stats, beta=1.0, tol=1e-9, max_iter=200):
 
 
 def temperature_fit(logits, labels, weights):
-    return newton_temperature_warm(lambda b, s: temperature_stats(logits, labels, weights, b, s), logits.shape[0])
+    """temperature.hpp fit_temperature_warm on all rows: (beta, iterations, converged)."""
+    checks.temperature_input(logits, labels, weights, fit=True)
+    return newton_temperature_warm(lambda b, s: _temperature_stats(logits, labels, weights, b, s), logits.shape[0])
 
 
 def logistic_stats(X, y, weights, theta):
     """logistic.hpp logistic_stats: loss, gradient and Hessian of the weighted logistic loss."""
+    checks.logistic_args(X, y, weights, theta)
     n = X.shape[0]
     A = np.hstack([X, np.ones((n, 1))])
     t = A @ theta
@@ -413,6 +479,9 @@ def logistic_stats(X, y, weights, theta):
 
 def isotonic_fit(x, y, weights, resolution):
     """isotonic.hpp merge_ties + isotonic_pav on x sorted ascending (a slow, plain loop)."""
+    checks.isotonic_args(x, y, weights, resolution)
+    if x.size == 0:
+        return np.zeros(0), np.zeros(0)
     ux, uy, uw = [], [], []
     cx, cw, cy = x[0], 0.0, 0.0
     for xj, yj, wj in zip(x.tolist(), y.tolist(), weights.tolist()):
@@ -446,20 +515,28 @@ def _sigmoid(t):
 
 
 def platt_transform(scores, a, b, clip):
+    """transforms.hpp platt_transform."""
+    checks.require_f64(scores, "scores")
     q = np.clip(scores, clip, 1.0 - clip)
     return _sigmoid(a * np.log(q / (1.0 - q)) + b)
 
 
 def beta_transform(scores, a, b, c, eps):
+    """transforms.hpp beta_transform."""
+    checks.require_f64(scores, "scores")
     q = np.clip(scores, eps, 1.0 - eps)
     return _sigmoid(a * np.log(q) - b * np.log(1.0 - q) + c)
 
 
 def interp(scores, xp, fp):
+    """transforms.hpp interp_clip (np.interp semantics)."""
+    checks.interp_args(scores, xp, fp)
     return np.interp(scores, xp, fp)
 
 
 def bin_lookup(scores, cuts, values, right_closed):
+    """transforms.hpp bin_lookup."""
+    checks.lookup_args(scores, cuts, values)
     idx = np.searchsorted(cuts, scores, side="left" if right_closed else "right")
     return values[np.minimum(idx, values.size - 1)]
 
@@ -474,6 +551,8 @@ def nonfinite_error(Z) -> ValueError:
 
 
 def softmax_scaled(logits, beta):
+    """transforms.hpp softmax_scaled: softmax(beta z) per row of finite logits."""
+    checks.softmax_args(logits)
     Z = logits.astype(np.float64, copy=False)
     if not np.all(np.isfinite(Z)):
         raise nonfinite_error(Z)
