@@ -59,9 +59,12 @@ def test_fast_path_on_binary_scores(sklearn_outputs):
 
 def test_arguments_are_checked():
     p, y = np.array([0.2, 0.7]), np.array([0, 1])
-    for bad in (dict(n_resamples=0), dict(confidence=1.0), dict(method="bca"), dict(n_resamples=True)):
+    for bad in (dict(n_resamples=0), dict(confidence=1.0), dict(method="bca")):
         with pytest.raises(ValueError):
             bootstrap_ci(calipers.ece, p, y, **bad)
+    for wrong_type in (dict(n_resamples=True), dict(n_resamples=2.0), dict(confidence="0.9"), dict(method=3)):
+        with pytest.raises(TypeError):
+            bootstrap_ci(calipers.ece, p, y, **wrong_type)
     with pytest.raises(ValueError, match="rows"):
         bootstrap_ci(lambda a, b: 0.0, p, y[:1])
     with pytest.raises(ValueError):

@@ -38,7 +38,7 @@ import numpy as np
 
 from ._common import serde as _serde
 from ._common.optional import require
-from ._common.validate import as_embeddings
+from ._common.validate import as_embeddings, check_int, check_number
 from ._kernels import backend as _backend
 
 __all__ = ["SDMEstimator", "SDMPrediction"]
@@ -145,10 +145,8 @@ class SDMEstimator:
     """
 
     def __init__(self, alpha: float = 0.9, k: int = 2048, *, backend: str = "auto", neighbours: str = "exact") -> None:
-        if isinstance(alpha, bool) or not isinstance(alpha, (int, float)) or not 0.5 < alpha <= 1.0:
-            raise ValueError(f"alpha must lie in (0.5, 1], got {alpha!r}")
-        if isinstance(k, bool) or not isinstance(k, (int, np.integer)) or k < 1:
-            raise ValueError(f"k must be a positive integer, got {k!r}")
+        check_number("alpha", alpha, 0.5, 1.0, low_open=True)
+        k = check_int("k", k, 1, 1 << 30)
         if neighbours not in ("exact", "faiss"):
             raise ValueError(f"neighbours must be 'exact' or 'faiss', got {neighbours!r}")
         self.alpha = float(alpha)

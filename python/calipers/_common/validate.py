@@ -8,6 +8,7 @@ backend. Contiguous float32/float64 scores and integer/bool labels are not copie
 
 from __future__ import annotations
 
+import warnings
 from dataclasses import dataclass
 from types import ModuleType
 from typing import Any, Literal
@@ -103,6 +104,7 @@ def as_labels(x: Any, name: str = "labels") -> np.ndarray:
     if arr.dtype == np.bool_:
         return np.ascontiguousarray(arr).view(np.uint8)
     if arr.dtype.kind == "f":
+        arr = arr.astype(np.float64, copy=False)
         whole = np.isfinite(arr) & (arr == np.round(arr)) & (np.abs(arr) < 2**62)
         return np.ascontiguousarray(np.where(whole, arr, -1).astype(np.int64))
     for dt in _LABEL_DTYPES:
@@ -184,8 +186,7 @@ def check(
         raise ValueError(f"nan_policy must be 'raise' or 'omit', got {nan_policy!r}")
     if mode not in (None, "top-label", "marginal"):
         raise ValueError(f"mode must be 'top-label' or 'marginal', got {mode!r}")
-    if not (row_sum_atol >= 0):
-        raise ValueError(f"row_sum_atol must be >= 0, got {row_sum_atol!r}")
+    check_number("row_sum_atol", row_sum_atol, 0.0, 1.0)
     s = as_scores(scores)
     labels_raw = labels
     y = as_labels(labels)
@@ -220,17 +221,47 @@ def check(
     return Checked(s, y, kind)
 
 
+def check_int(name: str, value: Any, lo: int, hi: int | None = None) -> int:
+    """An integer parameter: TypeError unless an int (bools refused), ValueError outside
+    [lo, hi]. The one rule for every integer argument of the package."""
+    if isinstance(value, (bool, np.bool_)) or not isinstance(value, (int, np.integer)):
+        raise TypeError(f"{name} must be an integer, got {type(value).__name__}")
+    if value < lo or (hi is not None and value > hi):
+        bound = f">= {lo}" if hi is None else f"in [{lo}, {hi}]"
+        raise ValueError(f"{name} must be {bound}, got {int(value)}")
+    return int(value)
+
+
+def check_number(
+    name: str, value: Any, lo: float, hi: float, *, low_open: bool = False, high_open: bool = False
+) -> float:
+    """A real parameter: TypeError unless a real number (bools refused), ValueError unless
+    finite and inside the interval (open ends as asked)."""
+    if isinstance(value, (bool, np.bool_)) or not isinstance(value, (int, float, np.integer, np.floating)):
+        raise TypeError(f"{name} must be a number, got {type(value).__name__}")
+    v = float(value)
+    inside = (lo < v if low_open else lo <= v) and (v < hi if high_open else v <= hi)
+    if not inside:
+        interval = f"{'(' if low_open else '['}{lo:g}, {hi:g}{')' if high_open else ']'}"
+        raise ValueError(f"{name} must lie in {interval}, got {v!r}")
+    return v
+
+
 def check_bins(bins: Any) -> int:
-    if isinstance(bins, (bool, np.bool_)) or not isinstance(bins, (int, np.integer)):
-        raise TypeError(f"bins must be an integer, got {type(bins).__name__}")
-    if bins < 1:
-        raise ValueError(f"bins must be >= 1, got {bins}")
-    if bins > 1_000_000:
-        raise ValueError(f"bins must be <= 1000000, got {bins}")
-    return int(bins)
+    """A bin count in [1, 10^6] (TypeError for a non-integer, ValueError out of range)."""
+    return check_int("bins", bins, 1, 1_000_000)
 
 
-def check_choice(name: str, value: Any, allowed: tuple[str, ...]) -> str:
+def check_choice(name: str, value: Any, allowed: tuple[str | None, ...]) -> Any:
+    """``value`` if it is one of ``allowed`` (compared by equality), else ValueError."""
+    if value is not None and not isinstance(value, str):
+        raise TypeError(f"{name} must be a string, got {type(value).__name__}")
     if value not in allowed:
         raise ValueError(f"{name} must be one of {', '.join(map(repr, allowed))}, got {value!r}")
     return value
+
+
+def warn_empty(what: str, holder: str, result: str = "NaN") -> None:
+    """The one rule for metrics of empty streaming state: they return NaN (structured
+    results hold NaN) with this RuntimeWarning, never raise and never return None."""
+    warnings.warn(f"{what} of an empty {holder} is undefined; returning {result}", RuntimeWarning, stacklevel=3)

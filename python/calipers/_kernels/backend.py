@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import importlib
 import os
+import warnings
 from types import ModuleType
 from typing import Literal
 
@@ -41,6 +42,23 @@ def _load(name: str) -> ModuleType | None:
     return module
 
 
+_fallback_warned: list[bool] = []
+
+
+def _warn_fallback(name: str) -> None:
+    """Once per process: 'auto' runs without the C++ extension (a compiler-less install)."""
+    if _fallback_warned:
+        return
+    _fallback_warned.append(True)
+    warnings.warn(
+        f"calipers: the C++ extension is not available ({_errors.get('cpp', 'not built')}); backend='auto' uses "
+        f"the {name} backend, 10-50x slower. Reinstall with a C++17 compiler for the fast path, or set "
+        f"CALIPERS_BACKEND={name} to choose it explicitly and silence this message.",
+        RuntimeWarning,
+        stacklevel=3,
+    )
+
+
 def _missing(name: str) -> ImportError:
     hint = {
         "cpp": "the C++ extension calipers._core is not built; reinstall with a C++17 compiler "
@@ -60,6 +78,8 @@ def resolve(backend: str = "auto") -> ModuleType:
         for name in BACKENDS:
             module = _load(name)
             if module is not None:
+                if name != "cpp":
+                    _warn_fallback(name)
                 return module
         raise _missing("numpy")
     if backend not in BACKENDS:

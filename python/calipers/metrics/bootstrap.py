@@ -27,7 +27,7 @@ import numpy as np
 
 from .._common.binstats import stream_pairs
 from .._common.grid import width_edges
-from .._common.validate import DEFAULT_ROW_SUM_ATOL, check, check_bins, check_choice
+from .._common.validate import DEFAULT_ROW_SUM_ATOL, check, check_bins, check_choice, check_int, check_number
 from .._kernels import backend as _backend
 from .binned_error import binned_error_rows
 
@@ -67,10 +67,8 @@ def interval(estimate: float, replicates: np.ndarray, confidence: float, method:
 
 
 def check_interval_args(n_resamples: Any, confidence: Any, method: str) -> int:
-    if isinstance(n_resamples, bool) or not isinstance(n_resamples, (int, np.integer)) or n_resamples < 1:
-        raise ValueError(f"n_resamples must be a positive integer, got {n_resamples!r}")
-    if not (isinstance(confidence, (int, float)) and 0.0 < confidence < 1.0):
-        raise ValueError(f"confidence must lie in (0, 1), got {confidence!r}")
+    n_resamples = check_int("n_resamples", n_resamples, 1, 10_000_000)
+    check_number("confidence", confidence, 0.0, 1.0, low_open=True, high_open=True)
     check_choice("method", method, METHODS)
     return int(n_resamples)
 

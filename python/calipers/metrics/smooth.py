@@ -34,7 +34,7 @@ from typing import Any
 import numpy as np
 
 from .._common.binstats import stream_pairs
-from .._common.validate import DEFAULT_ROW_SUM_ATOL, check, check_choice
+from .._common.validate import DEFAULT_ROW_SUM_ATOL, check, check_choice, check_int
 from .._kernels import backend as _backend
 
 __all__ = ["smooth_ece", "smooth_reliability", "SmoothReliability"]
@@ -298,6 +298,7 @@ def smooth_curve(
     r = smoother.residual_curve(sigma)
     d = _ExactSmoother(points, counts, n).residual_curve(sigma)
     grid = np.linspace(0.0, 1.0, smoother.m + 1)
+    mesh = check_int("mesh", mesh, 2, 1_000_000)
     t = np.linspace(0.0, 1.0, mesh)
     r_t, d_t = np.interp(t, grid, r), np.interp(t, grid, d)
     with np.errstate(invalid="ignore", divide="ignore"):

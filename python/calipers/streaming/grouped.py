@@ -11,7 +11,7 @@ from typing import Any
 import numpy as np
 
 from .._common import serde as _serde
-from .._common.validate import DEFAULT_ROW_SUM_ATOL, Checked, check, check_choice
+from .._common.validate import DEFAULT_ROW_SUM_ATOL, Checked, check, check_choice, warn_empty
 from .._kernels import backend as _backend
 from ..metrics.partition import discrepancy
 from .sketch import ReliabilitySketch, merge_all
@@ -27,6 +27,7 @@ def pce_from_sketches(sketches: Iterable[ReliabilitySketch], *, norm: str = "l1"
     sketches = list(sketches)
     n = sum(s.count for s in sketches)
     if n == 0:
+        warn_empty("pce", "GroupedSketch")
         return float("nan")
     total = 0.0
     for s in sketches:

@@ -29,7 +29,7 @@ from typing import Any
 import numpy as np
 
 from .._common import serde as _serde
-from .._common.validate import finite_values
+from .._common.validate import check_int, finite_values, warn_empty
 
 __all__ = ["QuantileSketch"]
 
@@ -45,8 +45,7 @@ class QuantileSketch:
     """
 
     def __init__(self, k: int = 1000, *, seed: Any = None) -> None:
-        if isinstance(k, bool) or not isinstance(k, (int, np.integer)) or not 8 <= k <= 65536:
-            raise ValueError(f"k must be an integer in [8, 65536], got {k!r}")
+        k = check_int("k", k, 8, 65536)
         self.k = int(k)
         self._levels: list[np.ndarray] = [np.empty(0)]
         self._n = 0
@@ -161,7 +160,8 @@ class QuantileSketch:
         if not 0.0 <= q <= 1.0:
             raise ValueError(f"q must lie in [0, 1], got {q!r}")
         if self._n == 0:
-            raise ValueError("quantile of an empty sketch")
+            warn_empty("quantile", "QuantileSketch")
+            return float("nan")
         if q == 0.0:
             return self._min
         values, cum = self._weighted()
@@ -175,9 +175,9 @@ class QuantileSketch:
         with probability 1 - delta). +inf when k > n, as :func:`calipers.conformal_threshold`."""
         from ..metrics.conformal import conformal_rank
 
-        if self._n == 0:
-            raise ValueError("conformal_threshold of an empty sketch")
         k = conformal_rank(self._n, alpha)
+        if self._n == 0:  # k = 1 > n = 0: no finite threshold carries the guarantee
+            warn_empty("conformal_threshold", "QuantileSketch", "+inf")
         if k > self._n:
             return math.inf
         slack = self._bound if delta is None else self.probable_error(delta)

@@ -34,7 +34,16 @@ from .._common.grid import (
     fine_cell_upper_edges,
     stream_size,
 )
-from .._common.validate import DEFAULT_ROW_SUM_ATOL, Checked, check, check_bins, check_choice
+from .._common.validate import (
+    DEFAULT_ROW_SUM_ATOL,
+    Checked,
+    check,
+    check_bins,
+    check_choice,
+    check_int,
+    check_number,
+    warn_empty,
+)
 from .._kernels import backend as _backend
 from ..metrics.binned_error import NORMS, binned_error, combine_classes
 from ..metrics.scoring import brier_from_totals, bss_from_totals, log_loss_from_totals, totals_from_state
@@ -112,23 +121,15 @@ class ReliabilitySketch:
         seed: Any = None,
     ) -> None:
         self._bins = check_bins(bins)
-        if (
-            isinstance(replicates, bool)
-            or not isinstance(replicates, (int, np.integer))
-            or not 0 <= replicates <= 100_000
-        ):
-            raise ValueError(f"replicates must be an integer in [0, 100000], got {replicates!r}")
+        replicates = check_int("replicates", replicates, 0, 100_000)
         if replicates and classes is not None:
             raise ValueError(
                 "replicates need a binary or top-label sketch (classes=None): the class-wise "
                 "streams of a marginal sketch share their rows"
             )
         if classes is not None:
-            if isinstance(classes, bool) or not isinstance(classes, (int, np.integer)) or classes < 2:
-                raise ValueError(f"classes must be None or an integer >= 2, got {classes!r}")
-            classes = int(classes)
-        if not row_sum_atol >= 0:
-            raise ValueError(f"row_sum_atol must be >= 0, got {row_sum_atol!r}")
+            classes = check_int("classes", classes, 2, 1 << 20)
+        check_number("row_sum_atol", row_sum_atol, 0.0, 1.0)
         if backend != "auto":
             _backend.resolve(backend)  # fail early on an unavailable backend
         self._classes = classes
@@ -386,10 +387,9 @@ class ReliabilitySketch:
         return [row[lo:hi].reshape(GRID_CELLS, FIELDS) for row in state.reshape(self._streams, stream_size(self._bins))]
 
     def _empty_nan(self, what: str) -> bool:
+        """The one empty-sketch rule: True (and a RuntimeWarning) when nothing was added."""
         if self.count == 0:
-            warnings.warn(
-                f"{what} of an empty ReliabilitySketch is undefined; returning NaN", RuntimeWarning, stacklevel=3
-            )
+            warn_empty(what, "ReliabilitySketch")
             return True
         return False
 
@@ -511,10 +511,11 @@ class ReliabilitySketch:
     def brier_decomposition(self) -> Any:
         """Murphy's reliability, resolution and uncertainty over the equal-width bins; equal
         to :func:`calipers.brier_decomposition` on the same data."""
-        from ..metrics.discrimination import decomposition_from_bins
+        from ..metrics.discrimination import BrierDecomposition, decomposition_from_bins
 
         if self._empty_nan("brier_decomposition"):
-            return None
+            nan = float("nan")
+            return BrierDecomposition(nan, nan, nan, nan)
         return decomposition_from_bins(self._stats("width", None), self.brier())
 
     def ece_interval(
@@ -523,7 +524,7 @@ class ReliabilitySketch:
         """Bootstrap interval of the equal-width ECE from the streaming replicates (needs
         ``replicates=R`` at construction); a :class:`calipers.bootstrap.BootstrapInterval`."""
         from ..metrics.binned_error import NORMS as norms
-        from ..metrics.bootstrap import check_interval_args, interval, replicate_errors
+        from ..metrics.bootstrap import BootstrapInterval, check_interval_args, interval, replicate_errors
 
         if self._replicates is None:
             raise ValueError("this sketch keeps no bootstrap replicates: build it with ReliabilitySketch(replicates=R)")
@@ -533,6 +534,9 @@ class ReliabilitySketch:
             raise ValueError(f"debiased=True is defined for norm='l2' here; got norm={norm!r}")
         reps = self._replicate_snapshot()
         assert reps is not None
+        if self._empty_nan("ece_interval"):
+            nan = float("nan")
+            return BootstrapInterval(nan, nan, nan, float(confidence), method, np.full(len(reps), nan), True)
         estimate = self.ece(norm=norm, debiased=debiased)
         values = replicate_errors(reps[:, :, 0], reps[:, :, 1], norm, debiased)
         return interval(estimate, values, confidence, method, True)
@@ -575,12 +579,14 @@ class ReliabilitySketch:
     def smooth_reliability(self, *, sigma: float | None = None, mesh: int = 200) -> Any:
         """The smoothed reliability curve (:func:`calipers.smooth_reliability`) from the fine
         grid (binary and top-label sketches)."""
-        from ..metrics.smooth import smooth_curve
+        from ..metrics.smooth import SmoothReliability, smooth_curve
 
         if self._streams != 1:
             raise ValueError("smooth_reliability draws one curve: not available for a marginal sketch")
         if self._empty_nan("smooth_reliability"):
-            raise ValueError("smooth_reliability of an empty sketch")
+            t = np.linspace(0.0, 1.0, check_int("mesh", mesh, 2, 1_000_000))
+            nan = np.full_like(t, np.nan)
+            return SmoothReliability(t, nan, nan.copy(), float("nan") if sigma is None else float(sigma), float("nan"))
         points, residuals, counts, _ = self._grid_points()[0]
         return smooth_curve(points, residuals, counts, int(counts.sum()), sigma, mesh)
 
