@@ -34,6 +34,15 @@ def binned_stats_edges(
 def top_label(
     scores: npt.NDArray[np.floating], labels: npt.NDArray[np.integer]
 ) -> tuple[npt.NDArray[np.float64], npt.NDArray[np.int8]]: ...
+def accumulate_rows(
+    acc: npt.NDArray[np.uint64],
+    bins: int,
+    octaves: int,
+    sub_bits: int,
+    rows: npt.NDArray[np.int64],
+    scores: npt.NDArray[np.float64],
+    positive: npt.NDArray[np.uint8],
+) -> None: ...
 def det_log(x: float) -> float: ...
 def fine_cell(p: float) -> int: ...
 def scan_log(
