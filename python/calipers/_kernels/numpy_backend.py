@@ -560,7 +560,10 @@ def accumulate_rows(acc, bins, octaves, sub_bits, rows, scores, positive):
     state[:, 2:end:FIELDS] += add[:, 2::FIELDS]
     state[:, 3:end:FIELDS] += add[:, 3::FIELDS] + (state[:, 2:end:FIELDS] < before).astype(np.uint64)
     r = scores - pos
-    for col, q in ((end, quantize(r * r, UNIT_SCALE)), (end + 2, quantize(log_loss_terms(scores, positive), LOG_SCALE))):
+    for col, q in (
+        (end, quantize(r * r, UNIT_SCALE)),
+        (end + 2, quantize(log_loss_terms(scores, positive), LOG_SCALE)),
+    ):
         lo_sum = np.zeros(nrows, np.uint64)
         hi_sum = np.zeros(nrows, np.uint64)
         for start in range(0, q.size, _CHUNK):
