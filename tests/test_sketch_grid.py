@@ -79,7 +79,9 @@ def test_stated_accuracy_bounds_hold(grid, seed):
     else:
         index = calipers._kernels.numpy_backend.grid_cell(p, *_grid.grid_spec(grid))
     assert np.all(lower[index] <= p) and np.all(p <= upper[index])
-    means = np.bincount(index, weights=p, minlength=len(lower)) / np.maximum(np.bincount(index, minlength=len(lower)), 1)
+    means = np.bincount(index, weights=p, minlength=len(lower)) / np.maximum(
+        np.bincount(index, minlength=len(lower)), 1
+    )
     moved = means[index]
     assert np.all(np.abs(moved - p) <= (upper - lower)[index])
     got = s.calibrator("platt").transform(np.linspace(0.01, 0.99, 7))
@@ -89,7 +91,9 @@ def test_stated_accuracy_bounds_hold(grid, seed):
 
 def test_bounds_shrink_with_the_grid():
     p, y = _data(3)
-    bounds = [ReliabilitySketch(grid=g).update(p, y).smooth_ece(return_bound=True)[1] for g in ("fine", "compact", None)]
+    bounds = [
+        ReliabilitySketch(grid=g).update(p, y).smooth_ece(return_bound=True)[1] for g in ("fine", "compact", None)
+    ]
     assert bounds[0] < bounds[1] < bounds[2]
 
 

@@ -178,7 +178,8 @@ class CalibrationMonitor:
     confidence : level of the bootstrap intervals.
     calibrator : a fitted 1-D calibrator: each window then reports the accuracy expected
         from the calibrated confidences of its predictions alone (CBPE), next to the
-        accuracy realised by the outcomes that arrived.
+        accuracy realised by the outcomes that arrived. ``True``: the recorded scores are
+        already calibrated (a service that returns calibrated probabilities).
     accuracy_of : "decision" (scores are P(y = 1); the model predicts 1 when score >= 0.5;
         accuracy = share of right decisions, expected = mean of c or 1 - c for the decision
         taken) or "outcome" (the outcome says whether the model was right, as for LLM
@@ -244,6 +245,8 @@ class CalibrationMonitor:
         if on_alert is not None and not callable(on_alert):
             raise TypeError("on_alert must be callable")
         check_choice("accuracy_of", accuracy_of, ("decision", "outcome"))
+        if calibrator is True:
+            calibrator = _Identity()
         if calibrator is not None and not callable(getattr(calibrator, "transform", None)):
             raise TypeError("calibrator must be a fitted calipers calibrator (with transform)")
         if not callable(clock):
@@ -464,10 +467,19 @@ class CalibrationMonitor:
         if self._classes:
             if isinstance(label, bool) or not isinstance(label, (int, np.integer)) or not 0 <= label < self._classes:
                 raise ValueError(f"label must be a class index in [0, {self._classes}), got {label!r}")
+            check = None
         else:
-            label = _as_label(label)
+            if isinstance(label, (str, bytes)) or not isinstance(label, (bool, np.bool_, int, np.integer, float)):
+                raise TypeError(f"label must be an integer, got {type(label).__name__}")
+
+            def check(entry: tuple[Any, int, float, int]) -> None:
+                if entry[3] < 0:
+                    _as_label(label)  # a 1-D prediction: 0 or 1
+                elif label != int(label) or label < 0:
+                    raise ValueError(f"label must be a class index >= 0, got {label!r}")
+
         now = self._clock() if t is None else _as_time(t)
-        entry = self._pending.take(key, now)
+        entry = self._pending.take(key, now, check)
         if entry is None:
             return False
         score, slot, t_pred, argmax = entry
@@ -485,8 +497,7 @@ class CalibrationMonitor:
                 ),
             )
             return True
-        if argmax >= 0:
-            label = int(label == argmax) + 10  # top-label: the outcome is correctness
+        label = int(label == argmax) + 10 if argmax >= 0 else int(label)  # top-label: the outcome is correctness
         self._push((score, label + 2, slot, t_pred))
         return True
 
@@ -1276,6 +1287,14 @@ def _check_window(m: CalibrationMonitor, win: _Window) -> None:
             raise ValueError(f"window {win.index}: a state holds {n} records, its counter {count}")
         kind = m._kind if m._kind is not None else KIND_BINARY
         _check_consistent(state, m._bins, m._streams, kind, FLAG_EMPTY if n == 0 else 0, grid_cell_count(*grid))
+
+
+class _Identity:
+    """``calibrator=True``: the recorded scores are calibrated already."""
+
+    def transform(self, scores: np.ndarray) -> np.ndarray:
+        """The scores themselves."""
+        return scores
 
 
 def _alive(ref: weakref.ref[threading.Thread]) -> bool:

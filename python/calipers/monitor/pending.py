@@ -80,9 +80,15 @@ class PendingTable:
             self._count(entry[1], 1)
             return True
 
-    def take(self, key: Hashable, now: float) -> tuple[Any, int, float, int] | None:
-        """The entry of ``key`` (removed), or None with an ``unknown`` or ``expired`` count."""
+    def take(
+        self, key: Hashable, now: float, check: Callable[[tuple[Any, int, float, int]], None] | None = None
+    ) -> tuple[Any, int, float, int] | None:
+        """The entry of ``key`` (removed), or None with an ``unknown`` or ``expired`` count.
+        ``check(entry)`` runs first: if it raises, the entry stays and nothing is counted."""
         with self.lock:
+            entry = self._entries.get(key)
+            if entry is not None and check is not None:
+                check(entry)
             entry = self._entries.pop(key, None)
             if entry is None:
                 self._sweep(now)
