@@ -238,10 +238,10 @@ class CalibrationMonitor:
         if not (isinstance(confidence, float) and 0.0 < confidence < 1.0):
             raise ValueError(f"confidence must lie in (0, 1), got {confidence!r}")
         self._thresholds = dict(thresholds or {})
-        for metric, value in self._thresholds.items():
+        for metric, limit in self._thresholds.items():
             check_choice("thresholds key", metric, THRESHOLD_METRICS)
-            if not (isinstance(value, (int, float)) and math.isfinite(value)):
-                raise ValueError(f"thresholds[{metric!r}] must be a finite number, got {value!r}")
+            if not (isinstance(limit, (int, float)) and math.isfinite(limit)):
+                raise ValueError(f"thresholds[{metric!r}] must be a finite number, got {limit!r}")
         if on_alert is not None and not callable(on_alert):
             raise TypeError("on_alert must be callable")
         check_choice("accuracy_of", accuracy_of, ("decision", "outcome"))
@@ -374,7 +374,7 @@ class CalibrationMonitor:
         score = _as_score(score)
         if not 0.0 <= score <= 1.0:
             raise ValueError(f"score must lie in [0, 1], got {score!r}")
-        return score
+        return float(score)
 
     def _record_marginal(self, score: Any, label: Any, *, group: Hashable = None, t: Any = None) -> None:
         """``record`` of a marginal monitor: one probability vector and its class label."""
@@ -423,7 +423,7 @@ class CalibrationMonitor:
         else:
             p, y = c.scores, c.labels
         self._claim_kind(c.kind)
-        slots = np.array([self._slots.get(k) if k in self._slots else self._new_slot(k) for k in keys], np.int64)
+        slots = np.array([self._slot_of(k) for k in keys], np.int64)
         self._drain(
             (), arrays=(np.asarray(p, np.float64), np.asarray(y, np.int64), np.zeros(n, np.int8), slots, times, c.kind)
         )
@@ -537,6 +537,11 @@ class CalibrationMonitor:
                 self._slots[group] = slot
                 return slot
             return self._add_slot(group)
+
+    def _slot_of(self, key: Hashable) -> int:
+        """The slot of a group key (-1: no group), created on first use."""
+        slot = self._slots.get(key)
+        return self._new_slot(key) if slot is None else slot
 
     def _add_slot(self, key: Hashable) -> int:
         slot = len(self._keys)
@@ -844,7 +849,7 @@ class CalibrationMonitor:
                 for win in windows:
                     _add_state(out._acc, win.overall, self._bins, self._streams)
                     if win.overall_reps is not None:
-                        out._replicates += win.overall_reps  # type: ignore[operator]
+                        out._replicates += win.overall_reps
                 return out
             if group not in self._keys:
                 raise KeyError(f"no group {group!r} in this monitor")
@@ -855,7 +860,7 @@ class CalibrationMonitor:
                     part = win.groups[slot * self._group_words : (slot + 1) * self._group_words]
                     _add_state(out._acc, part, self._bins, self._streams)
                     if slot in win.reps:
-                        out._replicates += win.reps[slot]  # type: ignore[operator]
+                        out._replicates += win.reps[slot]
             return out
 
     def _aux(self, windows: list[_Window]) -> tuple[np.ndarray, np.ndarray]:
@@ -1112,8 +1117,8 @@ class CalibrationMonitor:
                 h["history"],
                 h["max_groups"],
                 h["replicates"],
-                grid=tuple(h["grid"]) if h["grid"] != [0, 0] else None,  # type: ignore[arg-type]
-                overall_grid=tuple(h["overall_grid"]) if h["overall_grid"] != [0, 0] else None,  # type: ignore[arg-type]
+                grid=tuple(h["grid"]) if h["grid"] != [0, 0] else None,
+                overall_grid=tuple(h["overall_grid"]) if h["overall_grid"] != [0, 0] else None,
                 row_sum_atol=h["row_sum_atol"],
                 **kwargs,
             )
@@ -1211,7 +1216,7 @@ class CalibrationMonitor:
                 raise ValueError("cannot merge monitors holding different kinds of input")
             if self._kind is None:
                 self._kind = blob._kind
-        slots = [self._slots.get(k) if k in self._slots else self._new_slot(k) for k in blob._keys]
+        slots: list[int] = [self._slot_of(k) for k in blob._keys]
         with self._drop_lock:
             for r, v in blob._dropped.items():
                 self._dropped[r] += v

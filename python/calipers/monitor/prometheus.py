@@ -96,14 +96,14 @@ class PrometheusCollector:
         yield from gauges.values()
         records = core.CounterMetricFamily("calipers_records", "Outcomes recorded", labels=["group"])
         records.add_metric([ALL_GROUPS], float(m.records_total))
-        for key, n in m.records_by_group().items():
-            records.add_metric([str(key)], float(n))
+        for gkey, n in m.records_by_group().items():
+            records.add_metric([str(gkey)], float(n))
         yield records
         pending = core.GaugeMetricFamily("calipers_pending", "Predictions waiting for their outcome", labels=["group"])
         pending.add_metric([ALL_GROUPS], float(m.pending))
-        for key, n in m.pending_by_group().items():
-            if key is not None:
-                pending.add_metric([str(key)], float(n))
+        for gkey, count in m.pending_by_group().items():
+            if gkey is not None:
+                pending.add_metric([str(gkey)], float(count))
         yield pending
         dropped = core.CounterMetricFamily(
             "calipers_dropped", "Records and outcomes dropped, by reason", labels=["reason"]
@@ -114,6 +114,6 @@ class PrometheusCollector:
         alert = core.GaugeMetricFamily(
             "calipers_alert", "1 while the last closed window breaks a threshold", labels=["group", "metric"]
         )
-        for (key, metric), state in m.alert_states().items():
-            alert.add_metric([ALL_GROUPS if key is None else str(key), metric], 1.0 if state.firing else 0.0)
+        for (gkey, metric), state in m.alert_states().items():
+            alert.add_metric([ALL_GROUPS if gkey is None else str(gkey), metric], 1.0 if state.firing else 0.0)
         yield alert

@@ -468,8 +468,8 @@ class ReliabilitySketch:
             self._bins, self._classes, row_sum_atol=self._row_sum_atol, backend=self._backend, grid=grid
         )
         cells = grid_cell_count(*target)
-        fine_to_src = coarsen_index(*self._grid) if self._cells else None
-        fine_to_dst = coarsen_index(*target) if cells else None
+        fine_to_src = coarsen_index(*self._grid) if self._cells else np.zeros(0, np.int64)
+        fine_to_dst = coarsen_index(*target) if cells else np.zeros(0, np.int64)
         rows_in = state.reshape(self._streams, stream_size(self._bins, self._cells))
         rows_out = out._acc.reshape(self._streams, stream_size(self._bins, cells))
         for src, dst in zip(rows_in, rows_out):
@@ -477,7 +477,7 @@ class ReliabilitySketch:
             dst[(self._bins + cells) * FIELDS :] = src[(self._bins + self._cells) * FIELDS :]
             if cells:
                 index = np.zeros(self._cells, np.int64)  # source cell -> target cell
-                index[fine_to_src] = fine_to_dst  # type: ignore[index]
+                index[fine_to_src] = fine_to_dst
                 grid_part = src[self._bins * FIELDS : (self._bins + self._cells) * FIELDS].reshape(-1, FIELDS)
                 dst[self._bins * FIELDS : (self._bins + cells) * FIELDS] = _fold_cells(grid_part, index, cells).ravel()
         out._kind = kind
