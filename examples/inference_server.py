@@ -7,8 +7,11 @@
     GET  /metrics                                     -> ECE, smooth ECE, Brier, ... and a 95% interval
     GET  /sketch                                      -> the sketch bytes, to merge across replicas
 
-Each server thread keeps its own ReliabilitySketch (no lock contention on the hot path);
-/metrics merges them, which is exact. `calipers merge` combines the /sketch bytes of many
+The no-dependency variant of examples/serve_fastapi.py (http.server, which starts a
+thread per request). Feedback goes to one calipers.CalibrationMonitor: each thread appends
+to a buffer the monitor owns, flushed exactly in batches and whenever /metrics reads, and
+the buffers of finished threads are dropped once drained, so memory stays bounded however
+many threads the server starts. `calipers merge` combines the /sketch bytes of many
 replicas. The calibrator is immutable once fitted, so every thread shares one.
 """
 
@@ -16,42 +19,16 @@ from __future__ import annotations
 
 import argparse
 import json
-import threading
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 
 import calipers
 
 
-class CalibrationMonitor:
-    """Per-thread sketches of (score, outcome) feedback, merged on demand."""
-
-    def __init__(self, bins: int = 15, replicates: int = 200) -> None:
-        self.bins, self.replicates = bins, replicates
-        self._local = threading.local()
-        self._all: list[calipers.ReliabilitySketch] = []
-        self._lock = threading.Lock()
-
-    def _mine(self) -> calipers.ReliabilitySketch:
-        sketch = getattr(self._local, "sketch", None)
-        if sketch is None:
-            sketch = self._local.sketch = calipers.ReliabilitySketch(self.bins, replicates=self.replicates)
-            with self._lock:
-                self._all.append(sketch)
-        return sketch
-
-    def record(self, score: float, label: int) -> None:
-        self._mine().update([score], [label])  # validated: a bad value raises, nothing changes
-
-    def merged(self) -> calipers.ReliabilitySketch:
-        with self._lock:
-            sketches = list(self._all)
-        empty = calipers.ReliabilitySketch(self.bins, replicates=self.replicates)
-        return calipers.merge_all([empty, *sketches])
-
-
-def make_server(port: int, calibrator: Any = None, monitor: CalibrationMonitor | None = None) -> ThreadingHTTPServer:
-    monitor = monitor or CalibrationMonitor()
+def make_server(
+    port: int, calibrator: Any = None, monitor: calipers.CalibrationMonitor | None = None
+) -> ThreadingHTTPServer:
+    monitor = monitor or calipers.CalibrationMonitor(replicates=200)
 
     class Handler(BaseHTTPRequestHandler):
         def _send(self, status: int, body: Any, content_type: str = "application/json") -> None:
@@ -78,7 +55,7 @@ def make_server(port: int, calibrator: Any = None, monitor: CalibrationMonitor |
                 self._send(400, {"error": str(exc)})
 
         def do_GET(self) -> None:
-            sketch = monitor.merged()
+            sketch = monitor.sketch()  # every window of the ring, exactly merged
             if self.path == "/metrics":
                 out: dict[str, Any] = {"count": sketch.count}
                 if sketch.count:

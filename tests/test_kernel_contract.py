@@ -34,7 +34,7 @@ def _params(backend_name: str, name: str) -> list[str]:
 
 
 def test_contract_lists_every_kernel() -> None:
-    assert len(KERNEL_NAMES) == 19
+    assert len(KERNEL_NAMES) == 20
     assert {"accumulate", "knn", "temperature_fit", "unit_stats", "det_log"} <= set(KERNEL_NAMES)
 
 
@@ -94,6 +94,13 @@ def _accumulate(k: Any, bins: int, streams: int, scores: np.ndarray, labels: np.
     return acc
 
 
+def _rows(k: Any, bins: int, octaves: int, sub_bits: int, rows: np.ndarray, nrows: int) -> np.ndarray:
+    size = bins + (2 * (1 + octaves * (1 << sub_bits)) if octaves else 0)
+    acc = np.zeros(nrows * (size * _grid.FIELDS + 4), np.uint64)
+    k.accumulate_rows(acc, bins, octaves, sub_bits, rows, P1, Y1.astype(np.uint8))
+    return acc
+
+
 VALID: dict[str, Callable[[Any], Any]] = {
     "validate_binary": lambda k: k.validate_binary(P1, Y1),
     "validate_probs": lambda k: k.validate_probs(P10, Y10, 1e-6, True),
@@ -102,6 +109,11 @@ VALID: dict[str, Callable[[Any], Any]] = {
         _accumulate(k, 7, 1, P10, Y10, 1),
         _accumulate(k, 3, 10, P10, Y10, 2),
         _accumulate(k, 15, 1, P10.astype(np.float32), Y10.astype(np.int16), 1),
+    ],
+    "accumulate_rows": lambda k: [
+        _rows(k, 15, 31, 6, np.array([0, 2, 1] * 333 + [2], np.int64), 3),
+        _rows(k, 7, 5, 2, np.zeros(1000, np.int64), 1),
+        _rows(k, 4, 0, 0, np.arange(1000, dtype=np.int64) % 5, 5),
     ],
     "top_label": lambda k: k.top_label(P10, Y10),
     "binned_stats_edges": lambda k: [
@@ -192,6 +204,37 @@ BAD: list[tuple[str, Callable[[Any], Any]]] = [
     ("accumulate acc dtype", lambda k: k.accumulate(np.zeros(_grid.stream_size(15)), 15, 1, 7, P1, Y1, 0)),
     ("accumulate read-only", lambda k: k.accumulate(_read_only(_acc(15, 1)), 15, 1, 7, P1, Y1, 0)),
     ("accumulate bins", lambda k: k.accumulate(_acc(15, 1), 0, 1, 7, P1, Y1, 0)),
+    ("rows out of range", lambda k: _rows(k, 15, 31, 6, np.arange(1000, dtype=np.int64), 3)),
+    (
+        "rows NaN score",
+        lambda k: k.accumulate_rows(
+            _acc(15, 1), 15, 31, 6, np.zeros(2, np.int64), np.array([0.5, np.nan]), np.zeros(2, np.uint8)
+        ),
+    ),
+    (
+        "rows outcome",
+        lambda k: k.accumulate_rows(
+            _acc(15, 1), 15, 31, 6, np.zeros(2, np.int64), np.array([0.5, 0.5]), np.array([0, 2], np.uint8)
+        ),
+    ),
+    (
+        "rows dtype",
+        lambda k: k.accumulate_rows(
+            _acc(15, 1), 15, 31, 6, np.zeros(2, np.int32), np.array([0.5, 0.5]), np.zeros(2, np.uint8)
+        ),
+    ),
+    (
+        "rows lengths",
+        lambda k: k.accumulate_rows(
+            _acc(15, 1), 15, 31, 6, np.zeros(3, np.int64), np.array([0.5, 0.5]), np.zeros(2, np.uint8)
+        ),
+    ),
+    (
+        "rows grid",
+        lambda k: k.accumulate_rows(
+            _acc(15, 1), 15, 40, 6, np.zeros(2, np.int64), np.array([0.5, 0.5]), np.zeros(2, np.uint8)
+        ),
+    ),
     ("top_label no columns", lambda k: k.top_label(np.zeros((3, 0)), np.zeros(3, np.int8))),
     ("binned unsorted cuts", lambda k: k.binned_stats_edges(P1, Y1, np.array([0.5, 0.1]), True, 3)),
     ("binned nbins", lambda k: k.binned_stats_edges(P1, Y1, np.array([0.5]), True, 0)),

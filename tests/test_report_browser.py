@@ -83,9 +83,12 @@ def test_report_renders_in_chromium(tmp_path):
     assert found, f"the page did not run to load: {dom.stderr[-2000:]}"
     seen = json.loads(html.unescape(found.group(1)))
     images = {img["id"]: img for img in seen["imgs"]}
-    assert set(images) >= {"reliability", "smooth", "group-a", "group-b", "drift"}
+    assert set(images) >= {"reliability", "smooth", "overview", "group-a", "group-b", "drift"}
     assert all(img["done"] and img["w"] > 0 and img["h"] > 0 for img in images.values()), images
     tables = {t["id"]: t["rows"] for t in seen["tables"]}
+    assert tables["overview-table"] == 3  # header + one row per group, before the per-group diagrams
+    page = (report / "index.html").read_text()
+    assert page.index('id="overview"') < page.index('id="group-a"') < page.index('id="group-b"')
     assert tables["metrics"] >= 5 and tables["bins"] >= 10 and tables["windows"] >= 3
 
     shot = tmp_path / "report.png"

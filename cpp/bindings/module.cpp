@@ -173,6 +173,7 @@ py::array_t<std::int64_t> py_fine_cell(const py::array& p) {
 void register_calibrators(py::module_& m);
 void register_logscan(py::module_& m);
 void register_knn(py::module_& m);
+void register_monitor(py::module_& m);
 
 PYBIND11_MODULE(_core, m, py::mod_gil_not_used()) {
     m.doc() = "calipers C++ kernels (private; use the calipers package)";
@@ -198,6 +199,7 @@ PYBIND11_MODULE(_core, m, py::mod_gil_not_used()) {
     register_calibrators(m);
     register_logscan(m);
     register_knn(m);
+    register_monitor(m);
 #ifdef CALIPERS_VERSION_INFO
 #define CALIPERS_STR(x) #x
 #define CALIPERS_XSTR(x) CALIPERS_STR(x)

@@ -8,6 +8,7 @@ name is importable from here; the subpackages hold the implementation:
 - ``calipers.streaming``: mergeable sketches (``ReliabilitySketch``, ``GroupedSketch``, ...);
 - ``calipers.calibration``: calibrators (fit / transform / serialize);
 - ``calipers.sdm``: the SDM estimator;
+- ``calipers.monitor``: ``CalibrationMonitor`` for inference servers (Prometheus, OpenTelemetry, ASGI);
 - ``calipers.io``, ``calipers.cli``: prediction logs and the ``calipers`` command;
 - ``calipers.dask``, ``calipers.sklearn``, ``calipers.plot``: integrations.
 """
@@ -47,6 +48,7 @@ from .metrics import (
     smooth_ece,
     smooth_reliability,
 )
+from .monitor import CalibrationMonitor
 from .sdm import SDMEstimator, SDMPrediction
 from .streaming import GroupedSketch, QuantileSketch, ReliabilitySketch, merge_all
 
@@ -73,6 +75,7 @@ __all__ = [
     "QuantileSketch",
     "ReliabilitySketch",
     "ReliabilityTable",
+    "CalibrationMonitor",
     "merge_all",
     "TemperatureScaling",
     "PlattScaling",

@@ -27,12 +27,14 @@ def decode128(lo: np.ndarray, hi: np.ndarray, scale: float) -> np.ndarray:
     return hi.astype(np.float64) * (2.0**64 / scale) + lo.astype(np.float64) / scale
 
 
-def coarse_stats(acc: np.ndarray, bins: int, streams: int) -> list[BinStats]:
-    from .grid import UNIT_SCALE
+def coarse_stats(acc: np.ndarray, bins: int, streams: int, cells: int | None = None) -> list[BinStats]:
+    """Equal-width bin statistics of each stream of a state (``cells`` grid cells per
+    stream; None: the fine grid)."""
+    from .grid import GRID_CELLS, UNIT_SCALE
 
     edges = width_edges(bins)
     out = []
-    for row in acc.reshape(streams, stream_size(bins)):
+    for row in acc.reshape(streams, stream_size(bins, GRID_CELLS if cells is None else cells)):
         cells = row[: bins * FIELDS].reshape(bins, FIELDS)
         out.append(
             BinStats(

@@ -23,6 +23,10 @@ EXTRAS: dict[str, tuple[str, str]] = {
     "faiss": ("faiss", "faiss-cpu"),
     "numba": ("numba", "numba"),
     "scipy": ("scipy", "scipy"),
+    "prometheus_client": ("monitor", "prometheus-client"),
+    "fastapi": ("monitor", "fastapi"),
+    "uvicorn": ("monitor", "uvicorn"),
+    "opentelemetry": ("otel", "opentelemetry-api"),
 }
 
 

@@ -1,6 +1,6 @@
 """The kernel contract: every O(n) kernel, its arguments, dtypes and errors.
 
-Three backends implement it with the same results and the same exceptions: the C++
+Three backends implement it (20 kernels) with the same results and the same exceptions: the C++
 extension ``calipers._core`` (stubs in ``calipers/_core.pyi``), ``numba_backend`` and the
 numpy reference ``numpy_backend``. ``tests/test_kernel_contract.py`` checks that each
 backend has every member with these parameter names, and ``tests/test_backends_agree.py``
@@ -63,6 +63,25 @@ class Kernels(Protocol):
         1 (bins) | 2 (fine grid) | 4 (totals). Checks the layout (ValueError), the dtype of
         ``acc`` (TypeError: writeable C-contiguous uint64) and the values (NaN, inf, [0, 1],
         labels: ValueError worded as the Python layer) before touching ``acc``."""
+        ...
+
+    def accumulate_rows(
+        self,
+        acc: npt.NDArray[np.uint64],
+        bins: int,
+        octaves: int,
+        sub_bits: int,
+        rows: I64,
+        scores: F64,
+        positive: npt.NDArray[np.uint8],
+    ) -> None:
+        """Add pair i (score, outcome 0/1) to row ``rows[i]`` of a flat state of equal rows
+        (bins, then a fine grid of ``octaves`` x 2^``sub_bits`` cells per half, none when
+        octaves is 0, then totals): the per-group, per-window state of ``CalibrationMonitor``
+        and ``ReliabilitySketch(grid=...)``. 1-D C-contiguous float64 scores, int64 rows and
+        uint8 outcomes of one length (TypeError otherwise); rows outside [0, R), scores
+        outside [0, 1] or outcomes above 1 raise ValueError before anything changes. With
+        the fine grid, one row equals ``accumulate`` of the same pairs byte for byte."""
         ...
 
     def top_label(self, scores: Floats, labels: Ints) -> tuple[F64, npt.NDArray[np.int8]]:

@@ -684,3 +684,75 @@ def fine_cell(p):
     out = np.empty(p.size, np.int64)
     _fine_cell_array(p.reshape(-1), out)
     return out.reshape(p.shape)
+
+
+# ---------------------------------------------------------------- rows (rows.hpp)
+
+
+@_jit
+def _grid_half_cell(t, octaves, sub_bits):
+    if t < 2.0 ** (-octaves - 1):
+        return 0
+    half = 1 + octaves * (1 << sub_bits)
+    if t >= 0.5:
+        return half - 1
+    m, e = math.frexp(t)  # t = m 2^e, m in [0.5, 1): float exponent is e - 1
+    sub = np.int64((2.0 * m - 1.0) * (1 << sub_bits))
+    return 1 + (e - 1 + octaves + 1) * (1 << sub_bits) + sub
+
+
+@_jit
+def _grid_cell(p, octaves, sub_bits):
+    if p <= 0.5:
+        return _grid_half_cell(p, octaves, sub_bits)
+    return 2 * (1 + octaves * (1 << sub_bits)) - 1 - _grid_half_cell(1.0 - p, octaves, sub_bits)
+
+
+@_jit
+def _check_rows(rows, p, y, nrows, counts, firsts):
+    for i in range(p.shape[0]):
+        bad = (rows[i] < 0 or rows[i] >= nrows, not (p[i] >= 0.0 and p[i] <= 1.0), y[i] > 1)
+        for r in range(3):
+            if bad[r]:
+                if counts[r] == 0:
+                    firsts[r] = i
+                counts[r] += 1
+
+
+@_jit
+def _accumulate_rows(acc, size, bins, edges, octaves, sub_bits, cells, rows, p, y):
+    for i in range(p.shape[0]):
+        base = rows[i] * size
+        pi = np.float64(p[i])
+        positive = y[i] == 1
+        qp = np.uint64(pi * UNIT_SCALE)
+        _add_cell(acc, base + _width_index(pi, bins, edges) * FIELDS, qp, positive)
+        if octaves:
+            _add_cell(acc, base + (bins + _grid_cell(pi, octaves, sub_bits)) * FIELDS, qp, positive)
+        tot = base + (bins + cells) * FIELDS
+        yv = 1.0 if positive else 0.0
+        r = pi - yv
+        _add128(acc, tot, np.uint64(r * r * UNIT_SCALE))
+        q = pi * yv + (1.0 - pi) * (1.0 - yv)
+        if q < LOG_LOSS_FLOOR:
+            q = LOG_LOSS_FLOOR
+        v = -_det_log(q)
+        if v < 0.0:
+            v = 0.0
+        _add128(acc, tot + 2, np.uint64(v * LOG_SCALE))
+
+
+def accumulate_rows(acc, bins, octaves, sub_bits, rows, scores, positive):
+    """Adds pair i to row rows[i] of the flat state ``acc`` (rows.hpp); all-or-nothing."""
+    from .._common.grid import grid_cell_count
+
+    size = _kernels_numpy.check_row_arrays(acc, bins, octaves, sub_bits, rows, scores, positive)
+    nrows = acc.size // size
+    counts = np.zeros(3, np.int64)
+    firsts = np.full(3, -1, np.int64)
+    _check_rows(rows, scores, positive, nrows, counts, firsts)
+    error = _kernels_numpy.rows_error(tuple(counts.tolist()), tuple(firsts.tolist()), nrows)
+    if error is not None:
+        raise error
+    cells = grid_cell_count(octaves, sub_bits)
+    _accumulate_rows(acc, size, bins, width_edges(bins), octaves, sub_bits, cells, rows, scores, positive)

@@ -558,3 +558,100 @@ def softmax_scaled(logits, beta):
         raise nonfinite_error(Z)
     e = np.exp(beta * (Z - Z.max(axis=1, keepdims=True)))
     return e / e.sum(axis=1, keepdims=True)
+
+
+# ---------------------------------------------------------------- rows (rows.hpp)
+
+
+def grid_cell(p: np.ndarray, octaves: int, sub_bits: int) -> np.ndarray:
+    """Cell of each score in the (octaves, sub_bits) grid (rows.hpp Grid.cell)."""
+    low = p <= 0.5
+    t = np.where(low, p, 1.0 - p)
+    bits = t.view(np.uint64)
+    e = ((bits >> np.uint64(52)) & np.uint64(0x7FF)).astype(np.int64) - 1023
+    sub = ((bits >> np.uint64(52 - sub_bits)) & np.uint64((1 << sub_bits) - 1)).astype(np.int64)
+    half = 1 + octaves * (1 << sub_bits)
+    cell = 1 + (e + octaves + 1) * (1 << sub_bits) + sub
+    cell = np.where(e < -octaves - 1, 0, cell)
+    cell = np.where(e >= -1, half - 1, cell)
+    return np.where(low, cell, 2 * half - 1 - cell)
+
+
+_ROW_RULES = ("row index(es) outside [0, {nrows})", "score(s) outside [0, 1] or NaN", "outcome(s) not 0 or 1")
+
+
+def rows_error(counts: tuple[int, ...], firsts: tuple[int, ...], nrows: int) -> ValueError | None:
+    """The error rows.hpp raises for the first violated rule, or None."""
+    for rule, (count, first) in enumerate(zip(counts, firsts)):
+        if count:
+            what = _ROW_RULES[rule].format(nrows=nrows)
+            return ValueError(f"accumulate_rows: {count} {what}, first at index {first}")
+    return None
+
+
+def check_row_arrays(acc, bins, octaves, sub_bits, rows, scores, positive) -> int:
+    """The binding's kind and size checks (register_monitor.cpp); returns the row size."""
+    from .._common.grid import GRID_OCTAVES, GRID_SUB_BITS, grid_cell_count
+
+    if not (isinstance(acc, np.ndarray) and acc.dtype == np.uint64 and acc.ndim == 1 and acc.flags.c_contiguous):
+        raise TypeError("acc must be a writeable 1-D C-contiguous uint64 array")
+    if bins < 1:
+        raise ValueError("bins must be >= 1")
+    if not ((octaves, sub_bits) == (0, 0) or (1 <= octaves <= GRID_OCTAVES and 0 <= sub_bits <= GRID_SUB_BITS)):
+        raise ValueError("invalid grid (octaves, sub_bits)")
+    size = stream_size(bins, grid_cell_count(octaves, sub_bits))
+    if acc.size % size:
+        raise ValueError("accumulator size is not a whole number of rows")
+    if scores.ndim != 1:
+        raise ValueError("scores must be 1-D")
+    for a, name, dt in ((scores, "scores", np.float64), (rows, "rows", np.int64), (positive, "positive", np.uint8)):
+        if a.ndim != 1 or a.dtype != dt or not a.flags.c_contiguous:
+            raise TypeError(f"{name} must be a 1-D C-contiguous {np.dtype(dt).name} array")
+        if a.shape[0] != scores.shape[0]:
+            raise ValueError(f"{name} must have one entry per score")
+    return size
+
+
+def accumulate_rows(acc, bins, octaves, sub_bits, rows, scores, positive):
+    """Adds pair i to row rows[i] of the flat state ``acc`` (rows.hpp); all-or-nothing."""
+    from .._common.grid import grid_cell_count
+
+    size = check_row_arrays(acc, bins, octaves, sub_bits, rows, scores, positive)
+    nrows = acc.size // size
+    masks = {0: (rows < 0) | (rows >= nrows), 1: ~((scores >= 0.0) & (scores <= 1.0)), 2: positive > 1}
+    error = rows_error(*_report(masks), nrows)
+    if error is not None:
+        raise error
+    cells = grid_cell_count(octaves, sub_bits)
+    width = bins + cells
+    state = acc.reshape(nrows, size)
+    tmp = np.zeros((nrows * width, FIELDS), np.uint64)
+    qp = quantize(scores, UNIT_SCALE)
+    pos = positive.astype(np.float64)
+    _add_cells(tmp, rows * width + equal_width_index(scores, bins), qp, pos)
+    if cells:
+        _add_cells(tmp, rows * width + bins + grid_cell(scores, octaves, sub_bits), qp, pos)
+    add = tmp.reshape(nrows, width * FIELDS)
+    end = width * FIELDS
+    state[:, 0:end:FIELDS] += add[:, 0::FIELDS]
+    state[:, 1:end:FIELDS] += add[:, 1::FIELDS]
+    before = state[:, 2:end:FIELDS].copy()
+    state[:, 2:end:FIELDS] += add[:, 2::FIELDS]
+    state[:, 3:end:FIELDS] += add[:, 3::FIELDS] + (state[:, 2:end:FIELDS] < before).astype(np.uint64)
+    r = scores - pos
+    for col, q in (
+        (end, quantize(r * r, UNIT_SCALE)),
+        (end + 2, quantize(log_loss_terms(scores, positive), LOG_SCALE)),
+    ):
+        lo_sum = np.zeros(nrows, np.uint64)
+        hi_sum = np.zeros(nrows, np.uint64)
+        for start in range(0, q.size, _CHUNK):
+            i, qq = rows[start : start + _CHUNK], q[start : start + _CHUNK]
+            lo_sum += np.bincount(i, weights=(qq & _M32).astype(np.float64), minlength=nrows).astype(np.uint64)
+            hi_sum += np.bincount(i, weights=(qq >> np.uint64(32)).astype(np.float64), minlength=nrows).astype(
+                np.uint64
+            )
+        add_lo, add_hi = _split_sum(lo_sum, hi_sum)
+        lo, hi = state[:, col].copy(), state[:, col + 1].copy()
+        _add128(lo, hi, add_lo, add_hi)
+        state[:, col], state[:, col + 1] = lo, hi

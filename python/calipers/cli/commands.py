@@ -11,7 +11,8 @@ import numpy as np
 from ..io.parquet import parquet_scores_ok, read_score_batches
 from ..io.records import Skipped
 from ..io.rows import read_record_chunks
-from ..streaming.sketch import ReliabilitySketch, merge_all
+from ..monitor.blobs import load_sketch_bytes
+from ..streaming.sketch import merge_all
 from .common import CommandError, columns, log_paths
 from .output import print_report
 from .score import stream_sketch
@@ -24,7 +25,7 @@ def run_merge(args: argparse.Namespace) -> int:
     for path in args.sketches:
         try:
             with open(path, "rb") as fh:
-                sketches.append(ReliabilitySketch.from_bytes(fh.read()))
+                sketches.append(load_sketch_bytes(fh.read()))  # sketch or CalibrationMonitor bytes
         except OSError as exc:
             raise CommandError(f"cannot read {path}: {exc.strerror}") from exc
         except ValueError as exc:

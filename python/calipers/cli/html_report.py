@@ -66,6 +66,69 @@ def _drift_png(windows: dict[str, ReliabilitySketch]) -> bytes:
     return _figure_png(draw, (8, 4))
 
 
+def _group_ece_intervals(
+    groups: dict[str, ReliabilitySketch], resamples: int = 400, seed: int = 0
+) -> list[tuple[str, float, float, float, int]]:
+    """(key, ECE, low, high, rows) per non-empty group, sorted by ECE (largest first). The
+    95% interval resamples each group's (bin, outcome) counts multinomially with the
+    scores at their bin's mean (the sketch keeps no per-sample scores)."""
+    import numpy as np
+
+    from ..metrics.bootstrap import replicate_errors
+
+    rng = np.random.default_rng(seed)
+    out = []
+    for key, s in groups.items():
+        if s.count == 0:
+            continue
+        units = np.zeros(2 * s.bins)
+        means = np.zeros(2 * s.bins)
+        for st in s._stats("width", None):  # marginal sketches: the class-wise units pooled
+            units[0::2] += st.count - st.sum_label
+            units[1::2] += st.sum_label
+            mean = np.divide(st.sum_score, st.count, out=np.zeros(s.bins), where=st.count > 0)
+            means[0::2], means[1::2] = mean, mean
+        n = int(units.sum())
+        draws = rng.multinomial(n, units / n, size=resamples).astype(np.float64)
+        values = replicate_errors(draws, draws * means, "l1", False)
+        low, high = np.quantile(values, [0.025, 0.975])
+        out.append((key, float(s.ece()), float(low), float(high), s.count))
+    return sorted(out, key=lambda r: -r[1])
+
+
+def _overview_png(rows: list[tuple[str, float, float, float, int]]) -> bytes:
+    """ECE of every group with its interval, one line per group, worst at the top."""
+
+    def draw(ax: Any) -> None:
+        y = list(range(len(rows)))[::-1]
+        ece = [r[1] for r in rows]
+        err = [[r[1] - r[2] for r in rows], [r[3] - r[1] for r in rows]]
+        ax.errorbar(ece, y, xerr=[[max(e, 0.0) for e in err[0]], [max(e, 0.0) for e in err[1]]], fmt="o", capsize=3)
+        ax.set_yticks(y)
+        ax.set_yticklabels([f"{r[0][:24]} ({r[4]:,})" for r in rows], fontsize="small")
+        ax.set_xlabel("ECE (equal-width), 95% bootstrap interval")
+        ax.set_title(f"ECE per group ({len(rows)} groups, sorted)")
+        ax.grid(axis="x", alpha=0.3)
+
+    return _figure_png(draw, (8, max(2.5, 0.28 * len(rows) + 1.2)))
+
+
+def _overview_html(directory: str, groups: dict[str, ReliabilitySketch]) -> str:
+    """The overview chart and its table, shown before the per-group diagrams."""
+    rows = _group_ece_intervals(groups)
+    if not rows:
+        return ""
+    png = _save(directory, "groups_overview.png", _overview_png(rows))
+    table = "".join(
+        f"<tr><td>{html.escape(k)}</td><td>{n:,}</td><td>{_fmt(e)}</td><td>[{_fmt(lo)}, {_fmt(hi)}]</td></tr>"
+        for k, e, lo, hi, n in rows
+    )
+    return (
+        f'{_img(png, "ECE per group with intervals", "overview")}<table id="overview-table"><tr><th>group</th>'
+        f"<th>rows</th><th>ECE</th><th>95% interval</th></tr>{table}</table>"
+    )
+
+
 def _save(directory: str, name: str, png: bytes) -> bytes:
     with open(os.path.join(directory, name), "wb") as fh:
         fh.write(png)
@@ -102,6 +165,8 @@ def write_report(
     smooth_html = ""
     if smooth is not None:
         smooth_html = _img(_save(directory, "smooth.png", smooth), "smoothed reliability diagram", "smooth")
+    if groups:
+        extra.append(_overview_html(directory, groups))
     for key, s in sorted((groups or {}).items()):
         gpng = _save(directory, f"reliability_{_safe(key)}.png", _diagram_png(s, binning, f"{key} ({s.count:,} rows)"))
         m = s.metrics()

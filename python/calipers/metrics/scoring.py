@@ -27,10 +27,14 @@ def totals(c: Checked, kernels: Any) -> tuple[np.ndarray, np.ndarray, np.ndarray
     return totals_from_state(acc, 1, streams)
 
 
-def totals_from_state(acc: np.ndarray, bins: int, streams: int) -> tuple[np.ndarray, np.ndarray, np.ndarray, int]:
-    rows = acc.reshape(streams, stream_size(bins))
+def totals_from_state(
+    acc: np.ndarray, bins: int, streams: int, cells: int = GRID_CELLS
+) -> tuple[np.ndarray, np.ndarray, np.ndarray, int]:
+    """Per stream: sums of squared errors and log-loss terms, positives; and n, from a
+    state of ``cells`` grid cells per stream."""
+    rows = acc.reshape(streams, stream_size(bins, cells))
     coarse = rows[:, : bins * FIELDS].reshape(streams, bins, FIELDS)
-    tot = rows[:, (bins + GRID_CELLS) * FIELDS :]
+    tot = rows[:, (bins + cells) * FIELDS :]
     sq = decode128(tot[:, 0], tot[:, 1], UNIT_SCALE)
     ll = decode128(tot[:, 2], tot[:, 3], LOG_SCALE)
     positives = coarse[:, :, 1].sum(axis=1).astype(np.float64)

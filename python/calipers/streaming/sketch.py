@@ -30,9 +30,14 @@ from .._common.grid import (
     KIND_TOP_LABEL,
     PART_ALL,
     UNIT_SCALE,
+    coarsen_index,
     fine_cell_lower_edges,
     fine_cell_upper_edges,
+    grid_cell_count,
+    grid_name,
+    grid_spec,
     stream_size,
+    width_edges,
 )
 from .._common.validate import (
     DEFAULT_ROW_SUM_ATOL,
@@ -57,16 +62,17 @@ _CODE_KINDS = {v: k for k, v in _KIND_CODES.items()}
 
 
 @lru_cache(maxsize=64)
-def _lo_words(bins: int, streams: int) -> np.ndarray:
+def _lo_words(bins: int, streams: int, grid_cells: int = GRID_CELLS) -> np.ndarray:
     """Indices of the low words of every 128-bit sum in the flat state."""
-    size = stream_size(bins)
-    cells = np.arange(bins + GRID_CELLS) * FIELDS + 2
-    one = np.concatenate([cells, (bins + GRID_CELLS) * FIELDS + np.array([0, 2])])
+    size = stream_size(bins, grid_cells)
+    cells = np.arange(bins + grid_cells) * FIELDS + 2
+    one = np.concatenate([cells, (bins + grid_cells) * FIELDS + np.array([0, 2])])
     return (np.arange(streams)[:, None] * size + one[None, :]).ravel()
 
 
 def _add_state(dst: np.ndarray, src: np.ndarray, bins: int, streams: int) -> None:
-    lo = _lo_words(bins, streams)
+    grid_cells = (dst.size // streams - 4) // FIELDS - bins  # the layout of any grid (ReliabilitySketch(grid=))
+    lo = _lo_words(bins, streams, grid_cells)
     before = dst[lo]
     dst += src  # uint64 arithmetic wraps; the carries are restored below
     dst[lo + 1] += (dst[lo] < before).astype(np.uint64)
@@ -108,6 +114,32 @@ class ReliabilitySketch:
     at the end of the cell holding rank ceil(j n / B); compared with exact equal-mass bins
     a boundary moves by at most the samples of one cell. Metrics of an empty sketch are
     NaN with a RuntimeWarning.
+
+    ``grid`` chooses that grid, and with it the size of the sketch and the accuracy of
+    everything computed from cells (equal-mass ECE, smooth ECE, AUROC, :meth:`calibrator`);
+    equal-width ECE, Brier, log loss and the bootstrap replicates are exact for every grid.
+    Each grid is a coarsening of the fine one (:meth:`coarsen` folds exactly):
+
+    ====================  ======  ==============  =========================================
+    grid                  cells   bytes (bins=15)  cell width
+    ====================  ======  ==============  =========================================
+    ``"fine"`` (default)  3970    127,552         1/64 of the distance to 0 or 1, to 2^-32
+    ``"compact"``         130     4,672           1/4 of the distance to 0 or 1, to 2^-17
+    ``(octaves, sub)``    2 + 2 octaves 2^sub     2^-sub of the distance, to 2^-(octaves+1)
+    ``None``              0       512             the equal-width bins serve (1/bins wide)
+    ====================  ======  ==============  =========================================
+
+    What a coarser grid costs, with n samples, c(x) the count of the cell holding x and
+    w(x) its width (all bounds hold exactly and are tested, tests/test_sketch_grid.py):
+
+    * equal-mass ECE: each of the B - 1 boundaries moves by at most the samples of its
+      cell, so ``|ece_mass - exact| <= (2/n) sum_j c(boundary_j)``;
+    * smooth ECE: ``smooth_ece(return_bound=True)`` returns the bound
+      ``sqrt(2/pi)/sigma (1/n) sum_c d_c r_c`` (d_c <= w_c);
+    * AUROC: pairs in one cell count as ties, so ``|auroc - exact| <= (1/2) sum_c
+      pos_c neg_c / (P N)``;
+    * :meth:`calibrator`: the fit equals the array fit on the scores moved to their
+      cell's mean, i.e. every score moves by less than w(x).
     """
 
     def __init__(
@@ -119,8 +151,11 @@ class ReliabilitySketch:
         backend: str = "auto",
         replicates: int = 0,
         seed: Any = None,
+        grid: str | tuple[int, int] | None = "fine",
     ) -> None:
         self._bins = check_bins(bins)
+        self._grid = grid_spec(grid)
+        self._cells = grid_cell_count(*self._grid)
         replicates = check_int("replicates", replicates, 0, 100_000)
         if replicates and classes is not None:
             raise ValueError(
@@ -137,7 +172,7 @@ class ReliabilitySketch:
         self._kind: int | None = KIND_MARGINAL if classes else None
         self._row_sum_atol = float(row_sum_atol)
         self._backend = backend
-        self._acc = np.zeros(self._streams * stream_size(self._bins), np.uint64)
+        self._acc = np.zeros(self._streams * stream_size(self._bins, self._cells), np.uint64)
         self._lock = threading.Lock()
         # (R, 2 bins, 2): per replicate and (bin, outcome) unit, the count and the score sum
         self._replicates = np.zeros((int(replicates), 2 * self._bins, 2)) if replicates else None
@@ -159,6 +194,11 @@ class ReliabilitySketch:
         return self._classes
 
     @property
+    def grid(self) -> str | tuple[int, int] | None:
+        """The grid kept for cell-based metrics: "fine", "compact", None or (octaves, sub_bits)."""
+        return grid_name(self._grid)
+
+    @property
     def kind(self) -> str | None:
         """'binary', 'top-label' or 'marginal'; None until the first update of a 1-D/top-label sketch."""
         return _KIND_NAMES[self._kind]
@@ -174,7 +214,8 @@ class ReliabilitySketch:
         return int(self._acc.nbytes)
 
     def _settings(self) -> str:
-        return f"bins={self._bins}, classes={self._classes}, kind={self.kind!r}"
+        grid = "" if self._cells == GRID_CELLS else f", grid={self.grid!r}"
+        return f"bins={self._bins}, classes={self._classes}, kind={self.kind!r}{grid}"
 
     def update(
         self, scores: Any, labels: Any, *, nan_policy: str = "raise", backend: str | None = None
@@ -206,23 +247,34 @@ class ReliabilitySketch:
             ((p, y),) = stream_pairs(c, kernels)
             replicate_delta = poisson_replicates(
                 kernels.unit_stats(p, y, self._bins), self._bins, len(self._replicates), self._rng
-            )
+            )  # (touched units, their increments)
         with self._lock:
             if self._kind is not None and self._kind != c.kind:
                 raise ValueError(
                     f"this sketch holds {self.kind} pairs; cannot add {_KIND_NAMES[c.kind]} input "
                     "(1-D scores and (n, K) top-label scores do not mix)"
                 )
-            if _backend.name_of(kernels) == "numpy":  # staged so a failure midway changes nothing
+            if self._cells != GRID_CELLS:
+                self._accumulate_rows(c, kernels)
+            elif _backend.name_of(kernels) == "numpy":  # staged so a failure midway changes nothing
                 delta = np.zeros_like(self._acc)
                 kernels.accumulate(delta, self._bins, self._streams, PART_ALL, c.scores, c.labels, c.kind)
                 _add_state(self._acc, delta, self._bins, self._streams)
             else:
                 kernels.accumulate(self._acc, self._bins, self._streams, PART_ALL, c.scores, c.labels, c.kind)
             if replicate_delta is not None:
-                self._replicates += replicate_delta  # type: ignore[operator]
+                units, increments = replicate_delta
+                self._replicates[:, units, :] += increments  # type: ignore[index]
             self._kind = c.kind
         return self
+
+    def _accumulate_rows(self, c: Checked, kernels: Any) -> None:
+        """Add validated input to a sketch whose grid is not the fine one (rows.hpp)."""
+        pairs = stream_pairs(c, kernels)
+        p = np.concatenate([np.asarray(s, np.float64) for s, _ in pairs])
+        y = np.concatenate([np.asarray(v, np.uint8) for _, v in pairs])
+        rows = np.repeat(np.arange(len(pairs), dtype=np.int64), [len(s) for s, _ in pairs])
+        kernels.accumulate_rows(self._acc, self._bins, self._grid[0], self._grid[1], rows, p, y)
 
     def _snapshot(self) -> tuple[np.ndarray, int | None]:
         with self._lock:
@@ -241,6 +293,7 @@ class ReliabilitySketch:
         if (
             other._bins != self._bins
             or other._classes != self._classes
+            or other._grid != self._grid
             or (kind is not None and self._kind is not None and kind != self._kind)
         ):
             raise ValueError(f"cannot merge incompatible sketches: {self._settings()} vs {other._settings()}")
@@ -270,7 +323,9 @@ class ReliabilitySketch:
     def copy(self) -> ReliabilitySketch:
         """An independent copy (its replicates, if any, continue from a spawned generator)."""
         state, kind = self._snapshot()
-        out = ReliabilitySketch(self._bins, self._classes, row_sum_atol=self._row_sum_atol, backend=self._backend)
+        out = ReliabilitySketch(
+            self._bins, self._classes, row_sum_atol=self._row_sum_atol, backend=self._backend, grid=self.grid
+        )
         out._acc, out._kind = state, kind
         out._replicates = self._replicate_snapshot()
         out._rng = self._rng.spawn(1)[0]
@@ -312,8 +367,8 @@ class ReliabilitySketch:
             _KIND_CODES[kind],
             self._bins,
             self._streams,
-            GRID_OCTAVES,
-            GRID_SUB_BITS,
+            self._grid[0],
+            self._grid[1],
             self._row_sum_atol,
             state,
         )
@@ -327,26 +382,31 @@ class ReliabilitySketch:
         if kind_code not in _CODE_KINDS:
             raise ValueError(f"calipers blob has an unknown kind code {kind_code}")
         kind = _CODE_KINDS[kind_code]
-        if (octaves, sub_bits) != (GRID_OCTAVES, GRID_SUB_BITS):
+        try:
+            grid = grid_spec((octaves, sub_bits))
+        except ValueError:
             raise ValueError(
-                f"calipers blob uses fine grid ({octaves}, {sub_bits}); this build uses "
-                f"({GRID_OCTAVES}, {GRID_SUB_BITS})"
-            )
+                f"calipers blob uses grid ({octaves}, {sub_bits}); this build reads (0, 0) and "
+                f"(1..{GRID_OCTAVES}, 0..{GRID_SUB_BITS})"
+            ) from None
+        cells = grid_cell_count(*grid)
         if not 1 <= bins <= 1_000_000:
             raise ValueError(f"calipers blob has an invalid bin count {bins}")
         if (kind == KIND_MARGINAL) != (streams >= 2) or streams < 1:
             raise ValueError(f"calipers blob has {streams} stream(s) for kind {_KIND_NAMES[kind]!r}")
         reps = None
         if flags & _serde.FLAG_REPLICATES:
-            state, reps = _split_replicates(state, bins, streams)
+            state, reps = _split_replicates(state, bins, streams, cells)
             flags &= ~_serde.FLAG_REPLICATES
-        if state.size != streams * stream_size(bins):
+        if state.size != streams * stream_size(bins, cells):
             raise ValueError(
                 f"calipers blob payload has {state.size} words, expected "
-                f"{streams * stream_size(bins)} for bins={bins}, streams={streams}"
+                f"{streams * stream_size(bins, cells)} for bins={bins}, streams={streams}, grid={grid}"
             )
-        _check_consistent(state, bins, streams, kind, flags)
-        out = cls(bins, streams if kind == KIND_MARGINAL else None, row_sum_atol=atol, backend=backend)
+        _check_consistent(state, bins, streams, kind, flags, cells)
+        out = cls(
+            bins, streams if kind == KIND_MARGINAL else None, row_sum_atol=atol, backend=backend, grid=grid_name(grid)
+        )
         out._acc, out._kind, out._replicates = state, kind, reps
         return out
 
@@ -361,9 +421,9 @@ class ReliabilitySketch:
         if binning == "width":
             if bins is not None and bins != self._bins:
                 raise ValueError(f"equal-width bins are fixed at construction (bins={self._bins}); got bins={bins}")
-            return coarse_stats(state, self._bins, self._streams)
+            return coarse_stats(state, self._bins, self._streams, self._cells)
         nbins = check_bins(self._bins if bins is None else bins)
-        lower = fine_cell_lower_edges()
+        lower, _ = self._cell_edges()
         out = []
         for cells in self._fine_cells(state):
             counts = cells[:, 0].astype(np.int64)
@@ -382,9 +442,49 @@ class ReliabilitySketch:
         return out
 
     def _fine_cells(self, state: np.ndarray) -> list[np.ndarray]:
-        """Each stream's fine-grid cells (GRID_CELLS x FIELDS) in a state snapshot."""
-        lo, hi = self._bins * FIELDS, (self._bins + GRID_CELLS) * FIELDS
-        return [row[lo:hi].reshape(GRID_CELLS, FIELDS) for row in state.reshape(self._streams, stream_size(self._bins))]
+        """Each stream's grid cells (cells x FIELDS) in a state snapshot; without a grid
+        (``grid=None``) the equal-width bins."""
+        rows = state.reshape(self._streams, stream_size(self._bins, self._cells))
+        if self._cells == 0:
+            return [row[: self._bins * FIELDS].reshape(self._bins, FIELDS) for row in rows]
+        lo, hi = self._bins * FIELDS, (self._bins + self._cells) * FIELDS
+        return [row[lo:hi].reshape(self._cells, FIELDS) for row in rows]
+
+    def _cell_edges(self) -> tuple[np.ndarray, np.ndarray]:
+        """Lower and upper score bounds of the cells :meth:`_fine_cells` returns."""
+        if self._cells == 0:
+            edges = width_edges(self._bins)
+            return edges[:-1], edges[1:]
+        return fine_cell_lower_edges(*self._grid), fine_cell_upper_edges(*self._grid)
+
+    def coarsen(self, grid: str | tuple[int, int] | None) -> ReliabilitySketch:
+        """A copy of this sketch on a coarser grid, folded exactly: equal to the sketch
+        built with ``grid=`` from the same data. The target must be a coarsening of this
+        sketch's grid (fewer or equal octaves and sub-bits; None always is)."""
+        target = grid_spec(grid)
+        if target != (0, 0) and (target[0] > self._grid[0] or target[1] > self._grid[1]):
+            raise ValueError(f"grid {grid!r} is not a coarsening of this sketch's grid {self.grid!r}")
+        state, kind = self._snapshot()
+        out = ReliabilitySketch(
+            self._bins, self._classes, row_sum_atol=self._row_sum_atol, backend=self._backend, grid=grid
+        )
+        cells = grid_cell_count(*target)
+        fine_to_src = coarsen_index(*self._grid) if self._cells else np.zeros(0, np.int64)
+        fine_to_dst = coarsen_index(*target) if cells else np.zeros(0, np.int64)
+        rows_in = state.reshape(self._streams, stream_size(self._bins, self._cells))
+        rows_out = out._acc.reshape(self._streams, stream_size(self._bins, cells))
+        for src, dst in zip(rows_in, rows_out):
+            dst[: self._bins * FIELDS] = src[: self._bins * FIELDS]
+            dst[(self._bins + cells) * FIELDS :] = src[(self._bins + self._cells) * FIELDS :]
+            if cells:
+                index = np.zeros(self._cells, np.int64)  # source cell -> target cell
+                index[fine_to_src] = fine_to_dst
+                grid_part = src[self._bins * FIELDS : (self._bins + self._cells) * FIELDS].reshape(-1, FIELDS)
+                dst[self._bins * FIELDS : (self._bins + cells) * FIELDS] = _fold_cells(grid_part, index, cells).ravel()
+        out._kind = kind
+        out._replicates = self._replicate_snapshot()
+        out._rng = self._rng.spawn(1)[0]
+        return out
 
     def _empty_nan(self, what: str) -> bool:
         """The one empty-sketch rule: True (and a RuntimeWarning) when nothing was added."""
@@ -428,7 +528,7 @@ class ReliabilitySketch:
 
     def _totals(self) -> tuple[np.ndarray, np.ndarray, np.ndarray, int]:
         state, _ = self._snapshot()
-        return totals_from_state(state, self._bins, self._streams)
+        return totals_from_state(state, self._bins, self._streams, self._cells)
 
     def brier(self) -> float:
         if self._empty_nan("brier"):
@@ -545,7 +645,7 @@ class ReliabilitySketch:
         from ..metrics.smooth import grid_points
 
         state, _ = self._snapshot()
-        lower, upper = fine_cell_lower_edges(), fine_cell_upper_edges()
+        lower, upper = self._cell_edges()
         return [grid_points(cells, lower, upper) for cells in self._fine_cells(state)]
 
     def smooth_ece(self, *, compat: str | None = None, return_bound: bool = False) -> Any:
@@ -623,10 +723,29 @@ class ReliabilitySketch:
             }
 
 
-def _check_consistent(state: np.ndarray, bins: int, streams: int, kind: int | None, flags: int) -> None:
-    rows = state.reshape(streams, stream_size(bins))
+def _fold_cells(cells: np.ndarray, index: np.ndarray, n_out: int) -> np.ndarray:
+    """Add cells (n, FIELDS) into n_out cells by ``index``, the 128-bit sums with carry."""
+    out = np.zeros((n_out, FIELDS), np.uint64)
+    np.add.at(out[:, 0], index, cells[:, 0])
+    np.add.at(out[:, 1], index, cells[:, 1])
+    low = np.zeros(n_out, np.uint64)
+    mid = np.zeros(n_out, np.uint64)
+    high = np.zeros(n_out, np.uint64)
+    np.add.at(low, index, cells[:, 2] & np.uint64(0xFFFFFFFF))  # < 2^44 for 3970 cells: exact
+    np.add.at(mid, index, cells[:, 2] >> np.uint64(32))
+    np.add.at(high, index, cells[:, 3])
+    lo = (mid << np.uint64(32)) + low
+    out[:, 2] = lo
+    out[:, 3] = high + (mid >> np.uint64(32)) + (lo < (mid << np.uint64(32))).astype(np.uint64)
+    return out
+
+
+def _check_consistent(
+    state: np.ndarray, bins: int, streams: int, kind: int | None, flags: int, grid_cells: int = GRID_CELLS
+) -> None:
+    rows = state.reshape(streams, stream_size(bins, grid_cells))
     coarse = rows[:, : bins * FIELDS].reshape(streams, bins, FIELDS)
-    fine = rows[:, bins * FIELDS : (bins + GRID_CELLS) * FIELDS].reshape(streams, GRID_CELLS, FIELDS)
+    fine = rows[:, bins * FIELDS : (bins + grid_cells) * FIELDS].reshape(streams, grid_cells, FIELDS)
     for cells in (coarse, fine):
         if np.any(cells[:, :, 1] > cells[:, :, 0]):
             raise ValueError("calipers blob is inconsistent: a cell has more positives than samples")
@@ -634,7 +753,7 @@ def _check_consistent(state: np.ndarray, bins: int, streams: int, kind: int | No
         if np.any(cells[:, :, 3] > cells[:, :, 0] // 4 + 1):
             raise ValueError("calipers blob is inconsistent: a cell's score sum exceeds its count")
     totals_c = coarse[:, :, 0].sum(axis=1)
-    if not np.array_equal(totals_c, fine[:, :, 0].sum(axis=1)) or np.any(totals_c != totals_c[0]):
+    if (grid_cells and not np.array_equal(totals_c, fine[:, :, 0].sum(axis=1))) or np.any(totals_c != totals_c[0]):
         raise ValueError("calipers blob is inconsistent: bin and grid counts disagree")
     empty = int(totals_c[0]) == 0
     if bool(flags & _serde.FLAG_EMPTY) != empty or flags & ~_serde.FLAG_EMPTY:
@@ -643,9 +762,11 @@ def _check_consistent(state: np.ndarray, bins: int, streams: int, kind: int | No
         raise ValueError("calipers blob has samples but no input kind")
 
 
-def _split_replicates(payload: np.ndarray, bins: int, streams: int) -> tuple[np.ndarray, np.ndarray]:
+def _split_replicates(
+    payload: np.ndarray, bins: int, streams: int, grid_cells: int = GRID_CELLS
+) -> tuple[np.ndarray, np.ndarray]:
     """The exact state and the checked replicate block of a payload flagged with replicates."""
-    main = streams * stream_size(bins)
+    main = streams * stream_size(bins, grid_cells)
     if streams != 1 or payload.size < main + 1:
         raise ValueError("calipers blob has a malformed replicate block")
     count = int(payload[main])
