@@ -64,6 +64,11 @@ class _OneDimensional(Calibrator):
     def _fit_map(self, kernels: Any, p: np.ndarray, y: np.ndarray, w: np.ndarray | None) -> Map:
         raise NotImplementedError
 
+    def _fits_one_outcome(self, kind: int) -> bool:
+        """Whether a stream whose outcomes are all equal can be fitted (a reference that
+        accepts it, in its compat mode); calipers itself refuses: nothing to calibrate against."""
+        return False
+
     def _checked(self, scores: Any, labels: Any, kernels: Any) -> Any:
         compat = getattr(self, "compat", None)
         return check(
@@ -83,12 +88,19 @@ class _OneDimensional(Calibrator):
         w = check_weights(sample_weight, c.n)
         from .._common.binstats import stream_pairs
 
+        if getattr(self, "compat", None) == "uncertainty-calibration" and c.kind == KIND_MARGINAL:
+            span = int(c.labels.max()) - int(c.labels.min()) + 1
+            if span != c.classes:  # the reference asserts k == max(labels) - min(labels) + 1
+                raise ValueError(
+                    f"compat='uncertainty-calibration' needs labels spanning all {c.classes} classes "
+                    f"(its marginal calibrators assert max - min + 1 == K), got {span}"
+                )
         maps = []
         for k, (p, y) in enumerate(stream_pairs(c, kernels)):
             p = np.ascontiguousarray(p, dtype=np.float64)
             y = np.asarray(y).astype(np.int8)
             active = y if w is None else y[w > 0]
-            if active.min() == active.max():
+            if active.min() == active.max() and not self._fits_one_outcome(c.kind):
                 where = "" if c.kind != KIND_MARGINAL else f" for class {k}"
                 raise ValueError(
                     f"the calibration labels{where} are all {int(active[0])}: a calibrator needs both "
@@ -287,6 +299,12 @@ class HistogramBinning(_OneDimensional):
     ) -> None:
         self.bins, self.monotone, self.compat = check_bins(bins), bool(monotone), compat
         self._init_common(mode, renormalize, row_sum_atol, backend)
+
+    def _fits_one_outcome(self, kind: int) -> bool:
+        # uncertainty-calibration's histogram calibrators fit a stream whose outcomes are all
+        # equal (a model right on every point, a class that never occurs): each bin's value
+        # is that outcome.
+        return self.compat == "uncertainty-calibration"
 
     def _fit_map(self, kernels: Any, p: np.ndarray, y: np.ndarray, w: np.ndarray | None) -> Map:
         return fit_histogram(kernels, p, y, w, self.bins, self.compat, self.monotone)
