@@ -13,7 +13,7 @@ import calipers
 
 
 def test_histogram_binning_fits_a_set_with_one_outcome_like_uncertainty_calibration(cifar) -> None:
-    P, y = cifar
+    P, _ = cifar
     right = np.argmax(P, axis=1)  # a model right on every calibration point
     ref = uc.HistogramTopCalibrator(len(P), 10)
     ref.train_calibration(P, right)
