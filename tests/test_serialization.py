@@ -14,6 +14,7 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
+import calipers
 from calipers import ReliabilitySketch
 
 DATA = Path(__file__).parent / "data"
@@ -128,3 +129,38 @@ def test_fuzz_bit_flips_and_truncations(data):  # type: ignore[no-untyped-def]
         bad = blob[:40] + data.draw(st.binary(min_size=1, max_size=64)) + blob[40:]
     with pytest.raises(ValueError):
         ReliabilitySketch.from_bytes(bad)
+
+
+def test_every_kind_of_blob_has_its_own_type_id():
+    """A blob handed to another kind's loader fails on its type id (the monitor once shared
+    the quantile sketch's id)."""
+    import numpy as np
+
+    from calipers._common import serde
+
+    ids = {name: value for name, value in vars(serde).items() if name.startswith("TYPE_")}
+    assert len(set(ids.values())) == len(ids), ids
+    p = np.array([0.2, 0.7, 0.9])
+    y = np.array([0, 1, 1])
+    monitor = calipers.CalibrationMonitor()
+    monitor.record_many(p, y, t=0.0)
+    blobs = {
+        "reliability": calipers.ReliabilitySketch().update(p, y).to_bytes(),
+        "grouped": calipers.GroupedSketch().update(p, y, ["a", "b", "a"]).to_bytes(),
+        "quantile": calipers.QuantileSketch().update(p).to_bytes(),
+        "calibrator": calipers.HistogramBinning(2).fit(p, y).to_bytes(),
+        "monitor": monitor.to_bytes(),
+    }
+    loaders = {
+        "reliability": calipers.ReliabilitySketch.from_bytes,
+        "grouped": calipers.GroupedSketch.from_bytes,
+        "quantile": calipers.QuantileSketch.from_bytes,
+        "calibrator": calipers.Calibrator.from_bytes,
+        "monitor": calipers.CalibrationMonitor.from_bytes,
+    }
+    for kind, blob in blobs.items():
+        assert loaders[kind](blob) is not None
+        for other, load in loaders.items():
+            if other != kind:
+                with pytest.raises(ValueError):
+                    load(blob)

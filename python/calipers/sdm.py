@@ -43,7 +43,7 @@ from ._kernels import backend as _backend
 
 __all__ = ["SDMEstimator", "SDMPrediction"]
 
-TYPE_SDM = 5
+TYPE_SDM = _serde.TYPE_SDM
 OOD_LABEL = -99
 UNLABELED = -1
 

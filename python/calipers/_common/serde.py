@@ -34,7 +34,13 @@ import numpy as np
 MAGIC = b"CLPR"
 FORMAT_VERSION = 1
 READABLE_VERSIONS = (1,)
+# Type ids: one per kind of blob, never reused (a blob read as another kind must fail).
 TYPE_RELIABILITY_SKETCH = 1
+TYPE_CALIBRATOR = 2
+TYPE_GROUPED_SKETCH = 3
+TYPE_QUANTILE_SKETCH = 4
+TYPE_SDM = 5
+TYPE_MONITOR = 6
 _HEADER = struct.Struct("<4sBBBBIIIIdQ")
 HEADER_SIZE = _HEADER.size  # 40
 FLAG_EMPTY = 1
@@ -108,7 +114,6 @@ def unpack(data: bytes, expected_type: int) -> tuple[tuple[int, ...], float, np.
 # Calibrators and other small states: magic, version, type id, flags, reserved (4 bytes),
 # payload length in bytes (u64), payload (canonical JSON, UTF-8), CRC-32 of all before it.
 _ENVELOPE = struct.Struct("<4sBBBBIQ")
-TYPE_CALIBRATOR = 2
 
 
 def pack_payload(type_id: int, payload: bytes) -> bytes:

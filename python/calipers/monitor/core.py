@@ -55,7 +55,7 @@ from .pending import REASONS, PendingTable
 
 __all__ = ["CalibrationMonitor", "Alert", "THRESHOLD_METRICS", "TYPE_MONITOR"]
 
-TYPE_MONITOR = 4  # serde type id of a monitor blob
+TYPE_MONITOR = _serde.TYPE_MONITOR  # serde type id of a monitor blob
 THRESHOLD_METRICS = ("ece", "smooth_ece", "brier", "log_loss")
 _EXPECTED_SCALE = 2.0**32  # expected-correct sums are fixed point, so merges are exact
 _AUX = 4  # per group-window counters: predictions, expected correct (2^-32), labelled, correct

@@ -18,7 +18,7 @@ from .sketch import ReliabilitySketch, merge_all
 
 __all__ = ["GroupedSketch", "pce_from_sketches"]
 
-TYPE_GROUPED_SKETCH = 3
+TYPE_GROUPED_SKETCH = _serde.TYPE_GROUPED_SKETCH
 
 
 def pce_from_sketches(sketches: Iterable[ReliabilitySketch], *, norm: str = "l1") -> float:

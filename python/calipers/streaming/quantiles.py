@@ -33,7 +33,7 @@ from .._common.validate import check_int, finite_values, warn_empty
 
 __all__ = ["QuantileSketch"]
 
-TYPE_QUANTILE_SKETCH = 4
+TYPE_QUANTILE_SKETCH = _serde.TYPE_QUANTILE_SKETCH
 
 
 class QuantileSketch:
