@@ -78,7 +78,10 @@ def _open(data: object, header: struct.Struct, expected_type: int) -> tuple[byte
             f"(this build reads {READABLE_VERSIONS[0]}-{READABLE_VERSIONS[-1]})"
         )
     if type_id != expected_type:
-        raise ValueError(f"calipers blob holds type {type_id}, expected type {expected_type}")
+        raise ValueError(
+            f"calipers blob holds {_type_name(type_id)} (type {type_id}), expected "
+            f"{_type_name(expected_type)} (type {expected_type})"
+        )
     return data, fields
 
 
@@ -109,6 +112,21 @@ def unpack(data: bytes, expected_type: int) -> tuple[tuple[int, ...], float, np.
 # payload length in bytes (u64), payload (canonical JSON, UTF-8), CRC-32 of all before it.
 _ENVELOPE = struct.Struct("<4sBBBBIQ")
 TYPE_CALIBRATOR = 2
+TYPE_SAVED_SCORE = 8  # what `calipers score --save-sketch` writes (calipers.cli.saved)
+
+# what each type id holds, for error messages (3-5 are defined beside their classes)
+_TYPE_NAMES = {
+    TYPE_RELIABILITY_SKETCH: "a ReliabilitySketch",
+    TYPE_CALIBRATOR: "a calibrator",
+    3: "a GroupedSketch",
+    4: "a QuantileSketch",
+    5: "an SDMEstimator",
+    TYPE_SAVED_SCORE: "a saved `calipers score` result (read it with calipers.cli.saved.load_saved)",
+}
+
+
+def _type_name(type_id: int) -> str:
+    return _TYPE_NAMES.get(type_id, "an unknown type")
 
 
 def pack_payload(type_id: int, payload: bytes) -> bytes:
