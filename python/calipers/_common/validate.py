@@ -185,7 +185,7 @@ def check(
     if mode not in (None, "top-label", "marginal"):
         raise ValueError(f"mode must be 'top-label' or 'marginal', got {mode!r}")
     if not (row_sum_atol >= 0):
-        raise ValueError(f"row_sum_atol must be >= 0, got {row_sum_atol!r}")
+        raise ValueError(f"row_sum_atol must be >= 0, got {plain(row_sum_atol)}")
     s = as_scores(scores)
     labels_raw = labels
     y = as_labels(labels)
@@ -218,6 +218,14 @@ def check(
         shown = y
     raise_violations(counts, firsts, s, shown, rules=tuple(rules), atol=row_sum_atol)
     return Checked(s, y, kind)
+
+
+def plain(value: Any) -> str:
+    """repr() of a value for an error message, numpy scalars as the plain numbers they hold
+    (``10``, not ``np.int64(10)``)."""
+    if isinstance(value, np.generic):
+        return repr(value.item())
+    return repr(value)
 
 
 def check_bins(bins: Any) -> int:

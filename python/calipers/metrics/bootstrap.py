@@ -27,7 +27,7 @@ import numpy as np
 
 from .._common.binstats import stream_pairs
 from .._common.grid import width_edges
-from .._common.validate import DEFAULT_ROW_SUM_ATOL, check, check_bins, check_choice
+from .._common.validate import DEFAULT_ROW_SUM_ATOL, check, check_bins, check_choice, plain
 from .._kernels import backend as _backend
 from .binned_error import binned_error_rows
 
@@ -68,9 +68,9 @@ def interval(estimate: float, replicates: np.ndarray, confidence: float, method:
 
 def check_interval_args(n_resamples: Any, confidence: Any, method: str) -> int:
     if isinstance(n_resamples, bool) or not isinstance(n_resamples, (int, np.integer)) or n_resamples < 1:
-        raise ValueError(f"n_resamples must be a positive integer, got {n_resamples!r}")
+        raise ValueError(f"n_resamples must be a positive integer, got {plain(n_resamples)}")
     if not (isinstance(confidence, (int, float)) and 0.0 < confidence < 1.0):
-        raise ValueError(f"confidence must lie in (0, 1), got {confidence!r}")
+        raise ValueError(f"confidence must lie in (0, 1), got {plain(confidence)}")
     check_choice("method", method, METHODS)
     return int(n_resamples)
 

@@ -7,7 +7,7 @@ from typing import Any
 
 import numpy as np
 
-from .._common.validate import finite_values
+from .._common.validate import finite_values, plain
 
 __all__ = ["conformal_threshold"]
 
@@ -37,5 +37,5 @@ def conformal_rank(n: int, alpha: Any) -> int:
     scores (k > n: no finite threshold). 1e-9 absorbs float rounding of (n + 1)(1 - alpha)
     (20 * 0.95 = 19.000000000000004)."""
     if isinstance(alpha, bool) or not isinstance(alpha, (int, float)) or not 0.0 < alpha < 1.0:
-        raise ValueError(f"alpha must be a number in (0, 1), got {alpha!r}")
+        raise ValueError(f"alpha must be a number in (0, 1), got {plain(alpha)}")
     return math.ceil((n + 1) * (1.0 - alpha) - 1e-9)

@@ -22,7 +22,7 @@ from typing import Any
 
 import numpy as np
 
-from .._common.validate import as_embeddings, check_choice
+from .._common.validate import as_embeddings, check_choice, plain
 from .._kernels import backend as _backend
 
 __all__ = ["knn", "proximity"]
@@ -33,7 +33,7 @@ AGGREGATIONS = ("mean_of_exp", "exp_of_mean")
 
 def _check_k(k: Any, available: int) -> int:
     if isinstance(k, bool) or not isinstance(k, (int, np.integer)) or k < 1:
-        raise ValueError(f"k must be a positive integer, got {k!r}")
+        raise ValueError(f"k must be a positive integer, got {plain(k)}")
     if k > available:
         raise ValueError(f"k={k} exceeds the {available} candidate neighbour(s) in the pool")
     return int(k)
