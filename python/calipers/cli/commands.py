@@ -107,7 +107,7 @@ def _checked_call(path: str, call: Callable[[], T]) -> T:
     try:
         return call()
     except Exception as exc:
-        why = unreadable_reason(exc)
+        why = unreadable_reason(exc, path)
         if why is None:
             raise
         raise UnreadableFile(path, *why) from exc

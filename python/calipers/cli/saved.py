@@ -6,7 +6,7 @@ Layout: the calipers envelope (magic, format version, type 8, payload length, CR
 :mod:`calipers._common.serde`) around a payload of a u32 header length, a JSON header
 ``{"format": "calipers.score", "version": 1, "rows", "skipped", "skipped_first", "window",
 "sizes": [overall, groups, windows]}`` and the three sketch blobs (a ReliabilitySketch and
-two GroupedSketches, each with its own checks). ``load_saved`` also takes a plain
+two GroupedSketches, each with its own checks; 0 bytes for no groups or no windows). ``load_saved`` also takes a plain
 ReliabilitySketch blob (what ``--save-sketch`` wrote before this format): its groups,
 windows and skip counts are then empty.
 """
@@ -32,7 +32,11 @@ SAVED_VERSION = 1
 
 def dump_saved(scored: Scored, window: float | None) -> bytes:
     """The saved form of a score run (``window``: the --window length in seconds, or None)."""
-    blobs = [scored.sketch.to_bytes(), scored.groups.to_bytes(), scored.windows.to_bytes()]
+    blobs = [
+        scored.sketch.to_bytes(),
+        scored.groups.to_bytes() if len(scored.groups) else b"",  # none: 0 bytes
+        scored.windows.to_bytes() if len(scored.windows) else b"",
+    ]
     header = json.dumps(
         {
             "format": "calipers.score",
@@ -87,9 +91,10 @@ def load_saved(data: bytes) -> tuple[Scored, float | None]:
         if (
             not isinstance(sizes, list)
             or len(sizes) != 3
-            or any(isinstance(v, bool) or not isinstance(v, int) or v <= 0 for v in sizes)
+            or any(isinstance(v, bool) or not isinstance(v, int) or v < 0 for v in sizes)
+            or sizes[0] == 0
         ):
-            raise ValueError("sizes must be three positive integers")
+            raise ValueError("sizes must be three integers >= 0, the first > 0")
         if isinstance(rows, bool) or not isinstance(rows, int) or rows < 0:
             raise ValueError("rows must be a non-negative integer")
         if window is not None and (
@@ -107,7 +112,9 @@ def load_saved(data: bytes) -> tuple[Scored, float | None]:
         parts.append(payload[pos : pos + size])
         pos += size
     sketch = ReliabilitySketch.from_bytes(parts[0])
-    groups, windows = GroupedSketch.from_bytes(parts[1]), GroupedSketch.from_bytes(parts[2])
+    groups, windows = (
+        GroupedSketch.from_bytes(part) if part else GroupedSketch(sketch.bins, sketch.classes) for part in parts[1:]
+    )
     if rows != sketch.count:
         raise ValueError(f"calipers saved-score blob says {rows} rows but its sketch holds {sketch.count}")
     for name, grouped in (("groups", groups), ("windows", windows)):

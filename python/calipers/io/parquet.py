@@ -100,7 +100,7 @@ def parquet_times(arr: Any, unit: str = "s") -> tuple[np.ndarray, np.ndarray, np
         seconds = ticks / _TIME_UNITS[arr.type.unit]
         _, unreadable, out_of_range = epoch_seconds(seconds, "s")
         return seconds, missing, unreadable, out_of_range
-    values = arr.cast(pa.float64()).fill_null(0.0).to_numpy(zero_copy_only=False)
+    values = arr.cast(pa.float64(), safe=False).fill_null(0.0).to_numpy(zero_copy_only=False)  # ns ticks > 2^53
     if pa.types.is_boolean(arr.type):
         values = np.full(len(values), np.nan)  # a boolean time is unreadable
     seconds, unreadable, out_of_range = epoch_seconds(values, unit)

@@ -26,14 +26,17 @@ __all__ = ["read_table_chunks", "read_chunks", "guarded", "unreadable_reason"]
 T = TypeVar("T")
 
 
-def unreadable_reason(exc: BaseException) -> tuple[str, str] | None:
+def unreadable_reason(exc: BaseException, path: str | None = None) -> tuple[str, str] | None:
     """(reason, detail) when ``exc`` says a file itself is unreadable (an I/O error, not
     gzip, truncated, corrupt Parquet, not text); None when it is something else (a bug, a
-    malformed row under --strict)."""
+    malformed row under --strict). For a Parquet ``path`` an OSError without an errno is
+    pyarrow's (a corrupt file)."""
     import gzip
 
     if isinstance(exc, (UnreadableFile, MalformedRow)):
         return None
+    if path is not None and path.endswith((".parquet", ".pq")) and isinstance(exc, OSError) and exc.errno is None:
+        return "not a readable Parquet file", str(exc).strip()
     if isinstance(exc, gzip.BadGzipFile):
         return "not a gzip file", str(exc)
     if isinstance(exc, EOFError):
@@ -41,7 +44,7 @@ def unreadable_reason(exc: BaseException) -> tuple[str, str] | None:
     if isinstance(exc, zlib.error):
         return "corrupt compressed data", str(exc)
     if type(exc).__module__.startswith("pyarrow"):
-        return "not a readable Parquet file", str(exc)
+        return "not a readable Parquet file", str(exc).strip()
     if isinstance(exc, OSError):
         return exc.strerror or type(exc).__name__, "" if exc.strerror else str(exc)
     if isinstance(exc, UnicodeError):
@@ -57,7 +60,7 @@ def guarded(path: str, items: Iterator[T]) -> Iterator[T]:
     try:
         yield from items
     except Exception as exc:
-        why = unreadable_reason(exc)
+        why = unreadable_reason(exc, path)
         if why is None:
             raise
         raise UnreadableFile(path, *why) from exc

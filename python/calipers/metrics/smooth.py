@@ -149,11 +149,17 @@ class _RelplotSmoother:
         return self.grids[m]
 
     @staticmethod
-    def _smooth(values: np.ndarray, m: int, sigma: float, t: np.ndarray) -> np.ndarray:
+    def _smooth(values: np.ndarray, m: int, sigma: float, t: np.ndarray, direct: bool = False) -> np.ndarray:
+        """relplot's ReflectedGaussianKernel.apply on a splatted grid; ``direct`` convolves
+        as relplot does (np.convolve: exact sums of non-negative terms, O(m^2)) instead of
+        by FFT (whose rounding, ~1e-16 of the largest value, can dip below 0)."""
         grid = np.linspace(0.0, 1.0, m)
         kernel = np.exp(-(grid - 0.5) * (grid - 0.5) / (2 * sigma**2)) / (_SQRT_2PI * sigma)
         extended = np.concatenate([values[::-1][:-1], values, values[::-1][1:]])
-        smoothed = _convolve_valid(extended, kernel[::-1])[m // 2 : m // 2 + m]
+        if direct:
+            smoothed = np.convolve(extended, kernel, "valid")[m // 2 : m // 2 + m]
+        else:
+            smoothed = _convolve_valid(extended, kernel[::-1])[m // 2 : m // 2 + m]
         idx = np.clip((t * (m - 1)).astype(np.int64), 0, m - 2)
         rest = (t - idx * (1 / (m - 1))) / (1 / (m - 1))
         return smoothed[idx] * (1 - rest) + smoothed[idx + 1] * rest
@@ -310,8 +316,8 @@ def smooth_curve(
             sigma = float(sigma)
             value = _RelplotSmoother(points, residuals, counts).at(sigma)
         m = max(2000, round(20 / sigma)) // 2 + 1  # relplot's GaussianKernel.apply grid
-        smoothed_y = _RelplotSmoother._smooth(_splat(points, outcomes, m - 1), m, sigma, t)
-        smoothed_n = _RelplotSmoother._smooth(_splat(points, counts, m - 1), m, sigma, t)
+        smoothed_y = _RelplotSmoother._smooth(_splat(points, outcomes, m - 1), m, sigma, t, direct=True)
+        smoothed_n = _RelplotSmoother._smooth(_splat(points, counts, m - 1), m, sigma, t, direct=True)
         frequency = smoothed_y / (smoothed_n + 0.0001)  # KernelSmoother.predict: BaseKernelMixin.smooth
         return SmoothReliability(t, frequency, smoothed_n / n, float(sigma), float(value))
     smoother = _ExactSmoother(points, residuals, n)

@@ -58,8 +58,8 @@ def group_keys(groups: Any, n: int) -> tuple[list[Any], np.ndarray]:
     (floats with a fraction, booleans, bytes, objects) a TypeError."""
     if isinstance(groups, (str, bytes)):
         raise TypeError(f"groups must be an array of keys, got {type(groups).__name__}")
-    try:
-        keys = np.asarray(groups)
+    try:  # a Python sequence keeps its elements' types (np.asarray would make 1 and '1' one string)
+        keys = np.asarray(groups, dtype=object) if isinstance(groups, (list, tuple)) else np.asarray(groups)
     except (TypeError, ValueError) as exc:
         raise TypeError(f"groups must be an array of string or integer keys: {exc}") from None
     if keys.ndim != 1 or len(keys) != n:

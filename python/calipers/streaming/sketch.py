@@ -671,6 +671,22 @@ def _check_means(cells: np.ndarray, lower: np.ndarray, upper: np.ndarray, what: 
         raise ValueError(f"calipers blob is inconsistent: a {what}'s mean score lies outside the {what}")
 
 
+def _check_bins_against_grid(
+    coarse: np.ndarray, fine: np.ndarray, inner: np.ndarray, lower: np.ndarray, upper: np.ndarray
+) -> None:
+    """The same samples fill the bins and the grid: below each inner bin edge e, the bins
+    hold at least the samples of the grid cells wholly below e and at most those of the
+    cells that start below e (counts and positives alike)."""
+    slack = 1e-12
+    surely = np.searchsorted(upper, inner - slack, side="left")  # cells whose every score is < e
+    maybe = np.searchsorted(lower, inner + slack, side="left")  # cells that may hold a score < e
+    for field, what in ((0, "counts"), (1, "positives")):
+        below = np.cumsum(coarse[:, :, field], axis=1)[:, :-1]  # per stream, samples under each inner edge
+        grid = np.concatenate([np.zeros((fine.shape[0], 1), np.uint64), np.cumsum(fine[:, :, field], axis=1)], axis=1)
+        if np.any(grid[:, surely] > below) or np.any(grid[:, maybe] < below):
+            raise ValueError(f"calipers blob is inconsistent: bin and grid {what} hold different samples")
+
+
 def _check_consistent(state: np.ndarray, bins: int, streams: int, kind: int | None, flags: int) -> None:
     """Every invariant a filled sketch has: positives <= count per cell, counts within
     MAX_COUNT, equal totals of the bins and of the grid (counts, positives and exact score
@@ -703,8 +719,10 @@ def _check_consistent(state: np.ndarray, bins: int, streams: int, kind: int | No
     if _exact_sums(coarse[:, :, 2], coarse[:, :, 3]) != _exact_sums(fine[:, :, 2], fine[:, :, 3]):
         raise ValueError("calipers blob is inconsistent: bin and grid score sums disagree")
     edges = np.arange(bins + 1, dtype=np.float64) / float(bins)
+    lower, upper = fine_cell_lower_edges(), fine_cell_upper_edges()
     _check_means(coarse, edges[:-1], edges[1:], "bin")
-    _check_means(fine, fine_cell_lower_edges(), fine_cell_upper_edges(), "grid cell")
+    _check_means(fine, lower, upper, "grid cell")
+    _check_bins_against_grid(coarse, fine, edges[1:-1], lower, upper)
     n = totals[0]
     if n:
         sq, ll, _, _ = totals_from_state(state, bins, streams)
