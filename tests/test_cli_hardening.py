@@ -368,7 +368,10 @@ def test_unreadable_files_give_one_line_and_exit_2(tmp_path, capsys):  # type: i
     """Finding: a truncated .gz, a non-gzip .gz and a corrupt Parquet file ended in
     tracebacks; one unreadable file aborted a multi-file run."""
     pytest.importorskip("pyarrow")
-    for reason, (path, detail) in _broken_files(tmp_path).items():
+    broken = _broken_files(tmp_path)
+    cal = tmp_path / "cal.json"
+    assert main(["fit", "platt", str(tmp_path / "good.jsonl"), "-o", str(cal), "--quiet"]) == 0
+    for reason, (path, detail) in broken.items():
         if reason == "No such file or directory":
             assert _run(capsys, "score", str(path)) == (2, "", f"calipers score: no such file: {path}\n")
             continue
@@ -378,8 +381,10 @@ def test_unreadable_files_give_one_line_and_exit_2(tmp_path, capsys):  # type: i
         assert err.endswith("; --keep-going skips such files\n") and err.count("\n") == 1
         code, _, err = _run(capsys, "fit", "platt", str(path), "-o", str(tmp_path / "c.json"))
         assert code == 2 and err.startswith(f"calipers fit: cannot read {path}: {detail}")
-        code, _, err = _run(capsys, "apply", str(tmp_path / "none.json"), str(path), "-o", str(tmp_path / "o.jsonl"))
-        assert code == 2
+        out = tmp_path / "o.jsonl"  # the good file's rows are written first: then the run fails, output discarded
+        code, _, err = _run(capsys, "apply", str(cal), str(tmp_path / "good.jsonl"), str(path), "-o", str(out))
+        assert code == 2 and err.startswith(f"calipers apply: cannot read {path}: {detail}")
+        assert not out.exists()
     assert not (tmp_path / "c.json").exists()
 
 
@@ -396,6 +401,12 @@ def test_keep_going_counts_unreadable_files_by_reason(tmp_path, capsys):  # type
     assert result["metrics"] == good["metrics"]  # the truncated file's first half counted nothing
     code, out, _ = _run(capsys, "score", *paths[1:], "--keep-going")
     assert code == 1  # nothing readable: nothing scored
+    cal = tmp_path / "cal.json"
+    assert _run(capsys, "fit", "platt", *paths, "--keep-going", "-o", str(cal)) == (
+        0,
+        "",
+        f"calipers fit: platt fitted on 200 rows ({len(broken)} skipped), written to {cal}\n",
+    )
 
 
 @pytest.mark.filterwarnings("ignore::ResourceWarning")  # distributed's own sockets and port notices
@@ -588,3 +599,24 @@ def test_report_shows_mode_pce_interval_readable_names_and_a_share_scale(tmp_pat
     assert len(scale) == 1 and scale[0].get_ylabel() == "share of samples"
     top = calipers.reliability(P, labels, binning="mass").count.max() / 2000
     assert scale[0].get_ylim() == pytest.approx((0.0, 4 * top))  # the tallest bar (height 1/4) reads `top`
+
+
+def test_a_write_that_fails_midway_is_one_line_and_leaves_nothing(tmp_path, capsys, monkeypatch, log, cal):  # type: ignore[no-untyped-def]
+    """A full disk while apply writes: one line naming the output, no target, no temporary file."""
+    from calipers.io.writers import RowWriter
+
+    calls = []
+    real = RowWriter.write
+
+    def fill_up(self, records):  # type: ignore[no-untyped-def]
+        calls.append(len(records))
+        if len(calls) == 2:
+            raise OSError(28, "No space left on device")
+        real(self, records)
+
+    monkeypatch.setattr(RowWriter, "write", fill_up)
+    out = tmp_path / "out.jsonl"
+    listing = _listing(tmp_path)
+    code, stdout, err = _run(capsys, "apply", str(cal), str(log[0]), "-o", str(out), "--chunk-size", "100")
+    assert (code, stdout, err) == (2, "", f"calipers apply: cannot write {out}: No space left on device\n")
+    assert calls == [100, 100] and _listing(tmp_path) == listing

@@ -12,7 +12,7 @@ from typing import Any, TypeVar
 import numpy as np
 
 from ..io.parquet import parquet_scores_ok, read_scored_batches
-from ..io.readers import guarded, unreadable_reason
+from ..io.readers import file_format, guarded, unreadable_reason
 from ..io.records import Skipped, UnreadableFile
 from ..io.rows import read_all_records
 from .common import CommandError, NothingScored, columns, log_paths
@@ -128,6 +128,49 @@ def _load_calibrator(path: str) -> Any:
     return calibrator
 
 
+def _calibrate_rows(
+    out: Any,
+    paths: list[str],
+    cols: Any,
+    calibrator: Any,
+    args: argparse.Namespace,
+    reason_column: str,
+    skipped: Skipped,
+) -> tuple[int, int]:
+    """Write every row of the logs with its calibrated value (or null and the skip reason);
+    returns (rows written, rows calibrated)."""
+    column = args.column
+    written = calibrated = 0
+    for path in paths:  # in order, so each reason's first file:line is the first in the logs
+        file_format(path)
+        if _checked_call(path, functools.partial(parquet_scores_ok, path, cols)):  # columnar: no per-row Python
+            batches = read_scored_batches(path, cols, chunk_size=args.chunk_size, strict=args.strict, skipped=skipped)
+            for batch, scores, reasons in guarded(path, batches):
+                values = np.full(len(scores), np.nan)
+                good = ~np.isnan(scores)
+                if good.any():
+                    values[good] = np.asarray(calibrator.transform(np.ascontiguousarray(scores[good])), np.float64)
+                out.write_batch(batch, column, values, reason_column, reasons)
+                written += batch.num_rows
+                calibrated += int(good.sum())
+            continue
+        chunks = read_all_records(path, cols, chunk_size=args.chunk_size, strict=args.strict, skipped=skipped)
+        for records, good, scores, reasons in guarded(path, chunks):
+            values_list: list[Any] = [None] * len(records)
+            if len(good):
+                for i, value in zip(good.tolist(), np.asarray(calibrator.transform(np.asarray(scores))).tolist()):
+                    values_list[i] = value
+            for rec, value, reason in zip(records, values_list, reasons):
+                rec.pop(column, None)
+                rec.pop(reason_column, None)
+                rec[column] = value
+                rec[reason_column] = reason
+            out.write(records)
+            written += len(records)
+            calibrated += len(good)
+    return written, calibrated
+
+
 def run_apply(args: argparse.Namespace) -> int:
     """Append a calibrated column to every row of the logs, in order, one output row per
     input row (JSONL, CSV or Parquet out, by the name of --output): a row that cannot be
@@ -144,44 +187,19 @@ def run_apply(args: argparse.Namespace) -> int:
         raise CommandError(f"--reason-column must differ from --column ({column!r})")
     cols = columns(args)
     skipped = Skipped()
-    written = calibrated = 0
     try:
         out = RowWriter(
             args.output, types={column: "double", reason_column: "string"}, trailing=(column, reason_column)
         )
     except OSError as exc:
         raise CommandError(f"cannot write {args.output}: {exc.strerror or exc}") from None
-    with out:
-        for path in paths:  # in order, so each reason's first file:line is the first in the logs
-            if _checked_call(path, functools.partial(parquet_scores_ok, path, cols)):  # columnar: no per-row Python
-                batches = read_scored_batches(
-                    path, cols, chunk_size=args.chunk_size, strict=args.strict, skipped=skipped
-                )
-                for batch, scores, reasons in guarded(path, batches):
-                    values = np.full(len(scores), np.nan)
-                    good = ~np.isnan(scores)
-                    if good.any():
-                        values[good] = np.asarray(calibrator.transform(np.ascontiguousarray(scores[good])), np.float64)
-                    out.write_batch(batch, column, values, reason_column, reasons)
-                    written += batch.num_rows
-                    calibrated += int(good.sum())
-                continue
-            chunks = read_all_records(path, cols, chunk_size=args.chunk_size, strict=args.strict, skipped=skipped)
-            for records, good, scores, reasons in guarded(path, chunks):
-                values: list[Any] = [None] * len(records)
-                if len(good):
-                    for i, value in zip(good.tolist(), np.asarray(calibrator.transform(np.asarray(scores))).tolist()):
-                        values[i] = value
-                for rec, value, reason in zip(records, values, reasons):
-                    rec.pop(column, None)
-                    rec.pop(reason_column, None)
-                    rec[column] = value
-                    rec[reason_column] = reason
-                out.write(records)
-                written += len(records)
-                calibrated += len(good)
-        if calibrated == 0:  # leaving the block by this error discards the output
-            raise NothingScored(nothing_scored(skipped).replace("scored", "calibrated", 1) + "; nothing written")
+    try:
+        with out:
+            written, calibrated = _calibrate_rows(out, paths, cols, calibrator, args, reason_column, skipped)
+            if calibrated == 0:  # leaving the block by this error discards the output
+                raise NothingScored(nothing_scored(skipped).replace("scored", "calibrated", 1) + "; nothing written")
+    except OSError as exc:  # the disk filled up, the folder went away: the output was discarded
+        raise CommandError(f"cannot write {args.output}: {exc.strerror or exc}") from None
     if not args.quiet:
         print(
             f"calipers apply: {written:,} rows written to {args.output}"

@@ -117,6 +117,8 @@ def dask_client(spec: str) -> Any:
 
     if spec.startswith("local:"):
         workers = int(spec.split(":", 1)[1])
+        if workers < 1:
+            raise ValueError(f"local:N needs N >= 1 workers, got {workers}")
         cluster = LocalCluster(n_workers=workers, threads_per_worker=1, processes=True, dashboard_address=None)
         return Client(cluster)
     return Client(spec)
@@ -189,7 +191,7 @@ def run_score(args: argparse.Namespace) -> int:
         except ImportError as exc:
             raise CommandError(str(exc)) from exc
         except OSError as exc:
-            raise CommandError(f"cannot write {exc.filename or args.report}: {exc.strerror or exc}") from None
+            raise CommandError(f"cannot write {args.report}: {exc.strerror or exc}") from None
         if not args.quiet:
             print(f"calipers score: report written to {page}", file=sys.stderr)
     return print_report(result, args.binning, args.json, f"{len(paths)} file(s)", args.window)

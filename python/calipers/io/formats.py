@@ -56,7 +56,7 @@ def open_binary(path: str) -> IO[bytes]:
 
 def open_text(path: str) -> IO[str]:
     """The file as UTF-8 text (see :func:`open_binary`); undecodable bytes become U+FFFD."""
-    return io.TextIOWrapper(open_binary(path), encoding="utf-8", errors="replace")  # type: ignore[arg-type]
+    return io.TextIOWrapper(open_binary(path), encoding="utf-8", errors="replace")
 
 
 def log_format(path: str) -> str:

@@ -21,7 +21,7 @@ from .records import Chunk, Columns, MalformedRow, Skipped, UnreadableFile
 from .rows import RowParser, row_chunks
 from .scan import FastReader, scanner
 
-__all__ = ["read_table_chunks", "read_chunks", "guarded", "unreadable_reason"]
+__all__ = ["read_table_chunks", "read_chunks", "guarded", "unreadable_reason", "file_format"]
 
 T = TypeVar("T")
 
@@ -52,6 +52,16 @@ def unreadable_reason(exc: BaseException, path: str | None = None) -> tuple[str,
     if isinstance(exc, csv.Error):
         return "unreadable CSV", str(exc)
     return None
+
+
+def file_format(path: str) -> str:
+    """:func:`log_format`, or UnreadableFile ('unknown format') for a name it does not know."""
+    try:
+        return log_format(path)
+    except ValueError as exc:
+        raise UnreadableFile(
+            path, "unknown format", "expected .jsonl/.ndjson, .csv/.tsv (optionally .gz) or .parquet"
+        ) from exc
 
 
 def guarded(path: str, items: Iterator[T]) -> Iterator[T]:
@@ -114,12 +124,7 @@ def _file_chunks(
     use_scanner: bool,
     on_bytes: Callable[[int], None] | None,
 ) -> Iterator[Chunk]:
-    try:
-        fmt = log_format(path)
-    except ValueError as exc:
-        raise UnreadableFile(
-            path, "unknown format", "expected .jsonl/.ndjson, .csv/.tsv (optionally .gz) or .parquet"
-        ) from exc
+    fmt = file_format(path)
     if fmt == "parquet" and parquet_columnar_ok(path, cols):
         yield from parquet_columnar(path, cols, chunk_size, strict, skipped)
     elif use_scanner and (fmt == "jsonl" or (fmt == "csv" and cols.probs is None)):

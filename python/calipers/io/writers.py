@@ -54,7 +54,7 @@ class RowWriter:
         try:
             if self.kind != "parquet":
                 opener = gzip.open if path.endswith(".gz") else open
-                self._fh = opener(self._file.tmp, "wt", encoding="utf-8", newline="")  # type: ignore[assignment]
+                self._fh = opener(self._file.tmp, "wt", encoding="utf-8", newline="")
         except BaseException:
             self._file.discard()
             raise
