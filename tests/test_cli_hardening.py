@@ -620,3 +620,22 @@ def test_a_write_that_fails_midway_is_one_line_and_leaves_nothing(tmp_path, caps
     code, stdout, err = _run(capsys, "apply", str(cal), str(log[0]), "-o", str(out), "--chunk-size", "100")
     assert (code, stdout, err) == (2, "", f"calipers apply: cannot write {out}: No space left on device\n")
     assert calls == [100, 100] and _listing(tmp_path) == listing
+
+
+@pytest.mark.parametrize("fast", [True, False])
+@pytest.mark.parametrize("fmt", ["csv", "jsonl"])
+def test_an_explicit_time_unit_scales_numbers_never_iso_times(tmp_path, fast, fmt):  # type: ignore[no-untyped-def]
+    from calipers.io import Columns, Skipped, read_table_chunks
+
+    cells = ["1700000000123", "2023-11-14T22:13:20Z", "1700000000000", "true"]
+    path = tmp_path / f"t.{fmt}"
+    if fmt == "csv":
+        path.write_text("score,label,ts\n" + "".join(f"0.5,1,{c}\n" for c in cells))
+    else:
+        values = [1700000000123, "2023-11-14T22:13:20Z", "1700000000000", True]
+        path.write_text("".join(json.dumps({"score": 0.5, "label": 1, "ts": v}) + "\n" for v in values))
+    skipped = Skipped()
+    chunks = list(read_table_chunks([str(path)], Columns(time="ts", time_unit="ms"), skipped=skipped, fast=fast))
+    times = sorted(float(t) for c in chunks for t in c.times)  # type: ignore[union-attr]
+    assert times == [1700000000.0, 1700000000.0, 1700000000.123]
+    assert skipped.counts == {"unreadable time 'ts'": 1}
