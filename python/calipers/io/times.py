@@ -13,6 +13,7 @@ seconds: give ``--time-unit ms`` for such logs. ISO 8601 strings carry their own
 from __future__ import annotations
 
 import math
+from datetime import datetime, timezone
 from typing import Any
 
 import numpy as np
@@ -25,6 +26,7 @@ MIN_EPOCH = -62135596800.0  # 0001-01-01T00:00:00Z
 MAX_EPOCH = 253402300800.0  # 10000-01-01T00:00:00Z (exclusive)
 UNREADABLE = "unreadable"
 OUT_OF_RANGE = "out of range"
+_INT_LIMIT = 2**1023  # Python ints that float() takes
 
 
 def check_unit(unit: str) -> str:
@@ -67,37 +69,40 @@ def time_value(value: Any, unit: str) -> float | str:
     """One log cell as epoch seconds, or :data:`UNREADABLE` / :data:`OUT_OF_RANGE`: a number
     (or a number spelled as a string) in ``unit``, an ISO 8601 string (naive = UTC) or a
     ``datetime``; booleans and empty cells are unreadable."""
-    from datetime import datetime, timezone
-
+    kind = type(value)
+    if kind is float or (kind is int and -_INT_LIMIT < value < _INT_LIMIT):  # the common cells first
+        return _number_seconds(float(value), unit)
     if isinstance(value, bool) or value is None:
         return UNREADABLE
-    number: float
-    if isinstance(value, int) and abs(value) >= 2**1023:  # beyond float: certainly no date
+    if isinstance(value, int):  # beyond float: certainly no date
         return OUT_OF_RANGE
-    if isinstance(value, (int, float)):
-        number = float(value)
-    elif isinstance(value, datetime):
-        seconds = (value if value.tzinfo else value.replace(tzinfo=timezone.utc)).timestamp()
-        return seconds if MIN_EPOCH <= seconds < MAX_EPOCH else OUT_OF_RANGE
-    elif isinstance(value, str):
+    if isinstance(value, float):
+        return _number_seconds(float(value), unit)
+    if isinstance(value, datetime):
+        return _datetime_seconds(value)
+    if isinstance(value, str):
         try:
             number = float(value)
         except ValueError:
             try:
-                t = datetime.fromisoformat(value.strip().replace("Z", "+00:00"))
-                seconds = (t if t.tzinfo else t.replace(tzinfo=timezone.utc)).timestamp()
+                return _datetime_seconds(datetime.fromisoformat(value.strip().replace("Z", "+00:00")))
             except (ValueError, OverflowError):
                 return UNREADABLE
-            return seconds if MIN_EPOCH <= seconds < MAX_EPOCH else OUT_OF_RANGE
-    else:
-        return UNREADABLE
-    return _number_seconds(number, unit)
+        return _number_seconds(number, unit)
+    return UNREADABLE
+
+
+def _datetime_seconds(t: datetime) -> float | str:
+    seconds = (t if t.tzinfo else t.replace(tzinfo=timezone.utc)).timestamp()
+    return seconds if MIN_EPOCH <= seconds < MAX_EPOCH else OUT_OF_RANGE
 
 
 def _number_seconds(x: float, unit: str) -> float | str:
     """The scalar form of :func:`epoch_seconds` (the same divisions, so the same bits)."""
     if not math.isfinite(x):
         return UNREADABLE
+    if MIN_EPOCH <= x < MAX_EPOCH and unit in ("auto", "s"):
+        return x
     for scale in (_SCALE[unit],) if unit != "auto" else (1.0, 1e3, 1e6, 1e9):
         seconds = x / scale
         if MIN_EPOCH <= seconds < MAX_EPOCH:
