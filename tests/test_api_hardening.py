@@ -334,10 +334,10 @@ def test_smooth_reliability_stays_in_unit_interval_and_matches_relplot(real_outp
         theirs = relplot.prepare_rel_diagram(f, correct, plot_confidence_band=False, report_CE=False)
     assert ours.sigma == theirs["sigma"]
     np.testing.assert_allclose(ours.t, theirs["mesh"], rtol=0, atol=0)
-    # relplot's np.convolve against an FFT: rounding only, amplified where its 1e-4 floor meets
-    # an almost empty density (measured: <= 2.4e-9 in mu, 1.7e-14 in density)
-    np.testing.assert_allclose(ours.frequency, theirs["mu"], rtol=0, atol=1e-8)
-    np.testing.assert_allclose(ours.density, theirs["density"], rtol=1e-9, atol=1e-12)
+    # the curve convolves directly, as relplot does: measured identical (difference 0.0) on
+    # cifar10-vgg16 and digits; the density differs by rounding (<= 9.2e-15 of its maximum)
+    np.testing.assert_allclose(ours.frequency, theirs["mu"], rtol=0, atol=1e-15)
+    np.testing.assert_allclose(ours.density, theirs["density"], rtol=0, atol=1e-13 * theirs["density"].max())
     assert np.all((ours.frequency >= 0) & (ours.frequency <= 1))
     sketch = calipers.ReliabilitySketch().update(P, labels)
     from_sketch = sketch.smooth_reliability()
