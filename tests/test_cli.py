@@ -13,6 +13,7 @@ import pytest
 import calipers
 from calipers import ReliabilitySketch
 from calipers.cli import main
+from calipers.cli.saved import load_saved
 
 
 def _sample():  # type: ignore[no-untyped-def]
@@ -92,7 +93,7 @@ def test_csv_gzip_chunks_and_skipped_rows(tmp_path, capsys):  # type: ignore[no-
     assert out["skipped"] == {"non-numeric 'conf'": 1, "'conf' outside [0, 1]": 1, "missing field 'conf'": 1}
     assert out["skipped_first"]["non-numeric 'conf'"].endswith(":13")
     assert out["metrics"]["ece"] == pytest.approx(calipers.ece(p, y), rel=1e-12)
-    assert ReliabilitySketch.from_bytes(sketch_file.read_bytes()) == ReliabilitySketch(15).update(p, y)
+    assert load_saved(sketch_file.read_bytes())[0].sketch == ReliabilitySketch(15).update(p, y)
     assert main(["score", str(path), "--score", "conf", "--label", "ok", "--strict"]) == 1
     assert ":13" in capsys.readouterr().err
 
@@ -138,7 +139,7 @@ def test_merge_saved_sketches_equals_one_run(tmp_path, capsys):  # type: ignore[
     out = json.loads(capsys.readouterr().out)
     assert out["rows"] == 3000
     assert out["metrics"]["ece"] == pytest.approx(calipers.ece(p, y), rel=1e-12)
-    assert ReliabilitySketch.from_bytes(merged.read_bytes()) == ReliabilitySketch(15).update(p, y)
+    assert load_saved(merged.read_bytes())[0].sketch == ReliabilitySketch(15).update(p, y)
     (tmp_path / "bad.bin").write_bytes(b"garbage")
     assert main(["merge", str(tmp_path / "bad.bin")]) == 2
     assert "bad.bin" in capsys.readouterr().err
@@ -164,8 +165,16 @@ def test_fit_then_apply(tmp_path, capsys):  # type: ignore[no-untyped-def]
     assert "1 skipped" in capsys.readouterr().err
     with open(out_file) as fh:
         rows = [json.loads(line) for line in fh]
-    assert len(rows) == 5000 and rows[0]["id"] == 0
-    np.testing.assert_allclose([r["calibrated"] for r in rows], expected.transform(p), rtol=1e-12)
+    assert len(rows) == 5001 and rows[0]["id"] == 0  # one output row per input row
+    np.testing.assert_allclose([r["calibrated"] for r in rows[:5000]], expected.transform(p), rtol=1e-12)
+    assert rows[-1] == {
+        "id": -1,
+        "score": "oops",
+        "label": 1,
+        "calibrated": None,
+        "calibrated_skip_reason": "non-numeric 'score'",
+    }
+    assert {r["calibrated_skip_reason"] for r in rows[:5000]} == {None}
     assert main(["apply", str(cal_file), str(log), "-o", str(out_file), "--strict"]) == 1
     assert main(["fit", "platt", str(log), "-o", str(tmp_path / "p.json"), "--quiet"]) == 0
     assert main(["apply", str(tmp_path / "missing.json"), str(log), "-o", str(out_file)]) == 2
@@ -192,8 +201,9 @@ def test_apply_writes_parquet_and_csv(tmp_path, capsys, suffix):  # type: ignore
         table = pd.read_csv(out_file)
     else:
         table = pd.read_json(out_file, lines=True, precise_float=True)
-    assert list(table.columns) == ["id", "score", "label", "calibrated"]
+    assert list(table.columns) == ["id", "score", "label", "calibrated", "calibrated_skip_reason"]
     assert table["id"].tolist() == list(range(3000))  # every row, in order, across chunks
+    assert table["calibrated_skip_reason"].isna().all()
     cal = calipers.Calibrator.from_json(cal_file.read_text())
     np.testing.assert_allclose(table["calibrated"], cal.transform(p), rtol=1e-12)
     assert main(["apply", str(cal_file), str(log), "-o", str(tmp_path / "out.xlsx")]) == 2
@@ -232,9 +242,15 @@ def test_apply_on_parquet_is_columnar_and_equals_the_row_path(tmp_path, capsys, 
 
     read = pd.read_parquet if suffix == ".parquet" else (lambda f: pd.read_json(f, lines=True, precise_float=True))
     a, b = read(columnar), read(rows)
-    assert list(a.columns) == ["id", "score", "label", "tag", "calibrated"] and len(a) == n - 4
+    assert list(a.columns) == ["id", "score", "label", "tag", "calibrated", "calibrated_skip_reason"]
+    assert len(a) == n  # one output row per input row, the skipped ones with a null value and the reason
+    np.testing.assert_array_equal(a["id"], np.arange(n))
     np.testing.assert_array_equal(a["id"], b["id"])
     np.testing.assert_allclose(a["calibrated"], b["calibrated"], rtol=0, atol=0)
+    skipped = {3: "NaN 'score'", 7: "missing field 'score'", 40: "'score' outside [0, 1]", 41: "'score' outside [0, 1]"}
+    for table in (a, b):
+        assert {i: table["calibrated_skip_reason"][i] for i in np.flatnonzero(table["calibrated"].isna())} == skipped
+        assert table["calibrated_skip_reason"].notna().sum() == 4
     with pytest.raises(cio.MalformedRow, match=r"log.parquet:4: NaN 'score'"):
         list(cio.read_score_batches(str(log), cio.Columns(), strict=True))
 

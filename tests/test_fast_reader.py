@@ -41,6 +41,10 @@ BAD_JSONL = [
     "   ",
     '{"score": 0.75, "label": 0, "g": "b", "t": "2026-02-30"}',  # impossible date
     '{"score": 0.75, "label": 0, "g": "b", "t": "2026-02-28"}',
+    '{"score": 0.5, "label": 1, "g": "a", "t": 1700000000123}',  # epoch milliseconds
+    '{"score": 0.5, "label": 1, "g": "a", "t": "1700000000123456"}',  # microseconds, spelled as a string
+    '{"score": 0.5, "label": 1, "g": "a", "t": 1e25}',  # out of range in every unit
+    '{"score": 0.5, "label": 1, "g": "a", "t": -1e12}',
 ]
 BAD_CSV = [
     "0.5,1",  # too few columns
@@ -60,6 +64,9 @@ BAD_CSV = [
     "1e999,1,a,5",
     "0.25,1,b,2026-01-02T03:04",
     "",
+    "0.5,1,a,1700000000123",
+    "0.5,1,a,1e25",
+    "0.5,1,a,1700000000123456789",
 ]
 
 
@@ -121,6 +128,10 @@ def test_scanner_equals_row_reader(tmp_path, fmt, seed):
     paths = [_write(tmp_path, fmt, seed), _write(tmp_path, fmt, seed + 10, gz=True)]
     rows, skipped = _same(paths, Columns(group="g", time="t"))
     assert len(rows) > 4000 and skipped.total > 600
+    assert skipped.counts["'t' out of range"] > 10
+    for unit in ("s", "ms", "us", "ns"):  # an explicit unit scales numbers, never ISO times: both paths agree
+        rows, skipped = _same(paths, Columns(group="g", time="t", time_unit=unit))
+        assert len(rows) > 4000
     rows, skipped = _same(paths, Columns())
     assert len(rows) > 4000 and skipped.total > 300
 

@@ -196,7 +196,7 @@ def test_grouped_sketch_serialization_and_bad_input(cifar):
         g.update(P[:10] * 2, y[:10], y[:10])  # rows do not sum to 1
     with pytest.raises(ValueError, match="groups"):
         g.update(P[:10], y[:10], y[:9])
-    with pytest.raises(TypeError, match="integers or strings"):
+    with pytest.raises(TypeError, match="strings or integers"):
         g.update(P[:10], y[:10], np.arange(10) * 0.5)
     with pytest.raises(ValueError, match="kind"):
         g.update(P[:10, 0], (y[:10] == 0).astype(int), y[:10])

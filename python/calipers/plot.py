@@ -29,7 +29,9 @@ class BinnedTable(Protocol):
 
 def plot_reliability(table: BinnedTable, ax: Any = None, *, title: str | None = None, show_counts: bool = True) -> Any:
     """Observed frequency per bin with Wilson error bars against mean score, the
-    diagonal of perfect calibration, and a histogram of bin counts underneath."""
+    diagonal of perfect calibration, and a histogram of each bin's share of the samples
+    underneath, read on its own axis on the right (the tallest bar fills a quarter of the
+    height)."""
     plt = require("matplotlib.pyplot", "plotting")
     if ax is None:
         _, ax = plt.subplots(figsize=(5, 5))
@@ -48,15 +50,23 @@ def plot_reliability(table: BinnedTable, ax: Any = None, *, title: str | None = 
     if show_counts and table.n > 0:
         widths = np.diff(table.edges)
         share = table.count / table.n
+        top = max(float(share.max()), 1e-12)
         ax.bar(
             table.edges[:-1],
-            share * 0.25 / max(float(share.max()), 1e-12),
+            share * 0.25 / top,
             width=widths,
             align="edge",
             color="C1",
             alpha=0.3,
-            label="share of samples",
+            label="share of samples (right axis)",
         )
+        from matplotlib.ticker import PercentFormatter
+
+        scale = ax.twinx()  # bar height h on the left axis is the share 4 h top on this one
+        scale.set_ylim(0, 4 * top)
+        scale.yaxis.set_major_formatter(PercentFormatter(1.0))
+        scale.set_ylabel("share of samples", color="C1")
+        scale.tick_params(axis="y", colors="C1")
     ax.set_xlim(0, 1)
     ax.set_ylim(0, 1)
     ax.set_xlabel("mean score")

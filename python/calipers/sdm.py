@@ -431,11 +431,37 @@ class SDMEstimator:
         )
         out._d_cdf = [arrays[f"d_cdf{c}"].astype(np.float64) for c in range(classes)]
         out._q_sorted = [arrays[f"q_sorted{c}"].astype(np.float64) for c in range(classes)]
-        if any(np.any(np.diff(a) < 0) for a in out._d_cdf + out._q_sorted):
-            raise ValueError("calipers SDM blob is inconsistent: calibration arrays are not sorted")
+        _check_calibration(out, arrays, psi, q_min, acc, classes)
         out._psi, out._q_prime_min, out._acc_hr = psi, q_min, acc
         out._fitted = True
         return out
 
     def __reduce__(self) -> tuple[Any, tuple[bytes]]:
         return (SDMEstimator.from_bytes, (self.to_bytes(),))
+
+
+def _check_calibration(
+    est: SDMEstimator, arrays: dict[str, np.ndarray], psi: np.ndarray, q_min: float, acc: float, classes: int
+) -> None:
+    """What a fit (and add_support) leaves: support labels that are classes, -1 or -99;
+    sorted, finite, non-negative calibration distances and q' (q' <= k); at most as many
+    distances as calibration points; thresholds psi in [0, 1] (all 0 without a region);
+    q'_min >= 1 (a region starts above OOD) or infinite; accuracy alpha or 0 without one."""
+    labels = arrays["support_labels"]
+    ok = ((labels >= 0) & (labels < classes)) | (labels == UNLABELED) | (labels == OOD_LABEL)
+    if labels.dtype.kind != "i" or not ok.all():
+        raise ValueError("calipers SDM blob is inconsistent: a support label is not a class, -1 or -99")
+    d_cdf, q_sorted = est._d_cdf, est._q_sorted
+    for name, values, top in (("distances", d_cdf, math.inf), ("q'", q_sorted, float(est.k))):
+        for a in values:
+            if a.ndim != 1 or not np.all(np.isfinite(a)) or np.any(a < 0) or np.any(a > top) or np.any(np.diff(a) < 0):
+                raise ValueError(f"calipers SDM blob is inconsistent: calibration {name} must be sorted, finite, >= 0")
+    if any(d.size > q.size for d, q in zip(d_cdf, q_sorted)):
+        raise ValueError("calipers SDM blob is inconsistent: more calibration distances than calibration points")
+    if not (np.all(np.isfinite(psi)) and np.all((psi >= 0) & (psi <= 1))):
+        raise ValueError("calipers SDM blob is inconsistent: thresholds psi must lie in [0, 1]")
+    if math.isinf(q_min):
+        if q_min < 0 or acc != 0.0 or np.any(psi != 0):
+            raise ValueError("calipers SDM blob is inconsistent: no region, yet thresholds or an accuracy")
+    elif not (math.isfinite(q_min) and q_min >= 1.0 and acc == est.alpha):
+        raise ValueError("calipers SDM blob is inconsistent: q'_min must be >= 1 with accuracy alpha")

@@ -13,6 +13,7 @@ from typing import Any
 import numpy as np
 
 from ._common.optional import require
+from ._common.validate import plain
 from .calibration import (
     BetaCalibration,
     Calibrator,
@@ -77,7 +78,7 @@ class CalibratedClassifier(ClassifierMixin, BaseEstimator):  # type: ignore[misc
 
     def fit(self, X: Any, y: Any, sample_weight: Any = None) -> CalibratedClassifier:
         if not isinstance(self.cv, int) or self.cv < 2:
-            raise ValueError(f"cv must be an integer >= 2, got {self.cv!r}")
+            raise ValueError(f"cv must be an integer >= 2, got {plain(self.cv)}")
         y = np.asarray(y)
         self.classes_, codes = np.unique(y, return_inverse=True)
         if self.classes_.size < 2:

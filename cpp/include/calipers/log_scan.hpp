@@ -17,13 +17,15 @@
 
 namespace calipers::logscan {
 
-enum class Kind : std::uint8_t { Number, Vector, Text, Time };
+// Epoch: a time given as a plain number only (an explicit --time-unit scales it; an ISO 8601
+// string or a quoted number is deferred to Python, which knows its unit from its spelling).
+enum class Kind : std::uint8_t { Number, Vector, Text, Time, Epoch };
 
 struct Field {
   std::string key;  // JSONL key
   int column = -1;  // CSV column index
   Kind kind = Kind::Number;
-  int slot = 0;     // first output slot (Number, Vector, Time)
+  int slot = 0;     // first output slot (Number, Vector, Time, Epoch)
   int length = 1;   // Vector length
 };
 
@@ -155,6 +157,7 @@ inline bool take_scalar(const Field& f, std::string_view text, bool quoted, Bloc
   double v;
   switch (f.kind) {
     case Kind::Number:
+    case Kind::Epoch:
       if (quoted || !parse_number(text, v)) return false;
       lv.row[f.slot] = v;
       return true;

@@ -41,6 +41,7 @@ TYPE_GROUPED_SKETCH = 3
 TYPE_QUANTILE_SKETCH = 4
 TYPE_SDM = 5
 TYPE_MONITOR = 6
+TYPE_SAVED_SCORE = 8  # what `calipers score --save-sketch` writes (calipers.cli.saved)
 _HEADER = struct.Struct("<4sBBBBIIIIdQ")
 HEADER_SIZE = _HEADER.size  # 40
 FLAG_EMPTY = 1
@@ -84,7 +85,10 @@ def _open(data: object, header: struct.Struct, expected_type: int) -> tuple[byte
             f"(this build reads {READABLE_VERSIONS[0]}-{READABLE_VERSIONS[-1]})"
         )
     if type_id != expected_type:
-        raise ValueError(f"calipers blob holds type {type_id}, expected type {expected_type}")
+        raise ValueError(
+            f"calipers blob holds {_type_name(type_id)} (type {type_id}), expected "
+            f"{_type_name(expected_type)} (type {expected_type})"
+        )
     return data, fields
 
 
@@ -114,6 +118,21 @@ def unpack(data: bytes, expected_type: int) -> tuple[tuple[int, ...], float, np.
 # Calibrators and other small states: magic, version, type id, flags, reserved (4 bytes),
 # payload length in bytes (u64), payload (canonical JSON, UTF-8), CRC-32 of all before it.
 _ENVELOPE = struct.Struct("<4sBBBBIQ")
+
+# what each type id holds, for error messages
+_TYPE_NAMES = {
+    TYPE_RELIABILITY_SKETCH: "a ReliabilitySketch",
+    TYPE_CALIBRATOR: "a calibrator",
+    TYPE_GROUPED_SKETCH: "a GroupedSketch",
+    TYPE_QUANTILE_SKETCH: "a QuantileSketch",
+    TYPE_SDM: "an SDMEstimator",
+    TYPE_MONITOR: "a CalibrationMonitor (read it with calipers.CalibrationMonitor.from_bytes)",
+    TYPE_SAVED_SCORE: "a saved `calipers score` result (read it with calipers.cli.saved.load_saved)",
+}
+
+
+def _type_name(type_id: int) -> str:
+    return _TYPE_NAMES.get(type_id, "an unknown type")
 
 
 def pack_payload(type_id: int, payload: bytes) -> bytes:

@@ -243,8 +243,16 @@ def check_number(
     inside = (lo < v if low_open else lo <= v) and (v < hi if high_open else v <= hi)
     if not inside:
         interval = f"{'(' if low_open else '['}{lo:g}, {hi:g}{')' if high_open else ']'}"
-        raise ValueError(f"{name} must lie in {interval}, got {v!r}")
+        raise ValueError(f"{name} must lie in {interval}, got {plain(value)}")
     return v
+
+
+def plain(value: Any) -> str:
+    """repr() of a value for an error message, numpy scalars as the plain numbers they hold
+    (``10``, not ``np.int64(10)``)."""
+    if isinstance(value, np.generic):
+        return repr(value.item())
+    return repr(value)
 
 
 def check_bins(bins: Any) -> int:

@@ -123,7 +123,11 @@ class Calibrator:
 
     @staticmethod
     def from_json(text: str | bytes) -> Calibrator:
-        """Rebuild any calibrator from :meth:`to_json` output; ValueError if malformed."""
+        """Rebuild any calibrator from :meth:`to_json` output. Every parameter is checked as
+        the constructor checks it (and must come back unchanged), and a fitted state must
+        hold what a fit gives: finite maps that never decrease (unless the calibrator allows
+        it, as ``HistogramBinning(monotone=False)``), probabilities in [0, 1], one map per
+        class in marginal mode. ValueError otherwise."""
         try:
             doc = json.loads(text)
         except (json.JSONDecodeError, UnicodeDecodeError, TypeError) as exc:
@@ -145,6 +149,10 @@ class Calibrator:
             out = cls(**params)
         except (TypeError, AttributeError) as exc:
             raise ValueError(f"invalid {cls.__name__} parameters: {exc}") from None
+        for key, value in out.get_params().items():  # a constructor that coerced a value: not what was saved
+            given = params[key]
+            if type(value) is not type(given) or value != given:
+                raise ValueError(f"invalid {cls.__name__} parameter {key}={given!r}")
         if doc.get("fitted") is not None:
             if not isinstance(doc["fitted"], dict):
                 raise ValueError("calibrator 'fitted' must be an object or null")
@@ -160,6 +168,7 @@ class Calibrator:
 
     @staticmethod
     def from_bytes(data: bytes) -> Calibrator:
+        """Rebuild any calibrator from :meth:`to_bytes` output (checked as :meth:`from_json`)."""
         return Calibrator.from_json(_serde.unpack_payload(data, _serde.TYPE_CALIBRATOR).decode("utf-8", "strict"))
 
     def __reduce__(self) -> tuple[Any, tuple[bytes]]:

@@ -164,7 +164,9 @@ def map_from_dict(d: dict[str, Any]) -> Map:
             platt = d.get("platt")
             inner = None if platt is None else map_from_dict({**platt, "kind": "logistic"})
             assert inner is None or isinstance(inner, LogisticMap)
-            out = BinMap(cuts, values, bool(d["right_closed"]), inner)
+            if not isinstance(d["right_closed"], bool):
+                raise ValueError(f"right_closed must be true or false, got {d['right_closed']!r}")
+            out = BinMap(cuts, values, d["right_closed"], inner)
         else:
             raise ValueError(f"unknown calibration map kind {kind!r}")
     except (KeyError, TypeError) as exc:
@@ -176,7 +178,56 @@ def map_from_dict(d: dict[str, Any]) -> Map:
         arrays = (out.x, out.y) if isinstance(out, InterpMap) else (out.cuts, out.values)
         if not all(np.all(np.isfinite(a)) for a in arrays):
             raise ValueError("calibration map has non-finite points")
+    check_map(out, monotone=not isinstance(out, BinMap))
     return out
+
+
+def _first_bad(mask: np.ndarray) -> str:
+    return f"{int(mask.sum())} value(s), first at index {int(np.argmax(mask))}"
+
+
+def _check_unit(name: str, values: np.ndarray) -> None:
+    bad = ~((values >= 0.0) & (values <= 1.0))
+    if bad.any():
+        raise ValueError(f"calibration map {name} must lie in [0, 1]: {_first_bad(bad)}")
+
+
+def _check_increasing(name: str, values: np.ndarray) -> None:
+    bad = np.diff(values) < 0
+    if bad.any():
+        raise ValueError(f"calibration map {name} must be non-decreasing: {_first_bad(bad)} decrease(s)")
+
+
+def check_map(m: Map, *, monotone: bool) -> None:
+    """What every fitted map guarantees: logistic maps increase (a, b >= 0) with a clip in
+    (0, 1/2) (Platt maps have c = 0); interpolation points and bin values are
+    probabilities in [0, 1] at scores in [0, 1], interpolation values non-decreasing, bin
+    values non-decreasing when ``monotone``, one more value than inner cuts (or as many
+    as upper edges); ValueError otherwise."""
+    if isinstance(m, LogisticMap):
+        if not 0.0 < m.clip < 0.5:
+            raise ValueError(f"calibration map clip must lie in (0, 0.5), got {m.clip!r}")
+        if m.a < 0 or (m.family == "beta" and m.b < 0):
+            names = "a" if m.family == "platt" else "a and b"
+            raise ValueError(f"a {m.family} map must be non-decreasing: {names} must be >= 0, got a={m.a!r}, b={m.b!r}")
+        if m.family == "platt" and m.c != 0.0:
+            raise ValueError(f"a platt map has no third parameter: c must be 0, got {m.c!r}")
+    elif isinstance(m, InterpMap):
+        _check_unit("x", m.x)
+        _check_unit("y", m.y)
+        _check_increasing("y", m.y)
+    elif isinstance(m, BinMap):
+        _check_unit("cuts", m.cuts)
+        _check_unit("values", m.values)
+        if m.values.size not in (m.cuts.size, m.cuts.size + 1):
+            raise ValueError(
+                f"calibration map has {m.values.size} bin values for {m.cuts.size} cuts "
+                "(one more than the inner cuts, or one per upper edge)"
+            )
+        if monotone:
+            _check_increasing("values", m.values)
+        if m.platt is not None:
+            check_map(m.platt, monotone=True)
 
 
 def map_to_dict(m: Map) -> dict[str, Any]:

@@ -19,10 +19,23 @@ from typing import Any, ClassVar
 import numpy as np
 
 from .._common.grid import KIND_BINARY, KIND_MARGINAL, KIND_TOP_LABEL, RULE_INF, RULE_NAN, RULE_RANGE, RULE_ROW_SUM
-from .._common.validate import DEFAULT_ROW_SUM_ATOL, as_scores, check, check_bins, raise_violations
+from .._common.validate import DEFAULT_ROW_SUM_ATOL, as_scores, check, check_bins, plain, raise_violations
 from .._kernels import backend as _backend
 from .base import _F64, _KIND_CODES, _KIND_NAMES, Calibrator, _check_one, check_weights
-from .maps import Map, fit_beta, fit_histogram, fit_isotonic, fit_platt, fit_scaling_binning, map_from_dict, map_to_dict
+from .maps import (
+    BinMap,
+    InterpMap,
+    LogisticMap,
+    Map,
+    check_map,
+    fit_beta,
+    fit_histogram,
+    fit_isotonic,
+    fit_platt,
+    fit_scaling_binning,
+    map_from_dict,
+    map_to_dict,
+)
 
 __all__ = ["PlattScaling", "BetaCalibration", "IsotonicCalibration", "HistogramBinning", "ScalingBinning"]
 
@@ -53,8 +66,10 @@ class _OneDimensional(Calibrator):
             raise ValueError(f"mode must be 'top-label' or 'marginal', got {mode!r}")
         if backend not in ("auto", *_backend.BACKENDS):
             raise ValueError(f"backend must be one of 'auto', 'cpp', 'numba', 'numpy', got {backend!r}")
-        if not row_sum_atol >= 0:
-            raise ValueError(f"row_sum_atol must be >= 0, got {row_sum_atol!r}")
+        if isinstance(row_sum_atol, bool) or not isinstance(row_sum_atol, (int, float, np.integer, np.floating)):
+            raise TypeError(f"row_sum_atol must be a number, got {type(row_sum_atol).__name__}")
+        if not (math.isfinite(row_sum_atol) and row_sum_atol >= 0):
+            raise ValueError(f"row_sum_atol must be finite and >= 0, got {plain(row_sum_atol)}")
         compat = getattr(self, "compat", None)
         if compat not in self._compat_choices:
             raise ValueError(f"compat must be one of {self._compat_choices}, got {compat!r}")
@@ -133,6 +148,9 @@ class _OneDimensional(Calibrator):
                 return np.array((state.maps[0].one(v),))
             if kind is float:
                 return state.maps[0].one(scores if 0.0 <= scores <= 1.0 else _check_one(scores))
+            if isinstance(scores, (float, int, np.floating, np.integer)) and not isinstance(scores, (bool, np.bool_)):
+                v = float(scores)  # a numpy scalar or an int: the float path, a float out
+                return state.maps[0].one(v if 0.0 <= v <= 1.0 else _check_one(v))
         kernels = _backend.resolve(self.backend)
         s = self._checked_scores(scores, kernels, state)
         if state.kind == KIND_BINARY:
@@ -192,7 +210,16 @@ class _OneDimensional(Calibrator):
                 raise ValueError("a marginal calibrator needs one map per class (classes >= 2)")
         elif classes is not None or len(maps) != 1:
             raise ValueError("a binary or top-label calibrator has exactly one map and classes=null")
-        return _Fitted1D(kind, classes, tuple(map_from_dict(m) for m in maps), _fast_kernels(self.backend))
+        if (kind == KIND_MARGINAL) != (self.mode == "marginal"):
+            raise ValueError(f"a {name} fitted state does not match mode={self.mode!r}")
+        parsed = tuple(map_from_dict(m) for m in maps)
+        for m in parsed:
+            self._check_fitted_map(m)
+        return _Fitted1D(kind, classes, parsed, _fast_kernels(self.backend))
+
+    def _check_fitted_map(self, m: Map) -> None:
+        """What this calibrator's fit guarantees of each map (ValueError otherwise)."""
+        raise NotImplementedError
 
 
 class PlattScaling(_OneDimensional):
@@ -222,12 +249,16 @@ class PlattScaling(_OneDimensional):
         backend: str = "auto",
     ) -> None:
         if C is not None and not (isinstance(C, (int, float)) and C > 0 and math.isfinite(C)):
-            raise ValueError(f"C must be None or a positive finite number, got {C!r}")
+            raise ValueError(f"C must be None or a positive finite number, got {plain(C)}")
         self.C, self.smoothing = C, bool(smoothing)
         self._init_common(mode, renormalize, row_sum_atol, backend)
 
     def _fit_map(self, kernels: Any, p: np.ndarray, y: np.ndarray, w: np.ndarray | None) -> Map:
         return fit_platt(kernels, p, y, w, C=self.C, smoothing=self.smoothing)
+
+    def _check_fitted_map(self, m: Map) -> None:
+        if not (isinstance(m, LogisticMap) and m.family == "platt"):
+            raise ValueError("a PlattScaling state holds logistic maps of the platt family")
 
 
 class _Unparametrized(_OneDimensional):
@@ -260,6 +291,10 @@ class BetaCalibration(_Unparametrized):
 
     _fit_function = staticmethod(fit_beta)
 
+    def _check_fitted_map(self, m: Map) -> None:
+        if not (isinstance(m, LogisticMap) and m.family == "beta"):
+            raise ValueError("a BetaCalibration state holds logistic maps of the beta family")
+
 
 class IsotonicCalibration(_Unparametrized):
     """Isotonic regression (pool-adjacent-violators, O(n) after the sort), equal to
@@ -268,6 +303,10 @@ class IsotonicCalibration(_Unparametrized):
     fitted points."""
 
     _fit_function = staticmethod(fit_isotonic)
+
+    def _check_fitted_map(self, m: Map) -> None:
+        if not isinstance(m, InterpMap):
+            raise ValueError("an IsotonicCalibration state holds interpolation maps")
 
 
 class HistogramBinning(_OneDimensional):
@@ -309,6 +348,9 @@ class HistogramBinning(_OneDimensional):
     def _fit_map(self, kernels: Any, p: np.ndarray, y: np.ndarray, w: np.ndarray | None) -> Map:
         return fit_histogram(kernels, p, y, w, self.bins, self.compat, self.monotone)
 
+    def _check_fitted_map(self, m: Map) -> None:
+        _check_bin_map(self, m, platt=False, monotone=self.monotone and self.compat is None)
+
 
 class ScalingBinning(_OneDimensional):
     """Scaling-binning (Kumar, Liang and Ma, 2019): Platt scaling, then equal-mass bins of
@@ -338,8 +380,29 @@ class ScalingBinning(_OneDimensional):
     ) -> None:
         if split not in (None, "three-way"):
             raise ValueError(f"split must be None or 'three-way', got {split!r}")
+        if seed is not None and (
+            isinstance(seed, (bool, np.bool_)) or not isinstance(seed, (int, np.integer)) or seed < 0
+        ):
+            raise ValueError(f"seed must be None or a non-negative integer, got {plain(seed)}")
         self.bins, self.split, self.seed, self.compat = check_bins(bins), split, seed, compat
         self._init_common(mode, renormalize, row_sum_atol, backend)
 
     def _fit_map(self, kernels: Any, p: np.ndarray, y: np.ndarray, w: np.ndarray | None) -> Map:
         return fit_scaling_binning(kernels, p, y, w, self.bins, self.compat, self.split, self.seed)
+
+    def _check_fitted_map(self, m: Map) -> None:
+        _check_bin_map(self, m, platt=True, monotone=True)
+
+
+def _check_bin_map(cal: Any, m: Map, *, platt: bool, monotone: bool) -> None:
+    """A histogram (or scaling-binning) map as its fit makes it: a Platt map first exactly
+    when scaling-binning, right-closed bins exactly in the uncertainty-calibration mode, at
+    most ``bins`` values, non-decreasing when the fit pools (or bins Platt outputs)."""
+    name = type(cal).__name__
+    if not isinstance(m, BinMap) or (m.platt is not None) != platt:
+        raise ValueError(f"a {name} state holds bin maps {'with' if platt else 'without'} a Platt map")
+    if m.right_closed != (cal.compat == "uncertainty-calibration"):
+        raise ValueError(f"a {name} state with compat={cal.compat!r} has right_closed={not m.right_closed}")
+    if m.values.size > cal.bins:
+        raise ValueError(f"a {name} state has {m.values.size} bin values for bins={cal.bins}")
+    check_map(m, monotone=monotone)

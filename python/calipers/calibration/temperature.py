@@ -9,7 +9,7 @@ from typing import Any
 
 import numpy as np
 
-from .._common.validate import as_labels, as_scores
+from .._common.validate import as_labels, as_scores, plain
 from .._kernels import backend as _backend
 from .base import _F64, Calibrator, check_weights
 
@@ -80,7 +80,7 @@ class TemperatureScaling(Calibrator):
             i = int(np.argmax(bad))
             raise ValueError(
                 f"labels must be integers in [0, {K}): {int(bad.sum())} value(s) are not, "
-                f"first at index {i} (value {np.asarray(labels)[i]!r})"
+                f"first at index {i} (value {plain(np.asarray(labels)[i])})"
             )
         w = check_weights(sample_weight, z.shape[0])
         Z = self._two_column(z) if z.ndim == 1 else z
@@ -88,10 +88,15 @@ class TemperatureScaling(Calibrator):
         self._fitted = _FittedTemperature(1.0 / float(beta), z.ndim == 1, int(iterations))
         return self
 
-    def transform(self, scores: Any) -> np.ndarray:
-        """Probabilities: (n, K) for 2-D logits, P(y = 1) of shape (n,) for 1-D logits."""
+    def transform(self, scores: Any) -> Any:
+        """Probabilities: (n, K) for 2-D logits, P(y = 1) of shape (n,) for 1-D logits, and a
+        float for one binary logit given as a number (a Python or numpy scalar)."""
         state: _FittedTemperature = self._state()
         beta = 1.0 / state.temperature
+        if state.binary and isinstance(scores, (float, int, np.floating, np.integer)):
+            if isinstance(scores, (bool, np.bool_)):
+                raise TypeError("a logit must be a number, got a bool")
+            return float(self.transform(np.array([float(scores)]))[0])
         if (
             type(scores) is np.ndarray
             and not state.binary
@@ -119,10 +124,13 @@ class TemperatureScaling(Calibrator):
 
     def _fitted_from_dict(self, d: dict[str, Any]) -> _FittedTemperature:
         try:
-            t = float(d["temperature"])
-            out = _FittedTemperature(t, bool(d["binary"]), int(d["iterations"]))
-        except (KeyError, TypeError, ValueError) as exc:
-            raise ValueError(f"malformed temperature state: {exc!r}") from None
-        if not (math.isfinite(t) and t > 0):
-            raise ValueError(f"temperature must be positive and finite, got {t!r}")
-        return out
+            t, binary, iterations = d["temperature"], d["binary"], d["iterations"]
+        except KeyError as exc:
+            raise ValueError(f"malformed temperature state: missing {exc}") from None
+        if isinstance(t, bool) or not isinstance(t, (int, float)) or not (math.isfinite(t) and t > 0):
+            raise ValueError(f"temperature must be a positive finite number, got {t!r}")
+        if not isinstance(binary, bool):
+            raise ValueError(f"temperature state 'binary' must be true or false, got {binary!r}")
+        if isinstance(iterations, bool) or not isinstance(iterations, int) or iterations < 0:
+            raise ValueError(f"temperature state 'iterations' must be a non-negative integer, got {iterations!r}")
+        return _FittedTemperature(float(t), binary, iterations)

@@ -3,53 +3,95 @@
 from __future__ import annotations
 
 import argparse
+import functools
 import sys
 import warnings
+from collections.abc import Callable
+from typing import Any, TypeVar
 
 import numpy as np
 
-from ..io.parquet import parquet_scores_ok, read_score_batches
-from ..io.records import Skipped
-from ..io.rows import read_record_chunks
-from ..monitor.blobs import load_sketch_bytes
-from ..streaming.sketch import merge_all
-from .common import CommandError, columns, log_paths
+from ..io.parquet import parquet_scores_ok, read_scored_batches
+from ..io.readers import file_format, guarded, unreadable_reason
+from ..io.records import Skipped, UnreadableFile
+from ..io.rows import read_all_records
+from .common import CommandError, NothingScored, columns, log_paths
 from .output import print_report
-from .score import stream_sketch
-from .scored import Scored
+from .outputs import check_outputs, save
+from .saved import dump_saved, load_saved
+from .score import nothing_scored, stream_sketch
+from .scored import Scored, merge_scored
+
+T = TypeVar("T")
+
+
+def _read_saved(path: str) -> tuple[Scored, float | None]:
+    try:
+        with open(path, "rb") as fh:
+            data = fh.read()
+    except OSError as exc:
+        raise CommandError(f"cannot read {path}: {exc.strerror or exc}") from None
+    try:
+        return load_saved(data)
+    except ValueError as exc:
+        raise CommandError(f"cannot read {path}: {exc}") from None
+
+
+def _same_parts(parts: list[tuple[str, Scored]], what: str) -> None:
+    """Files with rows must all have groups (or windows), or none: a merge of some with and
+    some without would hold groups for part of the rows only."""
+    having = [(path, len(getattr(s, what)) > 0) for path, s in parts if s.rows]
+    if len({has for _, has in having}) > 1:
+        with_ = next(p for p, has in having if has)
+        without = next(p for p, has in having if not has)
+        flag = "--by" if what == "groups" else "--time/--window"
+        raise CommandError(
+            f"cannot merge {with_} (saved with {flag}) and {without} (saved without): their {what} would "
+            "cover part of the rows only"
+        )
 
 
 def run_merge(args: argparse.Namespace) -> int:
-    """Combine sketches saved by ``calipers score --save-sketch`` on many machines."""
-    sketches = []
+    """Combine what ``calipers score --save-sketch`` saved on many machines (overall, groups,
+    windows and skip counts; plain sketch files too), report, and save with -o."""
+    check_outputs([args.output], args.sketches)
+    parts: list[tuple[str, Scored]] = []
+    windows: dict[float, str] = {}
     for path in args.sketches:
-        try:
-            with open(path, "rb") as fh:
-                sketches.append(load_sketch_bytes(fh.read()))  # sketch or CalibrationMonitor bytes
-        except OSError as exc:
-            raise CommandError(f"cannot read {path}: {exc.strerror}") from exc
-        except ValueError as exc:
-            raise CommandError(f"{path}: {exc}") from exc
-    merged = merge_all(sketches)
+        scored, window = _read_saved(path)
+        parts.append((path, scored))
+        if window is not None and len(scored.windows):
+            windows.setdefault(window, path)
+    if len(windows) > 1:
+        (a, pa), (b, pb) = list(windows.items())[:2]
+        raise CommandError(f"cannot merge windows of {a:g} s ({pa}) and of {b:g} s ({pb})")
+    _same_parts(parts, "groups")
+    _same_parts(parts, "windows")
+    try:
+        merged = merge_scored([s for _, s in parts])
+    except ValueError as exc:
+        raise CommandError(f"cannot merge {', '.join(args.sketches)}: {exc}") from None
+    window = next(iter(windows), None)
     if args.output:
-        with open(args.output, "wb") as fh:
-            fh.write(merged.to_bytes())
-    return print_report(Scored(merged, merged.count, Skipped()), args.binning, args.json, f"{len(sketches)} sketch(es)")
+        save(args.output, dump_saved(merged, window))
+    return print_report(merged, args.binning, args.json, f"{len(parts)} sketch(es)", window)
 
 
 def run_fit(args: argparse.Namespace) -> int:
     """Stream logs into a sketch and fit a calibrator from it (O(bins) memory)."""
     paths = log_paths(args, "fit")
+    check_outputs([args.output], paths)
     result = stream_sketch(args, paths)
     sketch, rows, skipped = result.sketch, result.rows, result.skipped
+    if rows == 0:
+        raise NothingScored(nothing_scored(skipped) + "; nothing written")
     params = {"bins": args.calibrator_bins} if args.method in ("histogram", "scaling-binning") else {}
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always", RuntimeWarning)
         calibrator = sketch.calibrator(args.method, **params)
     for w in caught:
         print(f"calipers fit: warning: {w.message}", file=sys.stderr)
-    with open(args.output, "w", encoding="utf-8") as fh:
-        fh.write(calibrator.to_json() + "\n")
+    save(args.output, calibrator.to_json() + "\n")
     if not args.quiet:
         print(
             f"calipers fit: {args.method} fitted on {rows:,} rows"
@@ -60,50 +102,112 @@ def run_fit(args: argparse.Namespace) -> int:
     return 0
 
 
-def run_apply(args: argparse.Namespace) -> int:
-    """Append a calibrated column to every scorable row of the logs (JSONL, CSV or Parquet
-    out, by the name of --output)."""
+def _checked_call(path: str, call: Callable[[], T]) -> T:
+    """``call()`` with 'this file cannot be read' failures as one UnreadableFile."""
+    try:
+        return call()
+    except Exception as exc:
+        why = unreadable_reason(exc, path)
+        if why is None:
+            raise
+        raise UnreadableFile(path, *why) from exc
+
+
+def _load_calibrator(path: str) -> Any:
     from ..calibration.base import Calibrator
+
+    try:
+        with open(path, encoding="utf-8") as fh:
+            calibrator = Calibrator.from_json(fh.read())
+    except OSError as exc:
+        raise CommandError(f"cannot read {path}: {exc.strerror or exc}") from None
+    except ValueError as exc:
+        raise CommandError(f"cannot read {path}: {exc}") from None
+    if not calibrator.is_fitted:
+        raise CommandError(f"{path} holds an unfitted calibrator")
+    return calibrator
+
+
+def _calibrate_rows(
+    out: Any,
+    paths: list[str],
+    cols: Any,
+    calibrator: Any,
+    args: argparse.Namespace,
+    reason_column: str,
+    skipped: Skipped,
+) -> tuple[int, int]:
+    """Write every row of the logs with its calibrated value (or null and the skip reason);
+    returns (rows written, rows calibrated)."""
+    column = args.column
+    written = calibrated = 0
+    for path in paths:  # in order, so each reason's first file:line is the first in the logs
+        file_format(path)
+        if _checked_call(path, functools.partial(parquet_scores_ok, path, cols)):  # columnar: no per-row Python
+            batches = read_scored_batches(path, cols, chunk_size=args.chunk_size, strict=args.strict, skipped=skipped)
+            for batch, scores, reasons in guarded(path, batches):
+                values = np.full(len(scores), np.nan)
+                good = ~np.isnan(scores)
+                if good.any():
+                    values[good] = np.asarray(calibrator.transform(np.ascontiguousarray(scores[good])), np.float64)
+                out.write_batch(batch, column, values, reason_column, reasons)
+                written += batch.num_rows
+                calibrated += int(good.sum())
+            continue
+        chunks = read_all_records(path, cols, chunk_size=args.chunk_size, strict=args.strict, skipped=skipped)
+        for records, good, scores, reasons in guarded(path, chunks):
+            values_list: list[Any] = [None] * len(records)
+            if len(good):
+                for i, value in zip(good.tolist(), np.asarray(calibrator.transform(np.asarray(scores))).tolist()):
+                    values_list[i] = value
+            for rec, value, reason in zip(records, values_list, reasons):
+                rec.pop(column, None)
+                rec.pop(reason_column, None)
+                rec[column] = value
+                rec[reason_column] = reason
+            out.write(records)
+            written += len(records)
+            calibrated += len(good)
+    return written, calibrated
+
+
+def run_apply(args: argparse.Namespace) -> int:
+    """Append a calibrated column to every row of the logs, in order, one output row per
+    input row (JSONL, CSV or Parquet out, by the name of --output): a row that cannot be
+    calibrated gets a null value and its skip reason in the reason column. The output
+    appears only complete (atomic rename); after any error it is not there."""
     from ..io.writers import RowWriter
 
     paths = log_paths(args, "apply")
-    try:
-        with open(args.calibrator, encoding="utf-8") as fh:
-            calibrator = Calibrator.from_json(fh.read())
-    except OSError as exc:
-        raise CommandError(f"cannot read {args.calibrator}: {exc.strerror}") from exc
-    except ValueError as exc:
-        raise CommandError(f"{args.calibrator}: {exc}") from exc
-    if not calibrator.is_fitted:
-        raise CommandError(f"{args.calibrator} holds an unfitted calibrator")
+    check_outputs([args.output], [*paths, args.calibrator])
+    calibrator = _load_calibrator(args.calibrator)
+    column = args.column
+    reason_column = args.reason_column or f"{column}_skip_reason"
+    if reason_column == column:
+        raise CommandError(f"--reason-column must differ from --column ({column!r})")
     cols = columns(args)
     skipped = Skipped()
-    written = 0
     try:
-        out = RowWriter(args.output)
+        out = RowWriter(
+            args.output, types={column: "double", reason_column: "string"}, trailing=(column, reason_column)
+        )
     except OSError as exc:
-        raise CommandError(f"cannot write {args.output}: {exc.strerror}") from exc
-    with out:
-        for path in paths:  # in order, so each reason's first file:line is the first in the logs
-            if parquet_scores_ok(path, cols):  # columnar: no per-row Python
-                for batch, scores in read_score_batches(
-                    path, cols, chunk_size=args.chunk_size, strict=args.strict, skipped=skipped
-                ):
-                    out.write_batch(batch, args.column, np.asarray(calibrator.transform(scores), np.float64))
-                    written += batch.num_rows
-                continue
-            for records, scores in read_record_chunks(
-                [path], cols, chunk_size=args.chunk_size, strict=args.strict, skipped=skipped
-            ):
-                calibrated = np.asarray(calibrator.transform(scores))
-                for rec, value in zip(records, calibrated.tolist()):
-                    rec[args.column] = value
-                out.write(records)
-                written += len(records)
+        raise CommandError(f"cannot write {args.output}: {exc.strerror or exc}") from None
+    try:
+        with out:
+            written, calibrated = _calibrate_rows(out, paths, cols, calibrator, args, reason_column, skipped)
+            if calibrated == 0:  # leaving the block by this error discards the output
+                raise NothingScored(nothing_scored(skipped).replace("scored", "calibrated", 1) + "; nothing written")
+    except OSError as exc:  # the disk filled up, the folder went away: the output was discarded
+        raise CommandError(f"cannot write {args.output}: {exc.strerror or exc}") from None
     if not args.quiet:
         print(
             f"calipers apply: {written:,} rows written to {args.output}"
-            + (f", {skipped.total:,} skipped" if skipped.total else ""),
+            + (
+                f", {skipped.total:,} skipped (null {column!r}, the reason in {reason_column!r})"
+                if skipped.total
+                else ""
+            ),
             file=sys.stderr,
         )
         for reason, count in skipped.counts.items():

@@ -20,7 +20,12 @@ class CommandError(Exception):
     Malformed rows (--strict) exit 1 and invalid values exit 2 the same way."""
 
 
+class NothingScored(CommandError):
+    """A run that scored no row: ``main`` prints why and exits 1."""
+
+
 def clean(value: float) -> float | None:
+    """None for NaN (JSON has no NaN), else the value."""
     return None if math.isnan(value) else value
 
 
@@ -36,10 +41,30 @@ def json_safe(obj: Any) -> Any:
 
 
 def fmt(value: float | None) -> str:
+    """Four decimals, or 'n/a'."""
     return "n/a" if value is None else f"{value:.4f}"
 
 
+def int_in(low: int, high: int | None = None) -> Any:
+    """An argparse type: an integer in [low, high] (no upper bound when high is None)."""
+
+    def parse(text: str) -> int:
+        try:
+            value = int(text)
+        except ValueError:
+            raise argparse.ArgumentTypeError(f"{text!r} is not an integer") from None
+        if value < low or (high is not None and value > high):
+            bound = f">= {low}" if high is None else f"in [{low}, {high}]"
+            raise argparse.ArgumentTypeError(f"must be an integer {bound}, got {value}")
+        return value
+
+    parse.__name__ = "integer"
+    return parse
+
+
 def log_paths(args: argparse.Namespace, command: str) -> list[str]:
+    """The LOG arguments with globs expanded (and the sample log with --sample); missing
+    files are an error unless --keep-going counts them as unreadable."""
     paths = []
     for pattern in map(str, args.logs):
         if any(ch in pattern for ch in "*?["):
@@ -55,13 +80,15 @@ def log_paths(args: argparse.Namespace, command: str) -> list[str]:
         paths.append(sample_log_path())
     if not paths:
         raise CommandError("give at least one LOG file" + (" (or --sample)" if command == "score" else ""))
-    for path in paths:
-        if not os.path.exists(path):
-            raise CommandError(f"no such file: {path}")
+    if not getattr(args, "keep_going", False):
+        for path in paths:
+            if not os.path.exists(path):
+                raise CommandError(f"no such file: {path}")
     return paths
 
 
 def columns(args: argparse.Namespace) -> Columns:
+    """The column options as :class:`calipers.io.Columns`."""
     prob_columns = [c.strip() for c in args.prob_columns.split(",")] if getattr(args, "prob_columns", None) else None
     return Columns(
         score=args.score,
@@ -70,6 +97,7 @@ def columns(args: argparse.Namespace) -> Columns:
         prob_columns=prob_columns,
         group=getattr(args, "by", None),
         time=getattr(args, "time", None),
+        time_unit=getattr(args, "time_unit", "auto"),
     )
 
 

@@ -3,15 +3,19 @@
 from __future__ import annotations
 
 import argparse
+import os
 import sys
 from collections.abc import Sequence
 
 from .. import __version__
 from .._kernels.backend import show_config
 from ..io.records import MalformedRow
+from ..io.times import TIME_UNITS
 from .commands import run_apply, run_fit, run_merge
-from .common import CommandError, parse_duration
+from .common import CommandError, NothingScored, int_in, parse_duration
 from .score import run_score
+
+CHUNK_MAX = 2**31 - 1
 
 
 def _addcolumns(p: argparse.ArgumentParser, *, label_required: bool = True) -> None:
@@ -28,13 +32,22 @@ def _addcolumns(p: argparse.ArgumentParser, *, label_required: bool = True) -> N
         metavar="C1,C2,...",
         help="K columns holding the class probabilities (top-label)",
     )
-    p.add_argument("--chunk-size", type=int, default=65536, help="rows per chunk")
+    p.add_argument("--chunk-size", type=int_in(1, CHUNK_MAX), default=65536, help="rows per chunk (>= 1)")
     p.add_argument("--strict", action="store_true", help="stop at the first malformed row")
     p.add_argument("--quiet", action="store_true", help="no progress on stderr")
     p.add_argument("--backend", default="auto", choices=("auto", "cpp", "numba", "numpy"))
 
 
+def _add_keep_going(p: argparse.ArgumentParser) -> None:
+    p.add_argument(
+        "--keep-going",
+        action="store_true",
+        help="skip unreadable files (counted under 'skipped' by reason) instead of stopping",
+    )
+
+
 def build_parser() -> argparse.ArgumentParser:
+    """The ``calipers`` parser: score, merge, fit and apply (numeric flags range-checked)."""
     parser = argparse.ArgumentParser(prog="calipers", description="Measure the calibration of model confidences.")
     parser.add_argument("--version", action="store_true", help="print the version and the live backends")
     sub = parser.add_subparsers(dest="command")
@@ -42,12 +55,12 @@ def build_parser() -> argparse.ArgumentParser:
     score.add_argument("logs", nargs="*", help="log files")
     score.add_argument("--sample", action="store_true", help="also score the sample log shipped with calipers")
     _addcolumns(score)
-    score.add_argument("--bins", type=int, default=15, help="number of bins (default 15)")
+    score.add_argument("--bins", type=int_in(1, 1_000_000), default=15, help="number of bins (default 15)")
     score.add_argument("--binning", choices=("width", "mass"), default="width")
     score.add_argument("--json", action="store_true", help="print one JSON object")
     score.add_argument(
         "--bootstrap",
-        type=int,
+        type=int_in(0, 100_000),
         default=0,
         metavar="R",
         help="keep R streaming bootstrap replicates and report a 95%% interval of the ECE",
@@ -56,7 +69,15 @@ def build_parser() -> argparse.ArgumentParser:
     score.add_argument(
         "--by", default=None, metavar="COL", help="one sketch per value of COL, with the PCE across them"
     )
-    score.add_argument("--time", default=None, metavar="COL", help="timestamp column (epoch seconds or ISO 8601)")
+    score.add_argument(
+        "--time", default=None, metavar="COL", help="timestamp column (epoch s/ms/us/ns numbers or ISO 8601)"
+    )
+    score.add_argument(
+        "--time-unit",
+        default="auto",
+        choices=TIME_UNITS,
+        help="unit of epoch numbers in --time (default auto: seconds if a date in years 1-9999, else ms, us, ns)",
+    )
     score.add_argument(
         "--window",
         default=None,
@@ -73,6 +94,7 @@ def build_parser() -> argparse.ArgumentParser:
     score.add_argument(
         "--report", default=None, metavar="DIR", help="write reliability.png and a self-contained index.html into DIR"
     )
+    _add_keep_going(score)
 
     merge = sub.add_parser("merge", help="merge sketches saved with --save-sketch and report")
     merge.add_argument("sketches", nargs="+", help="sketch files")
@@ -85,21 +107,35 @@ def build_parser() -> argparse.ArgumentParser:
     fit.add_argument("logs", nargs="+", help="log files")
     fit.add_argument("-o", "--output", required=True, help="calibrator JSON file to write")
     _addcolumns(fit)
-    fit.add_argument("--bins", type=int, default=15, help="equal-width bins of the sketch (default 15)")
     fit.add_argument(
-        "--calibrator-bins", type=int, default=15, help="equal-mass bins of histogram / scaling-binning (default 15)"
+        "--bins", type=int_in(1, 1_000_000), default=15, help="equal-width bins of the sketch (default 15)"
     )
+    fit.add_argument(
+        "--calibrator-bins",
+        type=int_in(1, 1_000_000),
+        default=15,
+        help="equal-mass bins of histogram / scaling-binning (default 15)",
+    )
+    _add_keep_going(fit)
 
     apply = sub.add_parser("apply", help="append calibrated scores to logs (JSONL, CSV or Parquet output)")
     apply.add_argument("calibrator", help="calibrator JSON written by calipers fit (or to_json)")
     apply.add_argument("logs", nargs="+", help="log files")
     apply.add_argument("-o", "--output", required=True, help="file to write: .jsonl, .csv (optionally .gz) or .parquet")
     apply.add_argument("--column", default="calibrated", help="name of the appended column")
+    apply.add_argument(
+        "--reason-column",
+        default=None,
+        metavar="NAME",
+        help="column holding why a row was not calibrated (default: COLUMN_skip_reason)",
+    )
     _addcolumns(apply, label_required=False)
     return parser
 
 
 def main(argv: Sequence[str] | None = None) -> int:
+    """Run the ``calipers`` command; returns the exit code (0 ok, 1 a malformed row under
+    --strict or nothing scored, 2 any other failure, with one line on stderr)."""
     parser = build_parser()
     args = parser.parse_args(argv)
     if args.version:
@@ -115,13 +151,45 @@ def main(argv: Sequence[str] | None = None) -> int:
             parser.error("--window and --time go together")
     commands = {"score": run_score, "merge": run_merge, "fit": run_fit, "apply": run_apply}
     if args.command in commands:
-        try:
-            return commands[args.command](args)
-        except MalformedRow as exc:
-            print(f"calipers {args.command}: malformed row at {exc}", file=sys.stderr)
-            return 1
-        except (CommandError, ValueError, ImportError) as exc:  # a message, never a traceback
-            print(f"calipers {args.command}: {exc}", file=sys.stderr)
-            return 2
+        return _run(commands[args.command], args)
     parser.print_help()
     return 2
+
+
+def _say(command: str, message: str) -> None:
+    try:
+        print(f"calipers {command}: {message}", file=sys.stderr)
+    except OSError:  # stderr is gone too: nothing left to tell
+        pass
+
+
+def _run(command: object, args: argparse.Namespace) -> int:
+    """One error rule: a message on one line, never a traceback; exit 1 for a malformed row
+    under --strict or a run that scored nothing, 2 for any other failure (reading,
+    writing, a closed stdout, invalid values, a missing extra)."""
+    name = args.command
+    try:
+        return command(args)  # type: ignore[operator, no-any-return]
+    except BrokenPipeError:
+        try:  # the reader of stdout went away (| head): no flush at exit may fail again
+            os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        except (OSError, ValueError):
+            pass
+        _say(name, "cannot write <stdout>: Broken pipe (its reader closed it)")
+        return 2
+    except MalformedRow as exc:
+        _say(name, f"malformed row at {exc}")
+        return 1
+    except NothingScored as exc:
+        _say(name, str(exc))
+        return 1
+    except (CommandError, ValueError, ImportError) as exc:  # UnreadableFile says 'cannot read FILE: why'
+        _say(name, str(exc))
+        return 2
+    except OSError as exc:
+        where = f"{exc.filename}: " if exc.filename else ""
+        _say(name, f"{where}{exc.strerror or exc}")
+        return 2
+    except KeyboardInterrupt:
+        _say(name, "interrupted")
+        return 130

@@ -11,7 +11,10 @@ from collections.abc import Callable
 from typing import Any
 
 from .._common.optional import require
+from ..io.atomic import write_atomic
+from ..streaming.grouped import pce_from_sketches
 from ..streaming.sketch import ReliabilitySketch
+from .output import metric_names
 
 
 def _figure_png(draw: Callable[[Any], None], figsize: tuple[float, float] = (5.5, 5.5)) -> bytes:
@@ -130,8 +133,7 @@ def _overview_html(directory: str, groups: dict[str, ReliabilitySketch]) -> str:
 
 
 def _save(directory: str, name: str, png: bytes) -> bytes:
-    with open(os.path.join(directory, name), "wb") as fh:
-        fh.write(png)
+    write_atomic(os.path.join(directory, name), png)
     return png
 
 
@@ -167,7 +169,8 @@ def write_report(
         smooth_html = _img(_save(directory, "smooth.png", smooth), "smoothed reliability diagram", "smooth")
     if groups:
         extra.append(_overview_html(directory, groups))
-    for key, s in sorted((groups or {}).items()):
+    for key, s in sorted((groups or {}).items(), key=lambda item: (isinstance(item[0], str), item[0])):
+        key = str(key)
         gpng = _save(directory, f"reliability_{_safe(key)}.png", _diagram_png(s, binning, f"{key} ({s.count:,} rows)"))
         m = s.metrics()
         extra.append(
@@ -184,11 +187,33 @@ def write_report(
             f'<h2>Drift</h2>{_img(dpng, "drift plot", "drift")}<table id="windows"><tr><th>window start'
             f"</th><th>rows</th><th>ECE</th><th>Brier</th></tr>{rows_html}</table>"
         )
-    metrics = sketch.metrics()
+    metrics: dict[str, Any] = dict(sketch.metrics())
+    if binning == "mass":
+        metrics["ece"] = metrics["ece_mass"]
+    if groups:
+        metrics["pce"] = pce_from_sketches(groups.values())
+    names = metric_names(binning, sketch.kind)
+    metric_rows = "".join(
+        f'<tr><th title="{html.escape(k)}">{html.escape(names.get(k, k))}</th><td>{_fmt(v)}</td></tr>'
+        for k, v in metrics.items()
+    )
+    if sketch.replicates and sketch.count:
+        ci = sketch.ece_interval()
+        metric_rows += (
+            f'<tr id="ece-interval"><th title="ece_width_interval_95">{html.escape(names["ece_width_interval_95"])}'
+            f"</th><td>[{_fmt(float(ci.low))}, {_fmt(float(ci.high))}] ({sketch.replicates} Poisson bootstrap "
+            "replicates)</td></tr>"
+        )
+    mode = {
+        "binary": "binary: each score is P(y = 1) against its 0/1 outcome",
+        "top-label": "top-label: the largest class probability against whether that class was right",
+        "marginal": "marginal: every class probability against its one-vs-rest outcome, averaged over classes",
+    }.get(sketch.kind or "", "no input yet")
     table = sketch.reliability(binning=binning)
-    metric_rows = "".join(f"<tr><th>{html.escape(k)}</th><td>{_fmt(v)}</td></tr>" for k, v in metrics.items())
+    total = max(int(table.count.sum()), 1)
     bin_rows = "".join(
         f"<tr><td>[{table.edges[i]:.4f}, {table.edges[i + 1]:.4f}]</td><td>{table.count[i]:,}</td>"
+        f"<td>{table.count[i] / total:.1%}</td>"
         f"<td>{_fmt(float(table.mean_score[i]))}</td><td>{_fmt(float(table.frequency[i]))}</td>"
         f"<td>[{_fmt(float(table.lower[i]))}, {_fmt(float(table.upper[i]))}]</td></tr>"
         for i in range(len(table))
@@ -207,15 +232,15 @@ def write_report(
 td,th{{border:1px solid #ccc;padding:0.25em 0.6em;text-align:right}}th{{text-align:left}}</style></head>
 <body><h1>{html.escape(title)}</h1>
 <p>{rows:,} rows scored, {sum(skipped.values()):,} skipped; {sketch.bins} {binning} bins.</p>
+<p id="mode">Mode: {html.escape(mode)}.</p>
 {_img(png, "reliability diagram", "reliability")}{smooth_html}
 <h2>Metrics</h2><table id="metrics">{metric_rows}</table>
-<h2>Reliability table</h2><table id="bins"><tr><th>bin</th><th>count</th><th>mean score</th>
+<h2>Reliability table</h2><table id="bins"><tr><th>bin</th><th>count</th><th>share of samples</th><th>mean score</th>
 <th>frequency</th><th>Wilson {table.confidence:.0%}</th></tr>{bin_rows}</table>
 {"<h2>Groups</h2>" if groups else ""}{"".join(extra)}
 <h2>Skipped rows</h2><table id="skipped"><tr><th>reason</th><th>rows</th><th>first at</th></tr>{skip_rows}</table>
 </body></html>
 """
     path = os.path.join(directory, "index.html")
-    with open(path, "w", encoding="utf-8") as fh:
-        fh.write(page)
+    write_atomic(path, page)
     return path

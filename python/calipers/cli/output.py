@@ -12,14 +12,38 @@ from .scored import Scored
 
 
 def summary(sketch: ReliabilitySketch) -> dict[str, Any]:
+    """Rows and metrics of one sketch (a group's or a window's)."""
     m = sketch.metrics()
     return {"rows": sketch.count, "metrics": {k: clean(v) for k, v in m.items()}}
 
 
 def window_label(start: float) -> str:
+    """A window's start as ISO 8601 (UTC); epoch seconds when no date can show it."""
     from datetime import datetime, timezone
 
-    return datetime.fromtimestamp(start, tz=timezone.utc).isoformat()
+    try:
+        return datetime.fromtimestamp(start, tz=timezone.utc).isoformat()
+    except (OverflowError, OSError, ValueError):
+        return f"{start:.0f} s since 1970-01-01T00:00:00+00:00"
+
+
+def metric_names(binning: str, mode: str | None) -> dict[str, str]:
+    """Readable names of the metric keys; for (n, K) input the pair-based metrics say they
+    are top-label (or class-averaged)."""
+    pairs = {"top-label": " (top-label)", "marginal": " (class-averaged)"}.get(mode or "", "")
+    return {
+        "ece": f"ECE ({binning}, l1){pairs}",
+        "ece_l2": f"RMS calibration error{pairs}",
+        "mce": f"MCE (max gap){pairs}",
+        "ece_l2_debiased": f"debiased RMS CE{pairs}",
+        "ece_mass": f"ECE (equal-mass){pairs}",
+        "brier": f"Brier score{pairs}",
+        "smooth_ece": f"smooth ECE{pairs}",
+        "brier_skill_score": f"Brier skill score{pairs}",
+        "log_loss": f"log loss{pairs}",
+        "pce": f"PCE across groups{pairs}",
+        "ece_width_interval_95": f"ECE (width) 95% interval{pairs}",
+    }
 
 
 def print_report(scored: Scored, binning: str, as_json: bool, source: str, window: float | None = None) -> int:
@@ -39,6 +63,7 @@ def print_report(scored: Scored, binning: str, as_json: bool, source: str, windo
     if as_json:
         out: dict[str, Any] = {
             "rows": rows,
+            "mode": sketch.kind,
             "skipped": skipped.counts,
             "skipped_first": skipped.first,
             "bins": sketch.bins,
@@ -56,26 +81,17 @@ def print_report(scored: Scored, binning: str, as_json: bool, source: str, windo
     print()
     print(table.to_string())
     print()
-    names = {
-        "ece": f"ECE ({binning}, l1)",
-        "ece_l2": "RMS calibration error",
-        "mce": "MCE (max gap)",
-        "ece_l2_debiased": "debiased RMS CE",
-        "ece_mass": "ECE (equal-mass)",
-        "brier": "Brier score",
-        "smooth_ece": "smooth ECE",
-        "brier_skill_score": "Brier skill score",
-        "log_loss": "log loss",
-        "pce": "PCE across groups",
-    }
+    names = metric_names(binning, sketch.kind)
+    if sketch.kind in ("top-label", "marginal"):
+        print(f"{'mode':>24s}: {sketch.kind} (pairs from the (n, K) probabilities)")
     for key, label in names.items():
-        if key in metrics:
+        if key in metrics and key != "ece_width_interval_95":
             value = metrics[key]
             print(f"{label:>24s}: {'n/a' if value is None else f'{value:.6f}'}")
     if "ece_width_interval_95" in metrics:
         lo, hi = metrics["ece_width_interval_95"]
         print(
-            f"{'ECE (width) 95% interval':>24s}: [{fmt(lo)}, {fmt(hi)}] "
+            f"{names['ece_width_interval_95']:>24s}: [{fmt(lo)}, {fmt(hi)}] "
             f"({sketch.replicates} Poisson bootstrap replicates)"
         )
     for title, items in (("group", list(groups.items())), ("window start", [(w["start"], w) for w in windows])):

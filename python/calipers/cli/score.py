@@ -12,11 +12,13 @@ from typing import Any
 import numpy as np
 
 from ..io.readers import read_table_chunks
-from ..io.records import Columns, Skipped
+from ..io.records import Columns, Skipped, UnreadableFile
 from ..streaming.grouped import GroupedSketch
 from ..streaming.sketch import ReliabilitySketch
-from .common import CommandError, Progress, columns, log_paths
+from .common import CommandError, NothingScored, Progress, columns, log_paths
 from .output import print_report, window_label
+from .outputs import check_outputs, save
+from .saved import dump_saved
 from .scored import Scored, merge_scored
 
 
@@ -31,9 +33,11 @@ class Plan:
     strict: bool
     window: float | None
     replicates: int = 0
+    keep_going: bool = False
 
 
 def plan_of(args: argparse.Namespace) -> Plan:
+    """The reading plan of parsed arguments."""
     return Plan(
         columns(args),
         args.bins,
@@ -42,18 +46,38 @@ def plan_of(args: argparse.Namespace) -> Plan:
         args.strict,
         getattr(args, "window", None),
         getattr(args, "bootstrap", 0) or 0,
+        getattr(args, "keep_going", False),
     )
 
 
-def score_file(path: str, plan: Plan, on_rows: Any = None, on_bytes: Any = None) -> Scored:
-    """One log file into sketches: overall, per group (--by) and per window (--time/--window)."""
-    out = Scored(
+def empty_scored(plan: Plan) -> Scored:
+    """Sketches with nothing in them, shaped by the plan."""
+    return Scored(
         ReliabilitySketch(bins=plan.bins, backend=plan.backend, replicates=plan.replicates),
         0,
         Skipped(),
         GroupedSketch(plan.bins, backend=plan.backend),
         GroupedSketch(plan.bins, backend=plan.backend),
     )
+
+
+def score_or_skip(path: str, plan: Plan, on_rows: Any = None, on_bytes: Any = None) -> Scored:
+    """:func:`score_file`, or with ``plan.keep_going`` an unreadable file as nothing scored
+    and one count of 'unreadable file: REASON' (first at the file)."""
+    try:
+        return score_file(path, plan, on_rows, on_bytes)
+    except UnreadableFile as exc:
+        if not plan.keep_going:
+            raise
+        out = empty_scored(plan)
+        out.skipped.add(f"unreadable file: {exc.reason}", path)
+        return out
+
+
+def score_file(path: str, plan: Plan, on_rows: Any = None, on_bytes: Any = None) -> Scored:
+    """One log file into sketches: overall, per group (--by) and per window (--time/--window).
+    A file that fails midway contributes nothing (UnreadableFile is raised)."""
+    out = empty_scored(plan)
     for chunk in read_table_chunks(
         [path], plan.cols, chunk_size=plan.chunk_size, strict=plan.strict, skipped=out.skipped, on_bytes=on_bytes
     ):
@@ -71,7 +95,7 @@ def score_file(path: str, plan: Plan, on_rows: Any = None, on_bytes: Any = None)
 def stream_sketch(args: argparse.Namespace, paths: list[str]) -> Scored:
     """Read the logs into sketches (overall, per group, per window) in this process."""
     plan = plan_of(args)
-    sizes = [os.path.getsize(p) for p in paths]
+    sizes = [os.path.getsize(p) if os.path.isfile(p) else 0 for p in paths]
     report = Progress(not args.quiet and not getattr(args, "json", False) and sys.stderr.isatty(), sum(sizes))
     rows = [0]
 
@@ -81,17 +105,20 @@ def stream_sketch(args: argparse.Namespace, paths: list[str]) -> Scored:
 
     parts = []
     for path, size in zip(paths, sizes):
-        parts.append(score_file(path, plan, on_rows, report.within_file))
+        parts.append(score_or_skip(path, plan, on_rows, report.within_file))
         report.file_done(size)
     report(rows[0], done=True)
     return merge_scored(parts)
 
 
 def dask_client(spec: str) -> Any:
+    """A dask client for ``local:N`` (a local cluster of N worker processes) or an address."""
     from distributed import Client, LocalCluster
 
     if spec.startswith("local:"):
         workers = int(spec.split(":", 1)[1])
+        if workers < 1:
+            raise ValueError(f"local:N needs N >= 1 workers, got {workers}")
         cluster = LocalCluster(n_workers=workers, threads_per_worker=1, processes=True, dashboard_address=None)
         return Client(cluster)
     return Client(spec)
@@ -104,7 +131,7 @@ def score_dask(args: argparse.Namespace, paths: list[str]) -> Scored:
 
     from ..dask import tree_merge
 
-    read = functools.partial(score_file, plan=plan_of(args))
+    read = functools.partial(score_or_skip, plan=plan_of(args))
     try:
         client = dask_client(args.dask)
     except (ValueError, OSError) as exc:
@@ -122,13 +149,31 @@ def score_dask(args: argparse.Namespace, paths: list[str]) -> Scored:
     return merged
 
 
+def nothing_scored(skipped: Skipped) -> str:
+    """Why a run scored no row, in one line."""
+    if not skipped.total:
+        return "no rows scored: the logs hold no data rows"
+    reasons = sorted(skipped.counts.items(), key=lambda item: -item[1])
+    shown = "; ".join(f"{count:,} x {reason} (first at {skipped.first[reason]})" for reason, count in reasons[:3])
+    more = f"; {len(reasons) - 3} more reason(s)" if len(reasons) > 3 else ""
+    return f"no rows scored: every row or file was skipped ({shown}{more}); check the column options and the logs"
+
+
 def run_score(args: argparse.Namespace) -> int:
+    """``calipers score``: check the outputs, read the logs into sketches, save, report."""
     paths = log_paths(args, "score")
-    result = score_dask(args, paths) if args.dask else stream_sketch(args, paths)
+    check_outputs([args.save_sketch], paths, report=args.report)
+    try:
+        result = score_dask(args, paths) if args.dask else stream_sketch(args, paths)
+    except UnreadableFile as exc:
+        raise CommandError(f"{exc}; --keep-going skips such files") from None
     sketch, rows, skipped = result.sketch, result.rows, result.skipped
+    if rows == 0:
+        if args.json:
+            print_report(result, args.binning, True, f"{len(paths)} file(s)", args.window)
+        raise NothingScored(nothing_scored(skipped))
     if args.save_sketch:
-        with open(args.save_sketch, "wb") as fh:
-            fh.write(sketch.to_bytes())
+        save(args.save_sketch, dump_saved(result, args.window))
     if args.report:
         from .html_report import write_report
 
@@ -145,6 +190,8 @@ def run_score(args: argparse.Namespace) -> int:
             )
         except ImportError as exc:
             raise CommandError(str(exc)) from exc
+        except OSError as exc:
+            raise CommandError(f"cannot write {args.report}: {exc.strerror or exc}") from None
         if not args.quiet:
             print(f"calipers score: report written to {page}", file=sys.stderr)
     return print_report(result, args.binning, args.json, f"{len(paths)} file(s)", args.window)

@@ -11,7 +11,17 @@ import numpy as np
 
 from .._common.optional import require
 from .formats import log_format
-from .records import Chunk, Columns, Skipped, binary_label_check, score_checks, skip_rows, whole_label_check
+from .records import (
+    Chunk,
+    Columns,
+    Skipped,
+    binary_label_check,
+    row_reasons,
+    score_checks,
+    skip_rows,
+    whole_label_check,
+)
+from .times import epoch_seconds
 
 
 def parquet_records(path: str) -> Iterator[tuple[int, Any]]:
@@ -77,19 +87,24 @@ def parquet_columnar_ok(path: str, cols: Columns) -> bool:
 _TIME_UNITS = {"s": 1, "ms": 1000, "us": 1_000_000}
 
 
-def parquet_times(arr: Any) -> tuple[np.ndarray, np.ndarray]:
-    """Epoch seconds of a numeric or timestamp column as parse_time gives them (naive = UTC;
-    whole units divided once, as datetime.timestamp() does), and the missing mask."""
+def parquet_times(arr: Any, unit: str = "s") -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+    """Epoch seconds of a numeric column in ``unit`` (see :mod:`calipers.io.times`) or of a
+    timestamp column (its own unit; naive = UTC; whole units divided once, as
+    datetime.timestamp() does), with the masks of missing, unreadable and out-of-range
+    values, as the row parser decides them."""
     import pyarrow as pa
 
     missing = arr.is_null().to_numpy(zero_copy_only=False)
     if pa.types.is_timestamp(arr.type):
         ticks = arr.cast(pa.int64()).fill_null(0).to_numpy(zero_copy_only=False)
-        return ticks / _TIME_UNITS[arr.type.unit], missing
-    values = arr.cast(pa.float64()).fill_null(0.0).to_numpy(zero_copy_only=False)
+        seconds = ticks / _TIME_UNITS[arr.type.unit]
+        _, unreadable, out_of_range = epoch_seconds(seconds, "s")
+        return seconds, missing, unreadable, out_of_range
+    values = arr.cast(pa.float64(), safe=False).fill_null(0.0).to_numpy(zero_copy_only=False)  # ns ticks > 2^53
     if pa.types.is_boolean(arr.type):
-        values = np.full(len(values), np.nan)  # parse_time(True) is unreadable
-    return values, missing
+        values = np.full(len(values), np.nan)  # a boolean time is unreadable
+    seconds, unreadable, out_of_range = epoch_seconds(values, unit)
+    return seconds, missing, unreadable, out_of_range
 
 
 def parquet_columnar(path: str, cols: Columns, chunk_size: int, strict: bool, skipped: Skipped) -> Iterator[Chunk]:
@@ -112,10 +127,13 @@ def parquet_columnar(path: str, cols: Columns, chunk_size: int, strict: bool, sk
         ]
         groups = times = None
         if cols.time:
-            times, tmissing = parquet_times(batch.column(batch.schema.get_field_index(cols.time)))
+            times, tmissing, unreadable, out_of_range = parquet_times(
+                batch.column(batch.schema.get_field_index(cols.time)), cols.time_unit
+            )
             reasons[:0] = [
                 (tmissing, f"missing field '{cols.time}'"),
-                (~np.isfinite(times), f"unreadable time '{cols.time}'"),
+                (unreadable, f"unreadable time '{cols.time}'"),
+                (out_of_range, f"'{cols.time}' out of range"),
             ]
         if cols.group:
             garr = batch.column(batch.schema.get_field_index(cols.group))
@@ -163,3 +181,21 @@ def read_score_batches(
         if not bad.all():
             keep = np.flatnonzero(~bad)
             yield batch.take(keep), np.ascontiguousarray(score[keep])
+
+
+def read_scored_batches(
+    path: str, cols: Columns, *, chunk_size: int = 65536, strict: bool = False, skipped: Skipped | None = None
+) -> Iterator[tuple[Any, np.ndarray, list[str | None]]]:
+    """Every record batch of a Parquet log (see :func:`parquet_scores_ok`) with its scores
+    (NaN where a row cannot be scored) and each row's skip reason (None where it can), so
+    a calibrated column lines up with the input rows one for one."""
+    import pyarrow.parquet as pq
+
+    skipped = skipped if skipped is not None else Skipped()
+    offset = 0
+    for batch in pq.ParquetFile(path).iter_batches(batch_size=chunk_size):
+        score, missing = parquet_numbers(batch, cols.score)
+        checks = [(missing, f"missing field '{cols.score}'"), *score_checks(score, cols)]
+        bad = skip_rows(checks, path, offset, strict, skipped)
+        offset += batch.num_rows
+        yield batch, np.where(bad, np.nan, score), row_reasons(checks, batch.num_rows)

@@ -13,8 +13,10 @@ __all__ = [
     "Chunk",
     "Skipped",
     "MalformedRow",
+    "UnreadableFile",
     "SkipTally",
     "skip_rows",
+    "row_reasons",
     "score_checks",
     "whole_label_check",
     "binary_label_check",
@@ -45,6 +47,20 @@ class MalformedRow(ValueError):
     """A row that cannot be scored (raised in strict mode)."""
 
 
+class UnreadableFile(ValueError):
+    """A log file that cannot be read at all: missing or unreadable, not gzip or truncated,
+    corrupt Parquet, UTF-16 text, an unknown format. ``str()`` is one line naming the
+    file, the reason and its details; ``reason`` is short and the same for every file
+    that fails the same way (``--keep-going`` counts files by it)."""
+
+    def __init__(self, path: str, reason: str, detail: str = "") -> None:
+        super().__init__(path, reason, detail)
+        self.path, self.reason, self.detail = path, reason, detail
+
+    def __str__(self) -> str:
+        return f"cannot read {self.path}: {self.reason}" + (f" ({self.detail})" if self.detail else "")
+
+
 @dataclass
 class Columns:
     score: str = "score"
@@ -52,7 +68,8 @@ class Columns:
     probs: str | None = None  # name of a probability-vector column, instead of score
     prob_columns: list[str] | None = None  # or K columns holding the class probabilities
     group: str | None = None  # optional group key column (--by)
-    time: str | None = None  # optional timestamp column (--time): epoch seconds or ISO 8601
+    time: str | None = None  # optional timestamp column (--time): epoch numbers or ISO 8601
+    time_unit: str = "auto"  # unit of epoch numbers: auto (detected per value), s, ms, us, ns
 
 
 @dataclass
@@ -108,6 +125,19 @@ def skip_rows(
     bad = tally.add_masks(reasons, offset + 1 + np.arange(len(reasons[0][0])))
     tally.flush(path, strict, skipped)
     return bad
+
+
+def row_reasons(reasons: list[tuple[np.ndarray, str]], n: int) -> list[str | None]:
+    """Each row's skip reason (the first mask that holds, the row parser's precedence), or
+    None for a row that is kept."""
+    out: list[str | None] = [None] * n
+    done = np.zeros(n, bool)
+    for mask, reason in reasons:
+        hit = np.flatnonzero(mask & ~done)
+        for i in hit.tolist():
+            out[i] = reason
+        done[hit] = True
+    return out
 
 
 def score_checks(score: np.ndarray, cols: Columns) -> list[tuple[np.ndarray, str]]:

@@ -11,13 +11,16 @@ from typing import Any
 
 import numpy as np
 
-from .formats import delimiter, log_format, open_text
+from .formats import delimiter, log_format, open_binary, open_text
 from .parquet import parquet_records
 from .records import Chunk, Columns, MalformedRow, Skipped
+from .times import OUT_OF_RANGE, UNREADABLE, time_value
 
 
 def parse_time(value: Any) -> float | None:
-    """Epoch seconds from a number or an ISO 8601 string (naive times are UTC)."""
+    """Epoch seconds from a number (taken as seconds) or an ISO 8601 string (naive times
+    are UTC); None when unreadable. The readers use :func:`calipers.io.times.time_value`,
+    which also takes milliseconds, microseconds and nanoseconds and checks the range."""
     from datetime import datetime, timezone
 
     if isinstance(value, bool) or value is None:
@@ -40,26 +43,34 @@ def parse_time(value: Any) -> float | None:
 
 
 def records(path: str) -> Iterator[tuple[int, Any]]:
-    """(line number, dict or parse-error string) for each data row."""
+    """(line number, dict or parse-error string) for each data row. JSONL lines are split
+    on LF alone and decoded one by one (a line that is not UTF-8 is 'invalid UTF-8'), as
+    the C++ scanner does; CSV goes through the csv module."""
     fmt = log_format(path)
     if fmt == "parquet":  # positions are row numbers (1-based) rather than lines
         yield from parquet_records(path)
         return
-    with open_text(path) as fh:
-        if fmt == "jsonl":
-            for lineno, line in enumerate(fh, start=1):
+    if fmt == "jsonl":
+        with open_binary(path) as raw:
+            for lineno, line in enumerate(raw, start=1):
                 if not line.strip():
                     continue
                 try:
-                    rec = json.loads(line)
+                    text = line.decode("utf-8")
+                except UnicodeDecodeError:
+                    yield lineno, "invalid UTF-8"
+                    continue
+                try:
+                    rec = json.loads(text)
                 except json.JSONDecodeError:
                     yield lineno, "invalid JSON"
                     continue
                 yield lineno, rec if isinstance(rec, dict) else "not a JSON object"
-        else:
-            reader = csv.DictReader(fh, delimiter=delimiter(path))
-            for rec in reader:
-                yield reader.line_num, rec
+        return
+    with open_text(path) as fh:
+        reader = csv.DictReader(fh, delimiter=delimiter(path))
+        for rec in reader:
+            yield reader.line_num, rec
 
 
 def _number(value: Any) -> float:
@@ -150,9 +161,12 @@ class RowParser:
             raw = rec.get(self.cols.time)
             if raw is None or raw == "":
                 return f"missing field '{self.cols.time}'"
-            when = parse_time(raw)
-            if when is None:
+            seconds = time_value(raw, self.cols.time_unit)
+            if seconds == UNREADABLE:
                 return f"unreadable time '{self.cols.time}'"
+            if seconds == OUT_OF_RANGE:
+                return f"'{self.cols.time}' out of range"
+            when = float(seconds)
         label: int | str = 0
         if self.with_label:
             label = _parse_label(rec, self.cols)
@@ -235,3 +249,36 @@ def read_record_chunks(
             records, scores = [], []
     if records:
         yield records, np.asarray(scores, np.float64)
+
+
+def read_all_records(
+    path: str, cols: Columns, *, chunk_size: int = 65536, strict: bool = False, skipped: Skipped | None = None
+) -> Iterator[tuple[list[dict[str, Any]], np.ndarray, Any, list[str | None]]]:
+    """Every row of a log, in chunks of ``chunk_size``: (records, indices of the rows with a
+    valid score, their scores, each row's skip reason or None). A row that is not a JSON
+    object comes out as an empty record with its reason, so output rows line up with the
+    input rows one for one (blank lines are not rows)."""
+    skipped = skipped if skipped is not None else Skipped()
+    parser = RowParser(cols, None, False)
+    recs: list[dict[str, Any]] = []
+    good: list[int] = []
+    scores: list[Any] = []
+    reasons: list[str | None] = []
+    for lineno, rec in records(path):
+        parsed = parser.parse(rec)
+        if isinstance(parsed, str):
+            where = f"{path}:{lineno}"
+            if strict:
+                raise MalformedRow(f"{where}: {parsed}")
+            skipped.add(parsed, where)
+            reasons.append(parsed)
+        else:
+            good.append(len(recs))
+            scores.append(parsed[0])
+            reasons.append(None)
+        recs.append(rec if isinstance(rec, dict) else {})
+        if len(recs) >= chunk_size:
+            yield recs, np.asarray(good, np.int64), scores, reasons
+            recs, good, scores, reasons = [], [], [], []
+    if recs:
+        yield recs, np.asarray(good, np.int64), scores, reasons

@@ -12,19 +12,21 @@ lines is read as broken rows (counted, never dropped silently).
 from __future__ import annotations
 
 import csv
-import gzip
 import json
 import math
 from collections.abc import Callable, Iterator
-from typing import IO, Any
+from typing import Any
 
 import numpy as np
 
-from .formats import delimiter
+from .formats import delimiter, open_binary
 from .records import Chunk, Skipped, SkipTally, binary_label_check, score_checks, whole_label_check
+from .times import epoch_seconds
 
 _BLOCK_BYTES = 1 << 23  # bytes scanned per call: constant memory, few Python round trips
-_NUMBER, _VECTOR, _TEXT, _TIME = 0, 1, 2, 3
+# field kinds of the C++ scanner; _EPOCH is a time as a plain number only (an ISO or quoted
+# time goes to the row parser), used when an explicit unit scales numbers but not ISO times
+_NUMBER, _VECTOR, _TEXT, _TIME, _EPOCH = 0, 1, 2, 3, 4
 
 
 def scanner() -> Any:
@@ -34,10 +36,6 @@ def scanner() -> Any:
     except ImportError:
         return None
     return getattr(_core, "scan_log", None)
-
-
-def _binary(path: str) -> IO[bytes]:
-    return gzip.open(path, "rb") if path.endswith(".gz") else open(path, "rb")  # type: ignore[return-value]
 
 
 class _Layout:
@@ -70,7 +68,8 @@ class _Layout:
         if self.with_label:
             wanted.append((cols.label, _NUMBER, self.label_slot, 1))
         if cols.time is not None:
-            wanted.append((cols.time, _TIME, self.time_slot, 1))
+            kind = _TIME if cols.time_unit in ("auto", "s") else _EPOCH
+            wanted.append((cols.time, kind, self.time_slot, 1))
         if cols.group is not None:
             wanted.append((cols.group, _TEXT, 0, 1))
         out = []
@@ -90,8 +89,11 @@ def _columnar_reasons(layout: _Layout, values: np.ndarray) -> list[tuple[np.ndar
     cols = layout.cols
     reasons: list[tuple[Any, str]] = []
     with np.errstate(invalid="ignore"):
-        if cols.time is not None:
-            reasons.append((np.asarray(~np.isfinite(values[:, layout.time_slot])), f"unreadable time '{cols.time}'"))
+        if cols.time is not None:  # epoch numbers to seconds, in place (ISO times are seconds already)
+            seconds, unreadable, out_of_range = epoch_seconds(values[:, layout.time_slot], cols.time_unit)
+            values[:, layout.time_slot] = seconds
+            reasons.append((unreadable, f"unreadable time '{cols.time}'"))
+            reasons.append((out_of_range, f"'{cols.time}' out of range"))
         label = values[:, layout.label_slot]
         if layout.with_label:
             reasons.append(whole_label_check(label, cols))
@@ -161,12 +163,12 @@ class FastReader:
 
     # -- blocks --------------------------------------------------------------------------
     def chunks(self, chunk_size: int) -> Iterator[Chunk]:
-        with _binary(self.path) as fh:
+        with open_binary(self.path) as fh:
             first_line = 1
             if self.fmt == "csv":
                 head = fh.readline()
                 first_line = 2
-                self.header = next(csv.reader([head.decode("utf-8")], delimiter=self.delimiter), [])
+                self.header = next(csv.reader([head.decode("utf-8", "replace")], delimiter=self.delimiter), [])
             carry = b""
             while True:
                 data = fh.read(_BLOCK_BYTES)

@@ -1,79 +1,137 @@
 """Row writers for ``calipers apply``: JSONL (optionally gzipped), CSV or Parquet, chosen by
-the output name, written chunk by chunk so memory stays constant."""
+the output name, written chunk by chunk so memory stays constant, and atomically: rows go
+to a temporary file beside the target, which replaces the target only when the writer is
+closed without an error (see :mod:`calipers.io.atomic`)."""
 
 from __future__ import annotations
 
 import csv
 import gzip
 import json
+from collections.abc import Sequence
+from types import TracebackType
 from typing import IO, Any
 
 import numpy as np
 
 from .._common.optional import require
+from .atomic import AtomicFile
 from .formats import delimiter, log_format
+
+__all__ = ["RowWriter"]
 
 
 class RowWriter:
-    """``write(records)`` appends a chunk of dict rows; use as a context manager."""
+    """``write(records)`` appends a chunk of dict rows, ``write_batch`` a pyarrow record
+    batch; use as a context manager: the file appears (complete) when the block ends
+    without an error, and is never left half written.
 
-    def __init__(self, path: str) -> None:
+    ``types`` forces Arrow types on named columns of a Parquet output (e.g. the appended
+    calibrated value as float64 even when a first chunk holds only nulls); ``trailing``
+    names columns kept last in a CSV header. A CSV header is the union of the first
+    chunk's fields; a later row with a field outside it raises ValueError (nothing is
+    dropped silently), as does a Parquet chunk that does not fit the first one's types.
+    """
+
+    def __init__(self, path: str, *, types: dict[str, str] | None = None, trailing: Sequence[str] = ()) -> None:
         try:
             self.kind = log_format(path)  # the same names the readers take
         except ValueError:
             raise ValueError(
                 f"cannot tell the output format of {path!r}: use .jsonl, .csv (optionally .gz) or .parquet"
             ) from None
-        self.path = path
-        self._fh: IO[str] | None = None
-        self._csv: Any = None
-        self._parquet: Any = None
-        self._schema: Any = None
         if self.kind == "parquet":
             require("pyarrow", f"writing {path}")
-        elif path.endswith(".gz"):
-            self._fh = gzip.open(path, "wt", encoding="utf-8", newline="")
-        else:
-            self._fh = open(path, "w", encoding="utf-8", newline="")
+        self.path = path
+        self.types = dict(types or {})
+        self.trailing = tuple(trailing)
+        self._fh: IO[str] | None = None
+        self._csv: Any = None
+        self._fields: list[str] | None = None
+        self._parquet: Any = None
+        self._schema: Any = None
+        self._file = AtomicFile(path)
+        try:
+            if self.kind != "parquet":
+                opener = gzip.open if path.endswith(".gz") else open
+                self._fh = opener(self._file.tmp, "wt", encoding="utf-8", newline="")
+        except BaseException:
+            self._file.discard()
+            raise
 
     def write(self, records: list[dict[str, Any]]) -> None:
+        """Append dict rows (JSONL: as they are; CSV: under the header; Parquet: cast to the
+        first chunk's schema)."""
         if not records:
             return
         if self.kind == "jsonl":
             assert self._fh is not None
             self._fh.write("".join(json.dumps(rec) + "\n" for rec in records))
         elif self.kind == "csv":
-            if self._csv is None:
-                assert self._fh is not None
-                self._csv = csv.DictWriter(
-                    self._fh, fieldnames=list(records[0]), delimiter=delimiter(self.path), extrasaction="ignore"
-                )
-                self._csv.writeheader()
-            self._csv.writerows(records)
+            self._write_csv(records)
         else:
             self._write_parquet(records)
 
-    def write_batch(self, batch: Any, column: str, values: np.ndarray) -> None:
-        """Append a pyarrow record batch with one more column (columnar for Parquet)."""
+    def _write_csv(self, records: list[dict[str, Any]]) -> None:
+        assert self._fh is not None
+        if self._csv is None:
+            seen: dict[str, None] = {}
+            for rec in records:
+                seen.update(dict.fromkeys(rec))
+            fields = [k for k in seen if k not in self.trailing] + [k for k in self.trailing if k in seen]
+            self._fields = fields
+            self._csv = csv.DictWriter(self._fh, fieldnames=fields, delimiter=delimiter(self.path))
+            self._csv.writeheader()
+        known = set(self._fields or ())
+        for rec in records:
+            extra = [k for k in rec if k not in known]
+            if extra:
+                raise ValueError(
+                    f"{self.path}: a row has field {extra[0]!r} that the CSV header (the fields of the "
+                    "first chunk) does not; write JSONL or Parquet instead"
+                )
+        self._csv.writerows(records)
+
+    def write_batch(
+        self, batch: Any, column: str, values: np.ndarray, reason_column: str | None = None, reasons: Any = None
+    ) -> None:
+        """Append a pyarrow record batch with the column ``column`` (null where ``values`` is
+        NaN) and, if given, ``reason_column`` holding ``reasons`` (None for scored rows);
+        columnar for Parquet."""
         if self.kind != "parquet":
             records = batch.to_pylist()
-            for rec, value in zip(records, values.tolist()):
-                rec[column] = value
+            for i, (rec, value) in enumerate(zip(records, values.tolist())):
+                rec.pop(column, None)
+                rec[column] = None if value != value else value
+                if reason_column is not None:
+                    rec.pop(reason_column, None)
+                    rec[reason_column] = None if reasons is None else reasons[i]
             self.write(records)
             return
         import pyarrow as pa
 
         table = pa.Table.from_batches([batch])
-        if column in table.column_names:
-            table = table.drop([column])
-        self._write_table(table.append_column(column, pa.array(values, pa.float64())))
+        for name in (column, reason_column):
+            if name is not None and name in table.column_names:
+                table = table.drop([name])
+        table = table.append_column(column, pa.array(values, pa.float64(), mask=np.isnan(values)))
+        if reason_column is not None:
+            table = table.append_column(reason_column, pa.array(list(reasons), pa.string()))
+        self._write_table(table)
 
     def _write_parquet(self, records: list[dict[str, Any]]) -> None:
         import pyarrow as pa
 
         try:
-            table = pa.Table.from_pylist(records, schema=self._schema)
-        except (pa.ArrowInvalid, pa.ArrowTypeError, TypeError) as exc:
+            if self._schema is not None:
+                table = pa.Table.from_pylist(records, schema=self._schema)
+            else:
+                table = pa.Table.from_pylist(records)
+                for name, type_name in self.types.items():
+                    if name in table.column_names:
+                        i = table.column_names.index(name)
+                        table = table.set_column(i, name, table.column(name).cast(type_name))
+        except (pa.ArrowInvalid, pa.ArrowTypeError, pa.ArrowNotImplementedError, TypeError) as exc:
             raise ValueError(
                 f"{self.path}: a later chunk does not fit the column types of the first ({exc}); write JSONL instead"
             ) from exc
@@ -86,11 +144,11 @@ class RowWriter:
 
         if self._parquet is None:
             self._schema = table.schema
-            self._parquet = pq.ParquetWriter(self.path, self._schema)
+            self._parquet = pq.ParquetWriter(self._file.tmp, self._schema)
         elif table.schema != self._schema:
             try:
-                table = table.cast(self._schema)
-            except (pa.ArrowInvalid, pa.ArrowTypeError, ValueError) as exc:
+                table = table.select(self._schema.names).cast(self._schema)
+            except (pa.ArrowInvalid, pa.ArrowTypeError, pa.ArrowNotImplementedError, ValueError, KeyError) as exc:
                 raise ValueError(
                     f"{self.path}: a later chunk does not fit the column types of the first "
                     f"({exc}); write JSONL instead"
@@ -98,18 +156,41 @@ class RowWriter:
         self._parquet.write_table(table)
 
     def close(self) -> None:
-        if self._fh is not None:
-            self._fh.close()
-        if self._parquet is not None:
-            self._parquet.close()
-        elif self.kind == "parquet" and self._schema is None:  # no rows: an empty file still opens
-            import pyarrow as pa
-            import pyarrow.parquet as pq
+        """Finish the file and move it into place (atomically)."""
+        try:
+            if self._fh is not None:
+                self._fh.close()
+            if self._parquet is not None:
+                self._parquet.close()
+            elif self.kind == "parquet":  # no rows: an empty file still opens
+                import pyarrow as pa
+                import pyarrow.parquet as pq
 
-            pq.write_table(pa.table({}), self.path)
+                pq.write_table(pa.table({}), self._file.tmp)
+            self._file.commit()
+        except BaseException:
+            self._file.discard()
+            raise
+
+    def abort(self) -> None:
+        """Drop everything written: the target is left as it was."""
+        try:
+            if self._fh is not None:
+                self._fh.close()
+            if self._parquet is not None:
+                self._parquet.close()
+        except Exception:  # the file is being thrown away; its close errors do not matter
+            pass
+        finally:
+            self._file.discard()
 
     def __enter__(self) -> RowWriter:
         return self
 
-    def __exit__(self, *exc: object) -> None:
-        self.close()
+    def __exit__(
+        self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
+    ) -> None:
+        if exc_type is None:
+            self.close()
+        else:
+            self.abort()

@@ -36,7 +36,7 @@ def auroc_from_counts(positives: np.ndarray, negatives: np.ndarray) -> float:
         return float("nan")
     below = np.cumsum(neg) - neg  # negatives strictly below each level
     wins = float(np.sum(pos * below)) + 0.5 * float(np.sum(pos * neg))
-    return wins / (n_pos * n_neg)
+    return float(wins / (n_pos * n_neg))
 
 
 def _pairs_auroc(p: np.ndarray, y: np.ndarray) -> float:

@@ -62,7 +62,7 @@ def _pce_checked(c: Checked, kernels: Any, partitions: list[np.ndarray], weights
             y_mean = np.bincount(codes, weights=y[:, k]) / count
             value += float(np.sum(count / c.n * discrepancy(f_mean, y_mean, norm)))
         total += w * value / f.shape[1]
-    return total
+    return float(total)
 
 
 def pce(

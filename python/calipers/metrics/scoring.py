@@ -1,7 +1,14 @@
 """Proper scoring rules on arrays: Brier score, Brier skill score and log loss.
 
+For 1-D (score, outcome) input they are the binary rules. For (n, K) probabilities the
+default (``mode=None``) is the multiclass rule scikit-learn computes (``brier_score_loss``,
+``log_loss``, ``brier_skill_score`` over the class frequencies): the names mean what a user
+of those functions expects. ``mode="top-label"`` or ``"marginal"`` gives the rule of the
+(confidence, correct) pairs or the class average of the one-vs-rest pairs, the quantities
+a :class:`calipers.ReliabilitySketch` of that mode holds.
+
 Sums are exact fixed point (the sketch's totals part), so a sketch gives the same value
-as the array functions.
+as the array functions of its mode.
 """
 
 from __future__ import annotations
@@ -12,9 +19,21 @@ from typing import Any
 import numpy as np
 
 from .._common.binstats import decode128
-from .._common.grid import FIELDS, GRID_CELLS, KIND_MARGINAL, LOG_SCALE, PART_TOTALS, UNIT_SCALE, stream_size
-from .._common.validate import DEFAULT_ROW_SUM_ATOL, Checked
+from .._common.grid import (
+    FIELDS,
+    GRID_CELLS,
+    KIND_BINARY,
+    KIND_MARGINAL,
+    LOG_LOSS_FLOOR,
+    LOG_SCALE,
+    PART_TOTALS,
+    UNIT_SCALE,
+    stream_size,
+)
+from .._common.validate import DEFAULT_ROW_SUM_ATOL, Checked, check_choice
 from .binned import checked_input
+
+MODES = (None, "multiclass", "top-label", "marginal")
 
 __all__ = ["brier", "brier_skill_score", "log_loss"]
 
@@ -64,23 +83,42 @@ def bss_from_totals(sq: np.ndarray, positives: np.ndarray, n: int) -> float:
     return 1.0 - float(np.sum(sq / n)) / reference
 
 
+def _checked(
+    scores: Any, labels: Any, mode: str | None, backend: str, nan_policy: str, row_sum_atol: float
+) -> tuple[Checked, Any, bool]:
+    """Validated input, kernels, and whether the multiclass rule applies (2-D input and
+    mode None or 'multiclass': validated as marginal input, every class kept)."""
+    check_choice("mode", mode, MODES)  # type: ignore[arg-type]
+    multiclass = mode in (None, "multiclass")
+    c, kernels = checked_input(
+        scores, labels, backend, "marginal" if multiclass else str(mode), None, nan_policy, row_sum_atol
+    )
+    return c, kernels, multiclass and c.kind != KIND_BINARY
+
+
 def brier(
     scores: Any,
     labels: Any,
     *,
-    mode: str = "top-label",
+    mode: str | None = None,
     nan_policy: str = "raise",
     row_sum_atol: float = DEFAULT_ROW_SUM_ATOL,
     backend: str = "auto",
 ) -> float:
-    """Mean squared error of the (score, outcome) pairs.
+    """Mean squared error of probabilistic forecasts.
 
-    1-D: mean (p - y)^2 (sklearn's ``brier_score_loss``). Top-label: mean (conf - correct)^2.
-    Marginal: the class average of mean (p_k - 1[y = k])^2, i.e. sklearn's multiclass
-    Brier score divided by K. Sums are exact (fixed point), so a sketch gives the same value.
+    1-D: mean (p - y)^2 (sklearn's ``brier_score_loss``). (n, K) probabilities, default
+    (``mode=None`` or ``"multiclass"``): scikit-learn's multiclass Brier score, the mean over
+    rows of sum_k (p_k - 1[y = k])^2, halved when K = 2 (``scale_by_half="auto"``: then it
+    equals the 1-D score of P(class 1)). ``mode="top-label"``: mean (conf - correct)^2;
+    ``"marginal"``: the class average of mean (p_k - 1[y = k])^2 (the multiclass score / K).
+    Sums are exact (fixed point), so a sketch gives the same value as its mode here.
     """
-    c, kernels = checked_input(scores, labels, backend, mode, None, nan_policy, row_sum_atol)
+    c, kernels, multiclass = _checked(scores, labels, mode, backend, nan_policy, row_sum_atol)
     sq, _, _, n = totals(c, kernels)
+    if multiclass:
+        k = sq.size
+        return float(np.sum(sq / n)) / (2.0 if k == 2 else 1.0)
     return brier_from_totals(sq, n)
 
 
@@ -88,18 +126,20 @@ def brier_skill_score(
     scores: Any,
     labels: Any,
     *,
-    mode: str = "top-label",
+    mode: str | None = None,
     nan_policy: str = "raise",
     row_sum_atol: float = DEFAULT_ROW_SUM_ATOL,
     backend: str = "auto",
 ) -> float:
     """1 - BS / BS_ref with the in-sample climatology BS_ref = ybar (1 - ybar).
 
-    Marginal mode sums over classes: 1 - sum_k BS_k / sum_k ybar_k (1 - ybar_k), which is
-    the standard multiclass skill score against the class frequencies. Returns NaN with a
-    RuntimeWarning when all outcomes are equal (KalshiBench returns 0 there instead).
+    (n, K) input, default (``mode=None``, also ``"multiclass"`` and ``"marginal"``): the
+    standard multiclass skill score against the class frequencies, 1 - sum_k BS_k / sum_k
+    ybar_k (1 - ybar_k); ``mode="top-label"``: the skill of the (confidence, correct) pairs.
+    Returns NaN with a RuntimeWarning when all outcomes are equal (KalshiBench returns 0
+    there instead).
     """
-    c, kernels = checked_input(scores, labels, backend, mode, None, nan_policy, row_sum_atol)
+    c, kernels, _ = _checked(scores, labels, mode, backend, nan_policy, row_sum_atol)
     sq, _, positives, n = totals(c, kernels)
     return bss_from_totals(sq, positives, n)
 
@@ -108,17 +148,25 @@ def log_loss(
     scores: Any,
     labels: Any,
     *,
-    mode: str = "top-label",
+    mode: str | None = None,
     nan_policy: str = "raise",
     row_sum_atol: float = DEFAULT_ROW_SUM_ATOL,
     backend: str = "auto",
 ) -> float:
-    """Mean negative log-likelihood of the outcomes, -[y log p + (1 - y) log(1 - p)].
+    """Mean negative log-likelihood of the outcomes.
 
-    The probability given to the observed outcome is floored at 1e-15 (a score of exactly
-    0 for a positive costs 34.5 nats, not infinity). Top-label and marginal modes apply
-    the binary log loss to each (score, outcome) pair (marginal averages over classes).
+    1-D: -[y log p + (1 - y) log(1 - p)]. (n, K) probabilities, default (``mode=None`` or
+    ``"multiclass"``): scikit-learn's multiclass log loss, the mean of -log p_y (the
+    probability given to the true class). The probability given to the observed outcome
+    is floored at 1e-15 (a score of exactly 0 for a positive costs 34.5 nats, not
+    infinity; scikit-learn floors at the float type's epsilon, 2.2e-16 for float64, so the
+    two differ only where that probability is below 1e-15). ``mode="top-label"`` or
+    ``"marginal"`` apply the binary log loss to each (score, outcome) pair (marginal
+    averages over classes), the quantity a sketch of that mode holds.
     """
-    c, kernels = checked_input(scores, labels, backend, mode, None, nan_policy, row_sum_atol)
+    c, kernels, multiclass = _checked(scores, labels, mode, backend, nan_policy, row_sum_atol)
+    if multiclass:
+        p_true = c.scores[np.arange(c.n), c.labels].astype(np.float64)
+        return float(np.mean(-np.log(np.maximum(p_true, LOG_LOSS_FLOOR))))
     _, ll, _, n = totals(c, kernels)
     return log_loss_from_totals(ll, n)

@@ -34,7 +34,7 @@ from typing import Any
 import numpy as np
 
 from .._common.binstats import stream_pairs
-from .._common.validate import DEFAULT_ROW_SUM_ATOL, check, check_choice, check_int
+from .._common.validate import DEFAULT_ROW_SUM_ATOL, check, check_choice, check_int, check_number
 from .._kernels import backend as _backend
 
 __all__ = ["smooth_ece", "smooth_reliability", "SmoothReliability"]
@@ -149,11 +149,17 @@ class _RelplotSmoother:
         return self.grids[m]
 
     @staticmethod
-    def _smooth(values: np.ndarray, m: int, sigma: float, t: np.ndarray) -> np.ndarray:
+    def _smooth(values: np.ndarray, m: int, sigma: float, t: np.ndarray, direct: bool = False) -> np.ndarray:
+        """relplot's ReflectedGaussianKernel.apply on a splatted grid; ``direct`` convolves
+        as relplot does (np.convolve: exact sums of non-negative terms, O(m^2)) instead of
+        by FFT (whose rounding, ~1e-16 of the largest value, can dip below 0)."""
         grid = np.linspace(0.0, 1.0, m)
         kernel = np.exp(-(grid - 0.5) * (grid - 0.5) / (2 * sigma**2)) / (_SQRT_2PI * sigma)
         extended = np.concatenate([values[::-1][:-1], values, values[::-1][1:]])
-        smoothed = _convolve_valid(extended, kernel[::-1])[m // 2 : m // 2 + m]
+        if direct:
+            smoothed = np.convolve(extended, kernel, "valid")[m // 2 : m // 2 + m]
+        else:
+            smoothed = _convolve_valid(extended, kernel[::-1])[m // 2 : m // 2 + m]
         idx = np.clip((t * (m - 1)).astype(np.int64), 0, m - 2)
         rest = (t - idx * (1 / (m - 1))) / (1 / (m - 1))
         return smoothed[idx] * (1 - rest) + smoothed[idx + 1] * rest
@@ -246,8 +252,8 @@ def smooth_ece(
 @dataclass(frozen=True)
 class SmoothReliability:
     """The smoothed reliability curve: at each ``t``, the kernel-weighted mean outcome
-    ``frequency`` (t minus the smoothed residual, relplot's ``mu``) and the smoothed score
-    ``density``; ``sigma`` is the bandwidth (smooth ECE's fixed point unless given)."""
+    ``frequency`` (in [0, 1]; relplot's ``mu``) and the smoothed score ``density``;
+    ``sigma`` is the bandwidth (smooth ECE's fixed point unless given)."""
 
     t: np.ndarray
     frequency: np.ndarray
@@ -287,22 +293,43 @@ KERNEL_SLOPE = math.sqrt(2.0 / math.pi)
 
 
 def smooth_curve(
-    points: np.ndarray, residuals: np.ndarray, counts: np.ndarray, n: int, sigma: float | None, mesh: int
+    points: np.ndarray,
+    outcomes: np.ndarray,
+    counts: np.ndarray,
+    n: int,
+    sigma: float | None,
+    mesh: int,
+    compat: str | None = None,
 ) -> SmoothReliability:
+    """The smoothed curve of weighted points (``outcomes`` = sum of y at each point,
+    ``counts`` = samples there): see :func:`smooth_reliability`."""
+    residuals = points * counts - outcomes
+    mesh = check_int("mesh", mesh, 2, 1_000_000)
+    if sigma is not None:
+        check_number("sigma", sigma, 0.0, math.inf, low_open=True, high_open=True)
+    t = np.linspace(0.0, 1.0, mesh)
+    if compat == "relplot":
+        if sigma is None:
+            value, sigma = _relplot_smece(points, residuals, counts)
+        else:
+            sigma = float(sigma)
+            value = _RelplotSmoother(points, residuals, counts).at(sigma)
+        m = max(2000, round(20 / sigma)) // 2 + 1  # relplot's GaussianKernel.apply grid
+        smoothed_y = _RelplotSmoother._smooth(_splat(points, outcomes, m - 1), m, sigma, t, direct=True)
+        smoothed_n = _RelplotSmoother._smooth(_splat(points, counts, m - 1), m, sigma, t, direct=True)
+        frequency = smoothed_y / (smoothed_n + 0.0001)  # KernelSmoother.predict: BaseKernelMixin.smooth
+        return SmoothReliability(t, frequency, smoothed_n / n, float(sigma), float(value))
     smoother = _ExactSmoother(points, residuals, n)
     if sigma is None:
         value, sigma = smoother.fixed_point()
     else:
         sigma = float(sigma)
         value = smoother.at(sigma)
-    r = smoother.residual_curve(sigma)
-    d = _ExactSmoother(points, counts, n).residual_curve(sigma)
     grid = np.linspace(0.0, 1.0, smoother.m + 1)
-    mesh = check_int("mesh", mesh, 2, 1_000_000)
-    t = np.linspace(0.0, 1.0, mesh)
-    r_t, d_t = np.interp(t, grid, r), np.interp(t, grid, d)
+    y_t = np.interp(t, grid, _ExactSmoother(points, outcomes, n).residual_curve(sigma))
+    d_t = np.interp(t, grid, _ExactSmoother(points, counts, n).residual_curve(sigma))
     with np.errstate(invalid="ignore", divide="ignore"):
-        frequency = np.where(d_t > 1e-12, t - r_t / d_t, np.nan)
+        frequency = np.where(d_t > 1e-12, np.clip(y_t / d_t, 0.0, 1.0), np.nan)
     return SmoothReliability(t, frequency, d_t, sigma, value)
 
 
@@ -313,13 +340,26 @@ def smooth_reliability(
     sigma: float | None = None,
     mesh: int = 200,
     mode: str = "top-label",
+    compat: str | None = None,
     nan_policy: str = "raise",
     row_sum_atol: float = DEFAULT_ROW_SUM_ATOL,
     backend: str = "auto",
 ) -> SmoothReliability:
-    """The smoothed reliability curve for plots (1-D or top-label), at the smooth-ECE
-    bandwidth unless ``sigma`` is given."""
+    """The smoothed reliability curve for plots (1-D or top-label pairs), at the smooth-ECE
+    bandwidth unless ``sigma`` is given, on ``mesh`` points of [0, 1].
+
+    ``frequency(t)`` is the kernel-weighted mean outcome near t (Nadaraya-Watson):
+    ``sum_i K(t, f_i) y_i / sum_i K(t, f_i)``, so it always lies in [0, 1] (the default,
+    ``compat=None``, uses the exact reflected Gaussian kernel of :func:`smooth_ece`; the
+    FFT's rounding, ~1e-16, is clipped; NaN where the score density is below 1e-12).
+    ``density(t)`` is the kernel density of the scores. ``compat="relplot"`` reproduces
+    ``relplot.prepare_rel_diagram(f, y, plot_confidence_band=False)``: its bandwidth
+    (relplot's smECE), its grid and truncated, once-reflected kernel, ``mu = K*y / (K*1 +
+    1e-4)`` and ``density = K*(1/n)``, equal to relplot's ``mu``, ``density`` and ``sigma``
+    up to rounding (relplot's mesh has 200 points: the default ``mesh``).
+    """
+    check_choice("compat", compat, (None, "relplot"))  # type: ignore[arg-type]
     if mode != "top-label":
         raise ValueError(f"smooth_reliability draws one curve: mode must be 'top-label', got {mode!r}")
-    ((p, y),) = _pairs(scores, labels, mode, backend, nan_policy, row_sum_atol, None)
-    return smooth_curve(p, p - y, np.ones_like(p), len(p), sigma, mesh)
+    ((p, y),) = _pairs(scores, labels, mode, backend, nan_policy, row_sum_atol, compat)
+    return smooth_curve(p, y, np.ones_like(p), len(p), sigma, mesh, compat)

@@ -10,6 +10,7 @@ import numpy as np
 
 from .._common.binstats import BinStats
 from .._common.optional import require
+from .._common.validate import plain
 
 
 def wilson_interval(successes: np.ndarray, trials: np.ndarray, confidence: float) -> tuple[np.ndarray, np.ndarray]:
@@ -55,7 +56,7 @@ class ReliabilityTable:
     def from_stats(cls, stats: list[BinStats], confidence: float = 0.95) -> ReliabilityTable:
         """Pool streams (the classes of a marginal reduction) bin by bin."""
         if not 0.0 < confidence < 1.0:
-            raise ValueError(f"confidence must be in (0, 1), got {confidence!r}")
+            raise ValueError(f"confidence must be in (0, 1), got {plain(confidence)}")
         edges = stats[0].edges
         if any(s.edges.shape != edges.shape or not np.array_equal(s.edges, edges) for s in stats[1:]):
             raise ValueError(

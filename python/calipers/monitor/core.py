@@ -1291,7 +1291,7 @@ def _check_window(m: CalibrationMonitor, win: _Window) -> None:
         if n != count:
             raise ValueError(f"window {win.index}: a state holds {n} records, its counter {count}")
         kind = m._kind if m._kind is not None else KIND_BINARY
-        _check_consistent(state, m._bins, m._streams, kind, FLAG_EMPTY if n == 0 else 0, grid_cell_count(*grid))
+        _check_consistent(state, m._bins, m._streams, kind, FLAG_EMPTY if n == 0 else 0, grid)
 
 
 class _Identity:

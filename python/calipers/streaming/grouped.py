@@ -4,7 +4,9 @@ serialized as one blob; its PCE comes from the groups' exact sums."""
 from __future__ import annotations
 
 import json
+import math
 import struct
+import threading
 from collections.abc import Iterable, Iterator
 from typing import Any
 
@@ -41,13 +43,77 @@ def pce_from_sketches(sketches: Iterable[ReliabilitySketch], *, norm: str = "l1"
     return total
 
 
+def _is_missing(value: Any) -> bool:
+    if value is None:
+        return True
+    if isinstance(value, float) and math.isnan(value):
+        return True
+    return type(value).__name__ in ("NAType", "NaTType")
+
+
+def group_keys(groups: Any, n: int) -> tuple[list[Any], np.ndarray]:
+    """(distinct keys as Python str / int, each row's index into them) of a group column:
+    numpy, lists, pandas (object, string, category, nullable integer) and pyarrow (string,
+    dictionary, integer) columns. Keys of different types stay apart (1 and '1' are two
+    groups); a missing key (None, NaN, pd.NA) is a ValueError, any other kind of key
+    (floats with a fraction, booleans, bytes, objects) a TypeError."""
+    if isinstance(groups, (str, bytes)):
+        raise TypeError(f"groups must be an array of keys, got {type(groups).__name__}")
+    try:  # a Python sequence keeps its elements' types (np.asarray would make 1 and '1' one string)
+        keys = np.asarray(groups, dtype=object) if isinstance(groups, (list, tuple)) else np.asarray(groups)
+    except (TypeError, ValueError) as exc:
+        raise TypeError(f"groups must be an array of string or integer keys: {exc}") from None
+    if keys.ndim != 1 or len(keys) != n:
+        raise ValueError(f"groups must be 1-D with one entry per row ({n}), got shape {keys.shape}")
+    kind = keys.dtype.kind
+    if kind == "f":
+        missing = np.isnan(keys)
+        if missing.any():
+            raise ValueError(
+                f"group keys must not be missing: {int(missing.sum())} value(s) are NaN, "
+                f"first at index {int(np.argmax(missing))}"
+            )
+        fraction = keys != np.floor(keys)
+        if fraction.any():
+            i = int(np.argmax(fraction))
+            raise TypeError(f"group keys must be strings or integers: index {i} holds the float {keys[i].item()!r}")
+        keys = keys.astype(np.int64)
+        kind = "i"
+    if kind in "iuU":
+        uniq, inverse = np.unique(keys, return_inverse=True)
+        return uniq.tolist(), inverse.reshape(-1)
+    if kind != "O":
+        raise TypeError(f"group keys must be strings or integers, got dtype {keys.dtype}")
+    index: dict[Any, int] = {}
+    codes = np.empty(n, np.int64)
+    for i, value in enumerate(keys.tolist()):
+        if isinstance(value, str) or (isinstance(value, int) and not isinstance(value, bool)):
+            key: Any = value
+        elif isinstance(value, np.integer):
+            key = int(value)
+        elif _is_missing(value):
+            bad = [j for j, v in enumerate(keys.tolist()) if _is_missing(v)]
+            raise ValueError(
+                f"group keys must not be missing: {len(bad)} value(s) are, first at index {bad[0]} ({value!r})"
+            )
+        else:
+            raise TypeError(
+                f"group keys must be strings or integers: index {i} holds a {type(value).__name__} ({value!r})"
+            )
+        codes[i] = index.setdefault(key, len(index))
+    return list(index), codes
+
+
 class GroupedSketch:
     """One :class:`ReliabilitySketch` per group key, updated in one call, merged per key,
-    serialized as one blob. Keys are strings or integers (what a log's group column holds).
+    serialized as one blob. Keys are strings or integers (what a log's group column holds;
+    see :func:`group_keys` for the columns taken), and keys of different types stay apart.
 
     ``update(scores, labels, groups)`` validates the whole batch before any group changes
     (all-or-nothing), then feeds each group its rows. ``pce()`` is the PCE across the
-    groups, exact from the sketches' sums.
+    groups, exact from the sketches' sums. Updates and merges are safe from many threads:
+    a merge locks both grouped sketches in a fixed order and changes nothing if any group
+    cannot merge.
     """
 
     def __init__(
@@ -60,44 +126,65 @@ class GroupedSketch:
     ) -> None:
         self._template = ReliabilitySketch(bins, classes, row_sum_atol=row_sum_atol, backend=backend)
         self._groups: dict[Any, ReliabilitySketch] = {}
+        self._lock = threading.Lock()
+
+    @property
+    def bins(self) -> int:
+        """Equal-width bins of every group's sketch."""
+        return self._template.bins
+
+    @property
+    def classes(self) -> int | None:
+        """Classes of every group's sketch (None: binary or top-label)."""
+        return self._template.classes
 
     def _new(self) -> ReliabilitySketch:
         return self._template.copy()
 
+    def _snapshot(self) -> dict[Any, ReliabilitySketch]:
+        with self._lock:
+            return dict(self._groups)
+
     def update(self, scores: Any, labels: Any, groups: Any) -> GroupedSketch:
+        """Add a batch with one group key per row (all-or-nothing)."""
         t = self._template
         kernels = _backend.resolve(t._backend)
         mode = "marginal" if t.classes else "top-label"
         c = check(scores, labels, kernels, mode=mode, row_sum_atol=t._row_sum_atol)  # type: ignore[arg-type]
-        keys = np.asarray(groups)
-        if keys.ndim != 1 or len(keys) != c.n:
-            raise ValueError(f"groups must be 1-D with one entry per row ({c.n}), got shape {keys.shape}")
-        if keys.dtype.kind not in "iuU":
-            raise TypeError(f"group keys must be integers or strings, got dtype {keys.dtype}")
-        kinds = {s._kind for s in self._groups.values()} - {None}
-        if kinds and c.kind not in kinds:
-            raise ValueError("this grouped sketch holds another kind of input (1-D and (n, K) do not mix)")
+        uniq, inverse = group_keys(groups, c.n)
         if t.classes and c.classes != t.classes:
             raise ValueError(f"this sketch has classes={t.classes}: scores must have shape (n, {t.classes})")
-        uniq, inverse = np.unique(keys, return_inverse=True)
         staged = {}
-        for i, key in enumerate(uniq.tolist()):  # validated once above; each part only accumulates
-            rows = inverse.reshape(-1) == i
+        for i, key in enumerate(uniq):  # validated once above; each part only accumulates
+            rows = inverse == i
             staged[key] = self._new()._add_checked(Checked(c.scores[rows], c.labels[rows], c.kind), kernels)
-        for key, part in staged.items():  # nothing can fail from here on
-            if key in self._groups:
-                self._groups[key].merge(part)
-            else:
-                self._groups[key] = part
+        with self._lock:
+            kinds = {s._kind for s in self._groups.values()} - {None}
+            if kinds and c.kind not in kinds:
+                raise ValueError("this grouped sketch holds another kind of input (1-D and (n, K) do not mix)")
+            merged = {key: self._groups[key] + part for key, part in staged.items() if key in self._groups}
+            for key, part in staged.items():  # nothing can fail from here on
+                self._groups[key] = merged.get(key, part)
         return self
 
     def merge(self, other: GroupedSketch) -> GroupedSketch:
+        """Add ``other``'s groups into this one in place (exact, all-or-nothing); returns self."""
         if not isinstance(other, GroupedSketch):
             raise TypeError(f"can only merge a GroupedSketch, got {type(other).__name__}")
         if (other._template.bins, other._template.classes) != (self._template.bins, self._template.classes):
             raise ValueError("cannot merge grouped sketches with different bins or classes")
-        for key, sketch in other._groups.items():
-            self._groups[key] = self._groups[key] + sketch if key in self._groups else sketch.copy()
+        locks = [self._lock] if other is self else [g._lock for g in sorted((self, other), key=id)]
+        for lock in locks:
+            lock.acquire()
+        try:
+            staged = {
+                key: self._groups[key] + sketch if key in self._groups else sketch.copy()
+                for key, sketch in other._groups.items()
+            }
+            self._groups.update(staged)  # every group merged above: nothing can fail here
+        finally:
+            for lock in reversed(locks):
+                lock.release()
         return self
 
     def __iadd__(self, other: GroupedSketch) -> GroupedSketch:
@@ -113,7 +200,7 @@ class GroupedSketch:
             row_sum_atol=self._template._row_sum_atol,
             backend=self._template._backend,
         )
-        out._groups = {k: s.copy() for k, s in self._groups.items()}
+        out._groups = {k: s.copy() for k, s in self._snapshot().items()}
         return out
 
     def __getitem__(self, key: Any) -> ReliabilitySketch:
@@ -126,25 +213,30 @@ class GroupedSketch:
         return len(self._groups)
 
     def __iter__(self) -> Iterator[Any]:
-        return iter(sorted(self._groups, key=lambda k: (isinstance(k, str), k)))
+        return iter(_sorted_keys(self._snapshot()))
 
     def items(self) -> Iterable[tuple[Any, ReliabilitySketch]]:
-        return ((k, self._groups[k]) for k in self)
+        """(key, sketch) pairs, integer keys first, each in sorted order."""
+        groups = self._snapshot()
+        return ((k, groups[k]) for k in _sorted_keys(groups))
 
     @property
     def count(self) -> int:
-        return sum(s.count for s in self._groups.values())
+        """Rows in all groups."""
+        return sum(s.count for s in self._snapshot().values())
 
     def overall(self) -> ReliabilitySketch:
         """All groups merged: the sketch of the whole stream."""
-        return merge_all(self._groups.values()) if self._groups else self._new()
+        groups = self._snapshot()
+        return merge_all(groups.values()) if groups else self._new()
 
     def pce(self, *, norm: str = "l1") -> float:
         """PCE across the groups (mean statistic; top-label pairs, or the class average
         for a marginal sketch), from the exact per-group sums."""
-        return pce_from_sketches(self._groups.values(), norm=norm)
+        return pce_from_sketches(self._snapshot().values(), norm=norm)
 
     def metrics(self) -> dict[Any, dict[str, float]]:
+        """Each group's :meth:`ReliabilitySketch.metrics`."""
         return {k: s.metrics() for k, s in self.items()}
 
     def __eq__(self, other: object) -> bool:
@@ -163,8 +255,9 @@ class GroupedSketch:
     def to_bytes(self) -> bytes:
         """An envelope (type 3) holding a JSON header (settings, keys, blob sizes) and each
         group's sketch blob (each with its own checks), keys in sorted order."""
-        keys = list(self)
-        blobs = [self._groups[k].to_bytes() for k in keys]
+        groups = self._snapshot()
+        keys = _sorted_keys(groups)
+        blobs = [groups[k].to_bytes() for k in keys]
         template = self._template.to_bytes()
         header = json.dumps(
             {"keys": keys, "sizes": [len(b) for b in blobs], "template": len(template)}, separators=(",", ":")
@@ -174,6 +267,9 @@ class GroupedSketch:
 
     @classmethod
     def from_bytes(cls, data: bytes) -> GroupedSketch:
+        """Rebuild a grouped sketch; ValueError on truncated, corrupted or inconsistent bytes
+        (every group's blob is checked as :meth:`ReliabilitySketch.from_bytes` checks it,
+        and all groups must share the template's settings and input kind)."""
         payload = _serde.unpack_payload(data, TYPE_GROUPED_SKETCH)
         try:
             (hlen,) = struct.unpack_from("<I", payload)
@@ -201,7 +297,14 @@ class GroupedSketch:
                 raise ValueError(f"calipers grouped-sketch blob: group {key!r} has other settings")
             out._groups[key] = sketch
             pos += size
+        if len({s._kind for s in out._groups.values()} - {None}) > 1:
+            raise ValueError("calipers grouped-sketch blob mixes groups of different input kinds")
         return out
 
     def __reduce__(self) -> tuple[Any, tuple[bytes]]:
         return (GroupedSketch.from_bytes, (self.to_bytes(),))
+
+
+def _sorted_keys(groups: dict[Any, Any]) -> list[Any]:
+    """Integer keys first, then strings, each sorted."""
+    return sorted(groups, key=lambda k: (isinstance(k, str), k))

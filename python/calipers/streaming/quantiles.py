@@ -24,12 +24,13 @@ from __future__ import annotations
 import json
 import math
 import struct
+import threading
 from typing import Any
 
 import numpy as np
 
 from .._common import serde as _serde
-from .._common.validate import check_int, finite_values, warn_empty
+from .._common.validate import check_int, finite_values, plain, warn_empty
 
 __all__ = ["QuantileSketch"]
 
@@ -54,6 +55,7 @@ class QuantileSketch:
         self._min = math.inf
         self._max = -math.inf
         self._rng = np.random.default_rng(seed)
+        self._lock = threading.Lock()  # updates, merges and snapshots see one consistent state
 
     # ------------------------------------------------------------------ state
     @property
@@ -68,7 +70,7 @@ class QuantileSketch:
     def probable_error(self, delta: float = 0.01) -> float:
         """Rank error bound that holds with probability >= 1 - delta (Hoeffding)."""
         if not 0.0 < delta < 1.0:
-            raise ValueError(f"delta must lie in (0, 1), got {delta!r}")
+            raise ValueError(f"delta must lie in (0, 1), got {plain(delta)}")
         return min(self._bound, math.sqrt(self._bound_sq * math.log(2.0 / delta) / 2.0))
 
     @property
@@ -101,27 +103,39 @@ class QuantileSketch:
     def update(self, values: Any) -> QuantileSketch:
         """Add a batch of finite values (all-or-nothing)."""
         v = finite_values(values, "values", flatten=True)
-        self._levels[0] = np.concatenate([self._levels[0], v])
-        self._n += v.size
-        self._min = min(self._min, float(v.min()))
-        self._max = max(self._max, float(v.max()))
-        self._compress()
+        with self._lock:
+            self._levels[0] = np.concatenate([self._levels[0], v])
+            self._n += v.size
+            self._min = min(self._min, float(v.min()))
+            self._max = max(self._max, float(v.max()))
+            self._compress()
         return self
 
     def merge(self, other: QuantileSketch) -> QuantileSketch:
+        """Add ``other`` into this sketch in place; returns self. Both are locked in a fixed
+        order (``q.merge(q)`` doubles ``q``), so concurrent merges and updates are safe."""
         if not isinstance(other, QuantileSketch):
             raise TypeError(f"can only merge a QuantileSketch, got {type(other).__name__}")
         if other.k != self.k:
             raise ValueError(f"cannot merge sketches with k={self.k} and k={other.k}")
-        while len(self._levels) < len(other._levels):
-            self._levels.append(np.empty(0))
-        for h, items in enumerate(other._levels):
-            self._levels[h] = np.concatenate([self._levels[h], items])
-        self._n += other._n
-        self._bound += other._bound
-        self._bound_sq += other._bound_sq
-        self._min, self._max = min(self._min, other._min), max(self._max, other._max)
-        self._compress()
+        locks = [self._lock] if other is self else [q._lock for q in sorted((self, other), key=id)]
+        for lock in locks:
+            lock.acquire()
+        try:
+            levels = [lv.copy() for lv in other._levels]
+            n, bound, bound_sq, lo, hi = other._n, other._bound, other._bound_sq, other._min, other._max
+            while len(self._levels) < len(levels):
+                self._levels.append(np.empty(0))
+            for h, items in enumerate(levels):
+                self._levels[h] = np.concatenate([self._levels[h], items])
+            self._n += n
+            self._bound += bound
+            self._bound_sq += bound_sq
+            self._min, self._max = min(self._min, lo), max(self._max, hi)
+            self._compress()
+        finally:
+            for lock in reversed(locks):
+                lock.release()
         return self
 
     def __iadd__(self, other: QuantileSketch) -> QuantileSketch:
@@ -131,11 +145,13 @@ class QuantileSketch:
         return self.copy().merge(other)
 
     def copy(self) -> QuantileSketch:
+        """An independent copy (its compactions draw from a spawned generator)."""
         out = QuantileSketch(self.k)
-        out._levels = [lv.copy() for lv in self._levels]
-        out._n, out._bound, out._bound_sq = self._n, self._bound, self._bound_sq
-        out._min, out._max = self._min, self._max
-        out._rng = self._rng.spawn(1)[0]
+        with self._lock:
+            out._levels = [lv.copy() for lv in self._levels]
+            out._n, out._bound, out._bound_sq = self._n, self._bound, self._bound_sq
+            out._min, out._max = self._min, self._max
+            out._rng = self._rng.spawn(1)[0]
         return out
 
     def __repr__(self) -> str:
@@ -158,7 +174,7 @@ class QuantileSketch:
     def quantile(self, q: float) -> float:
         """The stored value at estimated rank ceil(q n) (rank error <= error_bound)."""
         if not 0.0 <= q <= 1.0:
-            raise ValueError(f"q must lie in [0, 1], got {q!r}")
+            raise ValueError(f"q must lie in [0, 1], got {plain(q)}")
         if self._n == 0:
             warn_empty("quantile", "QuantileSketch")
             return float("nan")
@@ -187,6 +203,12 @@ class QuantileSketch:
 
     # ---------------------------------------------------------- serialization
     def to_bytes(self) -> bytes:
+        """Versioned, checksummed bytes: a JSON header (k, n, bounds, min, max, level sizes)
+        and the items as float64."""
+        snap = self.copy()
+        return snap._bytes()
+
+    def _bytes(self) -> bytes:
         header = json.dumps(
             {
                 "k": self.k,
@@ -204,6 +226,10 @@ class QuantileSketch:
 
     @classmethod
     def from_bytes(cls, data: bytes, *, seed: Any = None) -> QuantileSketch:
+        """Rebuild a sketch; ValueError unless the bytes hold what a filled sketch holds:
+        k in range, level weights adding up to n, finite items within [min, max], finite
+        non-negative error bounds (the sum of squares no more than the square of the sum),
+        no more items than the levels' capacity."""
         payload = _serde.unpack_payload(data, TYPE_QUANTILE_SKETCH)
         try:
             (hlen,) = struct.unpack_from("<I", payload)
@@ -233,15 +259,20 @@ class QuantileSketch:
             if n
             else True
         )
+        capacity = sum(max(2, math.ceil(out.k * (2.0 / 3.0) ** (len(sizes) - 1 - h))) for h in range(len(sizes)))
         if (
             n < 0
             or weight != n
             or not np.all(np.isfinite(items))
-            or not (0 <= bound and 0 <= bound_sq)
+            or not (math.isfinite(bound) and math.isfinite(bound_sq) and 0 <= bound and 0 <= bound_sq)
+            or bound_sq > bound * bound * (1 + 1e-12)  # a sum of squares of non-negative steps
+            or bound > n * len(sizes)  # weight passes each level once: at most n / 2 per level
+            or (bound_sq > 0) != (bound > 0)
+            or sum(sizes) > capacity  # a compressed sketch holds no more than its capacity
             or not exact
             or (n and not (lo <= items.min() and items.max() <= hi))
         ):
-            raise ValueError("calipers quantile-sketch blob is inconsistent (weights, values or bounds)")
+            raise ValueError("calipers quantile-sketch blob is inconsistent (weights, values, bounds or capacity)")
         out._levels = list(np.split(items, np.cumsum(sizes)[:-1]))
         out._n, out._bound, out._bound_sq = n, bound, bound_sq
         if n:

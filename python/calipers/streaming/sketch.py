@@ -54,7 +54,9 @@ from ..metrics.binned_error import NORMS, binned_error, combine_classes
 from ..metrics.scoring import brier_from_totals, bss_from_totals, log_loss_from_totals, totals_from_state
 from ..metrics.table import ReliabilityTable
 
-__all__ = ["ReliabilitySketch", "merge_all"]
+__all__ = ["ReliabilitySketch", "merge_all", "MAX_COUNT"]
+
+MAX_COUNT = 2**63 - 1  # samples a sketch can hold: counts are u64 words read as int64
 
 _KIND_NAMES = {None: None, KIND_BINARY: "binary", KIND_TOP_LABEL: "top-label", KIND_MARGINAL: "marginal"}
 _KIND_CODES = {None: 0, KIND_BINARY: 1, KIND_TOP_LABEL: 2, KIND_MARGINAL: 3}
@@ -207,7 +209,10 @@ class ReliabilitySketch:
     def count(self) -> int:
         """Number of samples (rows) added."""
         with self._lock:
-            return int(self._acc[: self._bins * FIELDS : FIELDS].sum())
+            return self._count_unlocked()
+
+    def _count_unlocked(self) -> int:
+        return int(self._acc[: self._bins * FIELDS : FIELDS].sum())
 
     @property
     def nbytes(self) -> int:
@@ -254,6 +259,7 @@ class ReliabilitySketch:
                     f"this sketch holds {self.kind} pairs; cannot add {_KIND_NAMES[c.kind]} input "
                     "(1-D scores and (n, K) top-label scores do not mix)"
                 )
+            _check_room(self._count_unlocked(), c.n, "adding")
             if self._cells != GRID_CELLS:
                 self._accumulate_rows(c, kernels)
             elif _backend.name_of(kernels) == "numpy":  # staged so a failure midway changes nothing
@@ -284,32 +290,46 @@ class ReliabilitySketch:
         with self._lock:
             return None if self._replicates is None else self._replicates.copy()
 
+    def _full_snapshot(self) -> tuple[np.ndarray, int | None, np.ndarray | None]:
+        """State, kind and replicates taken together (one consistent moment)."""
+        with self._lock:
+            reps = None if self._replicates is None else self._replicates.copy()
+            return self._acc.copy(), self._kind, reps
+
     def merge(self, other: ReliabilitySketch) -> ReliabilitySketch:
-        """Add ``other`` into this sketch in place (exact); returns self."""
+        """Add ``other`` into this sketch in place (exact); returns self.
+
+        Safe under concurrency: both sketches are locked, always in the same order, so
+        concurrent merges and updates give a state some serial order gives; ``s.merge(s)``
+        doubles ``s`` exactly. Raises (and changes nothing) when the settings differ or
+        the count would pass :data:`MAX_COUNT`."""
         if not isinstance(other, ReliabilitySketch):
             raise TypeError(f"can only merge a ReliabilitySketch, got {type(other).__name__}")
-        state, kind = other._snapshot()
-        reps = other._replicate_snapshot()
-        if (
-            other._bins != self._bins
-            or other._classes != self._classes
-            or other._grid != self._grid
-            or (kind is not None and self._kind is not None and kind != self._kind)
-        ):
+        if other._bins != self._bins or other._classes != self._classes or other._grid != self._grid:
             raise ValueError(f"cannot merge incompatible sketches: {self._settings()} vs {other._settings()}")
         if other.replicates != self.replicates:
             raise ValueError(
                 f"cannot merge a sketch with {other.replicates} bootstrap replicates into one with "
                 f"{self.replicates}: every part of a stream needs the same replicates="
             )
-        with self._lock:
+        locks = [self._lock] if other is self else [s._lock for s in sorted((self, other), key=id)]
+        for lock in locks:
+            lock.acquire()
+        try:
+            kind = other._kind
             if kind is not None and self._kind is not None and kind != self._kind:
                 raise ValueError(f"cannot merge incompatible sketches: {self._settings()} vs {other._settings()}")
+            _check_room(self._count_unlocked(), other._count_unlocked(), "merging")
+            state = other._acc.copy() if other is self else other._acc
+            reps = other._replicates
             _add_state(self._acc, state, self._bins, self._streams)
             if reps is not None:
-                self._replicates += reps  # type: ignore[operator]
+                self._replicates += reps.copy() if other is self else reps  # type: ignore[operator]
             if self._kind is None:
                 self._kind = kind
+        finally:
+            for lock in reversed(locks):
+                lock.release()
         return self
 
     def __iadd__(self, other: ReliabilitySketch) -> ReliabilitySketch:
@@ -322,12 +342,11 @@ class ReliabilitySketch:
 
     def copy(self) -> ReliabilitySketch:
         """An independent copy (its replicates, if any, continue from a spawned generator)."""
-        state, kind = self._snapshot()
+        state, kind, reps = self._full_snapshot()
         out = ReliabilitySketch(
             self._bins, self._classes, row_sum_atol=self._row_sum_atol, backend=self._backend, grid=self.grid
         )
-        out._acc, out._kind = state, kind
-        out._replicates = self._replicate_snapshot()
+        out._acc, out._kind, out._replicates = state, kind, reps
         out._rng = self._rng.spawn(1)[0]
         return out
 
@@ -352,8 +371,7 @@ class ReliabilitySketch:
 
     def to_bytes(self) -> bytes:
         """Versioned, checksummed binary form (see calipers._serde for the layout)."""
-        state, kind = self._snapshot()
-        reps = self._replicate_snapshot()
+        state, kind, reps = self._full_snapshot()
         empty = int(state[: self._bins * FIELDS : FIELDS].sum()) == 0
         flags = _serde.FLAG_EMPTY if empty else 0
         if reps is not None:  # appended: R, then R x 2 bins x 2 doubles as their bit patterns
@@ -403,7 +421,7 @@ class ReliabilitySketch:
                 f"calipers blob payload has {state.size} words, expected "
                 f"{streams * stream_size(bins, cells)} for bins={bins}, streams={streams}, grid={grid}"
             )
-        _check_consistent(state, bins, streams, kind, flags, cells)
+        _check_consistent(state, bins, streams, kind, flags, grid)
         out = cls(
             bins, streams if kind == KIND_MARGINAL else None, row_sum_atol=atol, backend=backend, grid=grid_name(grid)
         )
@@ -676,11 +694,13 @@ class ReliabilitySketch:
         value = float(np.mean(values))
         return (value, float(np.mean(bounds))) if return_bound else value
 
-    def smooth_reliability(self, *, sigma: float | None = None, mesh: int = 200) -> Any:
-        """The smoothed reliability curve (:func:`calipers.smooth_reliability`) from the fine
-        grid (binary and top-label sketches)."""
+    def smooth_reliability(self, *, sigma: float | None = None, mesh: int = 200, compat: str | None = None) -> Any:
+        """The smoothed reliability curve (:func:`calipers.smooth_reliability`, frequencies
+        in [0, 1]) from the fine grid (binary and top-label sketches): each non-empty cell
+        is one point at its mean score carrying its samples and positives."""
         from ..metrics.smooth import SmoothReliability, smooth_curve
 
+        check_choice("compat", compat, (None, "relplot"))  # type: ignore[arg-type]
         if self._streams != 1:
             raise ValueError("smooth_reliability draws one curve: not available for a marginal sketch")
         if self._empty_nan("smooth_reliability"):
@@ -688,7 +708,8 @@ class ReliabilitySketch:
             nan = np.full_like(t, np.nan)
             return SmoothReliability(t, nan, nan.copy(), float("nan") if sigma is None else float(sigma), float("nan"))
         points, residuals, counts, _ = self._grid_points()[0]
-        return smooth_curve(points, residuals, counts, int(counts.sum()), sigma, mesh)
+        outcomes = np.clip(points * counts - residuals, 0.0, counts)
+        return smooth_curve(points, outcomes, counts, int(counts.sum()), sigma, mesh, compat)
 
     def metrics(self) -> dict[str, float]:
         """ECE (l1, l2, max, debiased l2, equal-mass), smooth ECE, Brier, Brier skill score and
@@ -740,22 +761,106 @@ def _fold_cells(cells: np.ndarray, index: np.ndarray, n_out: int) -> np.ndarray:
     return out
 
 
-def _check_consistent(
-    state: np.ndarray, bins: int, streams: int, kind: int | None, flags: int, grid_cells: int = GRID_CELLS
+def _check_room(have: int, adding: int, what: str) -> None:
+    if have + adding > MAX_COUNT:
+        raise ValueError(
+            f"{what} {adding} samples to a sketch of {have} would pass the {MAX_COUNT} (2^63 - 1) samples "
+            "its exact counts can hold; nothing was changed"
+        )
+
+
+def _exact_sums(lo: np.ndarray, hi: np.ndarray) -> list[int]:
+    """Per row of (streams, cells) 128-bit words, the exact total as a Python int (numpy
+    sums of 32-bit halves cannot wrap for fewer than 2^32 cells)."""
+    low = (lo & np.uint64(0xFFFFFFFF)).sum(axis=1)
+    high = (lo >> np.uint64(32)).sum(axis=1)
+    top = hi.sum(axis=1)
+    return [int(a) + (int(b) << 32) + (int(c) << 64) for a, b, c in zip(low, high, top)]
+
+
+def _check_means(cells: np.ndarray, lower: np.ndarray, upper: np.ndarray, what: str) -> None:
+    """Every non-empty cell's mean score lies in its cell (up to the fixed point's rounding)."""
+    count = cells[:, :, 0].astype(np.float64)
+    full = count > 0
+    mean = decode128(cells[:, :, 2], cells[:, :, 3], UNIT_SCALE)[full] / count[full]
+    lo = np.broadcast_to(lower, count.shape)[full]
+    hi = np.broadcast_to(upper, count.shape)[full]
+    slack = 1e-12 * np.maximum(hi, 1e-300) + 2.0**-60
+    if np.any(mean < lo - slack) or np.any(mean > hi + slack):
+        raise ValueError(f"calipers blob is inconsistent: a {what}'s mean score lies outside the {what}")
+
+
+def _check_bins_against_grid(
+    coarse: np.ndarray, fine: np.ndarray, inner: np.ndarray, lower: np.ndarray, upper: np.ndarray
 ) -> None:
+    """The same samples fill the bins and the grid: below each inner bin edge e, the bins
+    hold at least the samples of the grid cells wholly below e and at most those of the
+    cells that start below e (counts and positives alike)."""
+    slack = 1e-12
+    surely = np.searchsorted(upper, inner - slack, side="left")  # cells whose every score is < e
+    maybe = np.searchsorted(lower, inner + slack, side="left")  # cells that may hold a score < e
+    for field, what in ((0, "counts"), (1, "positives")):
+        below = np.cumsum(coarse[:, :, field], axis=1)[:, :-1]  # per stream, samples under each inner edge
+        grid = np.concatenate([np.zeros((fine.shape[0], 1), np.uint64), np.cumsum(fine[:, :, field], axis=1)], axis=1)
+        if np.any(grid[:, surely] > below) or np.any(grid[:, maybe] < below):
+            raise ValueError(f"calipers blob is inconsistent: bin and grid {what} hold different samples")
+
+
+def _check_consistent(
+    state: np.ndarray,
+    bins: int,
+    streams: int,
+    kind: int | None,
+    flags: int,
+    grid: tuple[int, int] = (GRID_OCTAVES, GRID_SUB_BITS),
+) -> None:
+    """Every invariant a filled sketch has: positives <= count per cell, counts within
+    MAX_COUNT, equal totals of the bins and of the grid (counts, positives and exact score
+    sums), each cell's mean score inside the cell, squared-error and log-loss totals within
+    their per-sample bounds, one positive per row across the classes of a marginal sketch,
+    and flags and kind that match. Without a grid (``grid=(0, 0)``) the grid checks are moot."""
+    from ..metrics.scoring import totals_from_state
+
+    grid_cells = grid_cell_count(*grid)
     rows = state.reshape(streams, stream_size(bins, grid_cells))
     coarse = rows[:, : bins * FIELDS].reshape(streams, bins, FIELDS)
     fine = rows[:, bins * FIELDS : (bins + grid_cells) * FIELDS].reshape(streams, grid_cells, FIELDS)
     for cells in (coarse, fine):
+        if np.any(cells[:, :, 0] > np.uint64(MAX_COUNT)):
+            raise ValueError(f"calipers blob is inconsistent: a cell count exceeds {MAX_COUNT}")
         if np.any(cells[:, :, 1] > cells[:, :, 0]):
             raise ValueError("calipers blob is inconsistent: a cell has more positives than samples")
         # sum of scores <= count (sum hi word is sum / 4 in units of 2^64 / 2^62)
         if np.any(cells[:, :, 3] > cells[:, :, 0] // 4 + 1):
             raise ValueError("calipers blob is inconsistent: a cell's score sum exceeds its count")
-    totals_c = coarse[:, :, 0].sum(axis=1)
-    if (grid_cells and not np.array_equal(totals_c, fine[:, :, 0].sum(axis=1))) or np.any(totals_c != totals_c[0]):
-        raise ValueError("calipers blob is inconsistent: bin and grid counts disagree")
-    empty = int(totals_c[0]) == 0
+    totals = [sum(int(v) for v in row) for row in coarse[:, :, 0]]
+    if max(totals) > MAX_COUNT:
+        raise ValueError(f"calipers blob is inconsistent: its count exceeds {MAX_COUNT}")
+    if len(set(totals)) != 1:
+        raise ValueError("calipers blob is inconsistent: the classes' bin counts disagree")
+    edges = np.arange(bins + 1, dtype=np.float64) / float(bins)
+    _check_means(coarse, edges[:-1], edges[1:], "bin")
+    if grid_cells:
+        fine_totals = [int(v) for v in _exact_sums(fine[:, :, 0], np.zeros_like(fine[:, :, 0]))]
+        if fine_totals != totals:
+            raise ValueError("calipers blob is inconsistent: bin and grid counts disagree")
+        if _exact_sums(coarse[:, :, 1], np.zeros_like(coarse[:, :, 1])) != _exact_sums(
+            fine[:, :, 1], np.zeros_like(fine[:, :, 1])
+        ):
+            raise ValueError("calipers blob is inconsistent: bin and grid positives disagree")
+        if _exact_sums(coarse[:, :, 2], coarse[:, :, 3]) != _exact_sums(fine[:, :, 2], fine[:, :, 3]):
+            raise ValueError("calipers blob is inconsistent: bin and grid score sums disagree")
+        lower, upper = fine_cell_lower_edges(*grid), fine_cell_upper_edges(*grid)
+        _check_means(fine, lower, upper, "grid cell")
+        _check_bins_against_grid(coarse, fine, edges[1:-1], lower, upper)
+    n = totals[0]
+    if n:
+        sq, ll, _, _ = totals_from_state(state, bins, streams, grid_cells)
+        if np.any(sq < 0) or np.any(sq > n * (1 + 1e-12)) or np.any(ll < 0) or np.any(ll > n * 34.6):
+            raise ValueError("calipers blob is inconsistent: its squared-error or log-loss totals are impossible")
+        if kind == KIND_MARGINAL and sum(_exact_sums(coarse[:, :, 1], np.zeros_like(coarse[:, :, 1]))) != n:
+            raise ValueError("calipers blob is inconsistent: a marginal sketch needs one true class per row")
+    empty = n == 0
     if bool(flags & _serde.FLAG_EMPTY) != empty or flags & ~_serde.FLAG_EMPTY:
         raise ValueError(f"calipers blob flags {flags:#x} do not match its counts")
     if kind is None and not empty:

@@ -1,0 +1,74 @@
+"""Where the commands write: every output is checked before any work (not one of the
+inputs, through ``..``, symlinks or hard links; its folder exists and takes a new file)
+and written atomically (a temporary file in the same folder, fsync, rename), so a failed
+or killed run leaves the target as it was. Failures become one-line CommandErrors."""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Iterable
+
+from ..io.atomic import check_writable, same_file, write_atomic
+from .common import CommandError
+
+__all__ = ["check_outputs", "save", "report_files"]
+
+# the fixed files a --report DIR gets (group diagrams add reliability_<group>.png)
+REPORT_FILES = ("index.html", "reliability.png", "smooth.png", "drift.png")
+
+
+def report_files(directory: str) -> list[str]:
+    """The fixed files ``--report DIR`` writes."""
+    return [os.path.join(directory, name) for name in REPORT_FILES]
+
+
+def _nearest_folder(path: str) -> str:
+    """The closest existing ancestor folder of ``path`` (what a makedirs would start from)."""
+    current = os.path.abspath(path)
+    while not os.path.exists(current):
+        parent = os.path.dirname(current)
+        if parent == current:
+            break
+        current = parent
+    return current
+
+
+def check_outputs(outputs: Iterable[str | None], inputs: Iterable[str], *, report: str | None = None) -> None:
+    """Refuse, before anything is opened for writing, an output that is one of the inputs
+    (the same file by device and inode) or that cannot be written; ``report`` is a
+    ``--report DIR`` (its fixed files are outputs too; DIR may not exist yet)."""
+    inputs = [p for p in inputs if p]
+    files = [p for p in outputs if p]
+    if report:
+        files += report_files(report)
+    for out in files:
+        for inp in inputs:
+            if same_file(out, inp):
+                shown = out if os.path.abspath(out) == os.path.abspath(inp) else f"{out} ({inp})"
+                raise CommandError(
+                    f"refusing to write {shown}: it is one of the inputs; write to another file, then rename it"
+                )
+    for out in (p for p in outputs if p):
+        try:
+            check_writable(out)
+        except OSError as exc:
+            raise CommandError(f"cannot write {out}: {exc.strerror or exc}") from None
+    if report:
+        base = _nearest_folder(report)
+        if not os.path.isdir(base):
+            raise CommandError(f"cannot write {report}: {base} is not a directory")
+        if os.path.isdir(report):
+            try:
+                check_writable(os.path.join(report, "index.html"))
+            except OSError as exc:
+                raise CommandError(f"cannot write {report}: {exc.strerror or exc}") from None
+        elif not os.access(base, os.W_OK | os.X_OK):
+            raise CommandError(f"cannot write {report}: Permission denied")
+
+
+def save(path: str, data: bytes | str) -> None:
+    """Write ``data`` to ``path`` atomically; an OSError becomes a one-line CommandError."""
+    try:
+        write_atomic(path, data)
+    except OSError as exc:
+        raise CommandError(f"cannot write {path}: {exc.strerror or exc}") from None
