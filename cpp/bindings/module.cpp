@@ -174,6 +174,7 @@ py::tuple py_top_label(const py::array& scores, const py::array& labels) {
 void register_calibrators(py::module_& m);
 void register_logscan(py::module_& m);
 void register_knn(py::module_& m);
+void register_debias(py::module_& m);
 
 PYBIND11_MODULE(_core, m, py::mod_gil_not_used()) {
     m.doc() = "calipers C++ kernels (private; use the calipers package)";
@@ -192,6 +193,7 @@ PYBIND11_MODULE(_core, m, py::mod_gil_not_used()) {
     register_calibrators(m);
     register_logscan(m);
     register_knn(m);
+    register_debias(m);
     m.def("det_log", [](double x) { return det_log(x); }, py::arg("x"));
     m.def("fine_cell", [](double p) { return fine_cell(p); }, py::arg("p"));
 #ifdef CALIPERS_VERSION_INFO

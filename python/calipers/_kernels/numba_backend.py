@@ -605,3 +605,6 @@ def _all_finite(Z):
         if not math.isfinite(v):
             return False
     return True
+
+
+# downstream debiasing (Tweedie's KDE score, h-calibration): kept in their own module

@@ -479,3 +479,6 @@ def softmax_scaled(logits, beta):
         raise nonfinite_error(Z)
     e = np.exp(beta * (Z - Z.max(axis=1, keepdims=True)))
     return e / e.sum(axis=1, keepdims=True)
+
+
+# downstream debiasing (Tweedie's KDE score, h-calibration): kept in their own module
