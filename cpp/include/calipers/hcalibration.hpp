@@ -14,8 +14,8 @@
 // The order and the bins are constants (as in the official code, where they are detached),
 // so dD_t/dp_j = 1/(W+1) for j in t's window and
 //   d loss / d p_j = scale / #S * sum_S (1/(W+1)) sum_{|t - j| <= W/2} omega_t sign(D_t) [|D_t| > eps].
-// Window sums are kept by adding the entering and subtracting the leaving term, and are
-// recomputed from scratch every W + 1 steps, so rounding cannot drift over long inputs.
+// Window sums are kept by adding the entering and subtracting the leaving term (compensated)
+// and are recomputed from scratch every W + 1 steps, so rounding cannot drift.
 #pragma once
 #include <algorithm>
 #include <cmath>
@@ -33,25 +33,42 @@ constexpr int kHcalUnweighted = 0;
 constexpr int kHcalAce = 1;
 constexpr int kHcalBins = 15;
 
-// Centered moving sum with half-width r over seq[0..m) (zero outside), into out.
+// Neumaier-compensated sum: adding a value and later subtracting it leaves the small terms
+// in between exact, so a window of tiny probabilities after a window of outcomes sums to
+// its tiny value, not to the rounding residue of the outcomes (eps = 1e-20 decides there).
+struct CompensatedSum {
+    double s = 0.0, c = 0.0;
+    void add(double x) {
+        const double t = s + x;
+        if (std::fabs(s) >= std::fabs(x))
+            c += (s - t) + x;
+        else
+            c += (x - t) + s;
+        s = t;
+    }
+    double value() const { return s + c; }
+};
+
+// Centered moving sum with half-width r over seq[0..m) (zero outside), into out; the sum
+// is recomputed from scratch every 2r + 1 steps.
 inline void centered_window_sum(const std::vector<double>& seq, std::size_t r, std::vector<double>& out) {
     const std::size_t m = seq.size();
     out.assign(m, 0.0);
     if (m == 0) return;
     const std::size_t period = 2 * r + 1;
-    double acc = 0.0;
+    CompensatedSum acc;
     std::size_t since = period;
     for (std::size_t t = 0; t < m; ++t, ++since) {
-        if (since == period) {  // recompute the window [t - r, t + r] exactly, every 2r + 1 steps
+        if (since == period) {
             since = 0;
-            acc = 0.0;
+            acc = CompensatedSum();
             const std::size_t b = t >= r ? t - r : 0, e = std::min(m, t + r + 1);
-            for (std::size_t j = b; j < e; ++j) acc += seq[j];
+            for (std::size_t j = b; j < e; ++j) acc.add(seq[j]);
         } else {
-            if (t + r < m) acc += seq[t + r];
-            if (t >= r + 1) acc -= seq[t - r - 1];
+            if (t + r < m) acc.add(seq[t + r]);
+            if (t >= r + 1) acc.add(-seq[t - r - 1]);
         }
-        out[t] = acc;
+        out[t] = acc.value();
     }
 }
 

@@ -135,18 +135,29 @@ def grid_score(queries, lo, step, values, slopes, fd_delta):  # type: ignore[no-
 @_jit
 def _window_sum(seq, m, r, out):  # type: ignore[no-untyped-def]
     period = 2 * r + 1
-    acc = 0.0
+    s = 0.0
+    c = 0.0
     for t in range(m):
         if t % period == 0:
-            acc = 0.0
+            s = 0.0
+            c = 0.0
             for j in range(max(0, t - r), min(m, t + r + 1)):
-                acc += seq[j]
+                x = seq[j]
+                u = s + x
+                c += ((s - u) + x) if abs(s) >= abs(x) else ((x - u) + s)
+                s = u
         else:
             if t + r < m:
-                acc += seq[t + r]
+                x = seq[t + r]
+                u = s + x
+                c += ((s - u) + x) if abs(s) >= abs(x) else ((x - u) + s)
+                s = u
             if t >= r + 1:
-                acc -= seq[t - r - 1]
-        out[t] = acc
+                x = -seq[t - r - 1]
+                u = s + x
+                c += ((s - u) + x) if abs(s) >= abs(x) else ((x - u) + s)
+                s = u
+        out[t] = s + c
 
 
 @_jit

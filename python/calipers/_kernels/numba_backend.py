@@ -608,3 +608,7 @@ def _all_finite(Z):
 
 
 # downstream debiasing (Tweedie's KDE score, h-calibration): kept in their own module
+from .debias_numba import grid_score as grid_score  # noqa: E402
+from .debias_numba import hcalibration_loss_grad as hcalibration_loss_grad  # noqa: E402
+from .debias_numba import kde_score as kde_score  # noqa: E402
+from .debias_numba import linear_binning as linear_binning  # noqa: E402
