@@ -191,8 +191,11 @@ class CoMoments:
             raise ValueError(f"{what}: the co-moment must be finite")
         if out.n == 0 and out.c_xy != 0.0:
             raise ValueError(f"{what}: an empty state must hold zeros")
-        if abs(out.c_xy) > math.sqrt(out.m2_x * out.m2_y) * (1 + _RTOL) + 1e-300:
-            raise ValueError(f"{what}: the co-moment exceeds the Cauchy-Schwarz bound sqrt(M2x M2y)")
+        # |sum dx dy| <= n (max x - min x)(max y - min y): a bound that survives underflow
+        # (Cauchy-Schwarz's sqrt(M2x M2y) does not when M2 underflows to 0)
+        bound = out.n * (out.hi_x - out.lo_x) * (out.hi_y - out.lo_y) if out.n else 0.0
+        if abs(out.c_xy) > bound * (1 + _RTOL) + 1e-300:
+            raise ValueError(f"{what}: the co-moment exceeds n * range(x) * range(y)")
         return out
 
     SIZE = _CO.size

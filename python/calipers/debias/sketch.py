@@ -61,6 +61,13 @@ def _e_abs(lo: float, hi: float) -> int:
     return max(E_MIN, math.frexp(top)[1] - 52)
 
 
+def cell_index(x: np.ndarray, e: int) -> np.ndarray:
+    """floor(x / 2**e) as float64 (exact: scaling by a power of two is exact, and where the
+    product underflows below 1 in magnitude the floor is 0 or -1 by the sign of x)."""
+    kf = np.floor(x * math.ldexp(1.0, -e))
+    return np.where((x < 0) & (kf == 0), -1.0, kf)
+
+
 def _group(k: np.ndarray, counts: np.ndarray, offsets: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """Sum counts and offsets of equal cell indices (k need not be sorted)."""
     uniq, inv = np.unique(k, return_inverse=True)
@@ -139,7 +146,7 @@ class RegressionSketch:
         res = Moments.of(x - y)
         xs = np.sort(x)
         e = self._batch_exponent(xs, max(self._e, _e_abs(co.lo_x, co.hi_x)))
-        kf = np.floor(xs * math.ldexp(1.0, -e))
+        kf = cell_index(xs, e)
         starts = np.flatnonzero(np.concatenate(([True], kf[1:] != kf[:-1])))
         counts = np.diff(np.append(starts, xs.size)).astype(np.int64)
         offsets = np.add.reduceat(xs - kf * math.ldexp(1.0, e), starts)
@@ -150,7 +157,7 @@ class RegressionSketch:
         """The smallest exponent >= e0 at which the sorted batch occupies <= max_cells cells."""
 
         def fits(e: int) -> bool:
-            kf = np.floor(xs * math.ldexp(1.0, -e))
+            kf = cell_index(xs, e)
             return 1 + int(np.count_nonzero(kf[1:] != kf[:-1])) <= self.max_cells
 
         if fits(e0):
@@ -253,8 +260,8 @@ class RegressionSketch:
         slack = _RTOL * cf * w
         if not np.all(np.isfinite(off)) or np.any(off < -slack) or np.any(off > cf * w + slack):
             raise ValueError("RegressionSketch offset sums must lie within [0, count * width] of their cells")
-        scale = math.ldexp(1.0, -e)
-        if int(np.floor(co.lo_x * scale)) != k[0] or int(np.floor(co.hi_x * scale)) != k[-1]:
+        ends = cell_index(np.array([co.lo_x, co.hi_x]), int(e))
+        if int(ends[0]) != k[0] or int(ends[1]) != k[-1]:
             raise ValueError("RegressionSketch cells do not span the predictions' [min, max]")
         out._co, out._res, out._e = co, res, int(e)
         out._k, out._c, out._off = k, c.astype(np.int64), off
