@@ -91,7 +91,7 @@ def test_ppi_errors():
     Y, Yhat, U = np.array([1.0, 2.0, 3.0]), np.array([1.1, 1.9, 3.2]), np.array([2.0, 2.5])
     with pytest.raises(ValueError, match="same length"):
         ppi_mean(Y, Yhat[:2], U)
-    with pytest.raises(ValueError, match="Y must be finite.*index 1"):
+    with pytest.raises(ValueError, match=r"Y must be finite.*index 1"):
         ppi_mean([1.0, np.nan, 3.0], Yhat, U)
     with pytest.raises(ValueError, match="empty"):
         ppi_mean(Y, Yhat, [])
@@ -230,7 +230,7 @@ def test_hostile_bytes_are_rejected():
     from calipers.debias.ppi import TYPE_PPI_SKETCH
     from calipers.debias.sketch import TYPE_REGRESSION_SKETCH
 
-    with pytest.raises(ValueError, match="truncated|length"):
+    with pytest.raises(ValueError, match=r"truncated|length"):
         RegressionSketch.from_bytes(blob[:-10])
     flipped = bytearray(blob)
     flipped[100] ^= 4
