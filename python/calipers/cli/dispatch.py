@@ -11,6 +11,7 @@ from .._kernels.backend import show_config
 from ..io.records import MalformedRow
 from .commands import run_apply, run_fit, run_merge
 from .common import CommandError, parse_duration
+from .debias_commands import CORRECTIONS, is_correction_file, run_apply_correction, run_fit_correction
 from .score import run_score
 
 
@@ -81,7 +82,7 @@ def build_parser() -> argparse.ArgumentParser:
     merge.add_argument("--json", action="store_true", help="print one JSON object")
 
     fit = sub.add_parser("fit", help="fit a calibrator on logs (through a sketch: constant memory)")
-    fit.add_argument("method", choices=("platt", "beta", "isotonic", "histogram", "scaling-binning"))
+    fit.add_argument("method", choices=("platt", "beta", "isotonic", "histogram", "scaling-binning", *CORRECTIONS))
     fit.add_argument("logs", nargs="+", help="log files")
     fit.add_argument("-o", "--output", required=True, help="calibrator JSON file to write")
     _addcolumns(fit)
@@ -89,12 +90,16 @@ def build_parser() -> argparse.ArgumentParser:
     fit.add_argument(
         "--calibrator-bins", type=int, default=15, help="equal-mass bins of histogram / scaling-binning (default 15)"
     )
+    fit.add_argument("--prediction", default="prediction", help="lcc/tweedie: real-valued prediction column")
+    fit.add_argument("--target", default="target", help="lcc/tweedie: true value column")
+    fit.add_argument("--tweedie-score", default="analytic", choices=("analytic", "finite-difference"))
 
     apply = sub.add_parser("apply", help="append calibrated scores to logs (JSONL, CSV or Parquet output)")
     apply.add_argument("calibrator", help="calibrator JSON written by calipers fit (or to_json)")
     apply.add_argument("logs", nargs="+", help="log files")
     apply.add_argument("-o", "--output", required=True, help="file to write: .jsonl, .csv (optionally .gz) or .parquet")
     apply.add_argument("--column", default="calibrated", help="name of the appended column")
+    apply.add_argument("--prediction", default="prediction", help="with a correction: the prediction column")
     _addcolumns(apply, label_required=False)
     return parser
 
@@ -114,6 +119,10 @@ def main(argv: Sequence[str] | None = None) -> int:
         if (args.window is None) != (args.time is None):
             parser.error("--window and --time go together")
     commands = {"score": run_score, "merge": run_merge, "fit": run_fit, "apply": run_apply}
+    if args.command == "fit" and args.method in CORRECTIONS:
+        commands["fit"] = run_fit_correction
+    if args.command == "apply" and is_correction_file(args.calibrator):
+        commands["apply"] = run_apply_correction
     if args.command in commands:
         try:
             return commands[args.command](args)
