@@ -144,7 +144,7 @@ def _folded_normal_mean(mu: np.ndarray, sd: np.ndarray) -> np.ndarray:
     m, s = np.abs(mu[pos]), sd[pos]
     erf = np.vectorize(math.erf, otypes=[np.float64])
     out[pos] = s * math.sqrt(2.0 / math.pi) * np.exp(-(m * m) / (2.0 * s * s)) + m * erf(m / (s * math.sqrt(2.0)))
-    return out
+    return np.asarray(out, dtype=np.float64)
 
 
 def official_debiased_ece(probs: Any, labels: Any, bins: int = 15) -> float:
@@ -192,7 +192,8 @@ def equal_width_ece(probs: np.ndarray, labels: np.ndarray, bins: int = 15) -> fl
 
 def _log_softmax(z: np.ndarray) -> np.ndarray:
     m = z.max(axis=1, keepdims=True)
-    return z - m - np.log(np.sum(np.exp(z - m), axis=1, keepdims=True))
+    out: np.ndarray = z - m - np.log(np.sum(np.exp(z - m), axis=1, keepdims=True))
+    return out
 
 
 def mixture_probs(z: np.ndarray, inv_temps: np.ndarray, weights: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
@@ -322,12 +323,12 @@ class HCalibration(Calibrator):
     @property
     def inverse_temperatures_(self) -> np.ndarray:
         """The components' inverse temperatures ``|t_m|``."""
-        return self._state().inv_temperatures.copy()
+        return np.array(self._state().inv_temperatures, dtype=np.float64)
 
     @property
     def weights_(self) -> np.ndarray:
         """The components' mixture weights (summing to 1)."""
-        return self._state().weights.copy()
+        return np.array(self._state().weights, dtype=np.float64)
 
     @property
     def selected_epoch_(self) -> int:

@@ -118,7 +118,7 @@ def group_mask(groups: Any, n: int, levels: tuple[Any, Any] | None) -> np.ndarra
         )
     if not first.any() or not second.any():
         raise ValueError(f"both levels {levels!r} need at least one row")
-    return second
+    return np.asarray(second, dtype=bool)
 
 
 def treatment_mask(treatment: Any, n: int) -> np.ndarray:

@@ -88,7 +88,7 @@ class _Grid:
 
 def unshrink_delta(std: float) -> float:
     """unshrink's default central-difference step: max(max(std, sqrt(eps)) * 1e-3, 1e-8)."""
-    return max(max(std, float(np.finfo(float).eps) ** 0.5) * 1e-3, 1e-8)
+    return float(max(max(std, float(np.finfo(float).eps) ** 0.5) * 1e-3, 1e-8))
 
 
 class TweedieCorrection(Correction):
@@ -218,7 +218,8 @@ class TweedieCorrection(Correction):
             return np.asarray(kernels.kde_score(st.points, st.weights, x, st.bandwidth)[1])
         up = np.asarray(kernels.kde_score(st.points, st.weights, x + st.delta, st.bandwidth)[0])
         down = np.asarray(kernels.kde_score(st.points, st.weights, x - st.delta, st.bandwidth)[0])
-        return (up - down) / (2.0 * st.delta)
+        out: np.ndarray = (up - down) / (2.0 * st.delta)
+        return out
 
     def _fast_grid(self) -> _Grid | None:
         st: _FittedTweedie = self._state()
