@@ -367,3 +367,22 @@ def test_downstream_errors():
         mean(v, weights=np.ones(5))
     with pytest.raises(ValueError, match="finite"):
         mean([1.0, np.nan])
+
+
+@given(batches, batches, batches)
+def test_merge_is_associative(a, b, c):
+    def sk(parts):  # type: ignore[no-untyped-def]
+        s, p = RegressionSketch(max_cells=16), PPISketch()
+        for part in parts:
+            arr = np.array(part)
+            s.update(arr[:, 0], arr[:, 1])
+            p.update_labeled(arr[:, 1], arr[:, 0]).update_unlabeled(arr[:, 0])
+        return s, p
+
+    (x, px), (y, py), (z, pz) = sk(a), sk(b), sk(c)
+    left, right = (x + y) + z, x + (y + z)
+    _same_moments(left.moments, right.moments)
+    assert left.cell_width == right.cell_width
+    np.testing.assert_array_equal(left.cells()[1], right.cells()[1])  # counts: exact
+    np.testing.assert_allclose(left.cells()[0], right.cells()[0], rtol=1e-9, atol=1e-9 * left.cell_width)
+    _same_moments(((px + py) + pz)._lab, (px + (py + pz))._lab)
