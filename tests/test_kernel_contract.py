@@ -34,7 +34,7 @@ def _params(backend_name: str, name: str) -> list[str]:
 
 
 def test_contract_lists_every_kernel() -> None:
-    assert len(KERNEL_NAMES) == 20
+    assert len(KERNEL_NAMES) == 24
     assert {"accumulate", "knn", "temperature_fit", "unit_stats", "det_log"} <= set(KERNEL_NAMES)
 
 
@@ -142,6 +142,19 @@ VALID: dict[str, Callable[[Any], Any]] = {
     "bin_lookup": lambda k: [k.bin_lookup(P1, SORTED[::50].copy(), np.linspace(0, 1, 7), rc) for rc in (True, False)],
     "softmax_scaled": lambda k: k.softmax_scaled(LOGITS, 0.8),
     "det_log": lambda k: k.det_log(LOG_X),
+    "kde_score": lambda k: [k.kde_score(SORTED, None, LOG_X, 0.05), k.kde_score(SORTED, ISO_Y + 0.5, LOG_X, 0.2)],
+    "linear_binning": lambda k: [
+        k.linear_binning(SORTED, None, 0.0, 0.01, 102),
+        k.linear_binning(SORTED, ISO_Y + 0.5, -0.5, 0.1, 20),
+    ],
+    "grid_score": lambda k: [
+        k.grid_score(LOG_X, 0.0, 0.1, np.sin(np.arange(11.0)), np.cos(np.arange(11.0)), d) for d in (0.0, 1e-4)
+    ],
+    "hcalibration_loss_grad": lambda k: [
+        k.hcalibration_loss_grad(P10, Y10.astype(np.int64), 20, 1e-20, w, loo, 1e5, True)
+        for w in (0, 1)
+        for loo in (True, False)
+    ],
     "fine_cell": lambda k: k.fine_cell(np.concatenate([P1, [0.0, 1.0, 1e-40]])),
 }
 
@@ -298,6 +311,13 @@ BAD: list[tuple[str, Callable[[Any], Any]]] = [
     ("softmax float16", lambda k: k.softmax_scaled(LOGITS.astype(np.float16), 1.0)),
     ("softmax inf", lambda k: k.softmax_scaled(np.where(LOGITS > 4, np.inf, LOGITS), 1.0)),
     ("softmax 1-D", lambda k: k.softmax_scaled(LOGITS[:, 0].copy(), 1.0)),
+    ("kde unsorted", lambda k: k.kde_score(SORTED[::-1].copy(), None, LOG_X, 0.1)),
+    ("kde bandwidth", lambda k: k.kde_score(SORTED, None, LOG_X, 0.0)),
+    ("kde weights", lambda k: k.kde_score(SORTED, -np.ones(300), LOG_X, 0.1)),
+    ("binning cells", lambda k: k.linear_binning(SORTED, None, 0.0, 0.01, 0)),
+    ("grid short", lambda k: k.grid_score(LOG_X, 0.0, 0.1, np.ones(1), np.ones(1), 0.0)),
+    ("hcal labels", lambda k: k.hcalibration_loss_grad(P10, Y10.astype(np.int64) + 10, 20, 1e-20, 0, True, 1e5, True)),
+    ("hcal window", lambda k: k.hcalibration_loss_grad(P10, Y10.astype(np.int64), 3, 1e-20, 0, True, 1e5, True)),
     ("det_log zero", lambda k: k.det_log(np.array([1.0, 0.0]))),
     ("fine_cell range", lambda k: k.fine_cell(np.array([0.5, 1.5]))),
 ]

@@ -6,7 +6,8 @@ name is importable from here; the subpackages hold the implementation:
 
 - ``calipers.metrics``: one-shot metrics on arrays (ECE, Brier, smooth ECE, PCE, ...);
 - ``calipers.streaming``: mergeable sketches (``ReliabilitySketch``, ``GroupedSketch``, ...);
-- ``calipers.calibration``: calibrators (fit / transform / serialize);
+- ``calipers.calibration``: calibrators (fit / transform / serialize), h-calibration;
+- ``calipers.debias``: downstream debiasing (LCC, Tweedie, prediction-powered inference);
 - ``calipers.sdm``: the SDM estimator;
 - ``calipers.monitor``: ``CalibrationMonitor`` for inference servers (Prometheus, OpenTelemetry, ASGI);
 - ``calipers.io``, ``calipers.cli``: prediction logs and the ``calipers`` command;
@@ -21,12 +22,15 @@ from ._version import __version__
 from .calibration import (
     BetaCalibration,
     Calibrator,
+    HCalibration,
     HistogramBinning,
     IsotonicCalibration,
     PlattScaling,
     ScalingBinning,
     TemperatureScaling,
+    h_calibration_loss,
 )
+from .debias import LinearCalibrationCorrection, TweedieCorrection, ppi_mean, ppi_prevalence
 from .metrics import (
     BootstrapInterval,
     BrierDecomposition,
@@ -84,6 +88,12 @@ __all__ = [
     "HistogramBinning",
     "ScalingBinning",
     "Calibrator",
+    "HCalibration",
+    "h_calibration_loss",
+    "LinearCalibrationCorrection",
+    "TweedieCorrection",
+    "ppi_mean",
+    "ppi_prevalence",
     "SDMEstimator",
     "SDMPrediction",
     "show_config",

@@ -70,3 +70,29 @@ def scan_log(
 def set_num_threads(n: int) -> None: ...
 def get_num_threads() -> int: ...
 def pool_workers() -> int: ...
+
+# downstream debiasing (cpp/bindings/register_debias.cpp)
+def kde_score(
+    points: npt.NDArray[np.float64], weights: npt.NDArray[np.float64] | None, queries: npt.NDArray[np.float64], h: float
+) -> tuple[npt.NDArray[np.float64], npt.NDArray[np.float64]]: ...
+def linear_binning(
+    points: npt.NDArray[np.float64], weights: npt.NDArray[np.float64] | None, lo: float, step: float, cells: int
+) -> npt.NDArray[np.float64]: ...
+def grid_score(
+    queries: npt.NDArray[np.float64],
+    lo: float,
+    step: float,
+    values: npt.NDArray[np.float64],
+    slopes: npt.NDArray[np.float64],
+    fd_delta: float,
+) -> npt.NDArray[np.float64]: ...
+def hcalibration_loss_grad(
+    probs: npt.NDArray[np.float64],
+    labels: npt.NDArray[np.integer],
+    window: int,
+    eps: float,
+    weighting: int,
+    leave_one_out: bool,
+    scale: float,
+    want_grad: bool,
+) -> tuple[float, npt.NDArray[np.float64]]: ...

@@ -42,6 +42,9 @@ TYPE_QUANTILE_SKETCH = 4
 TYPE_SDM = 5
 TYPE_MONITOR = 6
 TYPE_SAVED_SCORE = 8  # what `calipers score --save-sketch` writes (calipers.cli.saved)
+TYPE_CORRECTION = 10  # a fitted LCC or Tweedie correction (calipers.debias)
+TYPE_REGRESSION_SKETCH = 11
+TYPE_PPI_SKETCH = 12
 _HEADER = struct.Struct("<4sBBBBIIIIdQ")
 HEADER_SIZE = _HEADER.size  # 40
 FLAG_EMPTY = 1
@@ -128,6 +131,9 @@ _TYPE_NAMES = {
     TYPE_SDM: "an SDMEstimator",
     TYPE_MONITOR: "a CalibrationMonitor (read it with calipers.CalibrationMonitor.from_bytes)",
     TYPE_SAVED_SCORE: "a saved `calipers score` result (read it with calipers.cli.saved.load_saved)",
+    TYPE_CORRECTION: "a debiasing correction (read it with calipers.debias.Correction.from_bytes)",
+    TYPE_REGRESSION_SKETCH: "a calipers.debias.RegressionSketch",
+    TYPE_PPI_SKETCH: "a calipers.debias.PPISketch",
 }
 
 

@@ -1,6 +1,6 @@
 """The kernel contract: every O(n) kernel, its arguments, dtypes and errors.
 
-Three backends implement it (20 kernels) with the same results and the same exceptions: the C++
+Three backends implement it (24 kernels) with the same results and the same exceptions: the C++
 extension ``calipers._core`` (stubs in ``calipers/_core.pyi``), ``numba_backend`` and the
 numpy reference ``numpy_backend``. ``tests/test_kernel_contract.py`` checks that each
 backend has every member with these parameter names, and ``tests/test_backends_agree.py``
@@ -159,6 +159,38 @@ class Kernels(Protocol):
     def softmax_scaled(self, logits: Floats, beta: float) -> F64:
         """softmax(beta * logits) per row of finite (n, K) logits, K >= 1 (ValueError names
         the first non-finite entry)."""
+        ...
+
+    # -- downstream debiasing ---------------------------------------------------------------------------
+    def kde_score(self, points: F64, weights: F64 | None, queries: F64, h: float) -> tuple[F64, F64]:
+        """Per query q: (log sum_i w_i exp(-(q - x_i)^2 / 2h^2), its derivative in q) of a
+        Gaussian KDE on sorted float64 ``points`` (Tweedie's score); ValueError for unsorted
+        or non-finite points, negative weights, h <= 0."""
+        ...
+
+    def linear_binning(self, points: F64, weights: F64 | None, lo: float, step: float, cells: int) -> F64:
+        """Each point's weight split linearly between its two grid nodes lo + j step (the
+        fast Tweedie path); ``cells`` nodes, every point within them (ValueError otherwise)."""
+        ...
+
+    def grid_score(self, queries: F64, lo: float, step: float, values: F64, slopes: F64, fd_delta: float) -> F64:
+        """The cubic Hermite interpolant through (values, slopes) on the grid at each query,
+        or its central difference with half-width ``fd_delta`` when > 0; NaN off the grid."""
+        ...
+
+    def hcalibration_loss_grad(
+        self,
+        probs: F64,
+        labels: I64,
+        window: int,
+        eps: float,
+        weighting: int,
+        leave_one_out: bool,
+        scale: float,
+        want_grad: bool,
+    ) -> tuple[float, F64]:
+        """The h-calibration loss of (n, K) probabilities (official code's definition) and,
+        when ``want_grad``, its gradient with respect to ``probs``."""
         ...
 
     # -- fixed point and grid (exposed so tests can compare them bit for bit) -------------------------

@@ -756,3 +756,10 @@ def accumulate_rows(acc, bins, octaves, sub_bits, rows, scores, positive):
         raise error
     cells = grid_cell_count(octaves, sub_bits)
     _accumulate_rows(acc, size, bins, width_edges(bins), octaves, sub_bits, cells, rows, scores, positive)
+
+
+# downstream debiasing (Tweedie's KDE score, h-calibration): kept in their own module
+from .debias_numba import grid_score as grid_score  # noqa: E402
+from .debias_numba import hcalibration_loss_grad as hcalibration_loss_grad  # noqa: E402
+from .debias_numba import kde_score as kde_score  # noqa: E402
+from .debias_numba import linear_binning as linear_binning  # noqa: E402

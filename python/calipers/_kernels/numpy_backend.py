@@ -655,3 +655,10 @@ def accumulate_rows(acc, bins, octaves, sub_bits, rows, scores, positive):
         lo, hi = state[:, col].copy(), state[:, col + 1].copy()
         _add128(lo, hi, add_lo, add_hi)
         state[:, col], state[:, col + 1] = lo, hi
+
+
+# downstream debiasing (Tweedie's KDE score, h-calibration): kept in their own module
+from .debias_numpy import grid_score as grid_score  # noqa: E402
+from .debias_numpy import hcalibration_loss_grad as hcalibration_loss_grad  # noqa: E402
+from .debias_numpy import kde_score as kde_score  # noqa: E402
+from .debias_numpy import linear_binning as linear_binning  # noqa: E402

@@ -13,6 +13,7 @@ from ..io.records import MalformedRow
 from ..io.times import TIME_UNITS
 from .commands import run_apply, run_fit, run_merge
 from .common import CommandError, NothingScored, int_in, parse_duration
+from .debias_commands import CORRECTIONS, is_correction_file, run_apply_correction, run_fit_correction
 from .score import run_score
 
 CHUNK_MAX = 2**31 - 1
@@ -103,7 +104,7 @@ def build_parser() -> argparse.ArgumentParser:
     merge.add_argument("--json", action="store_true", help="print one JSON object")
 
     fit = sub.add_parser("fit", help="fit a calibrator on logs (through a sketch: constant memory)")
-    fit.add_argument("method", choices=("platt", "beta", "isotonic", "histogram", "scaling-binning"))
+    fit.add_argument("method", choices=("platt", "beta", "isotonic", "histogram", "scaling-binning", *CORRECTIONS))
     fit.add_argument("logs", nargs="+", help="log files")
     fit.add_argument("-o", "--output", required=True, help="calibrator JSON file to write")
     _addcolumns(fit)
@@ -117,6 +118,9 @@ def build_parser() -> argparse.ArgumentParser:
         help="equal-mass bins of histogram / scaling-binning (default 15)",
     )
     _add_keep_going(fit)
+    fit.add_argument("--prediction", default="prediction", help="lcc/tweedie: real-valued prediction column")
+    fit.add_argument("--target", default="target", help="lcc/tweedie: true value column")
+    fit.add_argument("--tweedie-score", default="analytic", choices=("analytic", "finite-difference"))
 
     apply = sub.add_parser("apply", help="append calibrated scores to logs (JSONL, CSV or Parquet output)")
     apply.add_argument("calibrator", help="calibrator JSON written by calipers fit (or to_json)")
@@ -129,6 +133,7 @@ def build_parser() -> argparse.ArgumentParser:
         metavar="NAME",
         help="column holding why a row was not calibrated (default: COLUMN_skip_reason)",
     )
+    apply.add_argument("--prediction", default="prediction", help="with a correction: the prediction column")
     _addcolumns(apply, label_required=False)
     return parser
 
@@ -150,6 +155,10 @@ def main(argv: Sequence[str] | None = None) -> int:
         if (args.window is None) != (args.time is None):
             parser.error("--window and --time go together")
     commands = {"score": run_score, "merge": run_merge, "fit": run_fit, "apply": run_apply}
+    if args.command == "fit" and args.method in CORRECTIONS:
+        commands["fit"] = run_fit_correction
+    if args.command == "apply" and is_correction_file(args.calibrator):
+        commands["apply"] = run_apply_correction
     if args.command in commands:
         return _run(commands[args.command], args)
     parser.print_help()

@@ -1,0 +1,189 @@
+"""Linear calibration correction (LCC; specs/debiased.md section 2.1, unshrink's
+``LccDebiaser``): regress the prediction on the truth over a held-out calibration split,
+``prediction = intercept + slope * target + e``, and undo that map,
+``corrected = (prediction - intercept) / slope``."""
+
+from __future__ import annotations
+
+import math
+import warnings
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+
+from .._common.validate import finite_values
+from .base import Correction, DebiasingWarning
+from .moments import CoMoments
+from .sketch import RegressionSketch
+
+__all__ = ["LinearCalibrationCorrection", "MIN_SLOPE", "WEAK_SLOPE", "CONSTANT_STD"]
+
+MIN_SLOPE = 1e-8  # unshrink: slope <= 1e-8 (or non-finite) is an error
+WEAK_SLOPE = 0.2  # unshrink: slope < 0.2 warns ("weak_slope")
+CONSTANT_STD = 1e-8  # unshrink: np.isclose(std, 0) -> a constant variable
+
+
+@dataclass(frozen=True)
+class _FittedLCC:
+    slope: float
+    intercept: float
+    residual_std: float
+    r2: float
+    n: int
+    lo: float  # calibration predictions' range, for the out-of-range warning
+    hi: float
+
+
+def check_pairs(predictions: Any, targets: Any) -> tuple[np.ndarray, np.ndarray]:
+    """Finite non-empty 1-D float64 predictions and targets of one length."""
+    x = finite_values(predictions, "predictions")
+    y = finite_values(targets, "targets")
+    if x.shape != y.shape:
+        raise ValueError(f"predictions and targets must have the same length, got {x.size} and {y.size}")
+    return x, y
+
+
+def check_varies(lo: float, hi: float, std: float, name: str) -> None:
+    """ValueError when a calibration variable is constant (one distinct value, or a
+    standard deviation that ``np.isclose`` calls 0, unshrink's rule)."""
+    if lo == hi:
+        raise ValueError(f"{name} hold one distinct value ({lo!r}): the correction needs {name} that vary")
+    if std <= CONSTANT_STD:
+        raise ValueError(
+            f"{name} are nearly constant (std {std!r} <= {CONSTANT_STD}): the correction needs them to vary"
+        )
+
+
+def warn_outside(x: np.ndarray, lo: float, hi: float) -> None:
+    """Warn when predictions leave the calibration predictions' range."""
+    outside = (x < lo) | (x > hi)
+    if outside.any():
+        warnings.warn(
+            f"{int(outside.sum())} prediction(s) lie outside the calibration range [{lo!r}, {hi!r}] "
+            f"(first at index {int(np.argmax(outside))}): the correction extrapolates there",
+            DebiasingWarning,
+            stacklevel=3,
+        )
+
+
+class LinearCalibrationCorrection(Correction):
+    """LCC: ``fit(predictions, targets)`` by OLS of the prediction on the truth (closed form
+    ``slope = cov(target, prediction) / var(target)``, ``intercept = mean(prediction) -
+    slope * mean(target)``, the same fit as unshrink's ``LinearRegression`` in that
+    direction); ``transform(p) = (p - intercept) / slope``. An ATE or a contrast of group
+    means becomes the naive one divided by the slope.
+
+    Guards (unshrink's): constant targets or predictions (one distinct value, or std <= 1e-8)
+    and a slope <= 1e-8 or non-finite raise ValueError; a slope < 0.2 warns
+    (:class:`DebiasingWarning`, "weak slope"), and so do predictions outside the calibration
+    predictions' range in ``transform``. Fitted attributes: ``slope_``, ``intercept_``,
+    ``residual_std_`` (std of prediction - (intercept + slope * target), ddof 0), ``r2_``
+    and ``n_``. ``fit_sketch`` fits the same numbers from a :class:`RegressionSketch`.
+    """
+
+    _param_names = ()
+
+    def __init__(self) -> None:
+        self._fitted = None
+
+    @property
+    def slope_(self) -> float:
+        """Slope of the prediction on the truth."""
+        return float(self._state().slope)
+
+    @property
+    def intercept_(self) -> float:
+        """Intercept of the prediction on the truth."""
+        return float(self._state().intercept)
+
+    @property
+    def residual_std_(self) -> float:
+        """Std (ddof 0) of the calibration predictions around the fitted line."""
+        return float(self._state().residual_std)
+
+    @property
+    def r2_(self) -> float:
+        """Coefficient of determination of the fit."""
+        return float(self._state().r2)
+
+    @property
+    def n_(self) -> int:
+        """Number of calibration pairs."""
+        return int(self._state().n)
+
+    def fit(self, predictions: Any, targets: Any) -> LinearCalibrationCorrection:
+        """Fit on held-out predictions and their true values (all-or-nothing)."""
+        x, y = check_pairs(predictions, targets)
+        self._fitted = self._from_moments(CoMoments.of(x, y))
+        return self
+
+    def fit_sketch(self, sketch: RegressionSketch) -> LinearCalibrationCorrection:
+        """Fit from a :class:`RegressionSketch` (its co-moments give the same numbers)."""
+        if not isinstance(sketch, RegressionSketch):
+            raise TypeError(f"fit_sketch expects a RegressionSketch, got {type(sketch).__name__}")
+        if sketch.count == 0:
+            raise ValueError("the sketch is empty: update it with (predictions, targets) first")
+        self._fitted = self._from_moments(sketch.moments)
+        return self
+
+    @staticmethod
+    def _from_moments(co: CoMoments) -> _FittedLCC:
+        check_varies(co.lo_y, co.hi_y, math.sqrt(co.m2_y / co.n), "targets")
+        check_varies(co.lo_x, co.hi_x, math.sqrt(co.m2_x / co.n), "predictions")
+        slope = co.c_xy / co.m2_y
+        if not math.isfinite(slope) or slope <= MIN_SLOPE:
+            raise ValueError(
+                f"LCC slope {slope!r} is not above {MIN_SLOPE}: the predictions do not increase with the "
+                "targets, so the linear map cannot be inverted"
+            )
+        if slope < WEAK_SLOPE:
+            warnings.warn(
+                f"weak slope: LCC slope {slope:.4g} < {WEAK_SLOPE}; dividing by it amplifies noise",
+                DebiasingWarning,
+                stacklevel=3,
+            )
+        intercept = co.mean_x - slope * co.mean_y
+        residual = max(co.m2_x - slope * co.c_xy, 0.0) / co.n
+        r2 = min(1.0, co.c_xy * co.c_xy / (co.m2_x * co.m2_y))
+        return _FittedLCC(slope, intercept, math.sqrt(residual), r2, co.n, co.lo_x, co.hi_x)
+
+    def transform(self, predictions: Any) -> np.ndarray:
+        """``(predictions - intercept_) / slope_``; warns outside the calibration range."""
+        st: _FittedLCC = self._state()
+        x = finite_values(predictions, "predictions")
+        warn_outside(x, st.lo, st.hi)
+        return (x - st.intercept) / st.slope
+
+    def _fitted_to_dict(self) -> dict[str, Any]:
+        st: _FittedLCC = self._fitted
+        return {
+            "slope": st.slope,
+            "intercept": st.intercept,
+            "residual_std": st.residual_std,
+            "r2": st.r2,
+            "n": st.n,
+            "prediction_min": st.lo,
+            "prediction_max": st.hi,
+        }
+
+    def _fitted_from_dict(self, d: dict[str, Any]) -> _FittedLCC:
+        try:
+            st = _FittedLCC(
+                float(d["slope"]),
+                float(d["intercept"]),
+                float(d["residual_std"]),
+                float(d["r2"]),
+                int(d["n"]),
+                float(d["prediction_min"]),
+                float(d["prediction_max"]),
+            )
+        except (KeyError, TypeError, ValueError) as exc:
+            raise ValueError(f"malformed LCC state: {exc!r}") from None
+        if not all(math.isfinite(v) for v in (st.slope, st.intercept, st.residual_std, st.r2, st.lo, st.hi)):
+            raise ValueError("LCC state must hold finite numbers")
+        if st.slope <= MIN_SLOPE or st.residual_std < 0 or not 0.0 <= st.r2 <= 1.0 or st.n < 2 or st.lo >= st.hi:
+            raise ValueError(
+                "LCC state breaks an invariant (slope > 1e-8, residual_std >= 0, r2 in [0, 1], n >= 2, min < max)"
+            )
+        return st

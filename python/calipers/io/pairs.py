@@ -1,0 +1,93 @@
+"""Reader of real-valued columns for the downstream corrections (``calipers fit lcc|tweedie``
+and ``calipers apply`` with a correction): chunks of (prediction, target) pairs, or of rows
+and their predictions, from JSONL, CSV/TSV (optionally .gz) or Parquet logs.
+
+A row is skipped, and counted by reason with its first file:line (as the score readers do),
+when a wanted field is missing or empty, is not a number (JSON booleans included), or is
+NaN or infinite; with ``strict`` the first such row raises :class:`MalformedRow`.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Iterator
+from typing import Any
+
+import numpy as np
+
+from .records import MalformedRow, Skipped
+from .rows import records
+
+__all__ = ["read_pairs", "read_prediction_rows"]
+
+
+def _real(rec: dict[str, Any], col: str) -> float | str:
+    """The field as a finite float, or the reason the row is skipped."""
+    if col not in rec or rec[col] is None or rec[col] == "":
+        return f"missing field '{col}'"
+    value = rec[col]
+    if isinstance(value, bool):
+        return f"'{col}' is not a number"
+    if isinstance(value, (int, float)):
+        number = float(value)
+    elif isinstance(value, str):
+        try:
+            number = float(value.strip())
+        except ValueError:
+            return f"'{col}' is not a number"
+    else:
+        return f"'{col}' is not a number"
+    if not math.isfinite(number):
+        return f"non-finite '{col}'"
+    return number
+
+
+def _rows(
+    paths: list[str], columns: tuple[str, ...], strict: bool, skipped: Skipped
+) -> Iterator[tuple[dict[str, Any], tuple[float, ...]]]:
+    for path in paths:
+        for lineno, rec in records(path):
+            if isinstance(rec, str):
+                reason = rec
+            else:
+                values = [_real(rec, col) for col in columns]
+                bad = [v for v in values if isinstance(v, str)]
+                if not bad:
+                    yield rec, tuple(float(v) for v in values)
+                    continue
+                reason = str(bad[0])
+            if strict:
+                raise MalformedRow(f"{path}:{lineno}: {reason}")
+            skipped.add(reason, f"{path}:{lineno}")
+
+
+def read_pairs(
+    paths: list[str], prediction: str, target: str, *, chunk_size: int, strict: bool, skipped: Skipped
+) -> Iterator[tuple[np.ndarray, np.ndarray]]:
+    """(predictions, targets) float64 chunks of at most ``chunk_size`` valid rows."""
+    pred: list[float] = []
+    targ: list[float] = []
+    for _, (p, t) in _rows(paths, (prediction, target), strict, skipped):
+        pred.append(p)
+        targ.append(t)
+        if len(pred) >= chunk_size:
+            yield np.array(pred), np.array(targ)
+            pred, targ = [], []
+    if pred:
+        yield np.array(pred), np.array(targ)
+
+
+def read_prediction_rows(
+    paths: list[str], prediction: str, *, chunk_size: int, strict: bool, skipped: Skipped
+) -> Iterator[tuple[list[dict[str, Any]], np.ndarray]]:
+    """(rows, predictions) chunks of at most ``chunk_size`` rows with a valid prediction."""
+    rows: list[dict[str, Any]] = []
+    pred: list[float] = []
+    for rec, (p,) in _rows(paths, (prediction,), strict, skipped):
+        rows.append(rec)
+        pred.append(p)
+        if len(rows) >= chunk_size:
+            yield rows, np.array(pred)
+            rows, pred = [], []
+    if rows:
+        yield rows, np.array(pred)
