@@ -80,9 +80,11 @@ class SDMPrediction:
 
     @property
     def floor_q_prime_lower(self) -> np.ndarray:
+        """The reference's integer similarity bins of ``q_prime_lower``."""
         return np.floor(self.q_prime_lower).astype(np.int64)
 
     def to_dict(self) -> dict[str, np.ndarray]:
+        """Every output array by name."""
         return {f.name: getattr(self, f.name) for f in fields(self)}
 
 
@@ -286,6 +288,7 @@ class SDMEstimator:
         return h, _logits(logits, "logits", len(h), self.classes)
 
     def predict(self, embeddings: Any, logits: Any) -> SDMPrediction:
+        """Per-sample SDM outputs (:class:`SDMPrediction`) for new embeddings and logits."""
         h, z = self._inputs(embeddings, logits)
         prediction = np.argmax(z, axis=1).astype(np.int64)
         q, d0, nearest = self._support_stats(h, prediction)
@@ -335,6 +338,7 @@ class SDMEstimator:
 
     @property
     def support_size(self) -> int:
+        """Number of labelled points in the support set."""
         self._check_fitted()
         return len(self._support)
 
@@ -368,6 +372,8 @@ class SDMEstimator:
 
     @classmethod
     def from_bytes(cls, data: bytes, *, backend: str = "auto") -> SDMEstimator:
+        """Rebuild an estimator from :meth:`to_bytes` output, checking every invariant of a
+        fitted one (ValueError otherwise)."""
         payload = _serde.unpack_payload(data, TYPE_SDM)
         try:
             (hlen,) = struct.unpack_from("<I", payload)

@@ -77,6 +77,8 @@ class CalibratedClassifier(ClassifierMixin, BaseEstimator):  # type: ignore[misc
         return METHODS[self.method](**params)
 
     def fit(self, X: Any, y: Any, sample_weight: Any = None) -> CalibratedClassifier:
+        """Cross-fit: each fold's model predicts its held-out part, one calibrator is fitted on
+        those out-of-fold probabilities, then the model is refitted on all rows."""
         if not isinstance(self.cv, int) or self.cv < 2:
             raise ValueError(f"cv must be an integer >= 2, got {plain(self.cv)}")
         y = np.asarray(y)
@@ -113,6 +115,7 @@ class CalibratedClassifier(ClassifierMixin, BaseEstimator):  # type: ignore[misc
         return (P / P.sum(axis=1, keepdims=True),)
 
     def predict_proba(self, X: Any) -> np.ndarray:
+        """Calibrated class probabilities (n, n_classes)."""
         P = _full_proba(self.estimator_, X, self.classes_.size)
         out = self.calibrator_.transform(*self._calibration_input(P))
         if out.ndim == 1:
@@ -120,6 +123,7 @@ class CalibratedClassifier(ClassifierMixin, BaseEstimator):  # type: ignore[misc
         return np.asarray(out)
 
     def predict(self, X: Any) -> np.ndarray:
+        """The class with the largest calibrated probability."""
         return self.classes_[np.argmax(self.predict_proba(X), axis=1)]
 
 

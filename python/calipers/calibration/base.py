@@ -26,6 +26,8 @@ _REGISTRY: dict[str, type[Calibrator]] = {}
 
 
 def check_weights(sample_weight: Any, n: int) -> np.ndarray | None:
+    """``sample_weight`` as a contiguous float64 array of n finite weights >= 0 with at least one
+    positive (None passes through); TypeError/ValueError name the first bad index."""
     if sample_weight is None:
         return None
     w = as_scores(sample_weight, "sample_weight").astype(np.float64, copy=False)
@@ -69,6 +71,7 @@ class Calibrator:
     _fitted: Any = None
 
     def get_params(self, deep: bool = True) -> dict[str, Any]:
+        """The constructor parameters (scikit-learn protocol; ``deep`` is accepted and ignored)."""
         return {name: getattr(self, name) for name in self._param_names}
 
     def set_params(self, **params: Any) -> Calibrator:
@@ -88,12 +91,15 @@ class Calibrator:
 
     @property
     def is_fitted(self) -> bool:
+        """Whether :meth:`fit` has run (or a fitted state was loaded)."""
         return self._fitted is not None
 
     def fit(self, scores: Any, labels: Any, sample_weight: Any = None) -> Calibrator:
+        """Fit on calibration scores and outcomes; returns self (each subclass documents its input)."""
         raise NotImplementedError
 
     def transform(self, scores: Any) -> Any:
+        """Calibrated scores of new input (each subclass documents its shapes)."""
         raise NotImplementedError
 
     def _state(self) -> Any:

@@ -34,15 +34,21 @@ def _frozen(a: Any) -> np.ndarray:
 
 
 class Map:
+    """A fitted one-score-to-one-probability map (frozen): vectorised ``transform`` on the
+    kernels, ``one`` for a single float on the per-request path, and a JSON-able ``to_dict``."""
+
     kind: ClassVar[str]
 
     def to_dict(self) -> dict[str, Any]:
+        """The map's parameters as plain JSON-able values (``map_from_dict`` reads them back)."""
         raise NotImplementedError
 
     def transform(self, kernels: Any, x: np.ndarray) -> np.ndarray:
+        """The map applied to float64 scores ``x`` with the given backend's kernels."""
         raise NotImplementedError
 
     def one(self, x: float) -> float:
+        """The map applied to one float (no numpy: about a microsecond)."""
         raise NotImplementedError
 
 
@@ -143,6 +149,8 @@ class BinMap(Map):
 
 
 def map_from_dict(d: dict[str, Any]) -> Map:
+    """Rebuild a map from :meth:`Map.to_dict` output, checking what a fitted map guarantees
+    (ValueError otherwise)."""
     if not isinstance(d, dict):
         raise ValueError("a calibration map must be a JSON object")
     kind = d.get("kind")
@@ -231,6 +239,7 @@ def check_map(m: Map, *, monotone: bool) -> None:
 
 
 def map_to_dict(m: Map) -> dict[str, Any]:
+    """``m.to_dict()`` with the map's kind, for serialization."""
     return {"kind": m.kind, **m.to_dict()}
 
 
@@ -258,6 +267,7 @@ def _logistic(kernels: Any, X: np.ndarray, y: np.ndarray, w: np.ndarray | None, 
 
 
 def platt_logit(p: np.ndarray, clip: float = PLATT_CLIP) -> np.ndarray:
+    """log(p / (1 - p)) of scores clipped to [clip, 1 - clip], as uncertainty-calibration does."""
     q = np.clip(p, clip, 1.0 - clip)
     return np.log(q / (1.0 - q))
 
@@ -272,6 +282,8 @@ def fit_platt(
     smoothing: bool,
     what: str = "PlattScaling",
 ) -> LogisticMap:
+    """Platt scaling by exact maximum likelihood (Newton with line search); ``C`` for
+    scikit-learn's L2 penalty, ``smoothing`` for Platt's 1999 targets."""
     active = y if w is None else y[w > 0]
     if active.size == 0 or active.min() == active.max():
         raise ValueError(f"{what}: the Platt fitting set has only one outcome; it needs both 0 and 1")
@@ -418,6 +430,9 @@ def _pool_violators(kernels: Any, values: np.ndarray, mass: np.ndarray) -> np.nd
 def fit_histogram(
     kernels: Any, p: np.ndarray, y: np.ndarray, w: np.ndarray | None, bins: int, compat: str | None, monotone: bool
 ) -> BinMap:
+    """Histogram binning: the (weighted) outcome frequency of each equal-mass bin, pooled
+    to be non-decreasing when ``monotone`` (calipers' bins) or uncertainty-calibration's
+    bins and values under ``compat``."""
     if compat == "uncertainty-calibration":
         upper = _binning.uc_equal_bins(p, bins)
         values = _bin_values(p, y.astype(np.float64), w, upper, True, *_uc_edges(upper))

@@ -47,6 +47,7 @@ class TemperatureScaling(Calibrator):
 
     @property
     def temperature_(self) -> float:
+        """The fitted temperature T (ValueError before :meth:`fit`)."""
         return self._state().temperature
 
     @staticmethod

@@ -122,10 +122,12 @@ class Progress:
         self.done_bytes = 0
 
     def file_done(self, size: int) -> None:
+        """Count a file of ``size`` bytes as read to its end."""
         self.finished += size
         self.done_bytes = self.finished
 
     def within_file(self, position: int) -> None:
+        """How far (bytes on disk) the reader is into the current file."""
         self.done_bytes = self.finished + position
 
     def __call__(self, rows: int, done: bool = False) -> None:

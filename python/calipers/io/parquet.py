@@ -44,6 +44,7 @@ def parquet_schema(path: str) -> Any:
 
 
 def numeric_field(schema: Any, name: str) -> bool:
+    """Whether ``name`` is a float, integer or boolean column of ``schema``."""
     import pyarrow as pa
 
     if name not in schema.names:

@@ -40,6 +40,7 @@ class Skipped:
 
     @property
     def total(self) -> int:
+        """Rows skipped, all reasons together."""
         return sum(self.counts.values())
 
 
@@ -92,6 +93,7 @@ class SkipTally:
         self.reasons: dict[str, list[int]] = {}
 
     def add(self, reason: str, position: int, count: int = 1) -> None:
+        """Count ``count`` rows for ``reason``, the first of them at ``position``."""
         entry = self.reasons.setdefault(reason, [0, position])
         entry[0] += count
         entry[1] = min(entry[1], position)
@@ -109,6 +111,8 @@ class SkipTally:
         return bad
 
     def flush(self, path: str, strict: bool, skipped: Skipped) -> None:
+        """Add the tallied reasons to ``skipped`` in order of first position (raising
+        :class:`MalformedRow` at the first one when ``strict``)."""
         ordered = sorted(self.reasons.items(), key=lambda item: item[1][1])
         if strict and ordered:
             reason, (_, position) = ordered[0]
@@ -141,6 +145,7 @@ def row_reasons(reasons: list[tuple[np.ndarray, str]], n: int) -> list[str | Non
 
 
 def score_checks(score: np.ndarray, cols: Columns) -> list[tuple[np.ndarray, str]]:
+    """The row parser's score rules as masks: NaN, then outside [0, 1]."""
     with np.errstate(invalid="ignore"):
         return [
             (np.isnan(score), f"NaN '{cols.score}'"),
@@ -149,9 +154,11 @@ def score_checks(score: np.ndarray, cols: Columns) -> list[tuple[np.ndarray, str
 
 
 def whole_label_check(label: np.ndarray, cols: Columns) -> tuple[np.ndarray, str]:
+    """The row parser's rule that a label is a finite whole number, as a mask."""
     with np.errstate(invalid="ignore"):
         return ~(np.isfinite(label) & (label == np.floor(label))), f"'{cols.label}' is not an integer"
 
 
 def binary_label_check(label: np.ndarray, cols: Columns) -> tuple[np.ndarray, str]:
+    """The row parser's rule that a 1-D row's label is 0 or 1, as a mask."""
     return (label != 0) & (label != 1), f"'{cols.label}' not 0 or 1"

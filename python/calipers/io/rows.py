@@ -148,6 +148,7 @@ class RowParser:
         self.cols, self.width, self.with_label = cols, classes, with_label
 
     def parse(self, rec: Any) -> tuple[Any, int, str | None, float | None] | str:
+        """(score, label, group, time) of a record, or the reason it is skipped (a str)."""
         if isinstance(rec, str):
             return rec
         group: str | None = None
@@ -206,6 +207,7 @@ def valid_rows(paths: list[str], rows: RowParser, strict: bool, skipped: Skipped
 def row_chunks(
     path: str, cols: Columns, rows: RowParser, chunk_size: int, strict: bool, skipped: Skipped
 ) -> Iterator[Chunk]:
+    """Chunks of at most ``chunk_size`` valid rows of one file, parsed row by row."""
     scores: list[Any] = []
     labels: list[int] = []
     groups: list[str] = []

@@ -163,6 +163,7 @@ class FastReader:
 
     # -- blocks --------------------------------------------------------------------------
     def chunks(self, chunk_size: int) -> Iterator[Chunk]:
+        """Chunks of at most ``chunk_size`` valid rows of the file, in file order."""
         with open_binary(self.path) as fh:
             first_line = 1
             if self.fmt == "csv":

@@ -41,6 +41,8 @@ UC_BINNINGS = ("width", "mass", "discrete", "auto")  # compat="uncertainty-calib
 def checked_input(
     scores: Any, labels: Any, backend: str, mode: str, compat: str | None, nan_policy: str, row_sum_atol: float
 ) -> tuple[Checked, Any]:
+    """Validate (scores, labels) for a metric under ``compat``'s rules; returns the checked
+    input and the resolved kernels."""
     check_choice("compat", compat, COMPATS)  # type: ignore[arg-type]
     kernels = _backend.resolve(backend)
     c = check(
@@ -153,6 +155,8 @@ def _edge_stats(
 
 
 def array_stats(c: Checked, backend: Any, bins: int, binning: str, compat: str | None) -> list[BinStats]:
+    """Per-bin statistics of checked input, one BinStats per stream, under the binning and
+    compat convention asked for."""
     if compat is None and binning == "width":
         streams = c.scores.shape[1] if c.kind == KIND_MARGINAL else 1
         acc = np.zeros(streams * stream_size(bins), np.uint64)

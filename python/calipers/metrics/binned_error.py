@@ -22,6 +22,7 @@ NORMS = ("l1", "l2", "max")
 
 
 def binned_error(count: np.ndarray, sum_score: np.ndarray, sum_label: np.ndarray, norm: str, debiased: bool) -> float:
+    """The calibration error of one stream's bins (see the module docstring for each norm)."""
     count = np.asarray(count, dtype=np.float64)
     n = count.sum()
     if n == 0:
@@ -102,6 +103,7 @@ def resampled_debiased(
 
 
 def combine_classes(values: list[float], norm: str) -> float:
+    """Class-wise errors combined as (mean e_k^p)^(1/p), or their max for ``norm='max'``."""
     v = np.asarray(values, dtype=np.float64)
     if norm == "max":
         return float(np.max(v))

@@ -70,6 +70,8 @@ def interval(estimate: float, replicates: np.ndarray, confidence: float, method:
 
 
 def check_interval_args(n_resamples: Any, confidence: Any, method: str) -> int:
+    """Check ``n_resamples``, ``confidence`` and ``method`` (TypeError/ValueError); returns
+    n_resamples as an int."""
     n_resamples = check_int("n_resamples", n_resamples, 1, 10_000_000)
     check_number("confidence", confidence, 0.0, 1.0, low_open=True, high_open=True)
     check_choice("method", method, METHODS)

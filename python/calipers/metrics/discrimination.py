@@ -83,6 +83,7 @@ class BrierDecomposition:
 
     @property
     def within_bin(self) -> float:
+        """Brier score minus its binned decomposition: the part the bins hide."""
         return self.brier - (self.reliability - self.resolution + self.uncertainty)
 
     @property

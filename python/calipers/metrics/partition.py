@@ -32,11 +32,13 @@ __all__ = ["pce", "piece", "quantile_edges"]
 
 
 def discrepancy(f: np.ndarray, y: np.ndarray, norm: str) -> np.ndarray:
+    """|f - y| (``norm='l1'``) or its square (``'l2'``), element-wise."""
     gap = np.abs(f - y)
     return gap if norm == "l1" else gap * gap
 
 
 def group_codes(groups: Any, n: int, name: str = "groups") -> np.ndarray:
+    """Integer codes 0..G-1 of one group id per row (ValueError for a wrong shape)."""
     g = np.asarray(groups)
     if g.ndim != 1 or len(g) != n:
         raise ValueError(f"{name} must be 1-D with one entry per row ({n}), got shape {g.shape}")

@@ -62,14 +62,18 @@ def totals_from_state(
 
 
 def brier_from_totals(sq: np.ndarray, n: int) -> float:
+    """Brier score from the exact squared-error totals of n samples (class-averaged)."""
     return float(np.mean(sq / n))
 
 
 def log_loss_from_totals(ll: np.ndarray, n: int) -> float:
+    """Log loss from the exact log-loss totals of n samples (class-averaged)."""
     return float(np.mean(ll / n))
 
 
 def bss_from_totals(sq: np.ndarray, positives: np.ndarray, n: int) -> float:
+    """Brier skill score against the in-sample base rate (NaN with a RuntimeWarning when
+    every outcome is the same)."""
     base = positives / n
     reference = float(np.sum(base * (1.0 - base)))
     if reference == 0.0:

@@ -262,6 +262,7 @@ class SmoothReliability:
     smooth_ece: float
 
     def plot(self, ax: Any = None, *, title: str | None = None) -> Any:
+        """Draw the curve with matplotlib (:func:`calipers.plot.plot_smooth`); returns the axes."""
         from ..plot import plot_smooth
 
         return plot_smooth(self, ax=ax, title=title)

@@ -74,12 +74,14 @@ class ReliabilityTable:
 
     @property
     def n(self) -> int:
+        """Number of samples over all bins."""
         return int(self.count.sum())
 
     def __len__(self) -> int:
         return int(self.count.size)
 
     def to_dict(self) -> dict[str, list[Any]]:
+        """The table as lists (JSON-able): edges, count, mean_score, frequency, lower, upper."""
         return {
             "lower_edge": self.edges[:-1].tolist(),
             "upper_edge": self.edges[1:].tolist(),
@@ -96,6 +98,7 @@ class ReliabilityTable:
         return pd.DataFrame(self.to_dict())
 
     def to_string(self, *, skip_empty: bool = True) -> str:
+        """The table as aligned text (empty bins left out unless ``skip_empty=False``)."""
         pct = f"{self.confidence:.0%}"
         lines = [f"{'bin':>17s} {'count':>9s} {'mean score':>10s} {'frequency':>9s}   Wilson {pct} interval"]
         for i in range(len(self)):

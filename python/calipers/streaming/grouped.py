@@ -194,6 +194,7 @@ class GroupedSketch:
         return self.copy().merge(other)
 
     def copy(self) -> GroupedSketch:
+        """An independent copy of every group's sketch."""
         out = GroupedSketch(
             self._template.bins,
             self._template.classes,

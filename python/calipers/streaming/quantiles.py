@@ -60,6 +60,7 @@ class QuantileSketch:
     # ------------------------------------------------------------------ state
     @property
     def count(self) -> int:
+        """Number of values added."""
         return self._n
 
     @property
@@ -75,10 +76,12 @@ class QuantileSketch:
 
     @property
     def min(self) -> float:
+        """The smallest value added (+inf when empty)."""
         return self._min
 
     @property
     def max(self) -> float:
+        """The largest value added (-inf when empty)."""
         return self._max
 
     def _capacity(self, level: int) -> int:

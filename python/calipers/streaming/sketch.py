@@ -189,10 +189,12 @@ class ReliabilitySketch:
 
     @property
     def bins(self) -> int:
+        """Number of equal-width bins."""
         return self._bins
 
     @property
     def classes(self) -> int | None:
+        """K for a marginal sketch, else None."""
         return self._classes
 
     @property
@@ -216,6 +218,7 @@ class ReliabilitySketch:
 
     @property
     def nbytes(self) -> int:
+        """Bytes of the state (O(bins + grid), whatever the number of samples)."""
         return int(self._acc.nbytes)
 
     def _settings(self) -> str:
@@ -351,6 +354,7 @@ class ReliabilitySketch:
         return out
 
     def reset(self) -> None:
+        """Forget every sample (the settings stay)."""
         with self._lock:
             self._acc[:] = 0
             if self._replicates is not None:
@@ -549,18 +553,21 @@ class ReliabilitySketch:
         return totals_from_state(state, self._bins, self._streams, self._cells)
 
     def brier(self) -> float:
+        """Brier score of the stream, exact (equal to :func:`calipers.brier` in the same mode)."""
         if self._empty_nan("brier"):
             return float("nan")
         sq, _, _, n = self._totals()
         return brier_from_totals(sq, n)
 
     def log_loss(self) -> float:
+        """Log loss of the stream, exact (equal to :func:`calipers.log_loss` in the same mode)."""
         if self._empty_nan("log_loss"):
             return float("nan")
         _, ll, _, n = self._totals()
         return log_loss_from_totals(ll, n)
 
     def brier_skill_score(self) -> float:
+        """Brier skill score of the stream against its own base rate."""
         if self._empty_nan("brier_skill_score"):
             return float("nan")
         sq, _, positives, n = self._totals()
