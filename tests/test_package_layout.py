@@ -150,3 +150,17 @@ def test_no_name_shadows_a_submodule(name: str) -> None:
         value = getattr(package, info.name, None)
         if value is not None:
             assert inspect.ismodule(value), f"{name}.{info.name} is a {type(value).__name__}, shadowing the submodule"
+
+
+def test_one_version_string() -> None:
+    """The version lives in calipers/_version.py; the build reads it (pyproject's regex
+    provider), the extension is stamped with it, and `python -m calipers --version` prints it."""
+    import calipers._version as v
+
+    assert calipers.__version__ == v.__version__
+    text = (ROOT.parents[1] / "pyproject.toml").read_text()
+    assert 'dynamic = ["version"]' in text and "python/calipers/_version.py" in text
+    if calipers.available_backends()["cpp"] == "ok":
+        import calipers._core as core
+
+        assert core.__version__ == calipers.__version__
