@@ -8,13 +8,13 @@ can serve many threads.
 
 from __future__ import annotations
 
-import json
 import math
-from typing import Any, ClassVar
+from typing import Any
 
 import numpy as np
 
 from .._common import serde as _serde
+from .._common.estimator import Estimator
 from .._common.grid import KIND_BINARY, KIND_MARGINAL, KIND_TOP_LABEL
 from .._common.validate import as_scores
 
@@ -22,7 +22,6 @@ __all__ = ["Calibrator", "check_weights"]
 
 _KIND_NAMES = {KIND_BINARY: "binary", KIND_TOP_LABEL: "top-label", KIND_MARGINAL: "marginal"}
 _KIND_CODES = {v: k for k, v in _KIND_NAMES.items()}
-_REGISTRY: dict[str, type[Calibrator]] = {}
 
 
 def check_weights(sample_weight: Any, n: int) -> np.ndarray | None:
@@ -58,41 +57,15 @@ def _check_one(v: float) -> float:
     raise ValueError(f"scores must lie in [0, 1]: 1 value(s) outside, first at index 0 (value {v!r})")
 
 
-class Calibrator:
-    """Shared protocol: parameters, serialization and the fitted-state guard."""
+class Calibrator(Estimator, family=True):
+    """Shared protocol of calibrators: ``fit(scores, labels, sample_weight=None)``,
+    ``transform(scores)``, parameters, the fitted-state guard and JSON / bytes serialization
+    (:class:`calipers._common.estimator.Estimator`)."""
 
-    _param_names: ClassVar[tuple[str, ...]] = ()
-
-    def __init_subclass__(cls, **kwargs: Any) -> None:
-        super().__init_subclass__(**kwargs)
-        if not cls.__name__.startswith("_"):
-            _REGISTRY[cls.__name__] = cls
-
-    _fitted: Any = None
-
-    def get_params(self, deep: bool = True) -> dict[str, Any]:
-        """The constructor parameters (scikit-learn protocol; ``deep`` is accepted and ignored)."""
-        return {name: getattr(self, name) for name in self._param_names}
-
-    def set_params(self, **params: Any) -> Calibrator:
-        """Change constructor parameters (validated); a fitted state is discarded."""
-        unknown = set(params) - set(self._param_names)
-        if unknown:
-            raise ValueError(
-                f"{type(self).__name__} has no parameter(s) {sorted(unknown)}; valid: {list(self._param_names)}"
-            )
-        merged = {**self.get_params(), **params}
-        type(self).__init__(self, **merged)  # re-runs the checks
-        return self
-
-    def __repr__(self) -> str:
-        args = ", ".join(f"{k}={v!r}" for k, v in self.get_params().items())
-        return f"{type(self).__name__}({args})"
-
-    @property
-    def is_fitted(self) -> bool:
-        """Whether :meth:`fit` has run (or a fitted state was loaded)."""
-        return self._fitted is not None
+    _noun = "calibrator"
+    _format = "calipers.calibrator"
+    _type_id = _serde.TYPE_CALIBRATOR
+    _fit_call = "fit(scores, labels)"
 
     def fit(self, scores: Any, labels: Any, sample_weight: Any = None) -> Calibrator:
         """Fit on calibration scores and outcomes; returns self (each subclass documents its input)."""
@@ -108,25 +81,6 @@ class Calibrator:
             raise ValueError(f"this {type(self).__name__} is not fitted yet: call fit(scores, labels) first")
         return state
 
-    # -- serialization -------------------------------------------------------------------
-
-    def _fitted_to_dict(self) -> dict[str, Any]:
-        raise NotImplementedError
-
-    def _fitted_from_dict(self, d: dict[str, Any]) -> Any:
-        raise NotImplementedError
-
-    def to_json(self) -> str:
-        """Human-readable form with stable field names; floats round-trip exactly."""
-        doc = {
-            "format": "calipers.calibrator",
-            "format_version": 1,
-            "type": type(self).__name__,
-            "params": self.get_params(),
-            "fitted": None if self._fitted is None else self._fitted_to_dict(),
-        }
-        return json.dumps(doc, allow_nan=False, sort_keys=True)
-
     @staticmethod
     def from_json(text: str | bytes) -> Calibrator:
         """Rebuild any calibrator from :meth:`to_json` output. Every parameter is checked as
@@ -134,55 +88,11 @@ class Calibrator:
         hold what a fit gives: finite maps that never decrease (unless the calibrator allows
         it, as ``HistogramBinning(monotone=False)``), probabilities in [0, 1], one map per
         class in marginal mode. ValueError otherwise."""
-        try:
-            doc = json.loads(text)
-        except (json.JSONDecodeError, UnicodeDecodeError, TypeError) as exc:
-            raise ValueError(f"not calipers calibrator JSON: {exc}") from None
-        if not isinstance(doc, dict) or doc.get("format") != "calipers.calibrator":
-            raise ValueError("not calipers calibrator JSON: missing format 'calipers.calibrator'")
-        if doc.get("format_version") != 1:
-            raise ValueError(
-                f"unsupported calibrator format version {doc.get('format_version')!r} (this build reads 1)"
-            )
-        name = doc.get("type")
-        cls = _REGISTRY.get(name) if isinstance(name, str) else None
-        if cls is None:
-            raise ValueError(f"unknown calibrator type {doc.get('type')!r}")
-        params = doc.get("params")
-        if not isinstance(params, dict) or set(params) != set(cls._param_names):
-            raise ValueError(f"{cls.__name__} parameters must be exactly {list(cls._param_names)}")
-        try:
-            out = cls(**params)
-        except (TypeError, AttributeError) as exc:
-            raise ValueError(f"invalid {cls.__name__} parameters: {exc}") from None
-        for key, value in out.get_params().items():  # a constructor that coerced a value: not what was saved
-            given = params[key]
-            if type(value) is not type(given) or value != given:
-                raise ValueError(f"invalid {cls.__name__} parameter {key}={given!r}")
-        if doc.get("fitted") is not None:
-            if not isinstance(doc["fitted"], dict):
-                raise ValueError("calibrator 'fitted' must be an object or null")
-            try:
-                out._fitted = out._fitted_from_dict(doc["fitted"])
-            except (TypeError, KeyError, AttributeError, OverflowError) as exc:
-                raise ValueError(f"malformed fitted state of {cls.__name__}: {exc!r}") from None
+        out: Calibrator = Calibrator._load_json(text)
         return out
-
-    def to_bytes(self) -> bytes:
-        """Versioned, checksummed binary envelope around the JSON form."""
-        return _serde.pack_payload(_serde.TYPE_CALIBRATOR, self.to_json().encode("utf-8"))
 
     @staticmethod
     def from_bytes(data: bytes) -> Calibrator:
         """Rebuild any calibrator from :meth:`to_bytes` output (checked as :meth:`from_json`)."""
-        return Calibrator.from_json(_serde.unpack_payload(data, _serde.TYPE_CALIBRATOR).decode("utf-8", "strict"))
-
-    def __reduce__(self) -> tuple[Any, tuple[bytes]]:
-        return (Calibrator.from_bytes, (self.to_bytes(),))
-
-    def __eq__(self, other: object) -> bool:
-        if not isinstance(other, Calibrator):
-            return NotImplemented
-        return self.to_json() == other.to_json()
-
-    __hash__ = None  # type: ignore[assignment]
+        out: Calibrator = Calibrator._load_bytes(data)
+        return out
