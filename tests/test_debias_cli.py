@@ -92,13 +92,15 @@ def test_apply_a_correction_to_csv_gz_and_parquet(tmp_path, pairs, capsys):
     out = tmp_path / "out.jsonl"
     assert main(["apply", str(model), str(target), "--prediction", "pred", "-o", str(out), "--column", "fixed"]) == 0
     err = capsys.readouterr().err
-    assert "100 rows written" in err and "non-finite 'pred'" in err
+    assert "101 rows written" in err and "non-finite 'pred'" in err  # one output row per input row
     rows = [json.loads(line) for line in out.read_text().splitlines()]
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", DebiasingWarning)
         expected = lcc.transform(p[:100])
-    np.testing.assert_allclose([r["fixed"] for r in rows], expected, rtol=1e-12)
-    assert [r["id"] for r in rows] == [str(i) for i in range(100)]
+    np.testing.assert_allclose([r["fixed"] for r in rows[:100]], expected, rtol=1e-12)
+    assert [r["id"] for r in rows] == [str(i) for i in range(101)]
+    assert rows[100]["fixed"] is None and rows[100]["fixed_skip_reason"] == "non-finite 'pred'"
+    assert all(r["fixed_skip_reason"] is None for r in rows[:100])
     pq = pytest.importorskip("pyarrow.parquet")
     import pyarrow as pa
 
@@ -116,7 +118,8 @@ def test_cli_errors(tmp_path, pairs, capsys):
     log = tmp_path / "empty.jsonl"
     log.write_text(json.dumps({"pred": 1.0}) + "\n")
     rc = main(["fit", "tweedie", str(log), "--prediction", "pred", "--target", "truth", "-o", str(tmp_path / "o.json")])
-    assert rc == 2 and "no row holds both" in capsys.readouterr().err
+    assert rc == 1 and "no row holds both" in capsys.readouterr().err  # nothing scored: exit 1, as score does
+    assert not (tmp_path / "o.json").exists()
     const = tmp_path / "const.jsonl"
     const.write_text("".join(json.dumps({"prediction": 1.0, "target": float(i)}) + "\n" for i in range(20)))
     rc = main(["fit", "lcc", str(const), "-o", str(tmp_path / "o.json")])
@@ -125,3 +128,23 @@ def test_cli_errors(tmp_path, pairs, capsys):
     bad.write_text(json.dumps({"format": "calipers.correction", "format_version": 9}))
     rc = main(["apply", str(bad), str(const), "-o", str(tmp_path / "x.jsonl")])
     assert rc == 2 and "format version" in capsys.readouterr().err
+
+
+def test_correction_commands_follow_the_cli_rules(tmp_path, pairs, capsys):
+    """fit and apply of a correction refuse to write over an input and write atomically, as
+    every command does (issue 11's rules)."""
+    p, y = pairs
+    log = tmp_path / "cal.jsonl"
+    _write_jsonl(log, p, y, bad=False)
+    before = log.read_bytes()
+    rc = main(["fit", "lcc", str(log), "--prediction", "pred", "--target", "truth", "-o", str(log)])
+    assert rc == 2 and "it is one of the inputs" in capsys.readouterr().err
+    assert log.read_bytes() == before
+    model = tmp_path / "lcc.json"
+    assert main(["fit", "lcc", str(log), "--prediction", "pred", "--target", "truth", "-o", str(model), "--quiet"]) == 0
+    rc = main(["apply", str(model), str(log), "--prediction", "pred", "-o", str(log)])
+    assert rc == 2 and "it is one of the inputs" in capsys.readouterr().err
+    assert log.read_bytes() == before
+    rc = main(["apply", str(model), str(log), "--prediction", "pred", "-o", str(model)])
+    assert rc == 2 and "it is one of the inputs" in capsys.readouterr().err
+    assert [p.name for p in tmp_path.iterdir() if p.name.startswith(".")] == []  # no temporary files left

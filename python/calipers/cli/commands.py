@@ -113,52 +113,52 @@ def _checked_call(path: str, call: Callable[[], T]) -> T:
         raise UnreadableFile(path, *why) from exc
 
 
-def _load_calibrator(path: str) -> Any:
-    from ..calibration.base import Calibrator
-
+def load_fitted(path: str, family: Any) -> Any:
+    """A fitted calibrator or correction (``family``: Calibrator or Correction) from a JSON
+    file; every failure is a one-line CommandError."""
     try:
         with open(path, encoding="utf-8") as fh:
-            calibrator = Calibrator.from_json(fh.read())
+            fitted = family.from_json(fh.read())
     except OSError as exc:
         raise CommandError(f"cannot read {path}: {exc.strerror or exc}") from None
     except ValueError as exc:
         raise CommandError(f"cannot read {path}: {exc}") from None
-    if not calibrator.is_fitted:
-        raise CommandError(f"{path} holds an unfitted calibrator")
-    return calibrator
+    if not fitted.is_fitted:
+        raise CommandError(f"{path} holds an unfitted {family._noun}")
+    return fitted
 
 
 def _calibrate_rows(
     out: Any,
     paths: list[str],
-    cols: Any,
-    calibrator: Any,
-    args: argparse.Namespace,
+    read_rows: Callable[[str], Any],
+    columnar: Callable[[str], Any] | None,
+    transform: Callable[[np.ndarray], Any],
+    column: str,
     reason_column: str,
-    skipped: Skipped,
 ) -> tuple[int, int]:
-    """Write every row of the logs with its calibrated value (or null and the skip reason);
-    returns (rows written, rows calibrated)."""
-    column = args.column
-    written = calibrated = 0
+    """Write every row of the logs with its transformed value (or null and the skip
+    reason); returns (rows written, rows transformed). ``read_rows(path)`` yields chunks of
+    (records, valid row indices, their values, reasons); ``columnar(path)``, when it gives
+    batches, yields Parquet (batch, values NaN where invalid, reasons) instead."""
+    written = done = 0
     for path in paths:  # in order, so each reason's first file:line is the first in the logs
         file_format(path)
-        if _checked_call(path, functools.partial(parquet_scores_ok, path, cols)):  # columnar: no per-row Python
-            batches = read_scored_batches(path, cols, chunk_size=args.chunk_size, strict=args.strict, skipped=skipped)
+        batches = _checked_call(path, functools.partial(columnar, path)) if columnar else None
+        if batches is not None:  # columnar: no per-row Python
             for batch, scores, reasons in guarded(path, batches):
                 values = np.full(len(scores), np.nan)
                 good = ~np.isnan(scores)
                 if good.any():
-                    values[good] = np.asarray(calibrator.transform(np.ascontiguousarray(scores[good])), np.float64)
+                    values[good] = np.asarray(transform(np.ascontiguousarray(scores[good])), np.float64)
                 out.write_batch(batch, column, values, reason_column, reasons)
                 written += batch.num_rows
-                calibrated += int(good.sum())
+                done += int(good.sum())
             continue
-        chunks = read_all_records(path, cols, chunk_size=args.chunk_size, strict=args.strict, skipped=skipped)
-        for records, good, scores, reasons in guarded(path, chunks):
+        for records, good, scores, reasons in guarded(path, read_rows(path)):
             values_list: list[Any] = [None] * len(records)
             if len(good):
-                for i, value in zip(good.tolist(), np.asarray(calibrator.transform(np.asarray(scores))).tolist()):
+                for i, value in zip(good.tolist(), np.asarray(transform(np.asarray(scores))).tolist()):
                     values_list[i] = value
             for rec, value, reason in zip(records, values_list, reasons):
                 rec.pop(column, None)
@@ -167,26 +167,50 @@ def _calibrate_rows(
                 rec[reason_column] = reason
             out.write(records)
             written += len(records)
-            calibrated += len(good)
-    return written, calibrated
+            done += len(good)
+    return written, done
 
 
 def run_apply(args: argparse.Namespace) -> int:
-    """Append a calibrated column to every row of the logs, in order, one output row per
+    """Append a calibrated column (a calibrator's JSON) or a corrected one (a correction's:
+    ``calipers fit lcc|tweedie``) to every row of the logs, in order, one output row per
     input row (JSONL, CSV or Parquet out, by the name of --output): a row that cannot be
-    calibrated gets a null value and its skip reason in the reason column. The output
+    transformed gets a null value and its skip reason in the reason column. The output
     appears only complete (atomic rename); after any error it is not there."""
+    from ..calibration.base import Calibrator
+    from ..debias.base import Correction
+    from ..io.pairs import read_all_prediction_rows
     from ..io.writers import RowWriter
+    from .debias_commands import is_correction_file
 
     paths = log_paths(args, "apply")
     check_outputs([args.output], [*paths, args.calibrator])
-    calibrator = _load_calibrator(args.calibrator)
+    correcting = is_correction_file(args.calibrator)
+    fitted = load_fitted(args.calibrator, Correction if correcting else Calibrator)
     column = args.column
     reason_column = args.reason_column or f"{column}_skip_reason"
     if reason_column == column:
         raise CommandError(f"--reason-column must differ from --column ({column!r})")
-    cols = columns(args)
     skipped = Skipped()
+    opts = dict(chunk_size=args.chunk_size, strict=args.strict, skipped=skipped)
+    if correcting:
+        read_rows: Callable[[str], Any] = lambda path: read_all_prediction_rows(path, args.prediction, **opts)
+        columnar = None
+        caught: list[warnings.WarningMessage] = []
+
+        def transform(values: np.ndarray) -> Any:
+            with warnings.catch_warnings(record=True) as chunk:
+                warnings.simplefilter("always")
+                out_values = fitted.transform(values)
+            caught.extend(chunk[: max(0, 5 - len(caught))])
+            return out_values
+
+    else:
+        cols = columns(args)
+        read_rows = lambda path: read_all_records(path, cols, **opts)
+        columnar = lambda path: read_scored_batches(path, cols, **opts) if parquet_scores_ok(path, cols) else None
+        transform = fitted.transform
+        caught = []
     try:
         out = RowWriter(
             args.output, types={column: "double", reason_column: "string"}, trailing=(column, reason_column)
@@ -195,11 +219,14 @@ def run_apply(args: argparse.Namespace) -> int:
         raise CommandError(f"cannot write {args.output}: {exc.strerror or exc}") from None
     try:
         with out:
-            written, calibrated = _calibrate_rows(out, paths, cols, calibrator, args, reason_column, skipped)
-            if calibrated == 0:  # leaving the block by this error discards the output
-                raise NothingScored(nothing_scored(skipped).replace("scored", "calibrated", 1) + "; nothing written")
+            written, done = _calibrate_rows(out, paths, read_rows, columnar, transform, column, reason_column)
+            if done == 0:  # leaving the block by this error discards the output
+                verb = "corrected" if correcting else "calibrated"
+                raise NothingScored(nothing_scored(skipped).replace("scored", verb, 1) + "; nothing written")
     except OSError as exc:  # the disk filled up, the folder went away: the output was discarded
         raise CommandError(f"cannot write {args.output}: {exc.strerror or exc}") from None
+    for w in caught:
+        print(f"calipers apply: warning: {w.message}", file=sys.stderr)
     if not args.quiet:
         print(
             f"calipers apply: {written:,} rows written to {args.output}"

@@ -1,10 +1,7 @@
-"""``calipers fit lcc|tweedie`` and ``calipers apply`` with a fitted correction.
-
-``fit`` streams (prediction, target) pairs from the logs into a :class:`RegressionSketch`
-(constant memory: co-moments plus at most 65536 histogram cells), fits the correction from
-it and writes the correction's JSON. ``apply`` reads a correction JSON (``"format":
-"calipers.correction"``) and appends the corrected prediction to every row with a valid
-prediction, writing JSONL, CSV or Parquet by the output's name.
+"""``calipers fit lcc|tweedie``: (prediction, target) pairs from the logs stream into a
+:class:`RegressionSketch` (constant memory: co-moments plus at most 65536 histogram cells),
+the correction is fitted from it and its JSON written (atomically, never over an input).
+``calipers apply`` takes the file like a calibrator's (:func:`calipers.cli.commands.run_apply`).
 """
 
 from __future__ import annotations
@@ -15,15 +12,16 @@ import sys
 import warnings
 from typing import Any
 
-from ..debias.base import FORMAT, Correction
+from ..debias.base import FORMAT
 from ..debias.lcc import LinearCalibrationCorrection
 from ..debias.sketch import RegressionSketch
 from ..debias.tweedie import TweedieCorrection
-from ..io.pairs import read_pairs, read_prediction_rows
+from ..io.pairs import read_pairs
 from ..io.records import Skipped
-from .common import CommandError, log_paths
+from .common import NothingScored, log_paths
+from .outputs import check_outputs, save
 
-__all__ = ["CORRECTIONS", "is_correction_file", "run_fit_correction", "run_apply_correction"]
+__all__ = ["CORRECTIONS", "is_correction_file", "run_fit_correction"]
 
 CORRECTIONS = ("lcc", "tweedie")
 
@@ -51,6 +49,7 @@ def _skips(command: str, skipped: Skipped) -> None:
 def run_fit_correction(args: argparse.Namespace) -> int:
     """Fit LCC or Tweedie's correction from (prediction, target) columns of the logs."""
     paths = log_paths(args, "fit")
+    check_outputs([args.output], paths)
     sketch = RegressionSketch()
     skipped = Skipped()
     for pred, target in read_pairs(
@@ -58,7 +57,9 @@ def run_fit_correction(args: argparse.Namespace) -> int:
     ):
         sketch.update(pred, target)
     if sketch.count == 0:
-        raise CommandError(f"no row holds both '{args.prediction}' and '{args.target}' as finite numbers")
+        raise NothingScored(
+            f"no row holds both '{args.prediction}' and '{args.target}' as finite numbers; nothing written"
+        )
     correction: Any = (
         LinearCalibrationCorrection() if args.method == "lcc" else TweedieCorrection(score=args.tweedie_score)
     )
@@ -66,11 +67,7 @@ def run_fit_correction(args: argparse.Namespace) -> int:
         warnings.simplefilter("always")
         correction.fit_sketch(sketch)
     _report_warnings("fit", caught)
-    try:
-        with open(args.output, "w", encoding="utf-8") as fh:
-            fh.write(correction.to_json() + "\n")
-    except OSError as exc:
-        raise CommandError(f"cannot write {args.output}: {exc.strerror}") from exc
+    save(args.output, correction.to_json() + "\n")
     if not args.quiet:
         print(
             f"calipers fit: {args.method} fitted on {sketch.count:,} rows"
@@ -79,48 +76,4 @@ def run_fit_correction(args: argparse.Namespace) -> int:
             file=sys.stderr,
         )
         _skips("fit", skipped)
-    return 0
-
-
-def run_apply_correction(args: argparse.Namespace) -> int:
-    """Append corrected predictions to the logs' rows."""
-    from ..io.writers import RowWriter
-
-    paths = log_paths(args, "apply")
-    try:
-        with open(args.calibrator, encoding="utf-8") as fh:
-            correction = Correction.from_json(fh.read())
-    except OSError as exc:
-        raise CommandError(f"cannot read {args.calibrator}: {exc.strerror}") from exc
-    except ValueError as exc:
-        raise CommandError(f"{args.calibrator}: {exc}") from exc
-    if not correction.is_fitted:
-        raise CommandError(f"{args.calibrator} holds an unfitted correction")
-    skipped = Skipped()
-    written = 0
-    try:
-        out = RowWriter(args.output)
-    except OSError as exc:
-        raise CommandError(f"cannot write {args.output}: {exc.strerror}") from exc
-    caught: list[warnings.WarningMessage] = []
-    with out:
-        for rows, pred in read_prediction_rows(
-            paths, args.prediction, chunk_size=args.chunk_size, strict=args.strict, skipped=skipped
-        ):
-            with warnings.catch_warnings(record=True) as chunk_warnings:
-                warnings.simplefilter("always")
-                corrected = correction.transform(pred)
-            caught.extend(chunk_warnings[: max(0, 5 - len(caught))])
-            for rec, value in zip(rows, corrected.tolist()):
-                rec[args.column] = value
-            out.write(rows)
-            written += len(rows)
-    _report_warnings("apply", caught)
-    if not args.quiet:
-        print(
-            f"calipers apply: {written:,} rows written to {args.output}"
-            + (f", {skipped.total:,} skipped" if skipped.total else ""),
-            file=sys.stderr,
-        )
-        _skips("apply", skipped)
     return 0

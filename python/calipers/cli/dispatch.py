@@ -13,7 +13,7 @@ from ..io.records import MalformedRow
 from ..io.times import TIME_UNITS
 from .commands import run_apply, run_fit, run_merge
 from .common import CommandError, NothingScored, int_in, parse_duration
-from .debias_commands import CORRECTIONS, is_correction_file, run_apply_correction, run_fit_correction
+from .debias_commands import CORRECTIONS, run_fit_correction
 from .score import run_score
 
 CHUNK_MAX = 2**31 - 1
@@ -157,8 +157,6 @@ def main(argv: Sequence[str] | None = None) -> int:
     commands = {"score": run_score, "merge": run_merge, "fit": run_fit, "apply": run_apply}
     if args.command == "fit" and args.method in CORRECTIONS:
         commands["fit"] = run_fit_correction
-    if args.command == "apply" and is_correction_file(args.calibrator):
-        commands["apply"] = run_apply_correction
     if args.command in commands:
         return _run(commands[args.command], args)
     parser.print_help()

@@ -18,7 +18,7 @@ import numpy as np
 from .records import MalformedRow, Skipped
 from .rows import records
 
-__all__ = ["read_pairs", "read_prediction_rows"]
+__all__ = ["read_pairs", "read_all_prediction_rows"]
 
 
 def _real(rec: dict[str, Any], col: str) -> float | str:
@@ -77,17 +77,31 @@ def read_pairs(
         yield np.array(pred), np.array(targ)
 
 
-def read_prediction_rows(
-    paths: list[str], prediction: str, *, chunk_size: int, strict: bool, skipped: Skipped
-) -> Iterator[tuple[list[dict[str, Any]], np.ndarray]]:
-    """(rows, predictions) chunks of at most ``chunk_size`` rows with a valid prediction."""
-    rows: list[dict[str, Any]] = []
-    pred: list[float] = []
-    for rec, (p,) in _rows(paths, (prediction,), strict, skipped):
-        rows.append(rec)
-        pred.append(p)
-        if len(rows) >= chunk_size:
-            yield rows, np.array(pred)
-            rows, pred = [], []
-    if rows:
-        yield rows, np.array(pred)
+def read_all_prediction_rows(
+    path: str, prediction: str, *, chunk_size: int = 65536, strict: bool = False, skipped: Skipped | None = None
+) -> Iterator[tuple[list[dict[str, Any]], np.ndarray, list[float], list[str | None]]]:
+    """Every row of a log, in chunks: (records, indices of the rows with a valid prediction,
+    their predictions, each row's skip reason or None), as :func:`calipers.io.rows.read_all_records`
+    gives them for scores, so a corrected column lines up with the input rows one for one."""
+    skipped = skipped if skipped is not None else Skipped()
+    recs: list[dict[str, Any]] = []
+    good: list[int] = []
+    values: list[float] = []
+    reasons: list[str | None] = []
+    for lineno, rec in records(path):
+        value = rec if isinstance(rec, str) else _real(rec, prediction)
+        if isinstance(value, str):
+            if strict:
+                raise MalformedRow(f"{path}:{lineno}: {value}")
+            skipped.add(value, f"{path}:{lineno}")
+            reasons.append(value)
+        else:
+            good.append(len(recs))
+            values.append(value)
+            reasons.append(None)
+        recs.append(rec if isinstance(rec, dict) else {})
+        if len(recs) >= chunk_size:
+            yield recs, np.asarray(good, np.int64), values, reasons
+            recs, good, values, reasons = [], [], [], []
+    if recs:
+        yield recs, np.asarray(good, np.int64), values, reasons
