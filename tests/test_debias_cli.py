@@ -148,3 +148,28 @@ def test_correction_commands_follow_the_cli_rules(tmp_path, pairs, capsys):
     rc = main(["apply", str(model), str(log), "--prediction", "pred", "-o", str(model)])
     assert rc == 2 and "it is one of the inputs" in capsys.readouterr().err
     assert [p.name for p in tmp_path.iterdir() if p.name.startswith(".")] == []  # no temporary files left
+
+
+def test_unreadable_files_are_one_line_or_counted_with_keep_going(tmp_path, pairs, capsys):
+    p, y = pairs
+    good = tmp_path / "a.jsonl.gz"
+    with gzip.open(good, "wt") as fh:
+        for a, b in zip(p, y):
+            fh.write(json.dumps({"pred": float(a), "truth": float(b)}) + "\n")
+    data = good.read_bytes()
+    trunc = tmp_path / "trunc.jsonl.gz"
+    trunc.write_bytes(data[: len(data) // 2])
+    out = tmp_path / "m.json"
+    args = ["fit", "lcc", "--prediction", "pred", "--target", "truth", "-o", str(out)]
+    rc = main([*args, str(trunc)])
+    err = capsys.readouterr().err
+    assert rc == 2 and err.count("\n") == 1 and "cannot read" in err and "truncated gzip" in err
+    assert not out.exists()
+    assert main([*args, str(good), str(trunc), "--keep-going"]) == 0
+    err = capsys.readouterr().err
+    assert "skipped 1 x unreadable file: truncated gzip" in err
+    alone = tmp_path / "alone.json"
+    assert (
+        main(["fit", "lcc", "--prediction", "pred", "--target", "truth", "-o", str(alone), str(good), "--quiet"]) == 0
+    )
+    assert out.read_text() == alone.read_text()  # the truncated file added nothing

@@ -17,7 +17,8 @@ from ..debias.lcc import LinearCalibrationCorrection
 from ..debias.sketch import RegressionSketch
 from ..debias.tweedie import TweedieCorrection
 from ..io.pairs import read_pairs
-from ..io.records import Skipped
+from ..io.readers import guarded
+from ..io.records import Skipped, UnreadableFile
 from .common import NothingScored, log_paths
 from .outputs import check_outputs, save
 
@@ -52,10 +53,29 @@ def run_fit_correction(args: argparse.Namespace) -> int:
     check_outputs([args.output], paths)
     sketch = RegressionSketch()
     skipped = Skipped()
-    for pred, target in read_pairs(
-        paths, args.prediction, args.target, chunk_size=args.chunk_size, strict=args.strict, skipped=skipped
-    ):
-        sketch.update(pred, target)
+    for path in paths:  # file by file: an unreadable one is one line (or, --keep-going, a count)
+        part, part_skipped = RegressionSketch(), Skipped()
+        try:
+            for pred, target in guarded(
+                path,
+                read_pairs(
+                    [path],
+                    args.prediction,
+                    args.target,
+                    chunk_size=args.chunk_size,
+                    strict=args.strict,
+                    skipped=part_skipped,
+                ),
+            ):
+                part.update(pred, target)
+        except UnreadableFile as exc:
+            if not getattr(args, "keep_going", False):
+                raise
+            part, part_skipped = RegressionSketch(), Skipped()  # a file that fails midway adds nothing
+            part_skipped.add(f"unreadable file: {exc.reason}", path)
+        sketch.merge(part)
+        for reason, count in part_skipped.counts.items():
+            skipped.add(reason, part_skipped.first[reason], count)
     if sketch.count == 0:
         raise NothingScored(
             f"no row holds both '{args.prediction}' and '{args.target}' as finite numbers; nothing written"
