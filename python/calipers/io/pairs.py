@@ -15,7 +15,7 @@ from typing import Any
 
 import numpy as np
 
-from .records import MalformedRow, Skipped
+from .records import Skipped
 from .rows import records
 
 __all__ = ["read_pairs", "read_all_prediction_rows"]
@@ -56,9 +56,7 @@ def _rows(
                     yield rec, tuple(float(v) for v in values)
                     continue
                 reason = str(bad[0])
-            if strict:
-                raise MalformedRow(f"{path}:{lineno}: {reason}")
-            skipped.add(reason, f"{path}:{lineno}")
+            skipped.row(reason, f"{path}:{lineno}", strict)
 
 
 def read_pairs(
@@ -91,9 +89,7 @@ def read_all_prediction_rows(
     for lineno, rec in records(path):
         value = rec if isinstance(rec, str) else _real(rec, prediction)
         if isinstance(value, str):
-            if strict:
-                raise MalformedRow(f"{path}:{lineno}: {value}")
-            skipped.add(value, f"{path}:{lineno}")
+            skipped.row(value, f"{path}:{lineno}", strict)
             reasons.append(value)
         else:
             good.append(len(recs))

@@ -38,6 +38,13 @@ class Skipped:
             self.first[reason] = where
         self.counts[reason] += count
 
+    def row(self, reason: str, where: str, strict: bool) -> None:
+        """One malformed row at ``where`` (file:line): :class:`MalformedRow` when ``strict``,
+        else counted under ``reason``."""
+        if strict:
+            raise MalformedRow(f"{where}: {reason}")
+        self.add(reason, where)
+
     @property
     def total(self) -> int:
         """Rows skipped, all reasons together."""

@@ -13,7 +13,7 @@ import numpy as np
 
 from .formats import delimiter, log_format, open_binary, open_text
 from .parquet import parquet_records
-from .records import Chunk, Columns, MalformedRow, Skipped
+from .records import Chunk, Columns, Skipped
 from .times import OUT_OF_RANGE, UNREADABLE, time_value
 
 
@@ -196,10 +196,7 @@ def valid_rows(paths: list[str], rows: RowParser, strict: bool, skipped: Skipped
         for lineno, rec in records(path):
             parsed = rows.parse(rec)
             if isinstance(parsed, str):
-                where = f"{path}:{lineno}"
-                if strict:
-                    raise MalformedRow(f"{where}: {parsed}")
-                skipped.add(parsed, where)
+                skipped.row(parsed, f"{path}:{lineno}", strict)
                 continue
             yield (rec, *parsed)
 
@@ -269,10 +266,7 @@ def read_all_records(
     for lineno, rec in records(path):
         parsed = parser.parse(rec)
         if isinstance(parsed, str):
-            where = f"{path}:{lineno}"
-            if strict:
-                raise MalformedRow(f"{where}: {parsed}")
-            skipped.add(parsed, where)
+            skipped.row(parsed, f"{path}:{lineno}", strict)
             reasons.append(parsed)
         else:
             good.append(len(recs))
