@@ -3,6 +3,7 @@ from __future__ import annotations
 import os
 import re
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import pytest
@@ -99,3 +100,17 @@ def real_outputs(cifar, sklearn_outputs):  # type: ignore[no-untyped-def]
     out = {"cifar10-vgg16": cifar}
     out.update(sklearn_outputs)
     return out
+
+
+EXAMPLES = Path(__file__).resolve().parents[1] / "examples"
+
+
+def load_example(name: str) -> Any:
+    """The module of ``examples/<name>.py``, imported from its file (tests of the examples)."""
+    import importlib.util
+
+    spec = importlib.util.spec_from_file_location(name, EXAMPLES / f"{name}.py")
+    assert spec is not None and spec.loader is not None
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module

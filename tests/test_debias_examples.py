@@ -3,21 +3,11 @@ epochs, examples/hcalibration_cifar.py) and show what docs/debiasing.md says the
 
 from __future__ import annotations
 
-import importlib.util
-import pathlib
-
-EXAMPLES = pathlib.Path(__file__).parents[1] / "examples"
-
-
-def _load(name: str):  # type: ignore[no-untyped-def]
-    spec = importlib.util.spec_from_file_location(name, EXAMPLES / f"{name}.py")
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
+from conftest import load_example
 
 
 def test_regression_example_shows_shrinkage_and_its_correction(capsys):
-    out = _load("debias_regression").main()
+    out = load_example("debias_regression").main()
     assert "contrast: truth" in capsys.readouterr().out
     assert out["slope"] < 1.0  # shrinkage toward the mean
     assert out["naive"] < out["truth"]  # the naive contrast is attenuated
@@ -30,7 +20,7 @@ def test_regression_example_shows_shrinkage_and_its_correction(capsys):
 
 
 def test_cifar_example_runs(capsys):
-    out = _load("hcalibration_cifar").main(max_epochs=25)
+    out = load_example("hcalibration_cifar").main(max_epochs=25)
     text = capsys.readouterr().out
     assert "temperature scaling" in text and "h-calibration (unweighted)" in text
     table = out["metrics"]

@@ -2,26 +2,16 @@
 
 from __future__ import annotations
 
-import importlib.util
 import json
-import pathlib
 import threading
 import urllib.request
 from concurrent.futures import ThreadPoolExecutor
 
 import numpy as np
 import pytest
+from conftest import load_example
 
 import calipers
-
-EXAMPLES = pathlib.Path(__file__).parents[1] / "examples"
-
-
-def _load(name: str):  # type: ignore[no-untyped-def]
-    spec = importlib.util.spec_from_file_location(name, EXAMPLES / f"{name}.py")
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
 
 
 def _post(url: str, body: dict) -> tuple[int, bytes]:
@@ -34,7 +24,7 @@ def _post(url: str, body: dict) -> tuple[int, bytes]:
 
 
 def test_inference_server_calibrates_and_monitors():
-    server_mod = _load("inference_server")
+    server_mod = load_example("inference_server")
     rng = np.random.default_rng(0)
     p_cal = rng.random(2000)
     y_cal = (rng.random(2000) < p_cal**2).astype(int)

@@ -48,6 +48,22 @@ void check_lengths(const py::array& scores, const py::array& labels) {
                                     std::to_string(scores.shape(0)) + " and " + std::to_string(labels.shape(0)));
 }
 
+// (count int64, sum float64, sum float64) arrays of n zeros, filled by fill(p, y, c, s1, s2)
+// with the GIL released: the shape of the per-bin statistics kernels.
+template <class Fill>
+py::tuple count_and_sums(const py::array& scores, const py::array& labels, std::int64_t n, Fill&& fill) {
+    auto count = zeros<std::int64_t>(n);
+    auto first = zeros<double>(n), second = zeros<double>(n);
+    auto* c = count.mutable_data();
+    auto* s1 = first.mutable_data();
+    auto* s2 = second.mutable_data();
+    dispatch(scores, labels, [&](auto* p, auto* y) {
+        py::gil_scoped_release release;
+        fill(p, y, c, s1, s2);
+    });
+    return py::make_tuple(count, first, second);
+}
+
 py::tuple py_validate_binary(const py::array& scores, const py::array& labels) {
     require_ndim(scores, "scores", 1);
     check_lengths(scores, labels);
@@ -98,33 +114,18 @@ py::tuple py_binned_stats_edges(const py::array& scores, const py::array& labels
     const double* cp = f64(cuts, "cuts");
     const auto ncuts = static_cast<std::size_t>(cuts.size());
     require_sorted(cp, ncuts, "cuts");
-    auto count = zeros<std::int64_t>(nbins);
-    auto sum_x = zeros<double>(nbins), sum_y = zeros<double>(nbins);
-    auto* c = count.mutable_data();
-    auto* sx = sum_x.mutable_data();
-    auto* sy = sum_y.mutable_data();
-    dispatch(scores, labels, [&](auto* p, auto* y) {
-        py::gil_scoped_release release;
+    return count_and_sums(scores, labels, nbins, [&](auto* p, auto* y, std::int64_t* c, double* sx, double* sy) {
         binned_stats_edges(p, y, rows_of(scores), cp, ncuts, right_closed, nbins, c, sx, sy);
     });
-    return py::make_tuple(count, sum_x, sum_y);
 }
 
 py::tuple py_unit_stats(const py::array& scores, const py::array& labels, std::int64_t bins) {
     require_ndim(scores, "scores", 1);
     if (bins < 1 || bins > kMaxBins) throw std::invalid_argument("bins must lie in [1, 1000000]");
     check_lengths(scores, labels);
-    const auto units = static_cast<py::ssize_t>(2 * bins);
-    auto count = zeros<std::int64_t>(units);
-    auto sum = zeros<double>(units), sumsq = zeros<double>(units);
-    auto* c = count.mutable_data();
-    auto* s = sum.mutable_data();
-    auto* q = sumsq.mutable_data();
-    dispatch(scores, labels, [&](auto* p, auto* y) {
-        py::gil_scoped_release release;
+    return count_and_sums(scores, labels, 2 * bins, [&](auto* p, auto* y, std::int64_t* c, double* s, double* q) {
         unit_stats(p, y, rows_of(scores), bins, c, s, q);
     });
-    return py::make_tuple(count, sum, sumsq);
 }
 
 py::tuple py_top_label(const py::array& scores, const py::array& labels) {

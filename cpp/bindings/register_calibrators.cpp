@@ -45,33 +45,36 @@ LogitsShape logits_shape(const py::array& logits, const py::array& labels, const
     return {n, K, optional_weights(w, n)};
 }
 
-py::tuple py_temperature_stats(const py::array& logits, const py::array& labels, const py::object& w, double beta) {
+// Runs body(z, y, weights, n, K) on checked logits and labels with the GIL released.
+template <class Body>
+void with_logits(const py::array& logits, const py::array& labels, const py::object& w, Body&& body) {
     const auto [n, K, wp] = logits_shape(logits, labels, w);
-    TemperatureStats s;
     dispatch(
         logits, labels,
         [&](auto* z, auto* y) {
             py::gil_scoped_release release;
             check_temperature_input(z, y, wp, n, K);
-            s = temperature_stats(z, y, wp, n, K, beta);
+            body(z, y, wp, n, K);
         },
         "logits");
+}
+
+py::tuple py_temperature_stats(const py::array& logits, const py::array& labels, const py::object& w, double beta) {
+    TemperatureStats s;
+    with_logits(logits, labels, w, [&](auto* z, auto* y, const double* wp, std::size_t n, std::size_t K) {
+        s = temperature_stats(z, y, wp, n, K, beta);
+    });
     return py::make_tuple(s.nll, s.grad, s.hess, s.weight);
 }
 
 py::tuple py_temperature_fit(const py::array& logits, const py::array& labels, const py::object& w) {
-    const auto [n, K, wp] = logits_shape(logits, labels, w);
-    if (n == 0) throw std::invalid_argument("logits is empty: at least one row is needed");
+    if (logits.ndim() == 2 && logits.shape(0) == 0)
+        throw std::invalid_argument("logits is empty: at least one row is needed");
     TemperatureFit fit;
-    dispatch(
-        logits, labels,
-        [&](auto* z, auto* y) {
-            py::gil_scoped_release release;
-            check_temperature_input(z, y, wp, n, K);
-            fit = fit_temperature_warm(
-                [&](double beta, std::size_t stride) { return temperature_stats(z, y, wp, n, K, beta, stride); }, n);
-        },
-        "logits");
+    with_logits(logits, labels, w, [&](auto* z, auto* y, const double* wp, std::size_t n, std::size_t K) {
+        fit = fit_temperature_warm(
+            [&](double beta, std::size_t stride) { return temperature_stats(z, y, wp, n, K, beta, stride); }, n);
+    });
     return py::make_tuple(fit.beta, fit.iterations, fit.converged);
 }
 

@@ -22,6 +22,18 @@ std::vector<Field> fields_csv() {
             Field{"g", 2, Kind::Text, 0, 1}};
 }
 
+// Scans text as JSONL and as CSV; every row comes out parsed or deferred, never half.
+void scan_both(const std::string& text) {
+    Block j;
+    j.width = 3;
+    scan(text, '\0', fields_jsonl(), j);
+    Block c;
+    c.width = 2;
+    scan(text, ',', fields_csv(), c);
+    CHECK(j.values.size() == j.deferred.size() * 3);
+    CHECK(c.values.size() == c.deferred.size() * 2);
+}
+
 }  // namespace
 
 TEST(scanner_parses_plain_lines) {
@@ -39,14 +51,7 @@ TEST(scanner_survives_random_bytes) {
     for (int round = 0; round < 3000; ++round) {
         std::string text(static_cast<std::size_t>(rng() % 300), ' ');
         for (auto& c : text) c = alphabet[rng() % alphabet.size()];
-        Block j;
-        j.width = 3;
-        scan(text, '\0', fields_jsonl(), j);
-        Block c;
-        c.width = 2;
-        scan(text, ',', fields_csv(), c);
-        CHECK(j.values.size() == j.deferred.size() * 3);
-        CHECK(c.values.size() == c.deferred.size() * 2);
+        scan_both(text);
     }
 }
 
@@ -55,13 +60,5 @@ TEST(scanner_handles_truncated_and_extreme_lines) {
         "{\"score\": 0.5, \"label\": 1", "{\"score\": 1e999, \"label\": 1}\n", "0.5,1,\"unterminated\n",
         "{\"score\": 0.5, \"label\": 1, \"g\": \"\\u00e9\"}", std::string(100000, '9') + ",1,a\n", ",,,,\n", "\n\n\r\n",
         "{\"t\": \"2024-02-30T25:61:61Z\", \"score\": 0.1, \"label\": 0}\n"};
-    for (const auto& text : cases) {
-        Block j;
-        j.width = 3;
-        scan(text, '\0', fields_jsonl(), j);
-        Block c;
-        c.width = 2;
-        scan(text, ',', fields_csv(), c);
-        CHECK(j.values.size() == j.deferred.size() * 3);
-    }
+    for (const auto& text : cases) scan_both(text);
 }

@@ -50,6 +50,12 @@ def _frame_part(
     return _sketch(values[:, 0] if isinstance(score, str) else values, frame[label].to_numpy(), bins, classes)
 
 
+def _finish(parts: list[Any], split_every: int, compute: bool) -> Any:
+    """The tree merge of the partitions' sketches: computed, or the delayed result."""
+    merged = tree_merge(parts, split_every)
+    return merged.compute() if compute else merged
+
+
 def sketch_from_dataframe(
     ddf: Any,
     *,
@@ -63,9 +69,9 @@ def sketch_from_dataframe(
     """A sketch of a dask DataFrame: ``score`` names one column in [0, 1] (with 0/1
     ``label``), or a list of K probability columns (with integer labels; top-label, or
     marginal with ``classes=K``)."""
-    parts = [dask.delayed(_frame_part)(p, score, label, bins, classes) for p in ddf.to_delayed()]
-    merged = tree_merge(parts, split_every)
-    return merged.compute() if compute else merged
+    return _finish(
+        [dask.delayed(_frame_part)(p, score, label, bins, classes) for p in ddf.to_delayed()], split_every, compute
+    )
 
 
 def sketch_from_array(
@@ -79,9 +85,9 @@ def sketch_from_array(
         labels = labels.rechunk(scores.chunks[0])
     s_blocks = scores.to_delayed().reshape(-1)
     l_blocks = labels.to_delayed().reshape(-1)
-    parts = [dask.delayed(_sketch)(s, y, bins, classes) for s, y in zip(s_blocks, l_blocks)]
-    merged = tree_merge(parts, split_every)
-    return merged.compute() if compute else merged
+    return _finish(
+        [dask.delayed(_sketch)(s, y, bins, classes) for s, y in zip(s_blocks, l_blocks)], split_every, compute
+    )
 
 
 def _bag_part(records: Any, score: str, label: str, bins: int, classes: int | None) -> ReliabilitySketch:
@@ -102,6 +108,6 @@ def sketch_from_bag(
     compute: bool = True,
 ) -> Any:
     """A sketch of a dask Bag of dict records (``score`` may hold a probability list)."""
-    parts = [dask.delayed(_bag_part)(p, score, label, bins, classes) for p in bag.to_delayed()]
-    merged = tree_merge(parts, split_every)
-    return merged.compute() if compute else merged
+    return _finish(
+        [dask.delayed(_bag_part)(p, score, label, bins, classes) for p in bag.to_delayed()], split_every, compute
+    )

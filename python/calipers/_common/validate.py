@@ -273,3 +273,17 @@ def warn_empty(what: str, holder: str, result: str = "NaN") -> None:
     """The one rule for metrics of empty streaming state: they return NaN (structured
     results hold NaN) with this RuntimeWarning, never raise and never return None."""
     warnings.warn(f"{what} of an empty {holder} is undefined; returning {result}", RuntimeWarning, stacklevel=3)
+
+
+def check_class_labels(labels: np.ndarray, classes: int, shown: Any = None) -> None:
+    """ValueError unless every label is an integer in [0, classes) (``shown``: the labels as
+    the caller gave them, for the message)."""
+    lab = np.asarray(labels).astype(np.int64, copy=False)
+    bad = (lab < 0) | (lab >= classes)
+    if bad.any():
+        i = int(np.argmax(bad))
+        value = (lab if shown is None else np.asarray(shown))[i]
+        raise ValueError(
+            f"labels must be integers in [0, {classes}): {int(bad.sum())} value(s) are not, first at index {i} "
+            f"(value {plain(value)})"
+        )

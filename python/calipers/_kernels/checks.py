@@ -11,7 +11,7 @@ from typing import Any
 import numpy as np
 
 from .._common.grid import KIND_BINARY, KIND_MARGINAL, N_RULES, RULE_INF, RULE_LABEL, RULE_NAN, RULE_RANGE, stream_size
-from .._common.validate import raise_violations
+from .._common.validate import check_class_labels, raise_violations
 
 MAX_BINS = 1_000_000
 MAX_STREAMS = 1 << 20
@@ -44,31 +44,29 @@ def require_ndim(a: Any, name: str, ndim: int) -> np.ndarray:
     return a
 
 
-def require_float(a: Any, name: str) -> np.ndarray:
-    """float32 or float64, native and C-contiguous (float16 and others: TypeError)."""
+def _require_dtype(a: Any, name: str, kind: str, sizes: tuple[int, ...], what: str) -> np.ndarray:
+    """A native, C-contiguous array of dtype kind ``kind`` and an item size in ``sizes``
+    (TypeError naming ``what`` otherwise)."""
     a = _array(a, name)
-    if a.dtype.kind != "f" or a.dtype.itemsize not in (4, 8):
-        raise TypeError(f"{name} must be float32 or float64, got {_dtype_name(a)}")
+    if a.dtype.kind != kind or a.dtype.itemsize not in sizes:
+        raise TypeError(f"{name} must be {what}, got {_dtype_name(a)}")
     require_native_contiguous(a, name)
     return a
+
+
+def require_float(a: Any, name: str) -> np.ndarray:
+    """float32 or float64, native and C-contiguous (float16 and others: TypeError)."""
+    return _require_dtype(a, name, "f", (4, 8), "float32 or float64")
 
 
 def require_f64(a: Any, name: str) -> np.ndarray:
     """A native, C-contiguous float64 array."""
-    a = _array(a, name)
-    if a.dtype.kind != "f" or a.dtype.itemsize != 8:
-        raise TypeError(f"{name} must be float64, got {_dtype_name(a)}")
-    require_native_contiguous(a, name)
-    return a
+    return _require_dtype(a, name, "f", (8,), "float64")
 
 
 def require_i64(a: Any, name: str) -> np.ndarray:
     """A native, C-contiguous int64 array."""
-    a = _array(a, name)
-    if a.dtype.kind != "i" or a.dtype.itemsize != 8:
-        raise TypeError(f"{name} must be int64, got {_dtype_name(a)}")
-    require_native_contiguous(a, name)
-    return a
+    return _require_dtype(a, name, "i", (8,), "int64")
 
 
 def require_labels(a: Any) -> np.ndarray:
@@ -164,14 +162,7 @@ def temperature_input(logits: Any, labels: Any, weights: Any, *, fit: bool) -> t
         raise ValueError("logits is empty: at least one row is needed")
     if K < 1:
         raise ValueError("logits must have at least one column")
-    lab = labels.astype(np.int64)
-    bad = (lab < 0) | (lab >= K)
-    if bad.any():
-        i = int(np.argmax(bad))
-        raise ValueError(
-            f"labels must be integers in [0, {K}): {int(bad.sum())} value(s) are not, first at index {i} "
-            f"(value {int(lab[i])})"
-        )
+    check_class_labels(labels, K)
     finite = np.isfinite(logits).reshape(-1)
     if not finite.all():
         j = int(np.argmin(finite))

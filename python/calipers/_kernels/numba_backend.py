@@ -664,12 +664,16 @@ def _det_log_array(x, out):
         out[i] = _det_log(x[i])
 
 
+def _elementwise(kernel, x, dtype):
+    """``kernel(flat x, flat out)`` over an array of any shape."""
+    out = np.empty(x.size, dtype)
+    kernel(x.reshape(-1), out)
+    return out.reshape(x.shape)
+
+
 def det_log(x):
     """fixed_point.hpp det_log of finite positive float64 x (checked)."""
-    x = checks.det_log_args(x)
-    out = np.empty(x.size)
-    _det_log_array(x.reshape(-1), out)
-    return out.reshape(x.shape)
+    return _elementwise(_det_log_array, checks.det_log_args(x), np.float64)
 
 
 @_jit
@@ -680,10 +684,7 @@ def _fine_cell_array(p, out):
 
 def fine_cell(p):
     """binning.hpp fine_cell of float64 p in [0, 1] (checked)."""
-    p = checks.fine_cell_args(p)
-    out = np.empty(p.size, np.int64)
-    _fine_cell_array(p.reshape(-1), out)
-    return out.reshape(p.shape)
+    return _elementwise(_fine_cell_array, checks.fine_cell_args(p), np.int64)
 
 
 # ---------------------------------------------------------------- rows (rows.hpp)

@@ -9,7 +9,7 @@ from typing import Any
 
 import numpy as np
 
-from .._common.validate import as_labels, as_scores, plain
+from .._common.validate import as_labels, as_scores, check_class_labels
 from .._kernels import backend as _backend
 from .base import _F64, Calibrator, check_weights
 
@@ -76,13 +76,7 @@ class TemperatureScaling(Calibrator):
         if y.shape != (z.shape[0],):
             raise ValueError(f"scores and labels must have the same length, got {z.shape[0]} and {y.shape}")
         K = 2 if z.ndim == 1 else z.shape[1]
-        bad = (y < 0) | (y >= K)
-        if bad.any():
-            i = int(np.argmax(bad))
-            raise ValueError(
-                f"labels must be integers in [0, {K}): {int(bad.sum())} value(s) are not, "
-                f"first at index {i} (value {plain(np.asarray(labels)[i])})"
-            )
+        check_class_labels(y, K, labels)
         w = check_weights(sample_weight, z.shape[0])
         Z = self._two_column(z) if z.ndim == 1 else z
         beta, iterations, _ = kernels.temperature_fit(Z, np.ascontiguousarray(y), w)
