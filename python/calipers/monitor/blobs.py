@@ -4,7 +4,8 @@ from __future__ import annotations
 
 from .._common import serde as _serde
 from ..streaming.sketch import ReliabilitySketch
-from .core import TYPE_MONITOR, CalibrationMonitor
+from .codec import TYPE_MONITOR
+from .core import CalibrationMonitor
 
 __all__ = ["load_sketch_bytes"]
 

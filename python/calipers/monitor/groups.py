@@ -1,0 +1,59 @@
+"""Group keys of a CalibrationMonitor and their slots (row numbers in every window's state).
+
+Keys are strings or integers; the first ``max_groups`` distinct keys get a slot each, in
+order of arrival, and later keys are pooled under :data:`OTHER` (the pooling is counted
+once per key as the drop reason ``overflow``). ``None`` (no group) maps to slot -1.
+``slots`` is read without a lock on the record path; it only ever grows.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Hashable
+
+from .inputs import key_order
+
+__all__ = ["GroupTable", "OTHER"]
+
+OTHER = "__other__"  # groups beyond max_groups are pooled under this key
+
+
+class GroupTable:
+    """Key -> slot and slot -> key; created slots are never removed."""
+
+    def __init__(self, max_groups: int) -> None:
+        self.max_groups = max_groups
+        self.slots: dict[Hashable, int] = {None: -1}
+        self.keys: list[Hashable] = []
+
+    def __len__(self) -> int:
+        return len(self.keys)
+
+    def add(self, key: Hashable) -> int:
+        """A new slot for ``key`` (the caller holds the state lock and knows it is new)."""
+        slot = len(self.keys)
+        self.keys.append(key)
+        self.slots[key] = slot
+        return slot
+
+    def place(self, key: Hashable) -> tuple[int, bool, bool]:
+        """The slot of a key not seen before (under the state lock): (slot, created, pooled).
+        Beyond ``max_groups`` the key shares the slot of :data:`OTHER` (created on first use)."""
+        slot = self.slots.get(key)
+        if slot is not None:
+            return slot, False, False
+        if len(self.keys) < self.max_groups:
+            return self.add(key), True, False
+        other = self.slots.get(OTHER)
+        created = other is None
+        if other is None:
+            other = self.add(OTHER)
+        self.slots[key] = other
+        return other, created, True
+
+    def sorted_slots(self) -> list[int]:
+        """Slots in key order (integers, then strings)."""
+        return sorted(range(len(self.keys)), key=lambda s: key_order(self.keys[s]))
+
+    def sorted_keys(self) -> list[Hashable]:
+        """Keys in key order (integers, then strings)."""
+        return sorted(self.keys, key=key_order)
