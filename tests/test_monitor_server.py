@@ -65,6 +65,9 @@ def test_asgi_app_routes():
     assert status == 200 and headers[b"content-type"] == b"application/json"
     assert snap["count"] == 800 and snap["overall"]["ece"] == pytest.approx(calipers.ece(p, y), abs=1e-12)
     assert set(snap["groups"]) == {"a", "b"}
+    assert "smooth_ece" in snap["overall"] and "smooth_ece" in snap["groups"]["a"]
+    lean = json.loads(_call(app, "/calibration?smooth=0")[2])
+    assert "smooth_ece" not in lean["overall"] and lean["overall"]["ece"] == snap["overall"]["ece"]
     status, headers, body = _call(app, "/metrics")
     assert status == 200 and b"calipers_ece{" in body and headers[b"content-type"].startswith(b"text/plain")
     status, _, body = _call(app, "/sketch?group=a&last=5")
