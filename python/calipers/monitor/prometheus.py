@@ -35,8 +35,11 @@ WINDOWS = ("current", "last", "history")
 class PrometheusCollector:
     """A prometheus_client collector: ``REGISTRY.register(PrometheusCollector(monitor))``.
 
-    Each scrape flushes the monitor and reads every group: cost O(groups x windows
-    exported), a few ms per hundred groups. ``windows`` picks the window labels exported.
+    Each scrape flushes the monitor and reads every group at once from the stacked window
+    state (three snapshots without the smooth ECE): 0.15-0.3 s for 1000 groups x 60
+    windows x 200 replicates on a 2-core VM, about half of it prometheus_client formatting
+    the 22,000 samples (``bench/bench_serving.py``). ``windows`` picks the window labels
+    exported.
     """
 
     def __init__(self, monitor: CalibrationMonitor, *, windows: tuple[str, ...] = WINDOWS) -> None:
