@@ -300,7 +300,7 @@ def main() -> None:
     print("|---|---|---|")
     for name, what in (
         ("idle", "nothing new"),
-        ("steady", f"after {4 * g} new records in every group"),
+        ("steady", f"after {4 * g} new records (4 in every group)"),
         ("rollover", "right after a window closes"),
     ):
         print(f"| {what} | {sc[name + '_median_s']:.3f} | {sc[name + '_max_s']:.3f} |")
