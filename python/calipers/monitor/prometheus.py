@@ -36,9 +36,9 @@ class PrometheusCollector:
     """A prometheus_client collector: ``REGISTRY.register(PrometheusCollector(monitor))``.
 
     Each scrape flushes the monitor and reads every group at once from the stacked window
-    state (three snapshots without the smooth ECE): 0.15-0.3 s for 1000 groups x 60
-    windows x 200 replicates on a 2-core VM, about half of it prometheus_client formatting
-    the 22,000 samples (``bench/bench_serving.py``). ``windows`` picks the window labels
+    state (three snapshots without the smooth ECE): 0.15-0.42 s for 1000 groups x 60
+    windows x 200 replicates on a shared 2-core VM, a third to a half of it
+    prometheus_client formatting the 22,000 samples (``bench/bench_serving.py``). ``windows`` picks the window labels
     exported.
     """
 
