@@ -174,6 +174,7 @@ void register_calibrators(py::module_& m);
 void register_logscan(py::module_& m);
 void register_knn(py::module_& m);
 void register_monitor(py::module_& m);
+void register_fused(py::module_& m);
 
 PYBIND11_MODULE(_core, m, py::mod_gil_not_used()) {
     m.doc() = "calipers C++ kernels (private; use the calipers package)";
@@ -200,6 +201,7 @@ PYBIND11_MODULE(_core, m, py::mod_gil_not_used()) {
     register_logscan(m);
     register_knn(m);
     register_monitor(m);
+    register_fused(m);
 #ifdef CALIPERS_VERSION_INFO
 #define CALIPERS_STR(x) #x
 #define CALIPERS_XSTR(x) CALIPERS_STR(x)
