@@ -187,7 +187,8 @@ def fused_sums(
             c = prepare(
                 scores, labels, mode=mode, nan_policy=nan_policy, row_sum_atol=row_sum_atol, sample_weight=sample_weight
             )
-    atol = float(row_sum_atol) if c.kind != KIND_BINARY else -1.0
+    # Input validated by the caller keeps its own row-sum rule: only the value checks rerun.
+    atol = float(row_sum_atol) if c.kind != KIND_BINARY and checked is None else -1.0
     try:
         state = kernels.binned_sums(c.scores, c.labels, c.weights, bins, c.kind, parts, atol, cuts)
     except ValueError:
