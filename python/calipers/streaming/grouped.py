@@ -22,7 +22,8 @@ TYPE_GROUPED_SKETCH = 3
 
 
 def pce_from_sketches(sketches: Iterable[ReliabilitySketch], *, norm: str = "l1") -> float:
-    """PCE across groups held as sketches (one per group), from their exact sums."""
+    """PCE across groups held as sketches (one per group), from their exact sums (weighted
+    sketches: group masses are total weights)."""
     check_choice("norm", norm, ("l1", "l2"))
     sketches = list(sketches)
     n = sum(s.count for s in sketches)
@@ -64,11 +65,13 @@ class GroupedSketch:
     def _new(self) -> ReliabilitySketch:
         return self._template.copy()
 
-    def update(self, scores: Any, labels: Any, groups: Any) -> GroupedSketch:
+    def update(self, scores: Any, labels: Any, groups: Any, *, sample_weight: Any = None) -> GroupedSketch:
+        """Add a batch, each row to its group's sketch (``sample_weight``: one weight per row,
+        as :meth:`ReliabilitySketch.update`); validated once, all-or-nothing."""
         t = self._template
         kernels = _backend.resolve(t._backend)
         mode = "marginal" if t.classes else "top-label"
-        c = check(scores, labels, kernels, mode=mode, row_sum_atol=t._row_sum_atol)  # type: ignore[arg-type]
+        c = check(scores, labels, kernels, mode=mode, row_sum_atol=t._row_sum_atol, sample_weight=sample_weight)  # type: ignore[arg-type]
         keys = np.asarray(groups)
         if keys.ndim != 1 or len(keys) != c.n:
             raise ValueError(f"groups must be 1-D with one entry per row ({c.n}), got shape {keys.shape}")
@@ -83,7 +86,8 @@ class GroupedSketch:
         staged = {}
         for i, key in enumerate(uniq.tolist()):  # validated once above; each part only accumulates
             rows = inverse.reshape(-1) == i
-            staged[key] = self._new()._add_checked(Checked(c.scores[rows], c.labels[rows], c.kind), kernels)
+            w = None if c.weights is None else c.weights[rows]
+            staged[key] = self._new()._add_checked(Checked(c.scores[rows], c.labels[rows], c.kind, w), kernels)
         for key, part in staged.items():  # nothing can fail from here on
             if key in self._groups:
                 self._groups[key].merge(part)
