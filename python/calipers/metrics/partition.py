@@ -55,7 +55,7 @@ def _pce_checked(c: Checked, kernels: Any, partitions: list[np.ndarray], weights
         ((p, outcome),) = stream_pairs(c, kernels)
         f, y = p.astype(np.float64, copy=False)[:, None], outcome.astype(np.float64)[:, None]
     sw = c.weights
-    n = float(c.n) if sw is None else float(np.sum(sw))
+    n = float(c.n) if sw is None else float(np.sum(sw[sw > 0]))  # without zeros: dropped rows, bit for bit
     if n <= 0:
         raise ValueError("sample_weight must have at least one positive weight")
     total = 0.0

@@ -259,7 +259,7 @@ def smooth_ece(
     """
     values = []
     for p, y, w in _pairs(scores, labels, mode, backend, nan_policy, row_sum_atol, compat, sample_weight):
-        total = float(np.sum(w))
+        total = float(np.sum(w[w > 0]))  # summed without the zeros: a zero weight is a dropped row, bit for bit
         if total <= 0:
             raise ValueError("sample_weight must have at least one positive weight")
         values.append(smece_of_points(p, w * (p - y), w, total, compat))  # type: ignore[arg-type]
@@ -348,7 +348,7 @@ def smooth_reliability(
     if mode != "top-label":
         raise ValueError(f"smooth_reliability draws one curve: mode must be 'top-label', got {mode!r}")
     ((p, y, w),) = _pairs(scores, labels, mode, backend, nan_policy, row_sum_atol, None, sample_weight)
-    total = float(np.sum(w))
+    total = float(np.sum(w[w > 0]))
     if total <= 0:
         raise ValueError("sample_weight must have at least one positive weight")
     return smooth_curve(p, w * (p - y), w, total, sigma, mesh)
