@@ -142,9 +142,8 @@ def main() -> None:
             for binning in ("width", "mass"):
                 for norm in ("l1", "max", "average"):
                     value = record(netcal_value, P, y, bins, binning, norm)
-                    records.append(
-                        {"data": name, "compat": "netcal", "bins": bins, "binning": binning, "norm": norm, "value": value}
-                    )
+                    rec = {"data": name, "compat": "netcal", "bins": bins, "binning": binning, "norm": norm}
+                    records.append({**rec, "value": value})
     doc = {
         "made_by": "tests/data/make_peer_values.py",
         "versions": {
