@@ -37,7 +37,7 @@
 #include "binning.hpp"
 #include "errors.hpp"
 #include "fixed_point.hpp"
-#include "sketch.hpp"
+#include "input_kind.hpp"
 #include "thread_pool.hpp"
 #include "validate.hpp"
 #include "weights.hpp"
@@ -46,7 +46,8 @@ namespace calipers {
 
 // Which sums binned_sums fills besides the bins: 4 = squared errors and log-loss terms,
 // 8 = squared errors only.
-enum FusedParts : int { kFusedBins = 1, kFusedTotals = 4, kFusedSquares = 8 };
+// (kFusedFine, internal: the sketch's fine-grid cells too, for the sketch update.)
+enum FusedParts : int { kFusedBins = 1, kFusedFine = 2, kFusedTotals = 4, kFusedSquares = 8 };
 
 struct FusedSpec {
     std::int64_t bins = 15;
@@ -121,6 +122,9 @@ class CellBinner {
     std::vector<std::int64_t> base_;
 };
 
+// Building the cell table costs about as much as binning a few thousand values.
+constexpr std::size_t kCellBinnerRows = 4096;
+
 // Bin = number of cuts <= p (calipers' left-closed equal-mass bins).
 class CutBinner {
   public:
@@ -175,8 +179,27 @@ class Local {
     std::uint64_t* wsum(std::size_t stream) { return wsum_.data() + 2 * stream * units_; }
     std::uint64_t* totals(std::size_t stream) { return totals_.data() + 4 * stream; }
 
+    // The sketch update: (fine cell, outcome) units too, flushed into `cells` (the fine-grid
+    // cells of a sketch stream, 4 words each).
+    void keep_fine(std::uint64_t* cells) {
+        fine_.assign(2 * static_cast<std::size_t>(kGridCells), Packed{});
+        fine_out_ = cells;
+    }
+    Packed* fine() { return fine_.data(); }
+
     // Adds the sums into `out` (streams x (bins * 4 + 4) words) and zeroes them.
     void flush(std::uint64_t* out) {
+        for (std::size_t u = 0; u < fine_.size(); ++u) {
+            Packed& f = fine_[u];
+            if (f.hi == 0 && f.lo == 0) continue;
+            std::uint64_t* cell = fine_out_ + (u / 2) * 4;
+            const std::uint64_t count = f.hi >> 32, lo = f.lo, hi = f.hi & 0xffffffffu;
+            cell[0] += count;
+            if (u & 1) cell[1] += count;
+            cell[2] += lo;
+            cell[3] += hi + ((cell[2] < lo) ? 1u : 0u);
+            f = Packed{};
+        }
         const std::size_t bins = units_ / 2;
         const std::size_t size = bins * 4 + 4;
         for (std::size_t s = 0; s < streams_; ++s) {
@@ -222,6 +245,8 @@ class Local {
     bool weighted_;
     std::vector<Packed> packed_;
     std::vector<std::uint64_t> wcount_, wsum_, totals_;
+    std::vector<Packed> fine_;
+    std::uint64_t* fine_out_ = nullptr;
 };
 
 // The totals of one (score, outcome) pair, as SketchAccumulator::add_block computes them.
@@ -289,6 +314,7 @@ unsigned binary_range(const T* p, const L* y, const double* w, std::size_t n, co
     std::uint64_t label_bad = 0;
     if (w == nullptr) {
         Packed* packed = loc.packed(0);
+        Packed* fine = loc.fine();
         const std::size_t copies = loc.copies();
         Sum128 sq, ll;
         for (std::size_t i = 0; i < n; ++i) {
@@ -301,7 +327,9 @@ unsigned binary_range(const T* p, const L* y, const double* w, std::size_t n, co
             const std::uint64_t pos = lab & 1u;
             const auto u = static_cast<std::size_t>(2 * bin(ps)) + pos;
             // consecutive values go to different copies, so no store waits on the previous one
-            packed_add(packed[copies == 4 ? u * 4 + (i & 3) : u], quantize(ps, kUnitScale));
+            const std::uint64_t q = quantize(ps, kUnitScale);
+            packed_add(packed[copies == 4 ? u * 4 + (i & 3) : u], q);
+            if (Parts & kFusedFine) packed_add(fine[2 * static_cast<std::size_t>(fine_cell(ps)) + pos], q);
             if (Parts & (kFusedTotals | kFusedSquares)) add_totals<Parts>(ps, pos, sq, ll, table);
         }
         store_totals(loc.totals(0), sq, ll);
@@ -399,7 +427,9 @@ unsigned top_label_rows(const T* P, const L* y, const double* w, std::size_t n, 
             const std::uint64_t pos = static_cast<std::int64_t>(lab) == static_cast<std::int64_t>(arg[r]) ? 1u : 0u;
             const auto u = static_cast<std::size_t>(2 * bin(ps)) + pos;
             if (w == nullptr) {
-                packed_add(packed[u * copies + (i & mask)], quantize(ps, kUnitScale));
+                const std::uint64_t q = quantize(ps, kUnitScale);
+                packed_add(packed[u * copies + (i & mask)], q);
+                if (Parts & kFusedFine) packed_add(loc.fine()[2 * static_cast<std::size_t>(fine_cell(ps)) + pos], q);
                 if (Parts & (kFusedTotals | kFusedSquares)) add_totals<Parts>(ps, pos, sq, ll, table);
             } else {
                 const double wv = w[i];
@@ -489,6 +519,11 @@ unsigned run_range(const FusedSpec& spec, const T* p, const L* y, const double* 
 template <class T, class L, class Binner>
 unsigned dispatch_parts(const FusedSpec& spec, const T* p, const L* y, const double* w, std::size_t begin,
                         std::size_t end, const Binner& bin, Local& loc, std::uint64_t* out) {
+    if (spec.parts & kFusedFine) {  // the sketch update (unweighted): bins, fine cells, totals or not
+        if (spec.parts & kFusedTotals)
+            return run_range<kFusedBins | kFusedFine | kFusedTotals>(spec, p, y, w, begin, end, bin, loc, out);
+        return run_range<kFusedBins | kFusedFine>(spec, p, y, w, begin, end, bin, loc, out);
+    }
     if (spec.parts & kFusedTotals) return run_range<kFusedBins | kFusedTotals>(spec, p, y, w, begin, end, bin, loc, out);
     if (spec.parts & kFusedSquares) return run_range<kFusedBins | kFusedSquares>(spec, p, y, w, begin, end, bin, loc, out);
     return run_range<kFusedBins>(spec, p, y, w, begin, end, bin, loc, out);
@@ -562,7 +597,7 @@ void binned_sums(const FusedSpec& spec, const T* p, const L* y, const double* w,
         if (spec.cuts != nullptr)
             ok[t] = dispatch_parts(spec, p, y, w, begin, end, CutBinner(spec.cuts, static_cast<std::size_t>(spec.bins - 1)),
                                    loc, parts[t].data());
-        else if (spec.bins <= CellBinner::kMaxBins)
+        else if (spec.bins <= CellBinner::kMaxBins && end - begin >= kCellBinnerRows)
             ok[t] = dispatch_parts(spec, p, y, w, begin, end, CellBinner(spec.bins), loc, parts[t].data());
         else ok[t] = dispatch_parts(spec, p, y, w, begin, end, WidthBinner(spec.bins), loc, parts[t].data());
     };
@@ -589,6 +624,43 @@ void binned_sums(const FusedSpec& spec, const T* p, const L* y, const double* w,
             add128(t + 2, u[2]);
             t[3] += u[3];
         }
+    }
+}
+
+// The sketch update (sketch.hpp accumulate_rows) through the one-pass loop: rows [0, n) of
+// validated binary or top-label input; the equal-width cells go to `coarse` (bins x 4 words of
+// a sketch stream), with `fine` the fine-grid cells to `fine_cells` (kGridCells x 4 words) and,
+// with `totals`, the squared-error and log-loss sums to `tot` (4 words). The same integers as
+// SketchAccumulator, at a fraction of the cost: each value is read once and lands in three
+// 128-bit (count at bit 96, sum) words.
+template <class T, class L>
+void add_bins_and_totals(const T* p, const L* y, std::size_t n, std::size_t K, int kind, std::int64_t bins,
+                         bool fine, bool totals, std::uint64_t* coarse, std::uint64_t* fine_cells, std::uint64_t* tot) {
+    using namespace fused_detail;
+    FusedSpec spec;
+    spec.bins = bins;
+    spec.kind = kind;
+    spec.parts = kFusedBins | (fine ? kFusedFine : 0) | (totals ? kFusedTotals : 0);
+    spec.K = K;
+    Local loc(bins, 1, false);
+    if (fine) loc.keep_fine(fine_cells);
+    std::vector<std::uint64_t> temp(static_cast<std::size_t>(fused_stream_size(bins)), 0);
+    const double* no_weights = nullptr;
+    if (bins <= CellBinner::kMaxBins) dispatch_parts(spec, p, y, no_weights, 0, n, CellBinner(bins), loc, temp.data());
+    else dispatch_parts(spec, p, y, no_weights, 0, n, WidthBinner(bins), loc, temp.data());
+    const auto cells = static_cast<std::size_t>(bins);
+    for (std::size_t c = 0; c < cells; ++c) {
+        coarse[c * 4] += temp[c * 4];
+        coarse[c * 4 + 1] += temp[c * 4 + 1];
+        add128(coarse + c * 4 + 2, temp[c * 4 + 2]);
+        coarse[c * 4 + 3] += temp[c * 4 + 3];
+    }
+    if (totals) {
+        const std::uint64_t* u = temp.data() + cells * 4;
+        add128(tot, u[0]);
+        tot[1] += u[1];
+        add128(tot + 2, u[2]);
+        tot[3] += u[3];
     }
 }
 

@@ -17,6 +17,8 @@
 
 #include "binning.hpp"
 #include "fixed_point.hpp"
+#include "fused.hpp"
+#include "input_kind.hpp"
 #include "thread_pool.hpp"
 #include "validate.hpp"
 #include "weights.hpp"
@@ -213,13 +215,6 @@ void accumulate_marginal(SketchAccumulator& a, const T* P, const L* y, std::size
     }
 }
 
-// What one accumulation call adds: 1-D (score, outcome) pairs, or (n, K) probabilities
-// reduced to their top label or kept class by class (one stream per class).
-enum InputKind : int { kBinary = 0, kTopLabel = 1, kMarginal = 2 };
-
-constexpr std::size_t kParallelRows = 65536;          // rows per task, at least
-constexpr std::size_t kParallelValues = std::size_t(1) << 18;  // smaller batches stay on the calling thread
-constexpr std::size_t kPartialBudget = std::size_t(64) << 20;  // bytes of per-task partial states
 
 // The layout, parts and kind an accumulation relies on; std::invalid_argument otherwise.
 inline void check_accumulation(const SketchLayout& layout, std::size_t state_words, int parts, int kind,
@@ -239,10 +234,21 @@ inline void check_accumulation(const SketchLayout& layout, std::size_t state_wor
         throw std::invalid_argument("binary and top-label accumulation use one stream");
 }
 
-// Adds rows [begin, end) of validated input to the state at `acc`.
+// Adds rows [begin, end) of validated input to the state at `acc`. Binary and top-label
+// batches of kOnePassRows rows or more take the bins and totals through the one-pass loop
+// (fused.hpp: (bin, outcome) units in registers-friendly 128-bit words) and only the fine grid
+// through SketchAccumulator; the integers are the same either way.
+constexpr std::size_t kOnePassRows = 4096;
+
 template <class T, class L>
 void accumulate_rows(std::uint64_t* acc, const SketchLayout& layout, int parts, const T* p, const L* y,
                      std::size_t begin, std::size_t end, std::size_t K, int kind) {
+    if (kind != kMarginal && (parts & kCoarse) && end - begin >= kOnePassRows) {
+        const std::size_t width = kind == kBinary ? 1 : K;
+        add_bins_and_totals(p + begin * width, y + begin, end - begin, K, kind, layout.bins, (parts & kFine) != 0,
+                            (parts & kTotals) != 0, acc, acc + layout.bins * 4, acc + (layout.bins + kGridCells) * 4);
+        return;
+    }
     SketchAccumulator a(acc, layout, parts);
     if (kind == kBinary) accumulate_binary(a, p + begin, y + begin, end - begin);
     else if (kind == kTopLabel) accumulate_top_label(a, p + begin * K, y + begin, end - begin, K);
