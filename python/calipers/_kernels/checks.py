@@ -399,20 +399,18 @@ def checked_accumulation(
 
 
 def raise_invalid(
-    scores: np.ndarray, labels: np.ndarray, weights: np.ndarray | None, atol: float, kernels: Any = None
+    scores: np.ndarray, labels: np.ndarray, weights: np.ndarray | None, atol: float, validators: Any
 ) -> None:
     """fused.hpp raise_fused / sketch.hpp accumulate_checked: the message of the first
     violated value rule (scores, row sums when atol >= 0, labels), then the weights'.
-    ``kernels``: the backend whose validate_* kernels count the offenders (numpy by default)."""
+    ``validators``: an object with the backend's validate_binary and validate_probs."""
     from .._common.validate import check_weight_values
 
-    if kernels is None:
-        from . import numpy_backend as kernels
     if scores.ndim == 1:
-        counts = kernels.validate_binary(scores, labels)
+        counts = validators.validate_binary(scores, labels)
         rules: tuple[int, ...] = (RULE_NAN, RULE_INF, RULE_RANGE, RULE_LABEL)
     else:
-        counts = kernels.validate_probs(scores, labels, atol, atol >= 0.0)
+        counts = validators.validate_probs(scores, labels, atol, atol >= 0.0)
         rules = (RULE_NAN, RULE_INF, RULE_RANGE) + ((RULE_ROW_SUM,) if atol >= 0.0 else ()) + (RULE_LABEL,)
     raise_violations(counts[0], counts[1], scores, labels, rules=rules, atol=atol)
     check_weight_values(weights)

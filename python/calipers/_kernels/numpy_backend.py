@@ -752,7 +752,7 @@ def binned_sums(scores, labels, weights, bins, kind, parts, atol, cuts=None):
     ``parts``, the totals, in the sketch's fixed point (24 more fractional bits with
     weights); the values, row sums (atol >= 0) and weights are checked first."""
     scores, labels, weights, cuts = checks.fused_args(scores, labels, weights, bins, kind, parts, cuts)
-    checks.raise_invalid(scores, labels, weights, atol if kind != KIND_BINARY else -1.0)
+    checks.raise_invalid(scores, labels, weights, atol if kind != KIND_BINARY else -1.0, _Validators)
     pairs = _stream_pairs(scores, labels, kind)
     size = stream_size(bins, 0)
     out = np.zeros(len(pairs) * size, np.uint64)
@@ -777,7 +777,7 @@ def accumulate_checked(acc, bins, streams, parts, scores, labels, kind, weights,
     """sketch.hpp accumulate_checked: accumulate's checks plus the row sums of (n, K) input
     (atol >= 0) and the weights, then the rows, weighted (24 more fractional bits) or not."""
     scores, labels, weights = checks.checked_accumulation(acc, bins, streams, parts, scores, labels, kind, weights)
-    checks.raise_invalid(scores, labels, weights, atol if kind != KIND_BINARY else -1.0)
+    checks.raise_invalid(scores, labels, weights, atol if kind != KIND_BINARY else -1.0, _Validators)
     delta = np.zeros_like(acc)
     if weights is None:
         _accumulate(delta, bins, streams, parts, scores, labels, kind)
@@ -814,3 +814,10 @@ def _add_state_words(acc: np.ndarray, delta: np.ndarray, bins: int, streams: int
     before = acc[lo]
     acc += delta  # uint64 wraps; the carries of the 128-bit sums are restored below
     acc[lo + 1] += (acc[lo] < before).astype(np.uint64)
+
+
+class _Validators:
+    """This backend's validate_* kernels, for checks.raise_invalid."""
+
+    validate_binary = staticmethod(validate_binary)
+    validate_probs = staticmethod(validate_probs)

@@ -73,7 +73,9 @@ def checked_input(
     row_sum_atol: float,
     sample_weight: Any = None,
 ) -> tuple[Checked, Any]:
-    check_choice("compat", compat, COMPATS)  # type: ignore[arg-type]
+    """Validated input (and its kernels) of the binned metrics: the checks each compat mode
+    keeps (no row sums outside calipers' own binning, no range for uncertainty-calibration)."""
+    check_choice("compat", compat, COMPATS)
     refuse_weights(sample_weight, compat)
     kernels = _backend.resolve(backend)
     c = check(
@@ -160,7 +162,7 @@ def ece(
     ``get_calibration_error(P, y)``.
     """
     bins = check_bins(bins)
-    check_choice("compat", compat, ECE_COMPATS)  # type: ignore[arg-type]
+    check_choice("compat", compat, ECE_COMPATS)
     if compat in ("torchmetrics", "netcal"):
         return _peer_ece(
             scores, labels, bins, binning, norm, debiased, mode, compat, nan_policy, sample_weight, backend
@@ -223,7 +225,7 @@ def reliability(
     """
     bins = check_bins(bins)
     check_choice("binning", binning, BINNINGS)
-    check_choice("compat", compat, COMPATS)  # type: ignore[arg-type]
+    check_choice("compat", compat, COMPATS)
     if compat is None and binning == "width":
         stats = one_pass(
             scores,

@@ -124,7 +124,8 @@ def _multi_row_sum(rows: np.ndarray) -> np.ndarray:
         i += 1
     for j in range(1, levels):
         acc[0] = acc[0] + acc[j]
-    return acc[0]
+    out: np.ndarray = acc[0]
+    return out
 
 
 def torch_sum_float32(x: np.ndarray) -> np.float32:
@@ -173,12 +174,14 @@ def _checked(scores: Any, labels: Any, kernels: Any) -> tuple[np.ndarray, np.nda
 
 def _sigmoid(x: np.ndarray) -> np.ndarray:
     with np.errstate(over="ignore"):
-        return (1.0 / (1.0 + np.exp(-x))).astype(x.dtype, copy=False)
+        out: np.ndarray = (1.0 / (1.0 + np.exp(-x))).astype(x.dtype, copy=False)
+    return out
 
 
 def _softmax(x: np.ndarray) -> np.ndarray:
     e = np.exp(x - x.max(axis=1, keepdims=True))
-    return (e / e.sum(axis=1, keepdims=True)).astype(x.dtype, copy=False)
+    out: np.ndarray = (e / e.sum(axis=1, keepdims=True)).astype(x.dtype, copy=False)
+    return out
 
 
 def torchmetrics_ece(scores: Any, labels: Any, bins: int, norm: str, kernels: Any) -> float:
@@ -197,6 +200,9 @@ def torchmetrics_ece(scores: Any, labels: Any, bins: int, norm: str, kernels: An
     edges = torchmetrics_edges(bins, "float32" if dtype == np.float32 else "float64")
     idx = np.searchsorted(edges, conf, side="right") - 1
     nb = bins + 1
+    count: np.ndarray
+    conf_sum: np.ndarray
+    acc_sum: np.ndarray
     if dtype == np.float32:
         count = np.minimum(np.bincount(idx, minlength=nb), _FLOAT32_COUNT_LIMIT).astype(np.float32)
         conf_sum = np.zeros(nb, np.float32)

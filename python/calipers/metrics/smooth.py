@@ -210,7 +210,7 @@ def _pairs(
     sample_weight: Any = None,
 ) -> list[tuple[np.ndarray, np.ndarray, np.ndarray]]:
     """Each stream's (scores, outcomes, weights) as float64 (weights 1 without sample_weight)."""
-    check_choice("compat", compat, (None, "relplot"))  # type: ignore[arg-type]
+    check_choice("compat", compat, (None, "relplot"))
     if sample_weight is not None and compat is not None:
         raise ValueError(
             f"sample_weight is not available with compat={compat!r}: that mode reproduces a library "
@@ -262,7 +262,7 @@ def smooth_ece(
         total = float(np.sum(w[w > 0]))  # summed without the zeros: a zero weight is a dropped row, bit for bit
         if total <= 0:
             raise ValueError("sample_weight must have at least one positive weight")
-        values.append(smece_of_points(p, w * (p - y), w, total, compat))  # type: ignore[arg-type]
+        values.append(smece_of_points(p, w * (p - y), w, total, compat))
     value = float(np.mean([v for v, _ in values]))
     sigma = float(np.mean([s for _, s in values]))
     return (value, sigma) if return_sigma else value

@@ -50,6 +50,7 @@ from .._common.grid import (
 from .._common.validate import (
     DEFAULT_ROW_SUM_ATOL,
     Checked,
+    Mode,
     check,
     check_bins,
     check_choice,
@@ -250,7 +251,7 @@ class ReliabilitySketch:
         """Add a batch (``sample_weight``: one weight per row); raises (and changes nothing)
         on any invalid value. The values are checked once, by the accumulation kernel."""
         kernels = _backend.resolve(backend or self._backend)
-        mode = "marginal" if self._classes else "top-label"
+        mode: Mode = "marginal" if self._classes else "top-label"
         if nan_policy == "raise" and self._replicates is None and self._cells == GRID_CELLS:
             c = prepare(
                 scores, labels, mode=mode, row_sum_atol=self._row_sum_atol, sample_weight=sample_weight
