@@ -160,6 +160,15 @@ def ece(
     n/4 distinct values, else equal-mass bins. So ``ece(P, y, norm="l2", debiased=True,
     binning="auto", mode="marginal", compat="uncertainty-calibration")`` is
     ``get_calibration_error(P, y)``.
+
+    ``compat="torchmetrics"`` is torchmetrics' ``binary_calibration_error`` (1-D) or
+    ``multiclass_calibration_error`` ((n, K)) with ``norm`` l1, l2 or max; ``compat="netcal"``
+    is netcal's ``ECE`` (``norm="l1"``), ``MCE`` (``"max"``) or ``ACE`` (``"average"``, the
+    unweighted mean over non-empty bins), equal-width or with ``binning="mass"`` netcal's
+    ``equal_intervals=False``. Their conventions are listed in :mod:`calipers.metrics.compat`.
+
+    ``sample_weight``: one weight per row (see the module docstring): bins hold sums of
+    weights, integer weights give the result of repeated rows bit for bit.
     """
     bins = check_bins(bins)
     check_choice("compat", compat, ECE_COMPATS)
