@@ -99,6 +99,10 @@ def test_integer_weights_equal_repeated_rows(backend: str, case: tuple) -> None:
     sa = ReliabilitySketch(7, classes, backend=backend).update(scores, labels, sample_weight=w)
     sb = ReliabilitySketch(7, classes, backend=backend).update(rep_s, rep_y)
     assert sa.to_bytes() == sb.to_bytes()  # the very bytes of the repeated rows
+    keys = np.arange(len(w)) % 3
+    ga = GroupedSketch(7, classes, backend=backend).update(scores, labels, keys, sample_weight=w)
+    gb = GroupedSketch(7, classes, backend=backend).update(rep_s, rep_y, np.repeat(keys, w))
+    assert ga.to_bytes() == gb.to_bytes()
     # smooth ECE and PCE sum w x in floats: equal to rounding (measured <= 2e-16)
     if kind != "marginal" or len(np.unique(labels)) > 1:
         sm_a = _value(calipers.smooth_ece, scores, labels, sample_weight=w, backend=backend, **extra)
@@ -142,6 +146,12 @@ def test_zero_weights_equal_dropped_rows(backend: str, case: tuple) -> None:  # 
     sa = ReliabilitySketch(7, classes, backend=backend).update(scores, labels, sample_weight=w)
     sb = ReliabilitySketch(7, classes, backend=backend).update(scores[keep], labels[keep], sample_weight=w[keep])
     assert sa.to_bytes() == sb.to_bytes()
+    groups = np.arange(len(w)) % 4
+    ga = GroupedSketch(5, classes, backend=backend).update(scores, labels, groups, sample_weight=w)
+    gb = GroupedSketch(5, classes, backend=backend).update(
+        scores[keep], labels[keep], groups[keep], sample_weight=w[keep]
+    )
+    assert ga.to_bytes() == gb.to_bytes()  # no empty group for keys whose rows all weigh 0
 
 
 def test_backends_agree_with_weights(backend: str) -> None:

@@ -82,6 +82,10 @@ class GroupedSketch:
             raise ValueError("this grouped sketch holds another kind of input (1-D and (n, K) do not mix)")
         if t.classes and c.classes != t.classes:
             raise ValueError(f"this sketch has classes={t.classes}: scores must have shape (n, {t.classes})")
+        if c.weights is not None and not np.all(c.weights > 0):  # a zero weight is a dropped row: no empty groups
+            keep = c.weights > 0
+            c = Checked(c.scores[keep], c.labels[keep], c.kind, c.weights[keep])
+            keys = keys[keep]
         uniq, inverse = np.unique(keys, return_inverse=True)
         staged = {}
         for i, key in enumerate(uniq.tolist()):  # validated once above; each part only accumulates
