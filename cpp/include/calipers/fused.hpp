@@ -78,13 +78,23 @@ class WidthBinner {
             lo_[static_cast<std::size_t>(i)] = i > 0 ? static_cast<double>(i) / static_cast<double>(bins) : -inf;
         }
     }
-    // p must lie in [0, 1].
-    std::int64_t operator()(double p) const {
-        auto i = static_cast<std::int64_t>(p * scale_);
-        i = i < bins_ - 1 ? i : bins_ - 1;
-        const auto k = static_cast<std::size_t>(i);
-        return i + static_cast<std::int64_t>(p >= up_[k]) - static_cast<std::int64_t>(p < lo_[k]);
-    }
+    // The binning function as a small value (pointers into the tables): hot loops keep it in
+    // registers instead of reloading the tables' addresses after every store.
+    struct View {
+        std::int64_t bins;
+        double scale;
+        const double* up;
+        const double* lo;
+        // p must lie in [0, 1].
+        std::int64_t operator()(double p) const {
+            auto i = static_cast<std::int64_t>(p * scale);
+            i = i < bins - 1 ? i : bins - 1;
+            const auto k = static_cast<std::size_t>(i);
+            return i + static_cast<std::int64_t>(p >= up[k]) - static_cast<std::int64_t>(p < lo[k]);
+        }
+    };
+    View view() const { return View{bins_, scale_, up_.data(), lo_.data()}; }
+    std::int64_t operator()(double p) const { return view()(p); }
 
   private:
     std::int64_t bins_;
@@ -115,11 +125,17 @@ class CellBinner {
             }
         }
     }
-    // p must lie in [0, 1].
-    std::int64_t operator()(double p) const {
-        const auto t = static_cast<std::size_t>(static_cast<std::int64_t>(p * static_cast<double>(kCells)));
-        return base_[t] + static_cast<std::int64_t>(p >= edge_[t]);
-    }
+    struct View {
+        const double* edge;
+        const std::int64_t* base;
+        // p must lie in [0, 1].
+        std::int64_t operator()(double p) const {
+            const auto t = static_cast<std::size_t>(static_cast<std::int64_t>(p * static_cast<double>(kCells)));
+            return base[t] + static_cast<std::int64_t>(p >= edge[t]);
+        }
+    };
+    View view() const { return View{edge_.data(), base_.data()}; }
+    std::int64_t operator()(double p) const { return view()(p); }
 
   private:
     std::vector<double> edge_;
@@ -134,6 +150,7 @@ class CutBinner {
   public:
     CutBinner(const double* cuts, std::size_t ncuts) : cuts_(cuts), end_(cuts + ncuts) {}
     std::int64_t operator()(double p) const { return std::upper_bound(cuts_, end_, p) - cuts_; }
+    CutBinner view() const { return *this; }
 
   private:
     const double* cuts_;
@@ -316,7 +333,8 @@ inline unsigned class_label_ok(L v, std::size_t K) {
 // as selects on a floating flag (the cheapest form measured): a bad value is replaced by 0
 // before anything is computed from it, and the caller words the error from the whole input.
 template <int Parts, class T, class L, class Binner>
-unsigned binary_range(const T* p, const L* y, const double* w, std::size_t n, const Binner& bin, Local& loc) {
+unsigned binary_range(const T* p, const L* y, const double* w, std::size_t n, const Binner& binner, Local& loc) {
+    const auto bin = binner.view();  // in registers, not reloaded after every store
     const LogTable& table = log_table();
     double bad = 0.0;
     std::uint64_t label_bad = 0;
@@ -406,7 +424,8 @@ inline unsigned row_sum_ok(double sum, double atol) {
 // Rows [0, n) of top-label input, scanned R at a time.
 template <int Parts, std::size_t R, class T, class L, class Binner>
 unsigned top_label_rows(const T* P, const L* y, const double* w, std::size_t n, std::size_t K, double atol,
-                        const Binner& bin, Local& loc) {
+                        const Binner& binner, Local& loc) {
+    const auto bin = binner.view();  // in registers, not reloaded after every store
     const LogTable& table = log_table();
     unsigned ok = 1;
     Packed* packed = w == nullptr ? loc.packed(0) : nullptr;
@@ -465,7 +484,8 @@ unsigned top_label_range(const T* P, const L* y, const double* w, std::size_t n,
 // Marginal: class k's column against 1[label == k], into stream k.
 template <int Parts, class T, class L, class Binner>
 unsigned marginal_range(const T* P, const L* y, const double* w, std::size_t n, std::size_t K, double atol,
-                        const Binner& bin, Local& loc) {
+                        const Binner& binner, Local& loc) {
+    const auto bin = binner.view();  // in registers, not reloaded after every store
     const LogTable& table = log_table();
     unsigned ok = 1;
     std::vector<Sum128> sq(K), ll(K);
