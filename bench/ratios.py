@@ -1,6 +1,8 @@
 """Print the benchmark ratio tables of calipers in one run (same arrays for everyone).
 
-    python bench/ratios.py                 # sketch updates and calibrators
+    python bench/ratios.py                 # one-pass metrics, sketch updates and calibrators
+    python bench/ratios.py speed           # ece vs np.sum and numpy, the sketch update by part,
+                                           # top-label vs numpy and torchmetrics (bench/speed_ratios.py)
     python bench/ratios.py sketch          # 1e5, 1e6, 1e7 binary; 1e6 x 10 and 1e5 x 1000 top-label
     python bench/ratios.py calibrators     # fits and transforms, 1e5 and 1e6 binary, logits
     python bench/ratios.py --quick ...     # smaller sizes
@@ -74,13 +76,17 @@ def datasets(quick: bool):
 
 def main() -> None:
     parser = argparse.ArgumentParser()
-    parser.add_argument("sections", nargs="*", help="sketch and/or calibrators (default: both)")
+    parser.add_argument("sections", nargs="*", help="speed, sketch and/or calibrators (default: all)")
     parser.add_argument("--quick", action="store_true")
     args = parser.parse_args()
-    args.sections = args.sections or ["sketch", "calibrators"]
-    unknown = set(args.sections) - {"sketch", "calibrators"}
+    args.sections = args.sections or ["speed", "sketch", "calibrators"]
+    unknown = set(args.sections) - {"speed", "sketch", "calibrators"}
     if unknown:
-        parser.error(f"unknown section(s) {sorted(unknown)}: choose sketch and/or calibrators")
+        parser.error(f"unknown section(s) {sorted(unknown)}: choose speed, sketch and/or calibrators")
+    if "speed" in args.sections:
+        from speed_ratios import speed_section
+
+        speed_section(args.quick)
     if "sketch" in args.sections:
         sketch_section(args.quick)
     if "calibrators" in args.sections:

@@ -34,7 +34,7 @@ def _params(backend_name: str, name: str) -> list[str]:
 
 
 def test_contract_lists_every_kernel() -> None:
-    assert len(KERNEL_NAMES) == 24
+    assert len(KERNEL_NAMES) == 26
     assert {"accumulate", "knn", "temperature_fit", "unit_stats", "det_log"} <= set(KERNEL_NAMES)
 
 
@@ -94,6 +94,18 @@ def _accumulate(k: Any, bins: int, streams: int, scores: np.ndarray, labels: np.
     return acc
 
 
+W1 = RNG.random(1000) * 3
+WINT = RNG.integers(0, 4, 1000).astype(np.float64)
+W500 = RNG.random(500) * 2
+
+
+def _checked(k: Any, bins: int, streams: int, scores: np.ndarray, labels: np.ndarray, kind: int, w: Any) -> np.ndarray:
+    acc = _acc(bins, streams)
+    acc[::7] = 12345  # a state that already holds something: the kernel adds to it
+    k.accumulate_checked(acc, bins, streams, _grid.PART_ALL, scores, labels, kind, w, 1e-6)
+    return acc
+
+
 def _rows(k: Any, bins: int, octaves: int, sub_bits: int, rows: np.ndarray, nrows: int) -> np.ndarray:
     size = bins + (2 * (1 + octaves * (1 << sub_bits)) if octaves else 0)
     acc = np.zeros(nrows * (size * _grid.FIELDS + 4), np.uint64)
@@ -114,6 +126,24 @@ VALID: dict[str, Callable[[Any], Any]] = {
         _rows(k, 15, 31, 6, np.array([0, 2, 1] * 333 + [2], np.int64), 3),
         _rows(k, 7, 5, 2, np.zeros(1000, np.int64), 1),
         _rows(k, 4, 0, 0, np.arange(1000, dtype=np.int64) % 5, 5),
+    ],
+    "accumulate_checked": lambda k: [
+        _checked(k, 15, 1, P1, Y1, 0, None),
+        _checked(k, 15, 1, P1, Y1, 0, W1),
+        _checked(k, 7, 1, P10, Y10, 1, W500),
+        _checked(k, 3, 10, P10, Y10, 2, W500),
+        _checked(k, 15, 1, P10.astype(np.float32), Y10.astype(np.int16), 1, None),
+    ],
+    "binned_sums": lambda k: [
+        k.binned_sums(P1, Y1, None, 15, 0, 1, -1.0),
+        k.binned_sums(P1, Y1, W1, 15, 0, 5, -1.0),
+        k.binned_sums(P1, Y1.astype(bool), WINT, 10, 0, 9, -1.0),
+        k.binned_sums(P1, Y1, None, 5, 0, 1, -1.0, np.array([0.1, 0.5, 0.5, 0.9])),
+        k.binned_sums(P10, Y10, None, 15, 1, 5, 1e-6),
+        k.binned_sums(P10, Y10, W500, 7, 1, 9, -1.0),
+        k.binned_sums(P10, Y10, W500, 3, 2, 5, 1e-6),
+        k.binned_sums(P10.astype(np.float32), Y10.astype(np.uint8), None, 2000, 1, 1, 1e-6),
+        k.binned_sums(P10[:4], Y10[:4], None, 15, 2, 1, -1.0),
     ],
     "top_label": lambda k: k.top_label(P10, Y10),
     "binned_stats_edges": lambda k: [
@@ -248,6 +278,43 @@ BAD: list[tuple[str, Callable[[Any], Any]]] = [
             _acc(15, 1), 15, 40, 6, np.zeros(2, np.int64), np.array([0.5, 0.5]), np.zeros(2, np.uint8)
         ),
     ),
+    ("sums NaN", lambda k: k.binned_sums(np.array([0.5, np.nan]), np.array([0, 1]), None, 15, 0, 1, -1.0)),
+    ("sums range", lambda k: k.binned_sums(np.array([0.5, 1.5, -2.0]), np.array([0, 1, 1]), None, 15, 0, 1, -1.0)),
+    ("sums inf", lambda k: k.binned_sums(np.array([np.inf, 0.1]), np.array([0, 1]), None, 15, 0, 1, -1.0)),
+    ("sums label", lambda k: k.binned_sums(np.array([0.5, 0.2]), np.array([0, 2]), None, 15, 0, 1, -1.0)),
+    ("sums class label", lambda k: k.binned_sums(P10, Y10 - 1, None, 15, 1, 1, 1e-6)),
+    ("sums row sum", lambda k: k.binned_sums(P10 * 1.01, Y10, None, 15, 1, 1, 1e-6)),
+    ("sums 2-D NaN", lambda k: k.binned_sums(np.where(P10 > 0.5, np.nan, P10), Y10, None, 15, 2, 1, 1e-6)),
+    ("sums 2-D range no row check", lambda k: k.binned_sums(P10 * 3, Y10, None, 15, 1, 1, -1.0)),
+    ("sums negative weight", lambda k: k.binned_sums(P1, Y1, -W1, 15, 0, 1, -1.0)),
+    ("sums NaN weight", lambda k: k.binned_sums(P1, Y1, np.where(W1 > 2, np.nan, W1), 15, 0, 1, -1.0)),
+    ("sums huge weight", lambda k: k.binned_sums(P1, Y1, W1 * 1e12, 15, 0, 1, -1.0)),
+    ("sums weight length", lambda k: k.binned_sums(P1, Y1, W1[:5], 15, 0, 1, -1.0)),
+    ("sums weight dtype", lambda k: k.binned_sums(P1, Y1, W1.astype(np.float32), 15, 0, 1, -1.0)),
+    ("sums weight list", lambda k: k.binned_sums(P1, Y1, [1.0] * 1000, 15, 0, 1, -1.0)),
+    ("sums bins", lambda k: k.binned_sums(P1, Y1, None, 0, 0, 1, -1.0)),
+    ("sums parts", lambda k: k.binned_sums(P1, Y1, None, 15, 0, 4, -1.0)),
+    ("sums kind", lambda k: k.binned_sums(P1, Y1, None, 15, 3, 1, -1.0)),
+    ("sums 2-D for binary", lambda k: k.binned_sums(P10, Y10, None, 15, 0, 1, -1.0)),
+    ("sums cuts length", lambda k: k.binned_sums(P1, Y1, None, 5, 0, 1, -1.0, np.array([0.5]))),
+    ("sums cuts unsorted", lambda k: k.binned_sums(P1, Y1, None, 3, 0, 1, -1.0, np.array([0.5, 0.1]))),
+    ("sums float16", lambda k: k.binned_sums(F16, Y1, None, 15, 0, 1, -1.0)),
+    ("sums lengths", lambda k: k.binned_sums(P1, Y1[:-1], None, 15, 0, 1, -1.0)),
+    ("checked row sum", lambda k: k.accumulate_checked(_acc(15, 1), 15, 1, 7, P10 * 0.9, Y10, 1, None, 1e-6)),
+    (
+        "checked NaN",
+        lambda k: k.accumulate_checked(_acc(15, 1), 15, 1, 7, np.array([np.nan]), np.array([0]), 0, None, -1.0),
+    ),
+    ("checked label", lambda k: k.accumulate_checked(_acc(15, 10), 15, 10, 7, P10, Y10 + 1, 2, None, 1e-6)),
+    ("checked weight", lambda k: k.accumulate_checked(_acc(15, 1), 15, 1, 7, P1, Y1, 0, -W1, -1.0)),
+    ("checked weight inf", lambda k: k.accumulate_checked(_acc(15, 1), 15, 1, 7, P1, Y1, 0, W1 + np.inf, -1.0)),
+    ("checked weight length", lambda k: k.accumulate_checked(_acc(15, 1), 15, 1, 7, P1, Y1, 0, W1[:3], -1.0)),
+    ("checked size", lambda k: k.accumulate_checked(_acc(15, 1), 14, 1, 7, P1, Y1, 0, None, -1.0)),
+    (
+        "checked acc dtype",
+        lambda k: k.accumulate_checked(np.zeros(_grid.stream_size(15)), 15, 1, 7, P1, Y1, 0, None, -1.0),
+    ),
+    ("checked kind", lambda k: k.accumulate_checked(_acc(15, 1), 15, 1, 7, P1, Y1, 4, None, -1.0)),
     ("top_label no columns", lambda k: k.top_label(np.zeros((3, 0)), np.zeros(3, np.int8))),
     ("binned unsorted cuts", lambda k: k.binned_stats_edges(P1, Y1, np.array([0.5, 0.1]), True, 3)),
     ("binned nbins", lambda k: k.binned_stats_edges(P1, Y1, np.array([0.5]), True, 0)),
@@ -351,6 +418,24 @@ def test_failed_accumulate_changes_nothing(backend: str) -> None:
     with pytest.raises(ValueError, match="NaN"):
         k.accumulate(acc, 15, 1, 7, scores, Y1, 0)
     np.testing.assert_array_equal(acc, before)
+
+
+def test_failed_accumulate_checked_changes_nothing(backend: str) -> None:
+    k = _backend.resolve(backend)
+    acc = _checked(k, 15, 1, P1, Y1, 0, W1)
+    before = acc.copy()
+    weights = W1.copy()
+    weights[-1] = -1.0  # the last row: a kernel that added as it went would have changed acc
+    with pytest.raises(ValueError, match="sample_weight must be >= 0: 1 value"):
+        k.accumulate_checked(acc, 15, 1, 7, P1, Y1, 0, weights, -1.0)
+    rows = P10.copy()
+    rows[-1] *= 1.5
+    acc2 = _checked(k, 15, 1, P10, Y10, 1, None)
+    before2 = acc2.copy()
+    with pytest.raises(ValueError, match="each row of scores must sum to 1"):
+        k.accumulate_checked(acc2, 15, 1, 7, rows, Y10, 1, None, 1e-6)
+    np.testing.assert_array_equal(acc, before)
+    np.testing.assert_array_equal(acc2, before2)
 
 
 # --------------------------------------------------------------- the extension on its own

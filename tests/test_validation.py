@@ -97,7 +97,7 @@ def test_bad_options():
     with pytest.raises(ValueError, match="norm must be one of"):
         calipers.ece(p, y, norm="l3")
     with pytest.raises(ValueError, match="compat must be one of"):
-        calipers.ece(p, y, compat="netcal")
+        calipers.ece(p, y, compat="relplot")  # netcal and torchmetrics are modes now (issue 14)
     with pytest.raises(ValueError, match="debiased=True is defined for norm='l2'"):
         calipers.ece(p, y, norm="max", debiased=True)
     with pytest.raises(ValueError, match="mode must be"):

@@ -176,6 +176,7 @@ void register_logscan(py::module_& m);
 void register_knn(py::module_& m);
 void register_monitor(py::module_& m);
 void register_debias(py::module_& m);
+void register_fused(py::module_& m);
 
 PYBIND11_MODULE(_core, m, py::mod_gil_not_used()) {
     m.doc() = "calipers C++ kernels (private; use the calipers package)";
@@ -203,6 +204,7 @@ PYBIND11_MODULE(_core, m, py::mod_gil_not_used()) {
     register_knn(m);
     register_monitor(m);
     register_debias(m);
+    register_fused(m);
 #ifdef CALIPERS_VERSION_INFO
 #define CALIPERS_STR(x) #x
 #define CALIPERS_XSTR(x) CALIPERS_STR(x)

@@ -15,6 +15,7 @@ _Counts = tuple[tuple[int, ...], tuple[int, ...]]
 GRID_CELLS: int
 GRID_OCTAVES: int
 GRID_SUB_BITS: int
+WEIGHT_BITS: int
 __version__: str
 
 # validation
@@ -25,6 +26,27 @@ def validate_probs(scores: _Floats, labels: _Ints, atol: float, check_rows: bool
 def accumulate(
     acc: npt.NDArray[np.uint64], bins: int, streams: int, parts: int, scores: _Floats, labels: _Ints, kind: int
 ) -> None: ...
+def accumulate_checked(
+    acc: npt.NDArray[np.uint64],
+    bins: int,
+    streams: int,
+    parts: int,
+    scores: _Floats,
+    labels: _Ints,
+    kind: int,
+    weights: _F64 | None,
+    atol: float,
+) -> None: ...
+def binned_sums(
+    scores: _Floats,
+    labels: _Ints,
+    weights: _F64 | None,
+    bins: int,
+    kind: int,
+    parts: int,
+    atol: float,
+    cuts: _F64 | None = None,
+) -> npt.NDArray[np.uint64]: ...
 def top_label(scores: _Floats, labels: _Ints) -> tuple[_F64, npt.NDArray[np.int8]]: ...
 def binned_stats_edges(
     scores: _Floats, labels: _Ints, cuts: _F64, right_closed: bool, nbins: int

@@ -1,9 +1,17 @@
-"""Cross-fitted calibration of any scikit-learn-style classifier (needs scikit-learn).
+"""scikit-learn integration (needs scikit-learn).
 
-Like ``CalibratedClassifierCV(ensemble=False)``: the classifier's out-of-fold
-probabilities (k-fold, stratified) train one calipers calibrator, and the classifier is
-then refitted on all the data. Out-of-fold scores keep the calibrator from learning the
-classifier's overconfidence on its own training data.
+* :class:`CalibratedClassifier`: cross-fitted calibration of any classifier, like
+  ``CalibratedClassifierCV(ensemble=False)``: the classifier's out-of-fold probabilities
+  (k-fold, stratified) train one calipers calibrator, and the classifier is then refitted on
+  all the data. Out-of-fold scores keep the calibrator from learning the classifier's
+  overconfidence on its own training data.
+* Scorers for ``GridSearchCV(scoring=...)``, ``cross_validate(scoring=...)`` and friends:
+  :data:`ece_scorer`, :data:`smooth_ece_scorer`, :data:`brier_skill_scorer`, or any metric
+  through :func:`make_calibration_scorer`. scikit-learn maximizes scores, so a loss
+  (ECE, smooth ECE) is returned negated, as its ``neg_log_loss`` is; the Brier skill score is
+  already "greater is better". A scorer calls the estimator's ``predict_proba``: binary
+  problems score P(classes_[1]) against y == classes_[1]; multiclass problems the top-label
+  confidence against correctness, with y mapped through ``classes_``.
 """
 
 from __future__ import annotations
@@ -23,10 +31,20 @@ from .calibration import (
     ScalingBinning,
     TemperatureScaling,
 )
+from .metrics import brier_skill_score, ece, smooth_ece
 
 require("sklearn", "calipers.sklearn")
 from sklearn.base import BaseEstimator, ClassifierMixin, clone  # noqa: E402
 from sklearn.model_selection import StratifiedKFold  # noqa: E402
+
+__all__ = [
+    "CalibratedClassifier",
+    "CalibrationScorer",
+    "make_calibration_scorer",
+    "ece_scorer",
+    "smooth_ece_scorer",
+    "brier_skill_scorer",
+]
 
 METHODS: dict[str, type[Calibrator]] = {
     "platt": PlattScaling,
@@ -139,3 +157,55 @@ def _full_proba(model: Any, X: Any, n_classes: int) -> np.ndarray:
     out = np.zeros((P.shape[0], n_classes))
     out[:, model.classes_] = P
     return out
+
+
+class CalibrationScorer:
+    """A scikit-learn scorer ``scorer(estimator, X, y, sample_weight=None)`` computing a
+    calipers metric on ``estimator.predict_proba(X)``; ``sign`` -1 for a loss (lower is
+    better), +1 for a skill (higher is better), as scikit-learn's scorers carry ``_sign``.
+
+    Use the ready-made :data:`ece_scorer`, :data:`smooth_ece_scorer` and
+    :data:`brier_skill_scorer`, or :func:`make_calibration_scorer`."""
+
+    def __init__(self, metric: Any, sign: int, name: str, kwargs: dict[str, Any] | None = None) -> None:
+        if sign not in (-1, 1):
+            raise ValueError(f"sign must be -1 or 1, got {sign!r}")
+        self._metric = metric
+        self._sign = sign
+        self._name = name
+        self._kwargs = dict(kwargs or {})
+
+    def __repr__(self) -> str:
+        args = "".join(f", {k}={v!r}" for k, v in self._kwargs.items())
+        return f"make_calibration_scorer({self._name}, greater_is_better={self._sign > 0}{args})"
+
+    def __call__(self, estimator: Any, X: Any, y_true: Any, sample_weight: Any = None) -> float:
+        P = np.asarray(estimator.predict_proba(X), dtype=np.float64)
+        classes = np.asarray(getattr(estimator, "classes_", np.arange(P.shape[1])))
+        y = np.asarray(y_true)
+        codes = np.searchsorted(classes, y)
+        if np.any(codes >= classes.size) or np.any(classes[np.minimum(codes, classes.size - 1)] != y):
+            unknown = y[(codes >= classes.size) | (classes[np.minimum(codes, classes.size - 1)] != y)]
+            raise ValueError(f"y holds labels the estimator did not see in fit, e.g. {unknown[0]!r}")
+        if P.shape[1] == 2:  # binary: P(classes_[1]) against y == classes_[1]
+            value = self._metric(np.ascontiguousarray(P[:, 1]), codes == 1, sample_weight=sample_weight, **self._kwargs)
+        else:
+            value = self._metric(P, codes, sample_weight=sample_weight, **self._kwargs)
+        return float(self._sign * value)
+
+
+def make_calibration_scorer(metric: Any, *, greater_is_better: bool = False, **kwargs: Any) -> CalibrationScorer:
+    """A scorer for any calipers metric taking ``(scores, labels, sample_weight=...)``; the
+    keyword arguments go to the metric (e.g. ``bins=10``, ``norm="l2"``, ``row_sum_atol=``)."""
+    name = getattr(metric, "__name__", repr(metric))
+    return CalibrationScorer(metric, 1 if greater_is_better else -1, name, kwargs)
+
+
+ece_scorer = make_calibration_scorer(ece)
+"""Negated ECE (15 equal-width bins, top-label for multiclass): for ``scoring=``."""
+
+smooth_ece_scorer = make_calibration_scorer(smooth_ece)
+"""Negated smooth ECE: for ``scoring=``."""
+
+brier_skill_scorer = make_calibration_scorer(brier_skill_score, greater_is_better=True)
+"""Brier skill score (greater is better): for ``scoring=``."""

@@ -40,6 +40,48 @@ inline void add128(std::uint64_t* acc, std::uint64_t q) {
     acc[1] += (acc[0] < q) ? 1u : 0u;
 }
 
+// Sample weights are held in fixed point too: w becomes round(w * 2^24), an integer, so an
+// integer weight w adds exactly what w repeated rows add (times 2^24), every sum stays an
+// exact integer, and merges stay order-free. Weights must lie in [0, 2^39) so that
+// w * 2^24 + 1/2 stays below 2^63; the resolution is 2^-24 (6e-8) of one unit of weight.
+constexpr int kWeightBits = 24;
+constexpr double kWeightScale = 16777216.0;      // 2^24
+constexpr double kWeightLimit = 549755813888.0;  // 2^39
+
+// Round half up of w * 2^24 for w in [0, 2^39) (w * 2^24 is exact: a power-of-two scaling).
+inline std::uint64_t quantize_weight(double w) {
+    return static_cast<std::uint64_t>(static_cast<std::int64_t>(w * kWeightScale + 0.5));
+}
+
+// acc[0..1] (lo, hi) += a * b, the full 128-bit product.
+inline void mul_add128(std::uint64_t* acc, std::uint64_t a, std::uint64_t b) {
+#if defined(__SIZEOF_INT128__)
+    __extension__ typedef unsigned __int128 u128;
+    const u128 prod = static_cast<u128>(a) * b;
+    const auto plo = static_cast<std::uint64_t>(prod);
+    const auto phi = static_cast<std::uint64_t>(prod >> 64);
+#else
+    const std::uint64_t a0 = a & 0xffffffffu, a1 = a >> 32, b0 = b & 0xffffffffu, b1 = b >> 32;
+    const std::uint64_t p00 = a0 * b0, p01 = a0 * b1, p10 = a1 * b0, p11 = a1 * b1;
+    const std::uint64_t mid = (p00 >> 32) + (p01 & 0xffffffffu) + (p10 & 0xffffffffu);
+    const std::uint64_t plo = (mid << 32) | (p00 & 0xffffffffu);
+    const std::uint64_t phi = p11 + (p01 >> 32) + (p10 >> 32) + (mid >> 32);
+#endif
+    acc[0] += plo;
+    acc[1] += phi + ((acc[0] < plo) ? 1u : 0u);
+}
+
+// A 128-bit sum of 128-bit products held in registers.
+struct MulSum128 {
+    std::uint64_t v[2] = {0, 0};
+    void add(std::uint64_t a, std::uint64_t b) { mul_add128(v, a, b); }
+    void flush(std::uint64_t* acc) {
+        acc[0] += v[0];
+        acc[1] += v[1] + ((acc[0] < v[0]) ? 1u : 0u);
+        v[0] = v[1] = 0;
+    }
+};
+
 // A logarithm built only from IEEE +,-,*,/ and bit operations, so that the C++, Numba
 // and numpy backends return the same bits (libm and numpy's SIMD log may differ by an ulp).
 

@@ -12,9 +12,11 @@ import numpy as np
 RULE_NAN, RULE_INF, RULE_RANGE, RULE_ROW_SUM, RULE_LABEL = range(5)
 N_RULES = 5
 
-# Accumulation parts (sketch.hpp).
+# Accumulation parts (sketch.hpp); PART_SQUARES asks the one-pass sums (fused.hpp) for the
+# squared errors without the log-loss terms.
 PART_COARSE, PART_FINE, PART_TOTALS = 1, 2, 4
 PART_ALL = 7
+PART_SQUARES = 8
 
 # Kinds of input accumulated.
 KIND_BINARY, KIND_TOP_LABEL, KIND_MARGINAL = 0, 1, 2
@@ -23,6 +25,12 @@ KIND_BINARY, KIND_TOP_LABEL, KIND_MARGINAL = 0, 1, 2
 UNIT_SCALE = 2.0**62
 LOG_SCALE = 2.0**56
 LOG_LOSS_FLOOR = 1e-15
+
+# Sample weights (fixed_point.hpp): held as round(w 2^24), so integer weights are exact and
+# fractional ones have a resolution of 2^-24; each weight must lie in [0, 2^39).
+WEIGHT_BITS = 24
+WEIGHT_SCALE = 2.0**WEIGHT_BITS
+MAX_WEIGHT = 2.0**39
 
 # Fine grid (binning.hpp): cells uniform in exponent/mantissa of t = min(p, 1 - p).
 GRID_OCTAVES = 31

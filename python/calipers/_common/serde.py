@@ -1,12 +1,15 @@
 """Versioned binary format of calipers states (little-endian).
 
-Layout of a ReliabilitySketch blob, format version 1:
+Layout of a ReliabilitySketch blob, format versions 1 and 2 (2 only for a sketch holding
+fractional sample weights: flag bit 2, every count and sum then carries 24 fractional bits;
+version 1 readers refuse it by its version):
 
     offset size  field
     0      4     magic b"CLPR"
     4      1     format version (1)
     5      1     type id (1 = ReliabilitySketch)
-    6      1     flags (bit 0: empty; bit 1: bootstrap replicates follow the state)
+    6      1     flags (bit 0: empty; bit 1: bootstrap replicates follow the state;
+                 bit 2: weighted, counts and sums in units of 2^-24, version 2 only)
     7      1     kind (0 unset, 1 binary, 2 top-label, 3 marginal)
     8      4     bins (u32)
     12     4     streams (u32; classes in marginal mode, else 1)
@@ -33,7 +36,7 @@ import numpy as np
 
 MAGIC = b"CLPR"
 FORMAT_VERSION = 1
-READABLE_VERSIONS = (1,)
+READABLE_VERSIONS = (1, 2)
 # Type ids: one per kind of blob, never reused (a blob read as another kind must fail).
 TYPE_RELIABILITY_SKETCH = 1
 TYPE_CALIBRATOR = 2
@@ -49,6 +52,7 @@ _HEADER = struct.Struct("<4sBBBBIIIIdQ")
 HEADER_SIZE = _HEADER.size  # 40
 FLAG_EMPTY = 1
 FLAG_REPLICATES = 2  # the payload ends with R and R x 2 bins x 2 doubles (ReliabilitySketch(replicates=R))
+FLAG_WEIGHTED = 4  # counts and sums carry 24 fractional bits of sample weight (format version 2)
 
 
 def pack(
@@ -61,10 +65,11 @@ def pack(
     sub_bits: int,
     row_sum_atol: float,
     payload: np.ndarray,
+    version: int = FORMAT_VERSION,
 ) -> bytes:
     words = np.ascontiguousarray(payload, dtype="<u8")
     head = _HEADER.pack(
-        MAGIC, FORMAT_VERSION, type_id, flags, kind, bins, streams, octaves, sub_bits, row_sum_atol, words.size
+        MAGIC, version, type_id, flags, kind, bins, streams, octaves, sub_bits, row_sum_atol, words.size
     )
     body = head + words.tobytes()
     return body + struct.pack("<I", zlib.crc32(body) & 0xFFFFFFFF)
@@ -104,7 +109,12 @@ def _check_crc(data: bytes, end: int) -> None:
 def unpack(data: bytes, expected_type: int) -> tuple[tuple[int, ...], float, np.ndarray]:
     """Return ((flags, kind, bins, streams, octaves, sub_bits), row_sum_atol, payload)."""
     data, fields = _open(data, _HEADER, expected_type)
+    version = fields[1]
     flags, kind, bins, streams, octaves, sub_bits, atol, words = fields[3:]
+    if bool(flags & FLAG_WEIGHTED) != (version == 2):
+        raise ValueError(
+            f"calipers blob version {version} with flags {flags:#x}: the weighted flag goes with version 2"
+        )
     expected_len = HEADER_SIZE + 8 * words + 4
     if len(data) != expected_len:
         raise ValueError(

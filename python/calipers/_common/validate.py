@@ -15,7 +15,17 @@ from typing import Any, Literal
 
 import numpy as np
 
-from .grid import KIND_BINARY, KIND_MARGINAL, KIND_TOP_LABEL, RULE_INF, RULE_LABEL, RULE_NAN, RULE_RANGE, RULE_ROW_SUM
+from .grid import (
+    KIND_BINARY,
+    KIND_MARGINAL,
+    KIND_TOP_LABEL,
+    MAX_WEIGHT,
+    RULE_INF,
+    RULE_LABEL,
+    RULE_NAN,
+    RULE_RANGE,
+    RULE_ROW_SUM,
+)
 
 NanPolicy = Literal["raise", "omit"]
 Mode = Literal["top-label", "marginal"]
@@ -30,6 +40,7 @@ class Checked:
     scores: np.ndarray  # float32/float64, (n,) or (n, K)
     labels: np.ndarray  # int8/uint8/int16/int32/int64, (n,)
     kind: int  # KIND_BINARY, KIND_TOP_LABEL or KIND_MARGINAL
+    weights: np.ndarray | None = None  # float64 (n,), finite, >= 0 (checked), or None
 
     @property
     def n(self) -> int:
@@ -115,15 +126,18 @@ def as_labels(x: Any, name: str = "labels") -> np.ndarray:
     return np.ascontiguousarray(arr, dtype=np.int64)
 
 
-def _omit_nan(scores: np.ndarray, labels_raw: Any, labels: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+def _omit_nan(
+    scores: np.ndarray, labels_raw: Any, labels: np.ndarray, weights: np.ndarray | None
+) -> tuple[np.ndarray, np.ndarray, np.ndarray | None]:
     bad = np.isnan(scores) if scores.ndim == 1 else np.isnan(scores).any(axis=1)
     raw = np.asarray(labels_raw)
     if raw.dtype.kind == "f" and raw.shape == bad.shape:
         bad = bad | np.isnan(raw)
     if bad.any():
         keep = ~bad
-        return np.ascontiguousarray(scores[keep]), np.ascontiguousarray(labels[keep])
-    return scores, labels
+        w = None if weights is None else np.ascontiguousarray(weights[keep])
+        return np.ascontiguousarray(scores[keep]), np.ascontiguousarray(labels[keep]), w
+    return scores, labels, weights
 
 
 def _where(scores: np.ndarray, flat_index: int) -> str:
@@ -159,9 +173,11 @@ def raise_violations(
         elif rule == RULE_RANGE:
             msg = f"{sname} must lie in [0, 1]: {c} value(s) outside, first at {_where(scores, i)}"
         elif rule == RULE_ROW_SUM:
-            total = float(np.sum(scores[i], dtype=np.float64))
+            total = 0.0
+            for v in scores[i].tolist():  # left to right: the sum the rule tests
+                total += v
             msg = (
-                f"each row of {sname} must sum to 1 within row_sum_atol={atol:g}: {c} row(s) do not, "
+                f"each row of {sname} must sum to 1 within row_sum_atol={float(atol)!r}: {c} row(s) do not, "
                 f"first at row {i} (sum {total!r}); probabilities are never renormalized silently"
             )
         else:
@@ -170,18 +186,61 @@ def raise_violations(
         raise ValueError(msg)
 
 
-def check(
+def as_weights(sample_weight: Any, n: int, name: str = "sample_weight") -> np.ndarray | None:
+    """None, or one float64 weight per row (C-contiguous, native): TypeError for non-numbers,
+    ValueError for a wrong shape. Values are checked by :func:`check_weight_values` (or by the
+    fused kernels, which apply the same rules)."""
+    if sample_weight is None:
+        return None
+    w = _array(sample_weight, name)
+    if w.shape != (n,):
+        raise ValueError(f"{name} must have shape ({n},), one weight per row, got {w.shape}")
+    return np.ascontiguousarray(w, dtype=np.float64)
+
+
+def weight_error(w: np.ndarray, name: str = "sample_weight") -> str | None:
+    """The message of the first weight rule with offenders, in priority order: finite,
+    >= 0, below 2^39 (weights are held with 24 fractional bits, cpp weights.hpp); None if
+    every weight is valid. The C++, Numba and numpy kernels word it identically."""
+    finite = np.isfinite(w)
+    rules = (
+        (~finite, "must be finite", "are not"),
+        (finite & (w < 0), "must be >= 0", "are negative"),
+        (
+            finite & (w >= MAX_WEIGHT),
+            "must be below 2^39 = 549755813888 (weights are held with 24 fractional bits)",
+            "are not",
+        ),
+    )
+    for mask, rule, verb in rules:
+        count = int(np.count_nonzero(mask))
+        if count:
+            i = int(np.argmax(mask))
+            return f"{name} {rule}: {count} value(s) {verb}, first at index {i} (value {float(w[i])!r})"
+    return None
+
+
+def check_weight_values(w: np.ndarray | None, name: str = "sample_weight") -> None:
+    """Raise the ValueError of :func:`weight_error` (nothing for None)."""
+    if w is not None:
+        msg = weight_error(w, name)
+        if msg is not None:
+            raise ValueError(msg)
+
+
+def prepare(
     scores: Any,
     labels: Any,
-    backend: ModuleType,
     *,
     mode: Mode | None = "top-label",
     nan_policy: NanPolicy = "raise",
     row_sum_atol: float = DEFAULT_ROW_SUM_ATOL,
-    check_range: bool = True,
-    check_rows: bool = True,
+    sample_weight: Any = None,
 ) -> Checked:
-    """Validate a (scores, labels) pair. ``mode`` only matters for 2-D scores."""
+    """The structural half of :func:`check`: options, kinds, dtypes, shapes, lengths, the
+    weights' shape, ``nan_policy="omit"`` and emptiness. The values are not checked: the
+    fused kernels check them in their own pass (and :func:`check` with the backend's
+    validation kernel)."""
     if nan_policy not in ("raise", "omit"):
         raise ValueError(f"nan_policy must be 'raise' or 'omit', got {nan_policy!r}")
     if mode not in (None, "top-label", "marginal"):
@@ -198,27 +257,49 @@ def check(
         raise ValueError(f"scores and labels must have the same length, got {s.shape[0]} and {y.shape[0]}")
     if s.ndim == 2 and s.shape[1] < 2:
         raise ValueError(f"2-D scores need at least 2 classes (columns), got shape {s.shape}")
+    w = as_weights(sample_weight, s.shape[0])
     if nan_policy == "omit":
-        s, y = _omit_nan(s, labels_raw, y)
+        s, y, w = _omit_nan(s, labels_raw, y, w)
     if s.shape[0] == 0:
         raise ValueError("scores is empty: at least one sample is needed")
+    kind = KIND_BINARY if s.ndim == 1 else (KIND_MARGINAL if mode == "marginal" else KIND_TOP_LABEL)
+    return Checked(s, y, kind, w)
+
+
+def check(
+    scores: Any,
+    labels: Any,
+    backend: ModuleType,
+    *,
+    mode: Mode | None = "top-label",
+    nan_policy: NanPolicy = "raise",
+    row_sum_atol: float = DEFAULT_ROW_SUM_ATOL,
+    check_range: bool = True,
+    check_rows: bool = True,
+    sample_weight: Any = None,
+) -> Checked:
+    """Validate a (scores, labels) pair (and ``sample_weight``). ``mode`` only matters for
+    2-D scores."""
+    c = prepare(
+        scores, labels, mode=mode, nan_policy=nan_policy, row_sum_atol=row_sum_atol, sample_weight=sample_weight
+    )
+    s, y = c.scores, c.labels
     rules = [RULE_NAN, RULE_INF]
     if check_range:
         rules.append(RULE_RANGE)
     if s.ndim == 1:
         counts, firsts = backend.validate_binary(s, y)
-        kind = KIND_BINARY
     else:
         counts, firsts = backend.validate_probs(s, y, float(row_sum_atol), bool(check_rows))
         if check_rows:
             rules.append(RULE_ROW_SUM)
-        kind = KIND_MARGINAL if mode == "marginal" else KIND_TOP_LABEL
     rules.append(RULE_LABEL)
-    shown = np.asarray(labels_raw) if nan_policy == "raise" else y
+    shown = np.asarray(labels) if nan_policy == "raise" else y
     if shown.shape != y.shape or shown.dtype.kind not in "biuf":
         shown = y
     raise_violations(counts, firsts, s, shown, rules=tuple(rules), atol=row_sum_atol)
-    return Checked(s, y, kind)
+    check_weight_values(c.weights)
+    return c
 
 
 def check_int(name: str, value: Any, lo: int, hi: int | None = None) -> int:

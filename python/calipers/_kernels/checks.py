@@ -10,7 +10,17 @@ from typing import Any
 
 import numpy as np
 
-from .._common.grid import KIND_BINARY, KIND_MARGINAL, N_RULES, RULE_INF, RULE_LABEL, RULE_NAN, RULE_RANGE, stream_size
+from .._common.grid import (
+    KIND_BINARY,
+    KIND_MARGINAL,
+    N_RULES,
+    RULE_INF,
+    RULE_LABEL,
+    RULE_NAN,
+    RULE_RANGE,
+    RULE_ROW_SUM,
+    stream_size,
+)
 from .._common.validate import check_class_labels, raise_violations
 
 MAX_BINS = 1_000_000
@@ -302,3 +312,96 @@ def fine_cell_args(p: Any) -> np.ndarray:
     if not np.all((p >= 0) & (p <= 1)):
         raise ValueError("fine_cell needs p in [0, 1]")
     return p
+
+
+def _kind(kind: int) -> None:
+    if kind not in (0, 1, 2):
+        raise ValueError("kind must be 0 (binary), 1 (top-label) or 2 (marginal)")
+
+
+def pair_args(scores: Any, labels: Any, kind: int) -> tuple[np.ndarray, np.ndarray]:
+    """register_fused.cpp check_pair: the kind, dimensions and lengths of (scores, labels)."""
+    _kind(kind)
+    scores = require_ndim(scores, "scores", 1 if kind == KIND_BINARY else 2)
+    labels = require_ndim(labels, "labels", 1)
+    if labels.shape[0] != scores.shape[0]:
+        raise ValueError(f"scores and labels must have the same length, got {scores.shape[0]} and {labels.shape[0]}")
+    if kind != KIND_BINARY and scores.shape[1] < 1:
+        raise ValueError("scores must have at least one column")
+    return scores, labels
+
+
+def weights_arg(weights: Any, n: int) -> np.ndarray | None:
+    """register_fused.cpp weights_of: None, or one native contiguous float64 weight per row."""
+    if weights is None:
+        return None
+    if not isinstance(weights, np.ndarray):
+        raise TypeError("sample_weight must be None or a float64 array")
+    require_ndim(weights, "sample_weight", 1)
+    require_size(weights, "sample_weight", n, "one entry per row")
+    return require_f64(weights, "sample_weight")
+
+
+def dtypes(scores: np.ndarray, labels: np.ndarray) -> None:
+    """arrays.hpp dispatch: float32/float64 scores, integer or bool labels."""
+    require_float(scores, "scores")
+    if not labels.flags.c_contiguous:
+        raise ValueError("labels must be C-contiguous")
+    if not labels.dtype.isnative:
+        raise TypeError(f"labels must be in native byte order, got {_dtype_name(labels)}")
+    if (labels.dtype.kind, labels.dtype.itemsize) not in _LABEL_KINDS:
+        raise TypeError(f"labels must be int8/16/32/64, uint8 or bool, got {_dtype_name(labels)}")
+
+
+def fused_args(
+    scores: Any, labels: Any, weights: Any, bins: int, kind: int, parts: int, cuts: Any
+) -> tuple[np.ndarray, np.ndarray, np.ndarray | None, np.ndarray | None]:
+    """register_fused.cpp py_binned_sums and fused.hpp check_fused_spec, in their order."""
+    scores, labels = pair_args(scores, labels, kind)
+    bins_range(bins)
+    if cuts is not None:
+        if not isinstance(cuts, np.ndarray):
+            raise TypeError("cuts must be None or a float64 array")
+        require_ndim(cuts, "cuts", 1)
+        require_size(cuts, "cuts", bins - 1, "bins - 1 entries")
+        require_f64(cuts, "cuts")
+        require_sorted(cuts, "cuts")
+    weights = weights_arg(weights, scores.shape[0])
+    if kind == KIND_MARGINAL and scores.shape[1] > MAX_STREAMS:
+        raise ValueError("marginal sums need K <= 2^20 classes")
+    dtypes(scores, labels)
+    if not parts & 1 or parts & ~(1 | 4 | 8):
+        raise ValueError("parts must be 1 (bins), optionally with 4 (squares and log loss) or 8 (squares)")
+    return scores, labels, weights, cuts
+
+
+def checked_accumulation(
+    acc: Any, bins: int, streams: int, parts: int, scores: Any, labels: Any, kind: int, weights: Any
+) -> tuple[np.ndarray, np.ndarray, np.ndarray | None]:
+    """register_fused.cpp py_accumulate_checked and sketch.hpp check_accumulation."""
+    acc = _array(acc, "acc")
+    if acc.dtype != np.uint64 or not acc.flags.c_contiguous or not acc.flags.writeable:
+        raise TypeError("acc must be a writeable C-contiguous uint64 array")
+    scores, labels = pair_args(scores, labels, kind)
+    weights = weights_arg(weights, scores.shape[0])
+    dtypes(scores, labels)
+    accumulation(acc, bins, streams, parts, scores, kind)
+    return scores, labels, weights
+
+
+def raise_invalid(
+    scores: np.ndarray, labels: np.ndarray, weights: np.ndarray | None, atol: float, validators: Any
+) -> None:
+    """fused.hpp raise_fused / sketch.hpp accumulate_checked: the message of the first
+    violated value rule (scores, row sums when atol >= 0, labels), then the weights'.
+    ``validators``: an object with the backend's validate_binary and validate_probs."""
+    from .._common.validate import check_weight_values
+
+    if scores.ndim == 1:
+        counts = validators.validate_binary(scores, labels)
+        rules: tuple[int, ...] = (RULE_NAN, RULE_INF, RULE_RANGE, RULE_LABEL)
+    else:
+        counts = validators.validate_probs(scores, labels, atol, atol >= 0.0)
+        rules = (RULE_NAN, RULE_INF, RULE_RANGE) + ((RULE_ROW_SUM,) if atol >= 0.0 else ()) + (RULE_LABEL,)
+    raise_violations(counts[0], counts[1], scores, labels, rules=rules, atol=atol)
+    check_weight_values(weights)

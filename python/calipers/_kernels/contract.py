@@ -1,6 +1,6 @@
 """The kernel contract: every O(n) kernel, its arguments, dtypes and errors.
 
-Three backends implement it (24 kernels) with the same results and the same exceptions: the C++
+Three backends implement it (26 kernels) with the same results and the same exceptions: the C++
 extension ``calipers._core`` (stubs in ``calipers/_core.pyi``), ``numba_backend`` and the
 numpy reference ``numpy_backend``. ``tests/test_kernel_contract.py`` checks that each
 backend has every member with these parameter names, and ``tests/test_backends_agree.py``
@@ -82,6 +82,53 @@ class Kernels(Protocol):
         uint8 outcomes of one length (TypeError otherwise); rows outside [0, R), scores
         outside [0, 1] or outcomes above 1 raise ValueError before anything changes. With
         the fine grid, one row equals ``accumulate`` of the same pairs byte for byte."""
+        ...
+
+    def accumulate_checked(
+        self,
+        acc: npt.NDArray[np.uint64],
+        bins: int,
+        streams: int,
+        parts: int,
+        scores: Floats,
+        labels: Ints,
+        kind: int,
+        weights: F64 | None,
+        atol: float,
+    ) -> None:
+        """The sketch update of the Python layer: :meth:`accumulate` plus the checks the
+        Python layer would otherwise make in a second pass: rows of (n, K) input summing to 1
+        within ``atol`` (left to right; ``atol < 0``: no row check) and the weights. ``weights``
+        is None or one native C-contiguous float64 per row (TypeError otherwise; ValueError
+        for a wrong length), each finite, >= 0 and below 2^39 (ValueError naming
+        sample_weight, the rule, the count and the first index, after the score and label
+        rules). With weights every added count and sum carries 24 fractional bits: count +=
+        round(w 2^24), positives += round(w 2^24) y, sums += round(w 2^24) x the fixed-point
+        value (128-bit products), so an integer weight adds exactly 2^24 times what repeated
+        rows add; callers add into a zeroed state and rescale. Nothing changes on any error."""
+        ...
+
+    def binned_sums(
+        self,
+        scores: Floats,
+        labels: Ints,
+        weights: F64 | None,
+        bins: int,
+        kind: int,
+        parts: int,
+        atol: float,
+        cuts: F64 | None = None,
+    ) -> npt.NDArray[np.uint64]:
+        """The one pass of the one-shot metrics: validation, bin index and only the sums
+        asked for. Returns a new uint64 state of ``streams`` (K for ``kind`` 2, else 1) x
+        (bins x 4 + 4) words: per bin count, positives, sum(p) lo/hi (the sketch's fixed point)
+        and then sum((p-y)^2) lo/hi and sum(log loss) lo/hi. ``parts``: 1 (bins), plus 4 (both
+        totals) or 8 (squared errors only). Bins are equal-width, or with ``cuts`` (bins - 1
+        sorted float64 values) the number of cuts <= x. ``atol`` and ``weights`` as in
+        :meth:`accumulate_checked`. Any bad value, row sum, label or weight raises ValueError
+        with the Python layer's message (:func:`calipers._common.validate.check`,
+        :func:`calipers._common.validate.weight_error`); the integers do not depend on the
+        number of threads."""
         ...
 
     def top_label(self, scores: Floats, labels: Ints) -> tuple[F64, npt.NDArray[np.int8]]:

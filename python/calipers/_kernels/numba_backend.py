@@ -26,6 +26,7 @@ from .._common.grid import (
     N_RULES,
     PART_COARSE,
     PART_FINE,
+    PART_SQUARES,
     PART_TOTALS,
     RULE_INF,
     RULE_LABEL,
@@ -757,6 +758,216 @@ def accumulate_rows(acc, bins, octaves, sub_bits, rows, scores, positive):
         raise error
     cells = grid_cell_count(octaves, sub_bits)
     _accumulate_rows(acc, size, bins, width_edges(bins), octaves, sub_bits, cells, rows, scores, positive)
+
+
+# ---------------------------------------------------------------- weights and one-pass sums (fused.hpp)
+
+_U32 = np.uint64(0xFFFFFFFF)
+_S32 = np.uint64(32)
+_ONE = np.uint64(1)
+
+
+@_jit
+def _mul_add128(acc, j, a, b):
+    """acc[j], acc[j + 1] (lo, hi) += a b, the full 128-bit product (fixed_point.hpp)."""
+    a0, a1, b0, b1 = a & _U32, a >> _S32, b & _U32, b >> _S32
+    p00, p01, p10, p11 = a0 * b0, a0 * b1, a1 * b0, a1 * b1
+    mid = (p00 >> _S32) + (p01 & _U32) + (p10 & _U32)
+    lo = (mid << _S32) | (p00 & _U32)
+    hi = p11 + (p01 >> _S32) + (p10 >> _S32) + (mid >> _S32)
+    acc[j] += lo
+    if acc[j] < lo:
+        acc[j + 1] += _ONE
+    acc[j + 1] += hi
+
+
+@_jit
+def _quantize_weight(w):
+    return np.uint64(np.int64(w * 16777216.0 + 0.5))
+
+
+@_jit
+def _upper_bound(cuts, p):
+    lo, hi = 0, cuts.shape[0]
+    while lo < hi:
+        mid = (lo + hi) // 2
+        if cuts[mid] <= p:
+            lo = mid + 1
+        else:
+            hi = mid
+    return lo
+
+
+@_jit
+def _fused_pair(out, base, bins, edges, cuts, use_cuts, parts, p, positive, wq, weighted):
+    b = _upper_bound(cuts, p) if use_cuts else _width_index(p, bins, edges)
+    j = base + b * FIELDS
+    q = np.uint64(p * UNIT_SCALE)
+    if weighted:
+        out[j] += wq
+        if positive:
+            out[j + 1] += wq
+        _mul_add128(out, j + 2, wq, q)
+    else:
+        out[j] += _ONE
+        if positive:
+            out[j + 1] += _ONE
+        _add128(out, j + 2, q)
+    tot = base + bins * FIELDS
+    yv = 1.0 if positive else 0.0
+    if parts & (PART_TOTALS | PART_SQUARES):
+        r = p - yv
+        qs = np.uint64(r * r * UNIT_SCALE)
+        if weighted:
+            _mul_add128(out, tot, wq, qs)
+        else:
+            _add128(out, tot, qs)
+    if parts & PART_TOTALS:
+        qq = p * yv + (1.0 - p) * (1.0 - yv)
+        if qq < LOG_LOSS_FLOOR:
+            qq = LOG_LOSS_FLOOR
+        v = -_det_log(qq)
+        if v < 0.0:
+            v = 0.0
+        ql = np.uint64(v * LOG_SCALE)
+        if weighted:
+            _mul_add128(out, tot + 2, wq, ql)
+        else:
+            _add128(out, tot + 2, ql)
+
+
+@_jit
+def _fused_binary(out, bins, edges, cuts, use_cuts, parts, scores, labels, w, weighted):
+    for i in range(scores.shape[0]):
+        wq = _quantize_weight(w[i]) if weighted else _ONE
+        _fused_pair(out, 0, bins, edges, cuts, use_cuts, parts, np.float64(scores[i]), labels[i] == 1, wq, weighted)
+
+
+@_jit
+def _fused_top(out, bins, edges, cuts, use_cuts, parts, scores, labels, w, weighted):
+    n, K = scores.shape
+    for i in range(n):
+        wq = _quantize_weight(w[i]) if weighted else _ONE
+        arg = 0
+        for k in range(1, K):
+            if scores[i, k] > scores[i, arg]:
+                arg = k
+        conf = np.float64(scores[i, arg])
+        _fused_pair(out, 0, bins, edges, cuts, use_cuts, parts, conf, np.int64(labels[i]) == arg, wq, weighted)
+
+
+@_jit
+def _fused_marginal(out, bins, edges, cuts, use_cuts, parts, scores, labels, w, weighted):
+    n, K = scores.shape
+    size = bins * FIELDS + 4
+    for i in range(n):
+        wq = _quantize_weight(w[i]) if weighted else _ONE
+        lab = np.int64(labels[i])
+        for k in range(K):
+            _fused_pair(
+                out, k * size, bins, edges, cuts, use_cuts, parts, np.float64(scores[i, k]), lab == k, wq, weighted
+            )
+
+
+def binned_sums(scores, labels, weights, bins, kind, parts, atol, cuts=None):
+    """fused.hpp binned_sums (same checks, same integers)."""
+    scores, labels, weights, cuts = checks.fused_args(scores, labels, weights, bins, kind, parts, cuts)
+    checks.raise_invalid(scores, labels, weights, atol if kind != KIND_BINARY else -1.0, _validators)
+    streams = scores.shape[1] if kind == KIND_MARGINAL else 1
+    out = np.zeros(streams * stream_size(bins, 0), np.uint64)
+    w = np.zeros(1) if weights is None else weights
+    c = np.zeros(1) if cuts is None else cuts
+    fn = {KIND_BINARY: _fused_binary, KIND_TOP_LABEL: _fused_top, KIND_MARGINAL: _fused_marginal}[kind]
+    fn(out, int(bins), width_edges(bins), c, cuts is not None, int(parts), scores, labels, w, weights is not None)
+    return out
+
+
+@_jit
+def _accumulate_weighted_binary(acc, bins, edges, parts, scores, labels, w):
+    for i in range(scores.shape[0]):
+        _add_weighted(acc, 0, bins, edges, parts, np.float64(scores[i]), labels[i] == 1, _quantize_weight(w[i]))
+
+
+@_jit
+def _accumulate_weighted_top(acc, bins, edges, parts, scores, labels, w):
+    n, K = scores.shape
+    for i in range(n):
+        arg = 0
+        for k in range(1, K):
+            if scores[i, k] > scores[i, arg]:
+                arg = k
+        correct = np.int64(labels[i]) == arg
+        _add_weighted(acc, 0, bins, edges, parts, np.float64(scores[i, arg]), correct, _quantize_weight(w[i]))
+
+
+@_jit
+def _accumulate_weighted_marginal(acc, bins, edges, parts, scores, labels, w, size):
+    n, K = scores.shape
+    for i in range(n):
+        wq = _quantize_weight(w[i])
+        lab = np.int64(labels[i])
+        for k in range(K):
+            _add_weighted(acc, k * size, bins, edges, parts, np.float64(scores[i, k]), lab == k, wq)
+
+
+@_jit
+def _add_cell_weighted(acc, j, qp, positive, wq):
+    acc[j] += wq
+    if positive:
+        acc[j + 1] += wq
+    _mul_add128(acc, j + 2, wq, qp)
+
+
+@_jit
+def _add_weighted(acc, base, bins, edges, parts, p, positive, wq):
+    qp = np.uint64(p * UNIT_SCALE)
+    if parts & PART_COARSE:
+        _add_cell_weighted(acc, base + _width_index(p, bins, edges) * FIELDS, qp, positive, wq)
+    if parts & PART_FINE:
+        _add_cell_weighted(acc, base + (bins + _fine_cell(p)) * FIELDS, qp, positive, wq)
+    if parts & PART_TOTALS:
+        tot = base + (bins + GRID_CELLS) * FIELDS
+        yv = 1.0 if positive else 0.0
+        r = p - yv
+        _mul_add128(acc, tot, wq, np.uint64(r * r * UNIT_SCALE))
+        q = p * yv + (1.0 - p) * (1.0 - yv)
+        if q < LOG_LOSS_FLOOR:
+            q = LOG_LOSS_FLOOR
+        v = -_det_log(q)
+        if v < 0.0:
+            v = 0.0
+        _mul_add128(acc, tot + 2, wq, np.uint64(v * LOG_SCALE))
+
+
+class _Validators:
+    """This backend's validate_* kernels, for checks.raise_invalid."""
+
+    validate_binary = staticmethod(validate_binary)
+    validate_probs = staticmethod(validate_probs)
+
+
+_validators = _Validators()
+
+
+def accumulate_checked(acc, bins, streams, parts, scores, labels, kind, weights, atol):
+    """sketch.hpp accumulate_checked: accumulate's checks plus row sums and weights, then the
+    rows (weighted: 24 more fractional bits). Every check runs before ``acc`` changes."""
+    scores, labels, weights = checks.checked_accumulation(acc, bins, streams, parts, scores, labels, kind, weights)
+    checks.raise_invalid(scores, labels, weights, atol if kind != KIND_BINARY else -1.0, _validators)
+    edges = width_edges(bins)
+    if weights is None:
+        if kind == KIND_BINARY:
+            _accumulate_binary(acc, bins, edges, parts, scores, labels)
+        elif kind == KIND_TOP_LABEL:
+            _accumulate_top(acc, bins, edges, parts, scores, labels)
+        else:
+            _accumulate_marginal(acc, bins, edges, parts, scores, labels, stream_size(bins))
+    elif kind == KIND_BINARY:
+        _accumulate_weighted_binary(acc, bins, edges, parts, scores, labels, weights)
+    elif kind == KIND_TOP_LABEL:
+        _accumulate_weighted_top(acc, bins, edges, parts, scores, labels, weights)
+    else:
+        _accumulate_weighted_marginal(acc, bins, edges, parts, scores, labels, weights, stream_size(bins))
 
 
 # downstream debiasing (Tweedie's KDE score, h-calibration): kept in their own module

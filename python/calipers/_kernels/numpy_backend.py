@@ -24,6 +24,7 @@ from .._common.grid import (
     N_RULES,
     PART_COARSE,
     PART_FINE,
+    PART_SQUARES,
     PART_TOTALS,
     RULE_INF,
     RULE_LABEL,
@@ -31,6 +32,7 @@ from .._common.grid import (
     RULE_RANGE,
     RULE_ROW_SUM,
     UNIT_SCALE,
+    WEIGHT_SCALE,
     stream_size,
     width_edges,
 )
@@ -255,18 +257,7 @@ def accumulate(acc, bins, streams, parts, scores, labels, kind):
     checks.require_valid(counts, scores, labels)
     delta = np.zeros_like(acc)
     _accumulate(delta, bins, streams, parts, scores, labels, kind)
-    lo = np.concatenate(
-        [
-            s * stream_size(bins)
-            + np.concatenate(
-                [np.arange(bins + GRID_CELLS) * FIELDS + 2, (bins + GRID_CELLS) * FIELDS + np.array([0, 2])]
-            )
-            for s in range(streams)
-        ]
-    )
-    before = acc[lo]
-    acc += delta  # uint64 wraps; the carries of the 128-bit sums are restored below
-    acc[lo + 1] += (acc[lo] < before).astype(np.uint64)
+    _add_state_words(acc, delta, bins, streams)
 
 
 def _accumulate(acc, bins, streams, parts, scores, labels, kind):
@@ -655,6 +646,181 @@ def accumulate_rows(acc, bins, octaves, sub_bits, rows, scores, positive):
         lo, hi = state[:, col].copy(), state[:, col + 1].copy()
         _add128(lo, hi, add_lo, add_hi)
         state[:, col], state[:, col + 1] = lo, hi
+
+
+# ---------------------------------------------------------------- weights and one-pass sums (fused.hpp)
+
+
+def quantize_weights(w: np.ndarray) -> np.ndarray:
+    """fixed_point.hpp quantize_weight: round half up of w 2^24, as uint64."""
+    return (w * WEIGHT_SCALE + 0.5).astype(np.int64).astype(np.uint64)
+
+
+def _sum64(idx: np.ndarray, v: np.ndarray, ncells: int) -> np.ndarray:
+    """Per-cell sums of uint64 values, modulo 2^64 (exact, in 32-bit halves)."""
+    out = np.zeros(ncells, np.uint64)
+    for start in range(0, idx.size, _CHUNK):
+        i, vv = idx[start : start + _CHUNK], v[start : start + _CHUNK]
+        lo = np.bincount(i, weights=(vv & _M32).astype(np.float64), minlength=ncells).astype(np.uint64)
+        hi = np.bincount(i, weights=(vv >> np.uint64(32)).astype(np.float64), minlength=ncells).astype(np.uint64)
+        out += lo + (hi << np.uint64(32))
+    return out
+
+
+def _mul_sum128(idx: np.ndarray, a: np.ndarray, b: np.ndarray, ncells: int) -> tuple[np.ndarray, np.ndarray]:
+    """Per-cell sums of the full 128-bit products a b (uint64 each), as (lo, hi) modulo 2^128:
+    four 32-bit partial products, each summed in 32-bit halves (exact float64 bincounts)."""
+    lo_total = np.zeros(ncells, np.uint64)
+    hi_total = np.zeros(ncells, np.uint64)
+    s32 = np.uint64(32)
+
+    def bc(i: np.ndarray, v: np.ndarray) -> np.ndarray:
+        return np.bincount(i, weights=v.astype(np.float64), minlength=ncells).astype(np.uint64)
+
+    for start in range(0, idx.size, _CHUNK):
+        i = idx[start : start + _CHUNK]
+        aa, bb = a[start : start + _CHUNK], b[start : start + _CHUNK]
+        a0, a1, b0, b1 = aa & _M32, aa >> s32, bb & _M32, bb >> s32
+        p00, p01, p10, p11 = a0 * b0, a0 * b1, a1 * b0, a1 * b1
+        s0 = bc(i, p00 & _M32)
+        sm = bc(i, p00 >> s32) + bc(i, p01 & _M32) + bc(i, p10 & _M32)
+        sh = bc(i, p01 >> s32) + bc(i, p10 >> s32) + bc(i, p11 & _M32)
+        st = bc(i, p11 >> s32)
+        lo = s0 + ((sm & _M32) << s32)
+        hi = (sm >> s32) + sh + (st << s32) + (lo < s0).astype(np.uint64)
+        _add128(lo_total, hi_total, lo, hi)
+    return lo_total, hi_total
+
+
+def _add_cells_weighted(
+    cells: np.ndarray, idx: np.ndarray, q: np.ndarray, positive: np.ndarray, wq: np.ndarray
+) -> None:
+    """cells[(ncells, 4)] += per-cell (sum wq, sum wq y, sum wq q as 128 bits), exactly."""
+    ncells = cells.shape[0]
+    cells[:, 0] += _sum64(idx, wq, ncells)
+    cells[:, 1] += _sum64(idx, np.where(positive, wq, np.uint64(0)), ncells)
+    add_lo, add_hi = _mul_sum128(idx, wq, q, ncells)
+    lo, hi = cells[:, 2].copy(), cells[:, 3].copy()
+    _add128(lo, hi, add_lo, add_hi)
+    cells[:, 2], cells[:, 3] = lo, hi
+
+
+def _add_total_weighted(pair: np.ndarray, q: np.ndarray, wq: np.ndarray) -> None:
+    add_lo, add_hi = _mul_sum128(np.zeros(q.size, np.int64), wq, q, 1)
+    lo, hi = pair[0:1].copy(), pair[1:2].copy()
+    _add128(lo, hi, add_lo, add_hi)
+    pair[0], pair[1] = lo[0], hi[0]
+
+
+def _stream_pairs(scores: np.ndarray, labels: np.ndarray, kind: int) -> list[tuple[np.ndarray, np.ndarray]]:
+    if kind == KIND_BINARY:
+        return [(scores.astype(np.float64, copy=False), labels == 1)]
+    if kind == KIND_TOP_LABEL:
+        conf, correct = _top_label(scores, labels)
+        return [(conf, correct == 1)]
+    return [(scores[:, k].astype(np.float64), labels == k) for k in range(scores.shape[1])]
+
+
+def _fill_stream(
+    cells: np.ndarray,
+    totals: np.ndarray,
+    idx: np.ndarray,
+    p: np.ndarray,
+    positive: np.ndarray,
+    wq: np.ndarray | None,
+    squares: bool,
+    logs: bool,
+) -> None:
+    """One stream's cells (indexed by idx) and totals, weighted or not."""
+    qp = quantize(p, UNIT_SCALE)
+    pos = positive.astype(np.float64)
+    if wq is None:
+        _add_cells(cells, idx, qp, pos)
+    else:
+        _add_cells_weighted(cells, idx, qp, positive, wq)
+    if squares:
+        r = p - pos
+        q = quantize(r * r, UNIT_SCALE)
+        _add_total(totals[0:2], q) if wq is None else _add_total_weighted(totals[0:2], q, wq)
+    if logs:
+        q = quantize(log_loss_terms(p, positive), LOG_SCALE)
+        _add_total(totals[2:4], q) if wq is None else _add_total_weighted(totals[2:4], q, wq)
+
+
+def binned_sums(scores, labels, weights, bins, kind, parts, atol, cuts=None):
+    """fused.hpp binned_sums: per stream the bins (count, positives, score sum) and, by
+    ``parts``, the totals, in the sketch's fixed point (24 more fractional bits with
+    weights); the values, row sums (atol >= 0) and weights are checked first."""
+    scores, labels, weights, cuts = checks.fused_args(scores, labels, weights, bins, kind, parts, cuts)
+    checks.raise_invalid(scores, labels, weights, atol if kind != KIND_BINARY else -1.0, _Validators)
+    pairs = _stream_pairs(scores, labels, kind)
+    size = stream_size(bins, 0)
+    out = np.zeros(len(pairs) * size, np.uint64)
+    wq = None if weights is None else quantize_weights(weights)
+    for s, (p, positive) in enumerate(pairs):
+        row = out[s * size : (s + 1) * size]
+        idx = equal_width_index(p, bins) if cuts is None else np.searchsorted(cuts, p, side="right")
+        _fill_stream(
+            row[: bins * FIELDS].reshape(bins, FIELDS),
+            row[bins * FIELDS :],
+            idx,
+            p,
+            positive,
+            wq,
+            bool(parts & (PART_TOTALS | PART_SQUARES)),
+            bool(parts & PART_TOTALS),
+        )
+    return out
+
+
+def accumulate_checked(acc, bins, streams, parts, scores, labels, kind, weights, atol):
+    """sketch.hpp accumulate_checked: accumulate's checks plus the row sums of (n, K) input
+    (atol >= 0) and the weights, then the rows, weighted (24 more fractional bits) or not."""
+    scores, labels, weights = checks.checked_accumulation(acc, bins, streams, parts, scores, labels, kind, weights)
+    checks.raise_invalid(scores, labels, weights, atol if kind != KIND_BINARY else -1.0, _Validators)
+    delta = np.zeros_like(acc)
+    if weights is None:
+        _accumulate(delta, bins, streams, parts, scores, labels, kind)
+    else:
+        wq = quantize_weights(weights)
+        state = delta.reshape(streams, stream_size(bins))
+        for s, (p, positive) in enumerate(_stream_pairs(scores, labels, kind)):
+            row = state[s]
+            if parts & PART_COARSE:
+                coarse = row[: bins * FIELDS].reshape(bins, FIELDS)
+                _add_cells_weighted(coarse, equal_width_index(p, bins), quantize(p, UNIT_SCALE), positive, wq)
+            if parts & PART_FINE:
+                fine = row[bins * FIELDS : (bins + GRID_CELLS) * FIELDS].reshape(GRID_CELLS, FIELDS)
+                _add_cells_weighted(fine, fine_cell_unchecked(p), quantize(p, UNIT_SCALE), positive, wq)
+            if parts & PART_TOTALS:
+                tot = row[(bins + GRID_CELLS) * FIELDS :]
+                r = p - positive
+                _add_total_weighted(tot[0:2], quantize(r * r, UNIT_SCALE), wq)
+                _add_total_weighted(tot[2:4], quantize(log_loss_terms(p, positive), LOG_SCALE), wq)
+    _add_state_words(acc, delta, bins, streams)
+
+
+def _add_state_words(acc: np.ndarray, delta: np.ndarray, bins: int, streams: int) -> None:
+    """acc += delta for two fine-grid states: counts add, 128-bit sums add with carry."""
+    lo = np.concatenate(
+        [
+            s * stream_size(bins)
+            + np.concatenate(
+                [np.arange(bins + GRID_CELLS) * FIELDS + 2, (bins + GRID_CELLS) * FIELDS + np.array([0, 2])]
+            )
+            for s in range(streams)
+        ]
+    )
+    before = acc[lo]
+    acc += delta  # uint64 wraps; the carries of the 128-bit sums are restored below
+    acc[lo + 1] += (acc[lo] < before).astype(np.uint64)
+
+
+class _Validators:
+    """This backend's validate_* kernels, for checks.raise_invalid."""
+
+    validate_binary = staticmethod(validate_binary)
+    validate_probs = staticmethod(validate_probs)
 
 
 # downstream debiasing (Tweedie's KDE score, h-calibration): kept in their own module

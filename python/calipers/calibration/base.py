@@ -16,7 +16,7 @@ import numpy as np
 from .._common import serde as _serde
 from .._common.estimator import Estimator
 from .._common.grid import KIND_BINARY, KIND_MARGINAL, KIND_TOP_LABEL
-from .._common.validate import as_scores
+from .._common.validate import as_weights, check_weight_values
 
 __all__ = ["Calibrator", "check_weights"]
 
@@ -25,23 +25,16 @@ _KIND_CODES = {v: k for k, v in _KIND_NAMES.items()}
 
 
 def check_weights(sample_weight: Any, n: int) -> np.ndarray | None:
-    """``sample_weight`` as a contiguous float64 array of n finite weights >= 0 with at least one
-    positive (None passes through); TypeError/ValueError name the first bad index."""
-    if sample_weight is None:
+    """None, or the checked weights (float64 (n,), finite, >= 0, below 2^39, at least one
+    positive): the package's one weight rule (:func:`calipers._common.validate.weight_error`).
+    Calibrators drop zero-weight rows before fitting, so a zero weight is a dropped row."""
+    w = as_weights(sample_weight, n)
+    if w is None:
         return None
-    w = as_scores(sample_weight, "sample_weight").astype(np.float64, copy=False)
-    if w.shape != (n,):
-        raise ValueError(f"sample_weight must have shape ({n},), got {w.shape}")
-    bad = ~np.isfinite(w) | (w < 0)
-    if bad.any():
-        i = int(np.argmax(bad))
-        raise ValueError(
-            f"sample_weight must be finite and >= 0: {int(bad.sum())} value(s) are not, "
-            f"first at index {i} (value {w[i].item()!r})"
-        )
+    check_weight_values(w)
     if not np.any(w > 0):
         raise ValueError("sample_weight must have at least one positive weight")
-    return np.ascontiguousarray(w)
+    return w
 
 
 _F64 = np.dtype(np.float64)

@@ -19,7 +19,7 @@ from typing import Any, ClassVar
 import numpy as np
 
 from .._common.grid import KIND_BINARY, KIND_MARGINAL, KIND_TOP_LABEL, RULE_INF, RULE_NAN, RULE_RANGE, RULE_ROW_SUM
-from .._common.validate import DEFAULT_ROW_SUM_ATOL, as_scores, check, check_bins, plain, raise_violations
+from .._common.validate import DEFAULT_ROW_SUM_ATOL, Checked, as_scores, check, check_bins, plain, raise_violations
 from .._kernels import backend as _backend
 from .base import _F64, _KIND_CODES, _KIND_NAMES, Calibrator, _check_one, check_weights
 from .maps import (
@@ -97,10 +97,25 @@ class _OneDimensional(Calibrator):
 
     def fit(self, scores: Any, labels: Any, sample_weight: Any = None) -> _OneDimensional:
         """Fit on calibration scores and outcomes; raises ValueError on bad input or when a
-        stream has only one outcome (nothing to calibrate against)."""
+        stream has only one outcome (nothing to calibrate against).
+
+        ``sample_weight``: one weight per row (finite, >= 0, at least one positive). Rows of
+        weight 0 are dropped before the fit (so they are exactly dropped rows); whole weights
+        fit what the repeated rows fit (to the solvers' tolerance, ~1e-10; exactly for the
+        binning calibrators' cuts). ``ScalingBinning(split="three-way")`` splits rows at
+        random, so repeated rows split differently there; compat modes take no weights."""
         kernels = _backend.resolve(self.backend)
         c = self._checked(scores, labels, kernels)
         w = check_weights(sample_weight, c.n)
+        if w is not None and getattr(self, "compat", None) is not None:
+            raise ValueError(
+                f"sample_weight is not available with compat={self.compat!r}: that mode reproduces a library "  # type: ignore[attr-defined]
+                "that takes no sample weights"
+            )
+        if w is not None and not np.all(w > 0):  # a zero weight is a dropped row, exactly
+            keep = w > 0
+            c = Checked(np.ascontiguousarray(c.scores[keep]), np.ascontiguousarray(c.labels[keep]), c.kind)
+            w = np.ascontiguousarray(w[keep])
         from .._common.binstats import stream_pairs
 
         if getattr(self, "compat", None) == "uncertainty-calibration" and c.kind == KIND_MARGINAL:

@@ -69,7 +69,9 @@ class TemperatureScaling(Calibrator):
         return np.ascontiguousarray(np.column_stack([np.zeros(z.shape[0], z.dtype), z]))
 
     def fit(self, scores: Any, labels: Any, sample_weight: Any = None) -> TemperatureScaling:
-        """``scores`` are logits: (n, K) with labels in [0, K), or 1-D with labels in {0, 1}."""
+        """``scores`` are logits: (n, K) with labels in [0, K), or 1-D with labels in {0, 1}.
+        ``sample_weight`` weights each row's log-likelihood; zero-weight rows are dropped
+        first, whole weights give the fit of the repeated rows (to the solver's 1e-9)."""
         kernels = _backend.resolve(self.backend)
         z = self._logits(scores, "scores")
         y = as_labels(labels)
@@ -78,6 +80,9 @@ class TemperatureScaling(Calibrator):
         K = 2 if z.ndim == 1 else z.shape[1]
         check_class_labels(y, K, labels)
         w = check_weights(sample_weight, z.shape[0])
+        if w is not None and not np.all(w > 0):  # a zero weight is a dropped row, exactly
+            keep = w > 0
+            z, y, w = np.ascontiguousarray(z[keep]), np.ascontiguousarray(y[keep]), np.ascontiguousarray(w[keep])
         Z = self._two_column(z) if z.ndim == 1 else z
         beta, iterations, _ = kernels.temperature_fit(Z, np.ascontiguousarray(y), w)
         self._fitted = _FittedTemperature(1.0 / float(beta), z.ndim == 1, int(iterations))

@@ -14,7 +14,21 @@ equal-width edges i/B; equal-mass bins never split tied scores (see
 :mod:`calipers._common.binning`). ``compat="uncertainty-calibration"`` and ``compat="sklearn"``
 reproduce those libraries' binning bit for bit and check only what they check (no
 row-sum check; uncertainty-calibration also accepts scores outside [0, 1], merging
-values above the last edge into the last bin). Empty input raises ValueError.
+values above the last edge into the last bin); ``compat="torchmetrics"`` and
+``compat="netcal"`` reproduce those libraries' calibration errors (:mod:`.compat`). Empty
+input raises ValueError.
+
+Speed: equal-width metrics without a compat mode take one pass over the input (the
+``binned_sums`` kernel): validation, bin index and the per-bin fixed-point sums fused in one
+loop, on the process-wide thread pool for large inputs. The values are not validated a
+second time: when the kernel refuses them, the error is worded exactly as the validation
+layer words it.
+
+Sample weights (``sample_weight=``): every count becomes a sum of weights. Weights are held
+in fixed point (round(w 2^24), :mod:`calipers._common.binstats`), so integer weights give
+exactly the result of repeating rows and zero weights that of dropping them; weights must be
+finite, >= 0 and below 2^39 (ValueError naming ``sample_weight``, the rule, the count and the
+first index). The compat modes reproduce references that take no weights and refuse them.
 """
 
 from __future__ import annotations
@@ -24,38 +38,84 @@ from typing import Any
 import numpy as np
 
 from .._common import binning as _binning
-from .._common.binstats import BinStats, coarse_stats, stream_pairs
-from .._common.grid import KIND_MARGINAL, PART_COARSE, stream_size
+from .._common.binstats import BinStats, Sums, fused_sums, stream_pairs
+from .._common.grid import KIND_BINARY, PART_COARSE
 from .._common.validate import DEFAULT_ROW_SUM_ATOL, Checked, check, check_bins, check_choice
 from .._kernels import backend as _backend
+from . import compat as _compat
 from .binned_error import NORMS, binned_error, combine_classes, resampled_debiased
 from .table import ReliabilityTable
 
-__all__ = ["ece", "reliability", "array_stats"]
+__all__ = ["ece", "reliability", "array_stats", "one_pass"]
 
 COMPATS = (None, "uncertainty-calibration", "sklearn")
+ECE_COMPATS = (None, "uncertainty-calibration", "sklearn", "torchmetrics", "netcal")
 BINNINGS = ("width", "mass")
 UC_BINNINGS = ("width", "mass", "discrete", "auto")  # compat="uncertainty-calibration" only
 
 
+def refuse_weights(sample_weight: Any, compat: str | None) -> None:
+    """The compat modes reproduce references without sample weights: refuse them there."""
+    if sample_weight is not None and compat is not None:
+        raise ValueError(
+            f"sample_weight is not available with compat={compat!r}: that mode reproduces a library "
+            "that takes no sample weights"
+        )
+
+
 def checked_input(
-    scores: Any, labels: Any, backend: str, mode: str, compat: str | None, nan_policy: str, row_sum_atol: float
+    scores: Any,
+    labels: Any,
+    backend: str,
+    mode: str,
+    compat: str | None,
+    nan_policy: str,
+    row_sum_atol: float,
+    sample_weight: Any = None,
 ) -> tuple[Checked, Any]:
-    """Validate (scores, labels) for a metric under ``compat``'s rules; returns the checked
-    input and the resolved kernels."""
-    check_choice("compat", compat, COMPATS)  # type: ignore[arg-type]
+    """Validated input (and its kernels) of the binned metrics: the checks each compat mode
+    keeps (no row sums outside calipers' own binning, no range for uncertainty-calibration)."""
+    check_choice("compat", compat, COMPATS)
+    refuse_weights(sample_weight, compat)
     kernels = _backend.resolve(backend)
     c = check(
         scores,
         labels,
         kernels,
-        mode=mode,
-        nan_policy=nan_policy,
-        row_sum_atol=row_sum_atol,  # type: ignore[arg-type]
+        mode=mode,  # type: ignore[arg-type]
+        nan_policy=nan_policy,  # type: ignore[arg-type]
+        row_sum_atol=row_sum_atol,
         check_range=compat != "uncertainty-calibration",
         check_rows=compat is None,
+        sample_weight=sample_weight,
     )
     return c, kernels
+
+
+def one_pass(
+    scores: Any,
+    labels: Any,
+    kernels: Any,
+    *,
+    bins: int,
+    parts: int,
+    mode: str,
+    nan_policy: str,
+    row_sum_atol: float,
+    sample_weight: Any,
+) -> Sums:
+    """The one-pass sums of equal-width bins (and the totals ``parts`` asks for)."""
+    return fused_sums(
+        scores,
+        labels,
+        kernels,
+        bins=bins,
+        parts=parts,
+        mode=mode,
+        nan_policy=nan_policy,
+        row_sum_atol=row_sum_atol,
+        sample_weight=sample_weight,
+    )
 
 
 def ece(
@@ -72,6 +132,7 @@ def ece(
     resamples: int = 1000,
     nan_policy: str = "raise",
     row_sum_atol: float = DEFAULT_ROW_SUM_ATOL,
+    sample_weight: Any = None,
     backend: str = "auto",
 ) -> float:
     """Binned calibration error.
@@ -99,8 +160,22 @@ def ece(
     n/4 distinct values, else equal-mass bins. So ``ece(P, y, norm="l2", debiased=True,
     binning="auto", mode="marginal", compat="uncertainty-calibration")`` is
     ``get_calibration_error(P, y)``.
+
+    ``compat="torchmetrics"`` is torchmetrics' ``binary_calibration_error`` (1-D) or
+    ``multiclass_calibration_error`` ((n, K)) with ``norm`` l1, l2 or max; ``compat="netcal"``
+    is netcal's ``ECE`` (``norm="l1"``), ``MCE`` (``"max"``) or ``ACE`` (``"average"``, the
+    unweighted mean over non-empty bins), equal-width or with ``binning="mass"`` netcal's
+    ``equal_intervals=False``. Their conventions are listed in :mod:`calipers.metrics.compat`.
+
+    ``sample_weight``: one weight per row (see the module docstring): bins hold sums of
+    weights, integer weights give the result of repeated rows bit for bit.
     """
     bins = check_bins(bins)
+    check_choice("compat", compat, ECE_COMPATS)
+    if compat in ("torchmetrics", "netcal"):
+        return _peer_ece(
+            scores, labels, bins, binning, norm, debiased, mode, compat, nan_policy, sample_weight, backend
+        )
     check_choice("binning", binning, UC_BINNINGS if compat == "uncertainty-calibration" else BINNINGS)
     check_choice("norm", norm, NORMS)
     if debiased and norm == "max":
@@ -108,10 +183,24 @@ def ece(
             "debiased=True is defined for norm='l2' (Kumar et al.'s estimator) and norm='l1' "
             "(their resampling heuristic); got norm='max'"
         )
-    c, kernels = checked_input(scores, labels, backend, mode, compat, nan_policy, row_sum_atol)
-    if binning == "auto":
-        binning = "discrete" if _binning.uc_is_discrete(c.scores) else "mass"
-    stats = array_stats(c, kernels, bins, binning, compat)
+    if compat is None and binning == "width":
+        kernels = _backend.resolve(backend)
+        stats = one_pass(
+            scores,
+            labels,
+            kernels,
+            bins=bins,
+            parts=PART_COARSE,
+            mode=mode,
+            nan_policy=nan_policy,
+            row_sum_atol=row_sum_atol,
+            sample_weight=sample_weight,
+        ).stats()
+    else:
+        c, kernels = checked_input(scores, labels, backend, mode, compat, nan_policy, row_sum_atol, sample_weight)
+        if binning == "auto":
+            binning = "discrete" if _binning.uc_is_discrete(c.scores) else "mass"
+        stats = array_stats(c, kernels, bins, binning, compat)
     if debiased and norm == "l1":
         rng = np.random.default_rng(seed)
         strict = compat == "uncertainty-calibration"
@@ -132,6 +221,7 @@ def reliability(
     confidence: float = 0.95,
     nan_policy: str = "raise",
     row_sum_atol: float = DEFAULT_ROW_SUM_ATOL,
+    sample_weight: Any = None,
     backend: str = "auto",
 ) -> ReliabilityTable:
     """Per-bin count, mean score, observed frequency and Wilson interval.
@@ -139,11 +229,26 @@ def reliability(
     Empty bins are kept (count 0, NaN means). ``compat="sklearn"``: the non-empty bins'
     ``frequency`` and ``mean_score`` equal ``sklearn.calibration.calibration_curve``'s
     ``prob_true`` and ``prob_pred`` (``binning="width"`` = ``strategy="uniform"``,
-    ``"mass"`` = ``"quantile"``). Marginal mode pools the class-wise pairs per bin.
+    ``"mass"`` = ``"quantile"``). Marginal mode pools the class-wise pairs per bin. With
+    ``sample_weight`` the counts are sums of weights (floats unless every weight is whole).
     """
     bins = check_bins(bins)
     check_choice("binning", binning, BINNINGS)
-    c, kernels = checked_input(scores, labels, backend, mode, compat, nan_policy, row_sum_atol)
+    check_choice("compat", compat, COMPATS)
+    if compat is None and binning == "width":
+        stats = one_pass(
+            scores,
+            labels,
+            _backend.resolve(backend),
+            bins=bins,
+            parts=PART_COARSE,
+            mode=mode,
+            nan_policy=nan_policy,
+            row_sum_atol=row_sum_atol,
+            sample_weight=sample_weight,
+        ).stats()
+        return ReliabilityTable.from_stats(stats, confidence)
+    c, kernels = checked_input(scores, labels, backend, mode, compat, nan_policy, row_sum_atol, sample_weight)
     return ReliabilityTable.from_stats(array_stats(c, kernels, bins, binning, compat), confidence)
 
 
@@ -155,19 +260,22 @@ def _edge_stats(
 
 
 def array_stats(c: Checked, backend: Any, bins: int, binning: str, compat: str | None) -> list[BinStats]:
-    """Per-bin statistics of checked input, one BinStats per stream, under the binning and
-    compat convention asked for."""
+    """Per-stream bin statistics of validated input (``c.weights``: sample weights, calipers'
+    own binnings only)."""
     if compat is None and binning == "width":
-        streams = c.scores.shape[1] if c.kind == KIND_MARGINAL else 1
-        acc = np.zeros(streams * stream_size(bins), np.uint64)
-        backend.accumulate(acc, bins, streams, PART_COARSE, c.scores, c.labels, c.kind)
-        return coarse_stats(acc, bins, streams)
+        return fused_sums(None, None, backend, bins=bins, parts=PART_COARSE, checked=c).stats()
     out = []
     for p, y in stream_pairs(c, backend):
-        if compat is None:  # calipers equal-mass, left-closed
-            cuts = _binning.mass_cuts(np.sort(p.astype(np.float64, copy=False)), bins)
+        if compat is None:  # calipers equal-mass, left-closed; exact fixed-point sums
+            p64 = np.ascontiguousarray(p, np.float64)
+            w = c.weights
+            live = slice(None) if w is None else w > 0  # zero weights are dropped rows
+            order = np.argsort(p64[live], kind="stable")
+            cuts = _binning.mass_cuts(p64[live][order], bins, None if w is None else w[live][order])
             edges = np.concatenate([[0.0], cuts, [1.0]])
-            out.append(_edge_stats(backend, p, y, cuts, False, cuts.size + 1, edges))
+            pair = Checked(p64, np.ascontiguousarray(y), KIND_BINARY, w)
+            sums = fused_sums(None, None, backend, bins=cuts.size + 1, parts=PART_COARSE, checked=pair, cuts=cuts)
+            out.append(sums.stats(edges)[0])
         elif compat == "uncertainty-calibration":
             if binning == "width":
                 upper = _binning.uc_width_bins(bins)
@@ -182,3 +290,35 @@ def array_stats(c: Checked, backend: Any, bins: int, binning: str, compat: str |
             edges = _binning.sklearn_edges(p, bins, strategy)
             out.append(_edge_stats(backend, p, y, edges[1:-1], True, bins, edges))
     return out
+
+
+def _peer_ece(
+    scores: Any,
+    labels: Any,
+    bins: int,
+    binning: str,
+    norm: str,
+    debiased: bool,
+    mode: str,
+    compat: str,
+    nan_policy: str,
+    sample_weight: Any,
+    backend: str,
+) -> float:
+    """compat="torchmetrics" / "netcal" (:mod:`.compat`)."""
+    refuse_weights(sample_weight, compat)
+    if debiased:
+        raise ValueError(f"compat={compat!r} has no debiased estimator (debiased=True)")
+    if mode != "top-label":
+        raise ValueError(
+            f"compat={compat!r} reproduces top-label (and binary) calibration errors: mode must be 'top-label'"
+        )
+    check_choice("nan_policy", nan_policy, ("raise",))
+    kernels = _backend.resolve(backend)
+    if compat == "torchmetrics":
+        check_choice("binning", binning, ("width",))
+        check_choice("norm", norm, _compat.TORCHMETRICS_NORMS)
+        return _compat.torchmetrics_ece(scores, labels, bins, norm, kernels)
+    check_choice("binning", binning, BINNINGS)
+    check_choice("norm", norm, _compat.NETCAL_NORMS)
+    return _compat.netcal_ece(scores, labels, bins, binning, norm, kernels)

@@ -30,7 +30,16 @@ import numpy as np
 
 from .._common.binstats import stream_pairs
 from .._common.grid import width_edges
-from .._common.validate import DEFAULT_ROW_SUM_ATOL, check, check_bins, check_choice, check_int, check_number
+from .._common.validate import (
+    DEFAULT_ROW_SUM_ATOL,
+    as_weights,
+    check,
+    check_bins,
+    check_choice,
+    check_int,
+    check_number,
+    check_weight_values,
+)
 from .._kernels import backend as _backend
 from .binned_error import binned_error_rows
 
@@ -184,6 +193,7 @@ def bootstrap_ci(
     seed: Any = None,
     method: str = "percentile",
     fast: bool = True,
+    sample_weight: Any = None,
     **kwargs: Any,
 ) -> BootstrapInterval:
     """Bootstrap interval of ``metric(*arrays, **kwargs)``.
@@ -196,23 +206,43 @@ def bootstrap_ci(
     1-D or top-label input takes the fast path described in :mod:`calipers.bootstrap`
     (``fast=False`` forces row resampling). Replicates where the metric is undefined (NaN)
     are left out of the quantiles.
+
+    ``sample_weight``: the estimate is ``metric(*arrays, sample_weight=w, **kwargs)``; the
+    rows with a positive weight are the resampling units and each resampled row keeps its
+    weight (the usual bootstrap of a weighted estimator), so zero-weight rows are exactly
+    dropped rows, with the same draws. Integer weights are not frequency weights here: the
+    estimate equals that of the repeated rows, the interval resamples the original rows.
+    The metric must take ``sample_weight=`` (every calipers metric does); the fast path is
+    not used with weights.
     """
     n_resamples = check_interval_args(n_resamples, confidence, method)
     if not arrays:
         raise ValueError("bootstrap_ci needs at least one array to resample")
     rng = np.random.default_rng(seed)
-    estimate = float(metric(*arrays, **kwargs))
-    if fast and _fast_eligible(metric, arrays, kwargs):
-        return interval(estimate, _fast_replicates(arrays, kwargs, n_resamples, rng), confidence, method, True)
     data = [np.asarray(a) for a in arrays]
-    n = len(data[0])
+    n = len(data[0]) if data[0].ndim else 0
+    weights = None
+    if sample_weight is not None:
+        weights = as_weights(sample_weight, n)
+        check_weight_values(weights)
+        assert weights is not None
+        if not np.any(weights > 0):
+            raise ValueError("sample_weight must have at least one positive weight")
+        kwargs = {**kwargs, "sample_weight": weights}
+    estimate = float(metric(*arrays, **kwargs))
+    if weights is None and fast and _fast_eligible(metric, arrays, kwargs):
+        return interval(estimate, _fast_replicates(arrays, kwargs, n_resamples, rng), confidence, method, True)
     for i, a in enumerate(data):
         if a.ndim == 0 or len(a) != n:
             raise ValueError(f"bootstrap_ci: array {i} has {0 if a.ndim == 0 else len(a)} rows, array 0 has {n}")
     if n == 0:
         raise ValueError("bootstrap_ci: the arrays are empty")
+    live = np.arange(n) if weights is None else np.flatnonzero(weights > 0)
+    m = live.size
     replicates = np.empty(n_resamples)
     for r in range(n_resamples):
-        idx = rng.integers(0, n, n)
+        idx = live[rng.integers(0, m, m)]
+        if weights is not None:
+            kwargs["sample_weight"] = weights[idx]
         replicates[r] = metric(*(a[idx] for a in data), **kwargs)
     return interval(estimate, replicates, confidence, method, False)

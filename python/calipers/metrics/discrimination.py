@@ -16,9 +16,11 @@ from typing import Any
 import numpy as np
 
 from .._common.binstats import BinStats, stream_pairs
+from .._common.grid import PART_COARSE, PART_SQUARES
 from .._common.validate import DEFAULT_ROW_SUM_ATOL, check, check_bins
 from .._kernels import backend as _backend
-from .binned import array_stats
+from .binned import one_pass
+from .scoring import brier_from_totals
 
 __all__ = ["auroc", "brier_decomposition", "BrierDecomposition", "auroc_from_counts", "decomposition_from_bins"]
 
@@ -39,13 +41,19 @@ def auroc_from_counts(positives: np.ndarray, negatives: np.ndarray) -> float:
     return float(wins / (n_pos * n_neg))
 
 
-def _pairs_auroc(p: np.ndarray, y: np.ndarray) -> float:
+def _pairs_auroc(p: np.ndarray, y: np.ndarray, w: np.ndarray | None = None) -> float:
+    """Mann-Whitney from the positive and negative mass at each distinct score (weights:
+    sums of weights; whole weights stay whole in float64, so they equal repeated rows)."""
+    if w is not None:
+        keep = w > 0
+        p, y, w = p[keep], y[keep], w[keep]
     order = np.argsort(p, kind="stable")
     ps, ys = p[order], y[order].astype(np.float64)
+    ws = np.ones(ps.size) if w is None else w[order]
     starts = np.flatnonzero(np.concatenate([[True], ps[1:] != ps[:-1]]))
-    pos = np.add.reduceat(ys, starts)
-    size = np.diff(np.append(starts, ps.size))
-    return auroc_from_counts(pos, size - pos)
+    pos = np.add.reduceat(ys * ws, starts) if ps.size else np.zeros(0)
+    mass = np.add.reduceat(ws, starts) if ps.size else np.zeros(0)
+    return auroc_from_counts(pos, mass - pos)
 
 
 def auroc(
@@ -55,6 +63,7 @@ def auroc(
     mode: str = "top-label",
     nan_policy: str = "raise",
     row_sum_atol: float = DEFAULT_ROW_SUM_ATOL,
+    sample_weight: Any = None,
     backend: str = "auto",
 ) -> float:
     """Area under the ROC curve of the (score, outcome) pairs, ties counted 1/2.
@@ -62,11 +71,20 @@ def auroc(
     1-D input: P(y = 1) scores against the labels. Top-label: the confidence against
     correctness (AUROC of confidence for correct vs wrong). Marginal: the mean over classes
     of the one-vs-rest AUROC. NaN with a RuntimeWarning when an outcome is missing (never 1,
-    unlike some tools).
+    unlike some tools). ``sample_weight``: each pair counts with its weight (the weighted
+    Mann-Whitney statistic).
     """
     kernels = _backend.resolve(backend)
-    c = check(scores, labels, kernels, mode=mode, nan_policy=nan_policy, row_sum_atol=row_sum_atol)  # type: ignore[arg-type]
-    values = [_pairs_auroc(np.asarray(p, np.float64), np.asarray(y)) for p, y in stream_pairs(c, kernels)]
+    c = check(
+        scores,
+        labels,
+        kernels,
+        mode=mode,  # type: ignore[arg-type]
+        nan_policy=nan_policy,  # type: ignore[arg-type]
+        row_sum_atol=row_sum_atol,
+        sample_weight=sample_weight,
+    )
+    values = [_pairs_auroc(np.asarray(p, np.float64), np.asarray(y), c.weights) for p, y in stream_pairs(c, kernels)]
     return values[0] if len(values) == 1 else float(np.mean(values))
 
 
@@ -93,7 +111,8 @@ class BrierDecomposition:
 
 
 def decomposition_from_bins(stats: list[BinStats], brier: float) -> BrierDecomposition:
-    """Per stream (class) terms averaged, like the marginal Brier score."""
+    """Per stream (class) terms averaged, like the marginal Brier score (weighted counts
+    work the same way)."""
     rel, res, unc = [], [], []
     for s in stats:
         n = float(s.count.sum())
@@ -116,16 +135,23 @@ def brier_decomposition(
     mode: str = "top-label",
     nan_policy: str = "raise",
     row_sum_atol: float = DEFAULT_ROW_SUM_ATOL,
+    sample_weight: Any = None,
     backend: str = "auto",
 ) -> BrierDecomposition:
     """Reliability, resolution and uncertainty of the Brier score over ``bins`` equal-width
-    bins (calipers' binning convention); a ReliabilitySketch gives the same numbers."""
-    from .scoring import brier as _brier
-
+    bins (calipers' binning convention); a ReliabilitySketch gives the same numbers. One pass
+    gives the bins and the squared errors; ``sample_weight`` weights every term."""
     bins = check_bins(bins)
-    kernels = _backend.resolve(backend)
-    c = check(scores, labels, kernels, mode=mode, nan_policy=nan_policy, row_sum_atol=row_sum_atol)  # type: ignore[arg-type]
-    stats = array_stats(c, kernels, bins, "width", None)
-    return decomposition_from_bins(
-        stats, _brier(c.scores, c.labels, mode=mode, row_sum_atol=row_sum_atol, backend=backend)
+    sums = one_pass(
+        scores,
+        labels,
+        _backend.resolve(backend),
+        bins=bins,
+        parts=PART_COARSE | PART_SQUARES,
+        mode=mode,
+        nan_policy=nan_policy,
+        row_sum_atol=row_sum_atol,
+        sample_weight=sample_weight,
     )
+    sq, _, _, n = sums.totals()
+    return decomposition_from_bins(sums.stats(), brier_from_totals(sq, n))

@@ -47,7 +47,8 @@ def group_codes(groups: Any, n: int, name: str = "groups") -> np.ndarray:
 
 
 def _pce_checked(c: Checked, kernels: Any, partitions: list[np.ndarray], weights: np.ndarray, norm: str) -> float:
-    """sum_P w_P sum_G (n_G / n) L(mean f_G, mean y_G), class-averaged in marginal mode."""
+    """sum_P w_P sum_G (n_G / n) L(mean f_G, mean y_G), class-averaged in marginal mode;
+    with sample weights n_G and the means are weighted (``c.weights``)."""
     if c.kind == KIND_MARGINAL:
         f = c.scores.astype(np.float64, copy=False)
         y = np.zeros_like(f)
@@ -55,14 +56,21 @@ def _pce_checked(c: Checked, kernels: Any, partitions: list[np.ndarray], weights
     else:
         ((p, outcome),) = stream_pairs(c, kernels)
         f, y = p.astype(np.float64, copy=False)[:, None], outcome.astype(np.float64)[:, None]
+    sw = c.weights
+    n = float(c.n) if sw is None else float(np.sum(sw[sw > 0]))  # without zeros: dropped rows, bit for bit
+    if n <= 0:
+        raise ValueError("sample_weight must have at least one positive weight")
     total = 0.0
     for w, codes in zip(weights, partitions):
-        count = np.bincount(codes).astype(np.float64)
+        count = np.bincount(codes, weights=sw).astype(np.float64)
+        live = count > 0
         value = 0.0
         for k in range(f.shape[1]):
-            f_mean = np.bincount(codes, weights=f[:, k]) / count
-            y_mean = np.bincount(codes, weights=y[:, k]) / count
-            value += float(np.sum(count / c.n * discrepancy(f_mean, y_mean, norm)))
+            fk = f[:, k] if sw is None else sw * f[:, k]
+            yk = y[:, k] if sw is None else sw * y[:, k]
+            f_mean = np.bincount(codes, weights=fk)[live] / count[live]
+            y_mean = np.bincount(codes, weights=yk)[live] / count[live]
+            value += float(np.sum(count[live] / n * discrepancy(f_mean, y_mean, norm)))
         total += w * value / f.shape[1]
     return float(total)
 
@@ -76,14 +84,16 @@ def pce(
     norm: str = "l1",
     mode: str = "top-label",
     row_sum_atol: float = DEFAULT_ROW_SUM_ATOL,
+    sample_weight: Any = None,
     backend: str = "auto",
 ) -> float:
     """Partitioned calibration error. ``groups``: one group id per row (any hashable
     values numpy can sort), or a list of such arrays (several partitions, averaged with
-    ``weights``, default equal)."""
+    ``weights``, default equal). ``sample_weight``: per-row weights (group masses and means
+    become weighted; zero-weight rows drop out)."""
     check_choice("norm", norm, ("l1", "l2"))
     kernels = _backend.resolve(backend)
-    c = check(scores, labels, kernels, mode=mode, row_sum_atol=row_sum_atol)  # type: ignore[arg-type]
+    c = check(scores, labels, kernels, mode=mode, row_sum_atol=row_sum_atol, sample_weight=sample_weight)  # type: ignore[arg-type]
     several = isinstance(groups, (list, tuple)) and len(groups) > 0 and np.ndim(groups[0]) == 1
     parts = list(groups) if several else [groups]
     codes = [group_codes(g, c.n, f"groups[{i}]" if several else "groups") for i, g in enumerate(parts)]
@@ -93,16 +103,33 @@ def pce(
     return _pce_checked(c, kernels, codes, w, norm)
 
 
-def quantile_edges(values: Any, bins: int) -> np.ndarray:
+def quantile_edges(values: Any, bins: int, sample_weight: np.ndarray | None = None) -> np.ndarray:
     """scikit-learn ``KBinsDiscretizer(strategy="quantile")`` edges: percentiles at
-    linspace(0, 100, bins + 1), dropping bins narrower than 1e-8."""
+    linspace(0, 100, bins + 1), dropping bins narrower than 1e-8. With ``sample_weight`` the
+    percentiles are those of the rows repeated by their weights (numpy's linear rule on
+    the expanded, sorted values, without expanding; fractional weights by the same formula)."""
     bins = check_bins(bins)
     v = np.asarray(values, np.float64).reshape(-1)
     if v.size == 0 or not np.all(np.isfinite(v)):
         raise ValueError("proximity values must be finite and non-empty")
-    edges = np.asarray(np.percentile(v, np.linspace(0, 100, bins + 1)))
-    keep = np.ediff1d(edges, to_begin=np.inf) > 1e-8
-    return edges[keep]
+    if sample_weight is None:
+        edges = np.asarray(np.percentile(v, np.linspace(0, 100, bins + 1)))
+    else:
+        keep = sample_weight > 0
+        order = np.argsort(v[keep], kind="stable")
+        vs, cum = v[keep][order], np.cumsum(sample_weight[keep][order])
+        total = cum[-1]
+        q = np.linspace(0, 100, bins + 1) / 100.0
+        virtual = (total - 1.0) * q  # numpy's linear rule, operation for operation
+        lo = np.clip(np.floor(virtual), 0.0, max(total - 1.0, 0.0))
+        hi = np.clip(np.floor(virtual) + 1.0, 0.0, max(total - 1.0, 0.0))
+        a = vs[np.minimum(np.searchsorted(cum, lo, side="right"), vs.size - 1)]  # expanded index -> row
+        b = vs[np.minimum(np.searchsorted(cum, hi, side="right"), vs.size - 1)]
+        t = virtual - np.floor(virtual)
+        diff = b - a
+        edges = np.where(t >= 0.5, b - diff * (1.0 - t), a + diff * t)
+    keep_edges = np.ediff1d(edges, to_begin=np.inf) > 1e-8
+    return edges[keep_edges]
 
 
 def piece(
@@ -115,21 +142,23 @@ def piece(
     prox_edges: Any = None,
     mode: str = "top-label",
     row_sum_atol: float = DEFAULT_ROW_SUM_ATOL,
+    sample_weight: Any = None,
     backend: str = "auto",
 ) -> float:
     """Proximity-informed expected calibration error (see the module docstring): the
-    repo's experiments use ``conf_bins=15, prox_bins=10``."""
+    repo's experiments use ``conf_bins=15, prox_bins=10``. ``sample_weight`` weights the
+    cells and the proximity quantiles (as if rows were repeated)."""
     if mode != "top-label":
         raise ValueError(f"piece bins the top-label confidence: mode must be 'top-label', got {mode!r}")
     conf_bins = check_bins(conf_bins)
     kernels = _backend.resolve(backend)
-    c = check(scores, labels, kernels, mode="top-label", row_sum_atol=row_sum_atol)
+    c = check(scores, labels, kernels, mode="top-label", row_sum_atol=row_sum_atol, sample_weight=sample_weight)
     prox = np.asarray(proximity, np.float64).reshape(-1)
     if prox.size != c.n:
         raise ValueError(f"proximity must have one value per row ({c.n}), got {prox.size}")
     if not np.all(np.isfinite(prox)):
         raise ValueError(f"proximity must be finite (first bad index {int(np.argmax(~np.isfinite(prox)))})")
-    edges = quantile_edges(prox, prox_bins) if prox_edges is None else np.asarray(prox_edges, np.float64)
+    edges = quantile_edges(prox, prox_bins, c.weights) if prox_edges is None else np.asarray(prox_edges, np.float64)
     if edges.ndim != 1 or edges.size < 2 or np.any(np.diff(edges) <= 0):
         raise ValueError("prox_edges must be increasing, with at least 2 entries")
     ((p, _),) = stream_pairs(c, kernels)

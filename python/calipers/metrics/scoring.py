@@ -8,7 +8,10 @@ of those functions expects. ``mode="top-label"`` or ``"marginal"`` gives the rul
 a :class:`calipers.ReliabilitySketch` of that mode holds.
 
 Sums are exact fixed point (the sketch's totals part), so a sketch gives the same value
-as the array functions of its mode.
+as the array functions of its mode. Each takes one pass over the input (``binned_sums``:
+validation and only the sums the score needs; the log-loss terms only for :func:`log_loss`)
+and ``sample_weight=`` (weighted means; integer weights give exactly the result of repeated
+rows).
 """
 
 from __future__ import annotations
@@ -22,56 +25,87 @@ from .._common.binstats import decode128
 from .._common.grid import (
     FIELDS,
     GRID_CELLS,
-    KIND_BINARY,
-    KIND_MARGINAL,
     LOG_LOSS_FLOOR,
     LOG_SCALE,
+    PART_COARSE,
+    PART_SQUARES,
     PART_TOTALS,
     UNIT_SCALE,
     stream_size,
 )
-from .._common.validate import DEFAULT_ROW_SUM_ATOL, Checked, check_choice
-from .binned import checked_input
-
-MODES = (None, "multiclass", "top-label", "marginal")
+from .._common.validate import DEFAULT_ROW_SUM_ATOL, check_choice, prepare
+from .._kernels import backend as _backend
+from .binned import one_pass
 
 __all__ = ["brier", "brier_skill_score", "log_loss"]
 
+MODES = (None, "multiclass", "top-label", "marginal")
 
-def totals(c: Checked, kernels: Any) -> tuple[np.ndarray, np.ndarray, np.ndarray, int]:
-    """Per stream: sum of squared errors, sum of log-loss terms, positives; and n."""
-    streams = c.scores.shape[1] if c.kind == KIND_MARGINAL else 1
-    acc = np.zeros(streams * stream_size(1), np.uint64)
-    kernels.accumulate(acc, 1, streams, PART_TOTALS | 1, c.scores, c.labels, c.kind)
-    return totals_from_state(acc, 1, streams)
+
+def _rule(scores: Any, mode: str | None) -> tuple[str, bool]:
+    """(the mode the sums are taken in, whether the multiclass rule applies): mode None or
+    'multiclass' on (n, K) input takes every class (marginal sums) and combines them as
+    scikit-learn does."""
+    check_choice("mode", mode, MODES)
+    multiclass = mode in (None, "multiclass") and np.ndim(scores) == 2
+    return ("marginal" if multiclass else ("top-label" if mode in (None, "multiclass") else str(mode))), multiclass
+
+
+def totals(
+    scores: Any,
+    labels: Any,
+    *,
+    mode: str,
+    nan_policy: str,
+    row_sum_atol: float,
+    sample_weight: Any,
+    backend: str,
+    logs: bool = False,
+) -> tuple[np.ndarray, np.ndarray, np.ndarray, float]:
+    """Per stream: sum of squared errors, sum of log-loss terms (``logs=True`` only),
+    positives; and n (the total weight with sample weights), in one pass."""
+    sums = one_pass(
+        scores,
+        labels,
+        _backend.resolve(backend),
+        bins=1,
+        parts=PART_COARSE | (PART_TOTALS if logs else PART_SQUARES),
+        mode=mode,
+        nan_policy=nan_policy,
+        row_sum_atol=row_sum_atol,
+        sample_weight=sample_weight,
+    )
+    return sums.totals()
 
 
 def totals_from_state(
-    acc: np.ndarray, bins: int, streams: int, cells: int = GRID_CELLS
-) -> tuple[np.ndarray, np.ndarray, np.ndarray, int]:
-    """Per stream: sums of squared errors and log-loss terms, positives; and n, from a
-    state of ``cells`` grid cells per stream."""
+    acc: np.ndarray, bins: int, streams: int, cells: int = GRID_CELLS, weight_bits: int = 0
+) -> tuple[np.ndarray, np.ndarray, np.ndarray, float]:
+    """Per stream: sums of squared errors and log-loss terms, positives; and n (the total
+    weight of a weighted state), from a state of ``cells`` grid cells per stream."""
     rows = acc.reshape(streams, stream_size(bins, cells))
     coarse = rows[:, : bins * FIELDS].reshape(streams, bins, FIELDS)
     tot = rows[:, (bins + cells) * FIELDS :]
-    sq = decode128(tot[:, 0], tot[:, 1], UNIT_SCALE)
-    ll = decode128(tot[:, 2], tot[:, 3], LOG_SCALE)
-    positives = coarse[:, :, 1].sum(axis=1).astype(np.float64)
-    n = int(coarse[0, :, 0].sum())
+    scale = float(1 << weight_bits)
+    sq = decode128(tot[:, 0], tot[:, 1], UNIT_SCALE * scale)
+    ll = decode128(tot[:, 2], tot[:, 3], LOG_SCALE * scale)
+    positives = coarse[:, :, 1].sum(axis=1).astype(np.float64) / scale
+    count = coarse[0, :, 0].sum()
+    n = int(count) if weight_bits == 0 else float(count) / scale
     return sq, ll, positives, n
 
 
-def brier_from_totals(sq: np.ndarray, n: int) -> float:
+def brier_from_totals(sq: np.ndarray, n: float) -> float:
     """Brier score from the exact squared-error totals of n samples (class-averaged)."""
     return float(np.mean(sq / n))
 
 
-def log_loss_from_totals(ll: np.ndarray, n: int) -> float:
+def log_loss_from_totals(ll: np.ndarray, n: float) -> float:
     """Log loss from the exact log-loss totals of n samples (class-averaged)."""
     return float(np.mean(ll / n))
 
 
-def bss_from_totals(sq: np.ndarray, positives: np.ndarray, n: int) -> float:
+def bss_from_totals(sq: np.ndarray, positives: np.ndarray, n: float) -> float:
     """Brier skill score against the in-sample base rate (NaN with a RuntimeWarning when
     every outcome is the same)."""
     base = positives / n
@@ -87,19 +121,6 @@ def bss_from_totals(sq: np.ndarray, positives: np.ndarray, n: int) -> float:
     return 1.0 - float(np.sum(sq / n)) / reference
 
 
-def _checked(
-    scores: Any, labels: Any, mode: str | None, backend: str, nan_policy: str, row_sum_atol: float
-) -> tuple[Checked, Any, bool]:
-    """Validated input, kernels, and whether the multiclass rule applies (2-D input and
-    mode None or 'multiclass': validated as marginal input, every class kept)."""
-    check_choice("mode", mode, MODES)  # type: ignore[arg-type]
-    multiclass = mode in (None, "multiclass")
-    c, kernels = checked_input(
-        scores, labels, backend, "marginal" if multiclass else str(mode), None, nan_policy, row_sum_atol
-    )
-    return c, kernels, multiclass and c.kind != KIND_BINARY
-
-
 def brier(
     scores: Any,
     labels: Any,
@@ -107,9 +128,10 @@ def brier(
     mode: str | None = None,
     nan_policy: str = "raise",
     row_sum_atol: float = DEFAULT_ROW_SUM_ATOL,
+    sample_weight: Any = None,
     backend: str = "auto",
 ) -> float:
-    """Mean squared error of probabilistic forecasts.
+    """Mean squared error of probabilistic forecasts (weighted by ``sample_weight``).
 
     1-D: mean (p - y)^2 (sklearn's ``brier_score_loss``). (n, K) probabilities, default
     (``mode=None`` or ``"multiclass"``): scikit-learn's multiclass Brier score, the mean over
@@ -118,11 +140,18 @@ def brier(
     ``"marginal"``: the class average of mean (p_k - 1[y = k])^2 (the multiclass score / K).
     Sums are exact (fixed point), so a sketch gives the same value as its mode here.
     """
-    c, kernels, multiclass = _checked(scores, labels, mode, backend, nan_policy, row_sum_atol)
-    sq, _, _, n = totals(c, kernels)
+    taken, multiclass = _rule(scores, mode)
+    sq, _, _, n = totals(
+        scores,
+        labels,
+        mode=taken,
+        nan_policy=nan_policy,
+        row_sum_atol=row_sum_atol,
+        sample_weight=sample_weight,
+        backend=backend,
+    )
     if multiclass:
-        k = sq.size
-        return float(np.sum(sq / n)) / (2.0 if k == 2 else 1.0)
+        return float(np.sum(sq / n)) / (2.0 if sq.size == 2 else 1.0)
     return brier_from_totals(sq, n)
 
 
@@ -133,6 +162,7 @@ def brier_skill_score(
     mode: str | None = None,
     nan_policy: str = "raise",
     row_sum_atol: float = DEFAULT_ROW_SUM_ATOL,
+    sample_weight: Any = None,
     backend: str = "auto",
 ) -> float:
     """1 - BS / BS_ref with the in-sample climatology BS_ref = ybar (1 - ybar).
@@ -140,11 +170,19 @@ def brier_skill_score(
     (n, K) input, default (``mode=None``, also ``"multiclass"`` and ``"marginal"``): the
     standard multiclass skill score against the class frequencies, 1 - sum_k BS_k / sum_k
     ybar_k (1 - ybar_k); ``mode="top-label"``: the skill of the (confidence, correct) pairs.
-    Returns NaN with a RuntimeWarning when all outcomes are equal (KalshiBench returns 0
-    there instead).
+    Weighted by ``sample_weight``. Returns NaN with a RuntimeWarning when all outcomes are
+    equal (KalshiBench returns 0 there instead).
     """
-    c, kernels, _ = _checked(scores, labels, mode, backend, nan_policy, row_sum_atol)
-    sq, _, positives, n = totals(c, kernels)
+    taken, _ = _rule(scores, mode)
+    sq, _, positives, n = totals(
+        scores,
+        labels,
+        mode=taken,
+        nan_policy=nan_policy,
+        row_sum_atol=row_sum_atol,
+        sample_weight=sample_weight,
+        backend=backend,
+    )
     return bss_from_totals(sq, positives, n)
 
 
@@ -155,9 +193,10 @@ def log_loss(
     mode: str | None = None,
     nan_policy: str = "raise",
     row_sum_atol: float = DEFAULT_ROW_SUM_ATOL,
+    sample_weight: Any = None,
     backend: str = "auto",
 ) -> float:
-    """Mean negative log-likelihood of the outcomes.
+    """Mean negative log-likelihood of the outcomes (weighted by ``sample_weight``).
 
     1-D: -[y log p + (1 - y) log(1 - p)]. (n, K) probabilities, default (``mode=None`` or
     ``"multiclass"``): scikit-learn's multiclass log loss, the mean of -log p_y (the
@@ -168,9 +207,23 @@ def log_loss(
     ``"marginal"`` apply the binary log loss to each (score, outcome) pair (marginal
     averages over classes), the quantity a sketch of that mode holds.
     """
-    c, kernels, multiclass = _checked(scores, labels, mode, backend, nan_policy, row_sum_atol)
-    if multiclass:
-        p_true = c.scores[np.arange(c.n), c.labels].astype(np.float64)
-        return float(np.mean(-np.log(np.maximum(p_true, LOG_LOSS_FLOOR))))
-    _, ll, _, n = totals(c, kernels)
+    taken, multiclass = _rule(scores, mode)
+    if multiclass:  # the one-pass kernel checks the values; then the true class's probability per row
+        opts = dict(mode="marginal", nan_policy=nan_policy, row_sum_atol=row_sum_atol, sample_weight=sample_weight)
+        one_pass(scores, labels, _backend.resolve(backend), bins=1, parts=PART_COARSE, **opts)  # type: ignore[arg-type]
+        c = prepare(scores, labels, **opts)  # type: ignore[arg-type]
+        terms = -np.log(np.maximum(c.scores[np.arange(c.n), c.labels].astype(np.float64), LOG_LOSS_FLOOR))
+        if c.weights is None:
+            return float(np.mean(terms))
+        return float(np.sum(c.weights * terms) / np.sum(c.weights))
+    _, ll, _, n = totals(
+        scores,
+        labels,
+        mode=taken,
+        nan_policy=nan_policy,
+        row_sum_atol=row_sum_atol,
+        sample_weight=sample_weight,
+        backend=backend,
+        logs=True,
+    )
     return log_loss_from_totals(ll, n)

@@ -77,7 +77,7 @@ def _gaussian_spectrum(sigma: float, m: int) -> np.ndarray:
 class _ExactSmoother:
     """The data's grid transform, kept across bandwidths."""
 
-    def __init__(self, points: np.ndarray, residuals: np.ndarray, n: int, grid_bits: int = GRID_BITS) -> None:
+    def __init__(self, points: np.ndarray, residuals: np.ndarray, n: float, grid_bits: int = GRID_BITS) -> None:
         self.m = 1 << grid_bits
         self.n = n
         self.spectrum = np.fft.rfft(_fold(_splat(points, residuals, self.m)))
@@ -196,7 +196,7 @@ def _relplot_smece(points: np.ndarray, residuals: np.ndarray, counts: np.ndarray
 
 
 def smece_of_points(
-    points: np.ndarray, residuals: np.ndarray, counts: np.ndarray, n: int, compat: str | None
+    points: np.ndarray, residuals: np.ndarray, counts: np.ndarray, n: float, compat: str | None
 ) -> tuple[float, float]:
     """(smooth ECE, bandwidth) of weighted points: ``residuals`` = sum of (f - y) at each
     point, ``counts`` = samples at each point."""
@@ -206,20 +206,38 @@ def smece_of_points(
 
 
 def _pairs(
-    scores: Any, labels: Any, mode: str, backend: str, nan_policy: str, row_sum_atol: float, compat: str | None
-) -> list[tuple[np.ndarray, np.ndarray]]:
-    check_choice("compat", compat, (None, "relplot"))  # type: ignore[arg-type]
+    scores: Any,
+    labels: Any,
+    mode: str,
+    backend: str,
+    nan_policy: str,
+    row_sum_atol: float,
+    compat: str | None,
+    sample_weight: Any = None,
+) -> list[tuple[np.ndarray, np.ndarray, np.ndarray]]:
+    """Each stream's (scores, outcomes, weights) as float64 (weights 1 without sample_weight)."""
+    check_choice("compat", compat, (None, "relplot"))
+    if sample_weight is not None and compat is not None:
+        raise ValueError(
+            f"sample_weight is not available with compat={compat!r}: that mode reproduces a library "
+            "that takes no sample weights"
+        )
     kernels = _backend.resolve(backend)
     c = check(
         scores,
         labels,
         kernels,
-        mode=mode,
+        mode=mode,  # type: ignore[arg-type]
         nan_policy=nan_policy,  # type: ignore[arg-type]
         row_sum_atol=row_sum_atol,
         check_rows=compat is None,
+        sample_weight=sample_weight,
     )
-    return [(np.asarray(p, np.float64), np.asarray(y, np.float64)) for p, y in stream_pairs(c, kernels)]
+    out = []
+    for p, y in stream_pairs(c, kernels):
+        w = np.ones(len(p)) if c.weights is None else c.weights
+        out.append((np.asarray(p, np.float64), np.asarray(y, np.float64), w))
+    return out
 
 
 def smooth_ece(
@@ -231,6 +249,7 @@ def smooth_ece(
     return_sigma: bool = False,
     nan_policy: str = "raise",
     row_sum_atol: float = DEFAULT_ROW_SUM_ATOL,
+    sample_weight: Any = None,
     backend: str = "auto",
 ) -> Any:
     """Smooth ECE: the fixed point of the reflected-Gaussian smoothed calibration error
@@ -240,10 +259,16 @@ def smooth_ece(
     ``multiclass_logits_to_confidences`` with probabilities) or ``"marginal"`` (the mean of
     the class-wise values; not in relplot). ``compat="relplot"`` reproduces
     ``relplot.smECE``. ``return_sigma=True`` returns ``(value, sigma)``. O(n + grid).
+    ``sample_weight``: each pair's residual and mass count with its weight (n becomes the
+    total weight); whole weights equal repeated rows up to float rounding (the grid split
+    adds w r instead of r w times).
     """
     values = []
-    for p, y in _pairs(scores, labels, mode, backend, nan_policy, row_sum_atol, compat):
-        values.append(smece_of_points(p, p - y, np.ones_like(p), len(p), compat))
+    for p, y, w in _pairs(scores, labels, mode, backend, nan_policy, row_sum_atol, compat, sample_weight):
+        total = float(np.sum(w[w > 0]))  # summed without the zeros: a zero weight is a dropped row, bit for bit
+        if total <= 0:
+            raise ValueError("sample_weight must have at least one positive weight")
+        values.append(smece_of_points(p, w * (p - y), w, total, compat))
     value = float(np.mean([v for v, _ in values]))
     sigma = float(np.mean([s for _, s in values]))
     return (value, sigma) if return_sigma else value
@@ -297,7 +322,7 @@ def smooth_curve(
     points: np.ndarray,
     outcomes: np.ndarray,
     counts: np.ndarray,
-    n: int,
+    n: float,
     sigma: float | None,
     mesh: int,
     compat: str | None = None,
@@ -344,10 +369,12 @@ def smooth_reliability(
     compat: str | None = None,
     nan_policy: str = "raise",
     row_sum_atol: float = DEFAULT_ROW_SUM_ATOL,
+    sample_weight: Any = None,
     backend: str = "auto",
 ) -> SmoothReliability:
     """The smoothed reliability curve for plots (1-D or top-label pairs), at the smooth-ECE
-    bandwidth unless ``sigma`` is given, on ``mesh`` points of [0, 1].
+    bandwidth unless ``sigma`` is given, on ``mesh`` points of [0, 1]; ``sample_weight``
+    weights each pair (its outcome and its mass).
 
     ``frequency(t)`` is the kernel-weighted mean outcome near t (Nadaraya-Watson):
     ``sum_i K(t, f_i) y_i / sum_i K(t, f_i)``, so it always lies in [0, 1] (the default,
@@ -359,8 +386,10 @@ def smooth_reliability(
     1e-4)`` and ``density = K*(1/n)``, equal to relplot's ``mu``, ``density`` and ``sigma``
     up to rounding (relplot's mesh has 200 points: the default ``mesh``).
     """
-    check_choice("compat", compat, (None, "relplot"))  # type: ignore[arg-type]
     if mode != "top-label":
         raise ValueError(f"smooth_reliability draws one curve: mode must be 'top-label', got {mode!r}")
-    ((p, y),) = _pairs(scores, labels, mode, backend, nan_policy, row_sum_atol, compat)
-    return smooth_curve(p, y, np.ones_like(p), len(p), sigma, mesh, compat)
+    ((p, y, w),) = _pairs(scores, labels, mode, backend, nan_policy, row_sum_atol, compat, sample_weight)
+    total = float(np.sum(w[w > 0]))
+    if total <= 0:
+        raise ValueError("sample_weight must have at least one positive weight")
+    return smooth_curve(p, w * y, w, total, sigma, mesh, compat)

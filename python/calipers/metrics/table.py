@@ -28,6 +28,10 @@ def wilson_interval(successes: np.ndarray, trials: np.ndarray, confidence: float
     return lower, upper
 
 
+def _count_text(v: Any) -> str:
+    return f"{int(v)}" if isinstance(v, (int, np.integer)) else f"{float(v):.6g}"
+
+
 @dataclass(frozen=True)
 class ReliabilityTable:
     """Per-bin reliability statistics.
@@ -36,7 +40,8 @@ class ReliabilityTable:
     ----------
     edges : (B + 1,) bin edges; bin i is [edges[i], edges[i+1]) with the last bin closed
         (under ``compat=`` modes the reference library's closure applies).
-    count : (B,) number of (score, outcome) pairs per bin; empty bins are kept.
+    count : (B,) number of (score, outcome) pairs per bin; empty bins are kept. With sample
+        weights, the sum of the weights (int64 when every sum is whole, else float64).
     mean_score : (B,) mean score per bin (NaN when empty).
     frequency : (B,) observed frequency of the outcome per bin (NaN when empty).
     lower, upper : (B,) Wilson score interval of the frequency at ``confidence``.
@@ -63,7 +68,9 @@ class ReliabilityTable:
                 "cannot pool classes with different bin edges: equal-mass marginal bins differ per "
                 "class; use equal-width bins or mode='top-label' for a table"
             )
-        count = np.sum([s.count for s in stats], axis=0).astype(np.int64)
+        count = np.sum([s.count for s in stats], axis=0)
+        if count.dtype.kind == "f" and np.all(count == np.round(count)) and np.all(count < 2.0**53):
+            count = count.astype(np.int64)  # whole weights: counts as usual
         sum_score = np.sum([s.sum_score for s in stats], axis=0)
         sum_label = np.sum([s.sum_label for s in stats], axis=0)
         with np.errstate(invalid="ignore", divide="ignore"):
@@ -73,9 +80,10 @@ class ReliabilityTable:
         return cls(edges, count, mean_score, frequency, lower, upper, confidence, sum_score, sum_label)
 
     @property
-    def n(self) -> int:
-        """Number of samples over all bins."""
-        return int(self.count.sum())
+    def n(self) -> float:
+        """The number of pairs (the total weight with sample weights)."""
+        total = self.count.sum()
+        return int(total) if self.count.dtype.kind in "iu" else float(total)
 
     def __len__(self) -> int:
         return int(self.count.size)
@@ -105,7 +113,7 @@ class ReliabilityTable:
             if skip_empty and self.count[i] == 0:
                 continue
             lines.append(
-                f"[{self.edges[i]:6.4f}, {self.edges[i + 1]:6.4f}] {self.count[i]:9d} "
+                f"[{self.edges[i]:6.4f}, {self.edges[i + 1]:6.4f}] {_count_text(self.count[i]):>9s} "
                 f"{self.mean_score[i]:10.4f} {self.frequency[i]:9.4f}   "
                 f"[{self.lower[i]:.4f}, {self.upper[i]:.4f}]"
             )

@@ -24,7 +24,8 @@ TYPE_GROUPED_SKETCH = _serde.TYPE_GROUPED_SKETCH
 
 
 def pce_from_sketches(sketches: Iterable[ReliabilitySketch], *, norm: str = "l1") -> float:
-    """PCE across groups held as sketches (one per group), from their exact sums."""
+    """PCE across groups held as sketches (one per group), from their exact sums (weighted
+    sketches: group masses are total weights)."""
     check_choice("norm", norm, ("l1", "l2"))
     sketches = list(sketches)
     n = sum(s.count for s in sketches)
@@ -145,19 +146,26 @@ class GroupedSketch:
         with self._lock:
             return dict(self._groups)
 
-    def update(self, scores: Any, labels: Any, groups: Any) -> GroupedSketch:
-        """Add a batch with one group key per row (all-or-nothing)."""
+    def update(self, scores: Any, labels: Any, groups: Any, *, sample_weight: Any = None) -> GroupedSketch:
+        """Add a batch, each row to its group's sketch (``sample_weight``: one weight per row,
+        as :meth:`ReliabilitySketch.update`); validated once, all-or-nothing."""
         t = self._template
         kernels = _backend.resolve(t._backend)
         mode = "marginal" if t.classes else "top-label"
-        c = check(scores, labels, kernels, mode=mode, row_sum_atol=t._row_sum_atol)  # type: ignore[arg-type]
+        c = check(scores, labels, kernels, mode=mode, row_sum_atol=t._row_sum_atol, sample_weight=sample_weight)
         uniq, inverse = group_keys(groups, c.n)
         if t.classes and c.classes != t.classes:
             raise ValueError(f"this sketch has classes={t.classes}: scores must have shape (n, {t.classes})")
+        keep = None if c.weights is None else c.weights > 0  # a zero weight is a dropped row: no empty groups
         staged = {}
         for i, key in enumerate(uniq):  # validated once above; each part only accumulates
             rows = inverse == i
-            staged[key] = self._new()._add_checked(Checked(c.scores[rows], c.labels[rows], c.kind), kernels)
+            if keep is not None:
+                rows &= keep
+                if not rows.any():
+                    continue
+            w = None if c.weights is None else c.weights[rows]
+            staged[key] = self._new()._add_checked(Checked(c.scores[rows], c.labels[rows], c.kind, w), kernels)
         with self._lock:
             kinds = {s._kind for s in self._groups.values()} - {None}
             if kinds and c.kind not in kinds:

@@ -5,6 +5,13 @@ the count, the positives and the exact fixed-point sum of scores, plus exact sum
 squared errors and log-loss terms. Sums are integers (scores carry 62 fractional bits,
 log-loss terms 56), so updates in any chunking, merges in any order and every backend
 give byte-identical states.
+
+Sample weights (``update(..., sample_weight=w)``) keep that: a weight is held as
+round(w 2^24), every count becomes a sum of those and every sum a sum of exact 128-bit
+products. A state is stored without the 24 fractional bits whenever its values allow it
+(:func:`calipers._common.binstats.scale_down`), so integer weights give exactly the bytes of
+repeated rows, a sketch that never saw a fractional weight is a format-1 blob, and merges of
+weighted and unweighted sketches stay exact and order-free.
 """
 
 from __future__ import annotations
@@ -19,7 +26,7 @@ import numpy as np
 
 from .._common import serde as _serde
 from .._common.binning import mass_cuts_from_counts
-from .._common.binstats import BinStats, coarse_stats, decode128, stream_pairs
+from .._common.binstats import BinStats, coarse_stats, decode128, decode_count, scale_down, scale_up, stream_pairs
 from .._common.grid import (
     FIELDS,
     GRID_CELLS,
@@ -30,6 +37,7 @@ from .._common.grid import (
     KIND_TOP_LABEL,
     PART_ALL,
     UNIT_SCALE,
+    WEIGHT_BITS,
     coarsen_index,
     fine_cell_lower_edges,
     fine_cell_upper_edges,
@@ -42,11 +50,13 @@ from .._common.grid import (
 from .._common.validate import (
     DEFAULT_ROW_SUM_ATOL,
     Checked,
+    Mode,
     check,
     check_bins,
     check_choice,
     check_int,
     check_number,
+    prepare,
     warn_empty,
 )
 from .._kernels import backend as _backend
@@ -108,7 +118,16 @@ class ReliabilitySketch:
     threads (updates of one sketch are serialized by a lock; for parallel throughput use
     one sketch per thread and :meth:`merge`). The C++ backend spreads a large batch
     (2^18 values or more) over the cores; the sums are exact integers, so the state is the
-    same bytes for any split. Empty batches are rejected like any bad input.
+    same bytes for any split. Empty batches are rejected like any bad input. The values are
+    checked once, by the accumulation kernel itself (row sums and weights included).
+
+    ``update(..., sample_weight=w)``: weights are held as round(w 2^24) (a resolution of
+    2^-24 = 6e-8 of one unit of weight; whole weights are exact), each must be finite,
+    >= 0 and below 2^39. Integer weights give exactly the bytes of the rows repeated, zero
+    weights those of the rows dropped; :attr:`count` is then the total weight (a float once
+    a fractional weight was added). A sketch holding fractional weights serializes as
+    format version 2 (flag 4); one that holds none is a format-1 blob. Weights and
+    ``replicates`` do not mix (the Poisson bootstrap draws counts per row).
 
     Equal-mass metrics come from a fine grid of 3970 cells uniform in the exponent and
     top 6 mantissa bits of min(p, 1 - p): cells are 1/64 (1.6%) of the distance to 0 or 1
@@ -175,6 +194,7 @@ class ReliabilitySketch:
         self._row_sum_atol = float(row_sum_atol)
         self._backend = backend
         self._acc = np.zeros(self._streams * stream_size(self._bins, self._cells), np.uint64)
+        self._weight_bits = 0  # 24 while the state holds fractional weights (binstats.scale_down)
         self._lock = threading.Lock()
         # (R, 2 bins, 2): per replicate and (bin, outcome) unit, the count and the score sum
         self._replicates = np.zeros((int(replicates), 2 * self._bins, 2)) if replicates else None
@@ -208,12 +228,15 @@ class ReliabilitySketch:
         return _KIND_NAMES[self._kind]
 
     @property
-    def count(self) -> int:
-        """Number of samples (rows) added."""
+    def count(self) -> Any:
+        """Number of samples (rows) added: an int, or with sample weights the total weight (an
+        int while every weight was whole, else a float)."""
         with self._lock:
-            return self._count_unlocked()
+            total = self._count_unlocked()
+            return total if self._weight_bits == 0 else total / float(1 << self._weight_bits)
 
     def _count_unlocked(self) -> int:
+        """The count words' total (in 2^-weight_bits units when weights were fractional)."""
         return int(self._acc[: self._bins * FIELDS : FIELDS].sum())
 
     @property
@@ -226,11 +249,28 @@ class ReliabilitySketch:
         return f"bins={self._bins}, classes={self._classes}, kind={self.kind!r}{grid}"
 
     def update(
-        self, scores: Any, labels: Any, *, nan_policy: str = "raise", backend: str | None = None
+        self,
+        scores: Any,
+        labels: Any,
+        *,
+        nan_policy: str = "raise",
+        sample_weight: Any = None,
+        backend: str | None = None,
     ) -> ReliabilitySketch:
-        """Add a batch; raises (and changes nothing) on any invalid value."""
+        """Add a batch (``sample_weight``: one weight per row); raises (and changes nothing)
+        on any invalid value. The values are checked once, by the accumulation kernel."""
         kernels = _backend.resolve(backend or self._backend)
-        mode = "marginal" if self._classes else "top-label"
+        mode: Mode = "marginal" if self._classes else "top-label"
+        if nan_policy == "raise" and self._replicates is None and self._cells == GRID_CELLS:
+            c = prepare(
+                scores, labels, mode=mode, row_sum_atol=self._row_sum_atol, sample_weight=sample_weight
+            )  # structure only: accumulate_checked checks the values, row sums and weights
+            self._check_classes(c)
+            try:
+                return self._add_checked(c, kernels, self._row_sum_atol)
+            except ValueError:  # word a value error exactly as the validation layer does
+                check(scores, labels, kernels, mode=mode, row_sum_atol=self._row_sum_atol, sample_weight=sample_weight)
+                raise
         c = check(
             scores,
             labels,
@@ -238,16 +278,27 @@ class ReliabilitySketch:
             mode=mode,
             nan_policy=nan_policy,  # type: ignore[arg-type]
             row_sum_atol=self._row_sum_atol,
+            sample_weight=sample_weight,
         )
+        self._check_classes(c)
+        return self._add_checked(c, kernels)
+
+    def _check_classes(self, c: Checked) -> None:
         if self._classes and c.classes != self._classes:
             raise ValueError(
                 f"this sketch has classes={self._classes}: scores must have shape (n, {self._classes}), "
                 f"got {c.scores.shape}"
             )
-        return self._add_checked(c, kernels)
 
-    def _add_checked(self, c: Checked, kernels: Any) -> ReliabilitySketch:
-        """Add input that :func:`check` has validated for this sketch (all-or-nothing)."""
+    def _add_checked(self, c: Checked, kernels: Any, atol: float = -1.0) -> ReliabilitySketch:
+        """Add input for this sketch (all-or-nothing): validated by :func:`check` (``atol``
+        -1), or structurally checked only, the kernel then checking the values and the rows
+        of (n, K) input against ``atol``."""
+        if c.weights is not None and self._replicates is not None:
+            raise ValueError(
+                "sample_weight cannot feed bootstrap replicates (replicates=R draws Poisson counts per row): "
+                "use a sketch without replicates for weighted data"
+            )
         replicate_delta = None
         if self._replicates is not None:
             from ..metrics.bootstrap import poisson_replicates
@@ -256,48 +307,101 @@ class ReliabilitySketch:
             replicate_delta = poisson_replicates(
                 kernels.unit_stats(p, y, self._bins), self._bins, len(self._replicates), self._rng
             )  # (touched units, their increments)
+        delta, bits = None, 0
+        if c.weights is not None:  # staged: weighted sums carry 24 fractional bits until scaled down
+            fine = np.zeros(self._streams * stream_size(self._bins), np.uint64)
+            kernels.accumulate_checked(
+                fine, self._bins, self._streams, PART_ALL, c.scores, c.labels, c.kind, c.weights, atol
+            )
+            delta = fine if self._cells == GRID_CELLS else self._fold_fine(fine, c.kind)
+            delta, bits = scale_down(delta, self._bins, self._streams, self._cells)
         with self._lock:
             if self._kind is not None and self._kind != c.kind:
                 raise ValueError(
                     f"this sketch holds {self.kind} pairs; cannot add {_KIND_NAMES[c.kind]} input "
                     "(1-D scores and (n, K) top-label scores do not mix)"
                 )
-            _check_room(self._count_unlocked(), c.n, "adding")
-            if self._cells != GRID_CELLS:
-                self._accumulate_rows(c, kernels)
-            elif _backend.name_of(kernels) == "numpy":  # staged so a failure midway changes nothing
-                delta = np.zeros_like(self._acc)
-                kernels.accumulate(delta, self._bins, self._streams, PART_ALL, c.scores, c.labels, c.kind)
-                _add_state(self._acc, delta, self._bins, self._streams)
+            if delta is None and self._weight_bits:  # unweighted rows into a state of fractional weights
+                delta, bits = self._unweighted_delta(c, kernels, atol), 0
+            if delta is not None:
+                self._add_state_weighted(delta, bits)
             else:
-                kernels.accumulate(self._acc, self._bins, self._streams, PART_ALL, c.scores, c.labels, c.kind)
+                _check_room(self._count_unlocked(), c.n, "adding")
+                if self._cells != GRID_CELLS:
+                    self._accumulate_rows(c, kernels, self._acc)
+                else:
+                    kernels.accumulate_checked(
+                        self._acc, self._bins, self._streams, PART_ALL, c.scores, c.labels, c.kind, None, atol
+                    )
             if replicate_delta is not None:
                 units, increments = replicate_delta
                 self._replicates[:, units, :] += increments  # type: ignore[index]
             self._kind = c.kind
         return self
 
-    def _accumulate_rows(self, c: Checked, kernels: Any) -> None:
-        """Add validated input to a sketch whose grid is not the fine one (rows.hpp)."""
+    def _fold_fine(self, fine: np.ndarray, kind: int) -> np.ndarray:
+        """A fine-grid state folded onto this sketch's grid (exact)."""
+        tmp = ReliabilitySketch(self._bins, self._classes, row_sum_atol=self._row_sum_atol, backend=self._backend)
+        tmp._acc, tmp._kind = fine, kind
+        return tmp.coarsen(self.grid)._acc
+
+    def _add_state_weighted(self, delta: np.ndarray, bits: int) -> None:
+        """Add a state of ``bits`` fractional weight bits (the lock is held): both sides in the
+        finer units, then the sum stored without the bits if its values allow (canonical)."""
+        acc, mine = self._acc, self._weight_bits
+        if bits > mine:
+            acc = scale_up(acc, self._bins, self._streams, self._cells)  # may raise: nothing changed yet
+        elif bits < mine:
+            delta = scale_up(delta, self._bins, self._streams, self._cells)
+        else:
+            acc = acc.copy() if mine else acc
+        _check_room(
+            int(acc[: self._bins * FIELDS : FIELDS].sum()), int(delta[: self._bins * FIELDS : FIELDS].sum()), "adding"
+        )  # in the finer units: the count words must stay below 2^63
+        _add_state(acc, delta, self._bins, self._streams)
+        bits = max(bits, mine)
+        if bits:
+            acc, bits = scale_down(acc, self._bins, self._streams, self._cells)
+        self._acc, self._weight_bits = acc, bits
+
+    def _accumulate_rows(self, c: Checked, kernels: Any, target: np.ndarray) -> None:
+        """Add validated input to ``target``, a state of this sketch's grid when that is not
+        the fine one (rows.hpp)."""
         pairs = stream_pairs(c, kernels)
         p = np.concatenate([np.asarray(s, np.float64) for s, _ in pairs])
         y = np.concatenate([np.asarray(v, np.uint8) for _, v in pairs])
         rows = np.repeat(np.arange(len(pairs), dtype=np.int64), [len(s) for s, _ in pairs])
-        kernels.accumulate_rows(self._acc, self._bins, self._grid[0], self._grid[1], rows, p, y)
+        kernels.accumulate_rows(target, self._bins, self._grid[0], self._grid[1], rows, p, y)
+
+    def _unweighted_delta(self, c: Checked, kernels: Any, atol: float) -> np.ndarray:
+        """The state of unweighted input alone (to add to a state holding fractional weights)."""
+        delta = np.zeros_like(self._acc)
+        if self._cells != GRID_CELLS:
+            self._accumulate_rows(c, kernels, delta)
+        else:
+            kernels.accumulate_checked(
+                delta, self._bins, self._streams, PART_ALL, c.scores, c.labels, c.kind, None, atol
+            )
+        return delta
 
     def _snapshot(self) -> tuple[np.ndarray, int | None]:
         with self._lock:
             return self._acc.copy(), self._kind
 
+    def _weighted_snapshot(self) -> tuple[np.ndarray, int | None, int]:
+        """The state, the kind and the state's fractional weight bits (0 or 24), together."""
+        with self._lock:
+            return self._acc.copy(), self._kind, self._weight_bits
+
     def _replicate_snapshot(self) -> np.ndarray | None:
         with self._lock:
             return None if self._replicates is None else self._replicates.copy()
 
-    def _full_snapshot(self) -> tuple[np.ndarray, int | None, np.ndarray | None]:
-        """State, kind and replicates taken together (one consistent moment)."""
+    def _full_snapshot(self) -> tuple[np.ndarray, int | None, np.ndarray | None, int]:
+        """State, kind, replicates and fractional weight bits taken together (one moment)."""
         with self._lock:
             reps = None if self._replicates is None else self._replicates.copy()
-            return self._acc.copy(), self._kind, reps
+            return self._acc.copy(), self._kind, reps, self._weight_bits
 
     def merge(self, other: ReliabilitySketch) -> ReliabilitySketch:
         """Add ``other`` into this sketch in place (exact); returns self.
@@ -322,10 +426,13 @@ class ReliabilitySketch:
             kind = other._kind
             if kind is not None and self._kind is not None and kind != self._kind:
                 raise ValueError(f"cannot merge incompatible sketches: {self._settings()} vs {other._settings()}")
-            _check_room(self._count_unlocked(), other._count_unlocked(), "merging")
             state = other._acc.copy() if other is self else other._acc
             reps = other._replicates
-            _add_state(self._acc, state, self._bins, self._streams)
+            if other._weight_bits or self._weight_bits:
+                self._add_state_weighted(state, other._weight_bits)  # both in the finer units, exact
+            else:
+                _check_room(self._count_unlocked(), other._count_unlocked(), "merging")
+                _add_state(self._acc, state, self._bins, self._streams)
             if reps is not None:
                 self._replicates += reps.copy() if other is self else reps  # type: ignore[operator]
             if self._kind is None:
@@ -345,11 +452,11 @@ class ReliabilitySketch:
 
     def copy(self) -> ReliabilitySketch:
         """An independent copy (its replicates, if any, continue from a spawned generator)."""
-        state, kind, reps = self._full_snapshot()
+        state, kind, reps, bits = self._full_snapshot()
         out = ReliabilitySketch(
             self._bins, self._classes, row_sum_atol=self._row_sum_atol, backend=self._backend, grid=self.grid
         )
-        out._acc, out._kind, out._replicates = state, kind, reps
+        out._acc, out._kind, out._replicates, out._weight_bits = state, kind, reps, bits
         out._rng = self._rng.spawn(1)[0]
         return out
 
@@ -357,6 +464,7 @@ class ReliabilitySketch:
         """Forget every sample (the settings stay)."""
         with self._lock:
             self._acc[:] = 0
+            self._weight_bits = 0
             if self._replicates is not None:
                 self._replicates[:] = 0.0
             self._kind = KIND_MARGINAL if self._classes else None
@@ -375,9 +483,11 @@ class ReliabilitySketch:
 
     def to_bytes(self) -> bytes:
         """Versioned, checksummed binary form (see calipers._serde for the layout)."""
-        state, kind, reps = self._full_snapshot()
+        state, kind, reps, bits = self._full_snapshot()
         empty = int(state[: self._bins * FIELDS : FIELDS].sum()) == 0
         flags = _serde.FLAG_EMPTY if empty else 0
+        if bits:  # counts and sums carry 24 fractional weight bits: format version 2
+            flags |= _serde.FLAG_WEIGHTED
         if reps is not None:  # appended: R, then R x 2 bins x 2 doubles as their bit patterns
             flags |= _serde.FLAG_REPLICATES
             state = np.concatenate(
@@ -393,6 +503,7 @@ class ReliabilitySketch:
             self._grid[1],
             self._row_sum_atol,
             state,
+            version=2 if bits else 1,
         )
 
     @classmethod
@@ -420,6 +531,12 @@ class ReliabilitySketch:
         if flags & _serde.FLAG_REPLICATES:
             state, reps = _split_replicates(state, bins, streams, cells)
             flags &= ~_serde.FLAG_REPLICATES
+        bits = 0
+        if flags & _serde.FLAG_WEIGHTED:
+            if reps is not None:
+                raise ValueError("calipers blob holds both sample weights and bootstrap replicates")
+            bits = WEIGHT_BITS
+            flags &= ~_serde.FLAG_WEIGHTED
         if state.size != streams * stream_size(bins, cells):
             raise ValueError(
                 f"calipers blob payload has {state.size} words, expected "
@@ -429,7 +546,9 @@ class ReliabilitySketch:
         out = cls(
             bins, streams if kind == KIND_MARGINAL else None, row_sum_atol=atol, backend=backend, grid=grid_name(grid)
         )
-        out._acc, out._kind, out._replicates = state, kind, reps
+        if bits and scale_down(state, bins, streams, cells)[1] == 0:
+            raise ValueError("calipers blob is flagged weighted but holds whole counts (not canonical)")
+        out._acc, out._kind, out._replicates, out._weight_bits = state, kind, reps, bits
         return out
 
     def __reduce__(self) -> tuple[Any, tuple[bytes]]:
@@ -439,26 +558,27 @@ class ReliabilitySketch:
 
     def _stats(self, binning: str, bins: int | None) -> list[BinStats]:
         check_choice("binning", binning, ("width", "mass"))
-        state, _ = self._snapshot()
+        state, _, bits = self._weighted_snapshot()
         if binning == "width":
             if bins is not None and bins != self._bins:
                 raise ValueError(f"equal-width bins are fixed at construction (bins={self._bins}); got bins={bins}")
-            return coarse_stats(state, self._bins, self._streams, self._cells)
+            return coarse_stats(state, self._bins, self._streams, self._cells, bits)
         nbins = check_bins(self._bins if bins is None else bins)
         lower, _ = self._cell_edges()
         out = []
         for cells in self._fine_cells(state):
-            counts = cells[:, 0].astype(np.int64)
+            counts = cells[:, 0].astype(np.int64)  # in units of 2^-bits: the cut rule is the same
             starts = mass_cuts_from_counts(counts, nbins)
             index = np.concatenate([[0], starts]).astype(np.int64)
-            sums = decode128(cells[:, 2], cells[:, 3], UNIT_SCALE)
+            scale = float(1 << bits)
+            sums = decode128(cells[:, 2], cells[:, 3], UNIT_SCALE * scale)
             edges = np.concatenate([[0.0], lower[starts], [1.0]])
             out.append(
                 BinStats(
                     edges,
-                    np.add.reduceat(counts, index),
+                    decode_count(np.add.reduceat(cells[:, 0], index), bits),
                     np.add.reduceat(sums, index),
-                    np.add.reduceat(cells[:, 1].astype(np.float64), index),
+                    np.add.reduceat(cells[:, 1].astype(np.float64) / scale, index),
                 )
             )
         return out
@@ -486,7 +606,7 @@ class ReliabilitySketch:
         target = grid_spec(grid)
         if target != (0, 0) and (target[0] > self._grid[0] or target[1] > self._grid[1]):
             raise ValueError(f"grid {grid!r} is not a coarsening of this sketch's grid {self.grid!r}")
-        state, kind = self._snapshot()
+        state, kind, bits = self._weighted_snapshot()
         out = ReliabilitySketch(
             self._bins, self._classes, row_sum_atol=self._row_sum_atol, backend=self._backend, grid=grid
         )
@@ -504,6 +624,9 @@ class ReliabilitySketch:
                 grid_part = src[self._bins * FIELDS : (self._bins + self._cells) * FIELDS].reshape(-1, FIELDS)
                 dst[self._bins * FIELDS : (self._bins + cells) * FIELDS] = _fold_cells(grid_part, index, cells).ravel()
         out._kind = kind
+        if bits:  # folding can make a weighted state whole: keep the canonical form
+            out._acc, bits = scale_down(out._acc, self._bins, self._streams, cells)
+        out._weight_bits = bits
         out._replicates = self._replicate_snapshot()
         out._rng = self._rng.spawn(1)[0]
         return out
@@ -548,9 +671,9 @@ class ReliabilitySketch:
         """Per-bin table (marginal sketches pool the class-wise pairs)."""
         return ReliabilityTable.from_stats(self._stats(binning, bins), confidence)
 
-    def _totals(self) -> tuple[np.ndarray, np.ndarray, np.ndarray, int]:
-        state, _ = self._snapshot()
-        return totals_from_state(state, self._bins, self._streams, self._cells)
+    def _totals(self) -> tuple[np.ndarray, np.ndarray, np.ndarray, float]:
+        state, _, bits = self._weighted_snapshot()
+        return totals_from_state(state, self._bins, self._streams, self._cells, bits)
 
     def brier(self) -> float:
         """Brier score of the stream, exact (equal to :func:`calipers.brier` in the same mode)."""
@@ -596,16 +719,17 @@ class ReliabilitySketch:
         }
         if method not in classes:
             raise ValueError(f"method must be one of {', '.join(map(repr, classes))}, got {method!r}")
-        state, kind = self._snapshot()
+        state, kind, bits = self._weighted_snapshot()
         if kind is None or int(state[: self._bins * FIELDS : FIELDS].sum()) == 0:
             raise ValueError("cannot fit a calibrator from an empty ReliabilitySketch")
         maps = []
+        scale = float(1 << bits)
         for cells in self._fine_cells(state):
-            count = cells[:, 0].astype(np.float64)
+            count = cells[:, 0].astype(np.float64) / scale
             nz = count > 0
-            mean = decode128(cells[nz, 2], cells[nz, 3], UNIT_SCALE) / count[nz]
+            mean = decode128(cells[nz, 2], cells[nz, 3], UNIT_SCALE * scale) / count[nz]
             mean = np.clip(mean, 0.0, 1.0)
-            pos = cells[nz, 1].astype(np.float64)
+            pos = cells[nz, 1].astype(np.float64) / scale
             scores = np.concatenate([mean, mean])
             labels = np.concatenate([np.ones(mean.size, np.int8), np.zeros(mean.size, np.int8)])
             weights = np.concatenate([pos, count[nz] - pos])
@@ -669,9 +793,14 @@ class ReliabilitySketch:
     def _grid_points(self) -> list[tuple[np.ndarray, np.ndarray, np.ndarray, float]]:
         from ..metrics.smooth import grid_points
 
-        state, _ = self._snapshot()
+        state, _, bits = self._weighted_snapshot()
         lower, upper = self._cell_edges()
-        return [grid_points(cells, lower, upper) for cells in self._fine_cells(state)]
+        out = []
+        for cells in self._fine_cells(state):
+            points, residuals, counts, displacement = grid_points(cells, lower, upper)
+            scale = float(1 << bits)  # weighted: back to units of one weight
+            out.append((points, residuals / scale, counts / scale, displacement))
+        return out
 
     def smooth_ece(self, *, compat: str | None = None, return_bound: bool = False) -> Any:
         """Smooth ECE (:func:`calipers.smooth_ece`) from the fine grid: each non-empty cell
@@ -695,7 +824,7 @@ class ReliabilitySketch:
             return (float("nan"), float("nan")) if return_bound else float("nan")
         values, bounds = [], []
         for points, residuals, counts, displacement in self._grid_points():
-            value, sigma = smece_of_points(points, residuals, counts, int(counts.sum()), compat)
+            value, sigma = smece_of_points(points, residuals, counts, float(counts.sum()), compat)
             values.append(value)
             bounds.append(KERNEL_SLOPE * displacement / sigma)
         value = float(np.mean(values))
@@ -716,7 +845,7 @@ class ReliabilitySketch:
             return SmoothReliability(t, nan, nan.copy(), float("nan") if sigma is None else float(sigma), float("nan"))
         points, residuals, counts, _ = self._grid_points()[0]
         outcomes = np.clip(points * counts - residuals, 0.0, counts)
-        return smooth_curve(points, outcomes, counts, int(counts.sum()), sigma, mesh, compat)
+        return smooth_curve(points, outcomes, counts, float(counts.sum()), sigma, mesh, compat)
 
     def metrics(self) -> dict[str, float]:
         """ECE (l1, l2, max, debiased l2, equal-mass), smooth ECE, Brier, Brier skill score and
