@@ -824,7 +824,8 @@ def _check_consistent(
     """Every invariant a filled sketch has: positives <= count per cell, counts within
     MAX_COUNT, equal totals of the bins and of the grid (counts, positives and exact score
     sums), each cell's mean score inside the cell, squared-error and log-loss totals within
-    their per-sample bounds, one positive per row across the classes of a marginal sketch,
+    their per-sample bounds (squared errors at least the cells' Jensen bound, log loss at
+    least the squared errors), one positive per row across the classes of a marginal sketch,
     and flags and kind that match. Without a grid (``grid=(0, 0)``) the grid checks are moot."""
     from ..metrics.scoring import totals_from_state
 
@@ -867,6 +868,17 @@ def _check_consistent(
             raise ValueError("calipers blob is inconsistent: its squared-error or log-loss totals are impossible")
         if kind == KIND_MARGINAL and sum(_exact_sums(coarse[:, :, 1], np.zeros_like(coarse[:, :, 1]))) != n:
             raise ValueError("calipers blob is inconsistent: a marginal sketch needs one true class per row")
+        # Jensen per cell: the squared errors are at least sum_c (score sum - positives)^2 / count;
+        # per sample (p - y)^2 <= 1 - q <= -ln q (q the floored probability of the outcome)
+        cells = fine if grid_cells else coarse
+        count = cells[:, :, 0].astype(np.float64)
+        gap = decode128(cells[:, :, 2], cells[:, :, 3], UNIT_SCALE) - cells[:, :, 1].astype(np.float64)
+        floor = (gap * gap / np.maximum(count, 1.0)).sum(axis=1)
+        slack = n * 2.0**-50  # the fixed point's and the float sums' rounding
+        if np.any(sq < floor * (1 - 1e-9) - slack) or np.any(ll < sq * (1 - 1e-9) - slack):
+            raise ValueError(
+                "calipers blob is inconsistent: its squared-error or log-loss totals are below what its cells imply"
+            )
     empty = n == 0
     if bool(flags & _serde.FLAG_EMPTY) != empty or flags & ~_serde.FLAG_EMPTY:
         raise ValueError(f"calipers blob flags {flags:#x} do not match its counts")
