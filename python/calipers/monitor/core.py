@@ -1125,32 +1125,37 @@ class CalibrationMonitor:
             keys = h["keys"]
             if any(not isinstance(k, (str, int)) or isinstance(k, bool) for k in keys) or len(set(keys)) != len(keys):
                 raise ValueError("group keys must be distinct strings or integers")
-            if h["kind"] not in (None, KIND_BINARY, KIND_TOP_LABEL, KIND_MARGINAL):
-                raise ValueError(f"unknown kind {h['kind']!r}")
+            if h["kind"] not in ((KIND_MARGINAL,) if out._classes else (None, KIND_BINARY, KIND_TOP_LABEL)):
+                raise ValueError(f"kind {h['kind']!r} does not match classes={out._classes}")
             for key in keys:
                 out._add_slot(key)
             out._kind = h["kind"]
-            out._current = h["current"] if h["current"] is None else int(h["current"])
+            if h["current"] is not None and (
+                not _is_count(abs(h["current"])) or not math.isfinite((abs(h["current"]) + 1.0) * out._window)
+            ):
+                raise ValueError(f"current window {h['current']!r} is not a window index of this monitor")
+            out._current = h["current"]
             if "clock" not in kwargs:
                 frozen = 0.0 if out._current is None else (out._current + 0.5) * out._window
                 out._clock = lambda: frozen
             n = len(keys)
-            records = np.array(h["records"], np.int64)
-            if records.shape != (n + 1,) or np.any(records < 0):
-                raise ValueError("records do not match the group keys")
+            records = _counts(h["records"], n + 1, "records")
+            if int(records[:-1].sum()) > int(records[-1]):
+                raise ValueError("records of the groups add up to more than the total")
             out._records = records
             if set(h["dropped"]) != set(out._dropped) or any(
                 not isinstance(v, int) or v < 0 for v in h["dropped"].values()
             ):
                 raise ValueError("drop counts are malformed")
             out._dropped = {r: int(h["dropped"][r]) for r in out._dropped}
-            dg = np.array(h["dropped_groups"], np.int64).reshape(n, len(REASONS))
-            if np.any(dg < 0):
-                raise ValueError("drop counts are malformed")
+            rows = h["dropped_groups"]
+            if not isinstance(rows, list) or len(rows) != n:
+                raise ValueError("drop counts do not match the group keys")
+            dg = np.array([_counts(row, len(REASONS), "drop counts") for row in rows], np.int64).reshape(
+                n, len(REASONS)
+            )
             out._dropped_slot = {i: dg[i].copy() for i in range(n) if dg[i].any()}
-            pend = np.array(h["pending"], np.int64)
-            if pend.shape != (n + 1,) or np.any(pend < 0):
-                raise ValueError("pending counts are malformed")
+            pend = _counts(h["pending"], n + 1, "pending counts")
             out._remote_pending = {i: int(v) for i, v in enumerate(pend[:-1]) if v}
             if pend[-1]:
                 out._remote_pending[-1] = int(pend[-1])
@@ -1188,7 +1193,7 @@ class CalibrationMonitor:
                 out._windows[index] = win
             if pos != len(payload):
                 raise ValueError("payload sizes do not add up: padded")
-        except (struct.error, KeyError, TypeError, json.JSONDecodeError, AttributeError) as exc:
+        except (struct.error, KeyError, TypeError, json.JSONDecodeError, AttributeError, OverflowError) as exc:
             raise ValueError(f"calipers monitor blob is malformed: {exc}") from exc
         except ValueError as exc:
             raise ValueError(f"calipers monitor blob is malformed: {exc}") from exc
@@ -1275,6 +1280,17 @@ class CalibrationMonitor:
                 total += 0 if win.overall_reps is None else win.overall_reps.nbytes
                 total += sum(r.nbytes for r in win.reps.values())
             return total
+
+
+def _is_count(v: Any) -> bool:
+    return isinstance(v, int) and not isinstance(v, bool) and 0 <= v < 2**63
+
+
+def _counts(values: Any, size: int, what: str) -> np.ndarray:
+    """A list of ``size`` non-negative integers (floats are not counts) as int64."""
+    if not isinstance(values, list) or len(values) != size or not all(_is_count(v) for v in values):
+        raise ValueError(f"{what} must be {size} non-negative integers")
+    return np.array(values, np.int64)
 
 
 def _check_window(m: CalibrationMonitor, win: _Window) -> None:
