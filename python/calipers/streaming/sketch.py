@@ -114,8 +114,11 @@ class ReliabilitySketch:
     top 6 mantissa bits of min(p, 1 - p): cells are 1/64 (1.6%) of the distance to 0 or 1
     wide down to 2^-32, so 0.999 and 0.9999 never share a cell. Each equal-mass bin ends
     at the end of the cell holding rank ceil(j n / B); compared with exact equal-mass bins
-    a boundary moves by at most the samples of one cell. Metrics of an empty sketch are
-    NaN with a RuntimeWarning.
+    a boundary moves by at most the samples of one cell. Cells are [lower, upper) below
+    1/2 and, mirrored, (lower, upper] from 1/2 up (1/2 itself closes the cell below it),
+    so an equal-mass table's bins are [e_j, e_j+1) below 1/2 and (e_j, e_j+1] above: a score
+    exactly on such an edge (common for float32 probabilities) counts in the bin below it.
+    Metrics of an empty sketch are NaN with a RuntimeWarning.
 
     ``grid`` chooses that grid, and with it the size of the sketch and the accuracy of
     everything computed from cells (equal-mass ECE, smooth ECE, AUROC, :meth:`calibrator`);
@@ -545,7 +548,9 @@ class ReliabilitySketch:
     def reliability(
         self, *, binning: str = "width", bins: int | None = None, confidence: float = 0.95
     ) -> ReliabilityTable:
-        """Per-bin table (marginal sketches pool the class-wise pairs)."""
+        """Per-bin table (marginal sketches pool the class-wise pairs). Equal-width bins are
+        calipers' [e_i, e_i+1); equal-mass bins are whole fine-grid cells, closed on the
+        side away from 1/2 (see the class docstring)."""
         return ReliabilityTable.from_stats(self._stats(binning, bins), confidence)
 
     def _totals(self) -> tuple[np.ndarray, np.ndarray, np.ndarray, int]:
