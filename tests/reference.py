@@ -164,10 +164,10 @@ def log_loss(P: np.ndarray, y: np.ndarray, mode: str | None = None) -> float:
 
 
 def brier_skill_score(P: np.ndarray, y: np.ndarray, mode: str | None = None) -> float:
+    """1 - BS / BS_ref against the in-sample climatology; (n, K) input: summed over the
+    classes (the multiclass form), or the (confidence, correct) pairs with mode="top-label"."""
     P = np.asarray(P, np.float64)
     pairs = streams(P, y, "top-label" if mode == "top-label" else "marginal")
-    if P.ndim == 2 and P.shape[1] == 2 and mode != "top-label":
-        pairs = pairs  # both columns: the multiclass form is the sum over classes
     bs = sum(np.mean((p - o) ** 2) for p, o in pairs)
     ref = sum(np.mean(o) * (1 - np.mean(o)) for _, o in pairs)
     return float(1 - bs / ref)

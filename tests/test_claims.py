@@ -207,3 +207,24 @@ def test_kll_error_percentages_stated_in_the_module_docstring(batches, percent):
     for x in np.quantile(values, np.linspace(0, 1, 51)):
         lo, hi = q.rank_bounds(x)
         assert lo <= np.searchsorted(exact, x, side="right") <= hi
+
+
+# ------------------------------------------------------------------------ the fine grid
+
+
+def test_fine_grid_cells_are_at_most_1_6_percent_of_the_distance_to_0_or_1():
+    """README: 3970 cells, each 1.6% (1/64) of the distance to 0 or 1 wide, down to 2^-32,
+    so 0.999 and 0.9999 never share a cell."""
+    from calipers import ReliabilitySketch
+
+    lower, upper = ReliabilitySketch()._cell_edges()
+    assert lower.size == upper.size == 3970
+    assert lower[0] == 0.0 and upper[-1] == 1.0 and np.all(upper[:-1] == lower[1:])  # a partition of [0, 1]
+    width = upper - lower
+    distance = np.where(upper <= 0.5, lower, 1.0 - upper)  # to the nearer end, from the cell's far side
+    inner = distance >= 2.0**-32
+    assert np.all(width[inner] <= distance[inner] / 64)  # the exact ratio: 1/64 = 1.5625%
+    assert np.all(width[~inner] <= 2.0**-32)  # the two end cells: everything within 2^-32 of 0 or 1
+    s = ReliabilitySketch().update([0.999, 0.9999], [1, 1])
+    cells = s._fine_cells(s._snapshot()[0])[0][:, 0]
+    assert np.count_nonzero(cells) == 2

@@ -141,6 +141,9 @@ def test_scoring_rules_equal_the_reference(real_outputs):  # type: ignore[no-unt
         s.update(P, y)
         assert s.brier() == pytest.approx(ref.brier(P, y, sketch_mode if P.ndim == 2 else None), rel=1e-12)
         assert s.log_loss() == pytest.approx(ref.log_loss(P, y, sketch_mode if P.ndim == 2 else None), rel=1e-12)
+        # the skill score of the sketch: its pairs (top-label), or the multiclass score (marginal)
+        bss_mode = "top-label" if sketch_mode == "top-label" and P.ndim == 2 else None
+        assert s.brier_skill_score() == pytest.approx(ref.brier_skill_score(P, y, bss_mode), rel=1e-12, abs=1e-14)
     assert worst < 1e-12  # measured 1.7e-15 relative: exact fixed-point sums against float sums
 
 
