@@ -74,12 +74,12 @@ def records(path: str) -> Iterator[tuple[int, Any]]:
         # never continued on the next line, so a field quoted across lines is read as broken
         # rows, counted (csv.DictReader would join them, and the two readers would disagree).
         header: list[str] | None = None
-        for lineno, line in enumerate(fh, start=1):
-            fields = next(csv.reader([line], delimiter=sep), [])
+        for number, text_line in enumerate(fh, start=1):
+            fields = next(csv.reader([text_line], delimiter=sep), [])
             if header is None:
                 header = fields
             elif fields:  # blank lines are skipped, as csv.DictReader skips them
-                yield lineno, dict(zip(header, fields))
+                yield number, dict(zip(header, fields))
 
 
 def _number(value: Any) -> float:
