@@ -55,7 +55,7 @@ def test_loaded_calibrators_are_checked_like_fitted_ones() -> None:
             lambda d: _map(d).__setitem__("a", -_map(d)["a"]),
             "a platt map must be non-decreasing: a must be >= 0",
         ),
-        (platt, lambda d: _map(d).__setitem__("clip", 1e308), r"clip must lie in \(0, 0.5\), got 1e\+308"),
+        (platt, lambda d: _map(d).__setitem__("clip", 1e308), r"clip must lie in \[2\^-53, 0.5\), got 1e\+308"),
         (platt, lambda d: _map(d).__setitem__("c", 0.5), "c must be 0"),
         (beta, lambda d: _map(d).__setitem__("b", -1.0), "a beta map must be non-decreasing: a and b must be >= 0"),
         (hist, lambda d: _map(d)["values"].reverse(), "map values must be non-decreasing"),

@@ -80,14 +80,17 @@ def test_sketch_matches_batch_on_real_outputs(real_outputs):  # type: ignore[no-
             batch = calipers.reliability(P, y, mode=mode, row_sum_atol=1e-3)
             np.testing.assert_array_equal(table.count, batch.count)
             np.testing.assert_allclose(table.frequency, batch.frequency, rtol=1e-12)
-            # equal-mass from the fine grid: close to the exact batch value
-            assert (
-                abs(s.ece(binning="mass") - calipers.ece(P, y, binning="mass", mode=mode, row_sum_atol=1e-3)) < 0.01
-            ), name
+            # equal-mass from the fine grid: within the stated bound of the exact value, and
+            # within 3x the measured difference (tests/test_references.py, per set: at most 2.5e-7
+            # on CIFAR, 2.2e-4 on digits-nb marginal)
+            exact = calipers.ece(P, y, binning="mass", mode=mode, row_sum_atol=1e-3)
+            assert abs(s.ece(binning="mass") - exact) <= 7e-4, name
 
 
 def test_mass_bins_follow_the_grid_rule(cifar):  # type: ignore[no-untyped-def]
-    """The sketch's equal-mass ECE is the exact ECE of bins made of whole grid cells."""
+    """The sketch's equal-mass ECE is the exact ECE of bins made of whole grid cells (a
+    differential check through the library's own cell and cut helpers; the independent one,
+    from the documented geometry and exact bins by sorting, is in tests/test_references.py)."""
     from calipers._common.binning import mass_cuts_from_counts
     from calipers._kernels import numpy_backend as _kernels_numpy
 

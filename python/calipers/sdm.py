@@ -451,8 +451,9 @@ def _check_calibration(
 ) -> None:
     """What a fit (and add_support) leaves: support labels that are classes, -1 or -99;
     sorted, finite, non-negative calibration distances and q' (q' <= k); at most as many
-    distances as calibration points; thresholds psi in [0, 1] (all 0 without a region);
-    q'_min >= 1 (a region starts above OOD) or infinite; accuracy alpha or 0 without one."""
+    distances as calibration points; thresholds psi in [0, 1] (all 0 without a region, all
+    >= alpha with one); q'_min >= 1 (a region starts above OOD) and one of the calibration q'
+    values, or infinite; accuracy alpha or 0 without one."""
     labels = arrays["support_labels"]
     ok = ((labels >= 0) & (labels < classes)) | (labels == UNLABELED) | (labels == OOD_LABEL)
     if labels.dtype.kind != "i" or not ok.all():
@@ -471,3 +472,7 @@ def _check_calibration(
             raise ValueError("calipers SDM blob is inconsistent: no region, yet thresholds or an accuracy")
     elif not (math.isfinite(q_min) and q_min >= 1.0 and acc == est.alpha):
         raise ValueError("calipers SDM blob is inconsistent: q'_min must be >= 1 with accuracy alpha")
+    elif not np.all(psi >= est.alpha):  # Alg. 1 admits a candidate only when every class reaches alpha
+        raise ValueError("calipers SDM blob is inconsistent: with a region every threshold psi must be >= alpha")
+    elif not any(np.any(q == q_min) for q in q_sorted):  # the candidates are calibration q' values
+        raise ValueError("calipers SDM blob is inconsistent: q'_min is not one of the calibration q' values")

@@ -199,7 +199,9 @@ def _log_softmax(z: np.ndarray) -> np.ndarray:
 def mixture_probs(z: np.ndarray, inv_temps: np.ndarray, weights: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     """``Q = sum_m weights_m softmax(inv_temps_m z)`` of log-softmax logits z (n, K), and the
     components (n, K, M)."""
-    e = np.exp(z[:, :, None] * inv_temps[None, None, :])  # z <= 0, inv_temps >= 0: no overflow
+    # z - max(z) <= 0 and inv_temps >= 0: no overflow, and the largest entry is exp(0) = 1, so a
+    # large inverse temperature never underflows a whole row to 0 / 0
+    e = np.exp((z - z.max(axis=1, keepdims=True))[:, :, None] * inv_temps[None, None, :])
     A = e / e.sum(axis=1, keepdims=True)
     return A @ weights, A
 

@@ -16,6 +16,7 @@ from .solvers import NotConverged, newton_logistic
 
 FLOAT64_EPS = float(np.finfo(np.float64).eps)
 PLATT_CLIP = 1e-12
+CLIP_MIN = 2.0**-53  # the smallest clip with 1 - clip < 1 (fits use 1e-12 and float64 eps)
 ISOTONIC_RESOLUTION = float(np.finfo(np.float64).resolution)  # 1e-15, as sklearn's _make_unique
 SEPARABLE_L2 = 1.0  # the fallback penalty (scikit-learn's default C = 1)
 
@@ -208,13 +209,13 @@ def _check_increasing(name: str, values: np.ndarray) -> None:
 
 def check_map(m: Map, *, monotone: bool) -> None:
     """What every fitted map guarantees: logistic maps increase (a, b >= 0) with a clip in
-    (0, 1/2) (Platt maps have c = 0); interpolation points and bin values are
+    [2^-53, 1/2) (Platt maps have c = 0); interpolation points and bin values are
     probabilities in [0, 1] at scores in [0, 1], interpolation values non-decreasing, bin
     values non-decreasing when ``monotone``, one more value than inner cuts (or as many
     as upper edges); ValueError otherwise."""
     if isinstance(m, LogisticMap):
-        if not 0.0 < m.clip < 0.5:
-            raise ValueError(f"calibration map clip must lie in (0, 0.5), got {m.clip!r}")
+        if not CLIP_MIN <= m.clip < 0.5:  # 1 - clip < 1: the per-request path takes log(1 - clip)
+            raise ValueError(f"calibration map clip must lie in [2^-53, 0.5), got {m.clip!r}")
         if m.a < 0 or (m.family == "beta" and m.b < 0):
             names = "a" if m.family == "platt" else "a and b"
             raise ValueError(f"a {m.family} map must be non-decreasing: {names} must be >= 0, got a={m.a!r}, b={m.b!r}")

@@ -129,6 +129,8 @@ class TemperatureScaling(Calibrator):
             raise ValueError(f"malformed temperature state: missing {exc}") from None
         if isinstance(t, bool) or not isinstance(t, (int, float)) or not (math.isfinite(t) and t > 0):
             raise ValueError(f"temperature must be a positive finite number, got {t!r}")
+        if not math.isfinite(1.0 / t):  # transform scales by 1/T: a subnormal T gave NaN probabilities
+            raise ValueError(f"temperature {t!r} is too small: 1/T overflows")
         if not isinstance(binary, bool):
             raise ValueError(f"temperature state 'binary' must be true or false, got {binary!r}")
         if isinstance(iterations, bool) or not isinstance(iterations, int) or iterations < 0:

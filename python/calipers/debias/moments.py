@@ -11,7 +11,8 @@ pairwise update::
 Merging is exactly commutative (every formula is symmetric in a and b) and associative up to
 float64 rounding (relative 1e-15 per merge). Both pack to a fixed little-endian layout that
 the sketches embed; :func:`CoMoments.unpack` checks every invariant (counts, finite values,
-non-negative M2, the Cauchy-Schwarz bound on C, means inside the ranges).
+M2 between 0 and Popoviciu's n (max - min)^2 / 4, the Cauchy-Schwarz bound on C, means
+inside the ranges).
 """
 
 from __future__ import annotations
@@ -97,6 +98,11 @@ class Moments:
             raise ValueError(f"{what}: inconsistent moments (negative M2 or a mean outside [min, max])")
         if self.lo == self.hi and self.m2 != 0.0:
             raise ValueError(f"{what}: a constant sample must have M2 = 0")
+        if self.n == 1 and self.lo != self.hi:
+            raise ValueError(f"{what}: one value has min = max")
+        spread = self.hi - self.lo
+        if self.m2 > self.n * spread * spread / 4.0 * (1 + _RTOL):  # Popoviciu: var <= (max - min)^2 / 4
+            raise ValueError(f"{what}: M2 exceeds n (max - min)^2 / 4")
 
     SIZE = _UNI.size
 
@@ -196,6 +202,8 @@ class CoMoments:
         bound = out.n * (out.hi_x - out.lo_x) * (out.hi_y - out.lo_y) if out.n else 0.0
         if abs(out.c_xy) > bound * (1 + _RTOL) + 1e-300:
             raise ValueError(f"{what}: the co-moment exceeds n * range(x) * range(y)")
+        if min(out.m2_x, out.m2_y) > 1e-250 and abs(out.c_xy) > math.sqrt(out.m2_x) * math.sqrt(out.m2_y) * (1 + _RTOL):
+            raise ValueError(f"{what}: the co-moment exceeds sqrt(M2x M2y) (Cauchy-Schwarz)")
         return out
 
     SIZE = _CO.size

@@ -31,7 +31,8 @@ Binary format (inside the ``calipers._common.serde`` payload envelope, type id 1
 co-moments (88 bytes), residual moments (48 bytes), then ``<iIQ`` (exponent, max_cells,
 number of cells m), m int64 cell indices (strictly increasing), m uint64 counts (positive,
 summing to the count) and m float64 offset sums (within ``[0, count w]``). Every invariant
-is checked on load.
+is checked on load, also the ones that tie the parts together: the residual's moments follow
+from the co-moments, and the cells add up to the predictions' mean.
 """
 
 from __future__ import annotations
@@ -88,6 +89,20 @@ def _coarsen(k: np.ndarray, c: np.ndarray, off: np.ndarray, e: int) -> tuple[np.
     off2 = off + c * (k - 2 * k2).astype(np.float64) * w
     starts = np.flatnonzero(np.concatenate(([True], k2[1:] != k2[:-1])))
     return k2[starts], np.add.reduceat(c, starts), np.add.reduceat(off2, starts), e + 1
+
+
+def _check_residual(co: CoMoments, res: Moments) -> None:
+    """The residual x - y of the same pairs: its mean, range and M2 follow from the co-moments
+    (M2 of x - y = M2x + M2y - 2 C), up to float64 rounding."""
+    scale = max(abs(co.lo_x), abs(co.hi_x), abs(co.lo_y), abs(co.hi_y))
+    var = co.m2_x + co.m2_y - 2.0 * co.c_xy
+    if (
+        abs(res.mean - (co.mean_x - co.mean_y)) > _RTOL * scale
+        or res.lo < co.lo_x - co.hi_y - _RTOL * scale
+        or res.hi > co.hi_x - co.lo_y + _RTOL * scale
+        or abs(res.m2 - var) > _RTOL * (co.m2_x + co.m2_y + res.m2) + 1e-300
+    ):
+        raise ValueError("RegressionSketch residual moments do not match its co-moments")
 
 
 class RegressionSketch:
@@ -265,6 +280,11 @@ class RegressionSketch:
         ends = cell_index(np.array([co.lo_x, co.hi_x]), int(e))
         if int(ends[0]) != k[0] or int(ends[1]) != k[-1]:
             raise ValueError("RegressionSketch cells do not span the predictions' [min, max]")
+        _check_residual(co, res)
+        scale = max(abs(co.lo_x), abs(co.hi_x))
+        total = float(np.sum(k.astype(np.float64) * w * cf + off))  # sum of the predictions, cell by cell
+        if abs(total - co.n * co.mean_x) > _RTOL * co.n * scale:
+            raise ValueError("RegressionSketch cells do not add up to the predictions' mean")
         out._co, out._res, out._e = co, res, int(e)
         out._k, out._c, out._off = k, c.astype(np.int64), off
         return out

@@ -258,7 +258,7 @@ class TweedieCorrection(Correction):
         warn_outside(x, st.lo, st.hi)
         if st.sigma == 0.0:
             return x.copy()
-        return x - st.sigma**2 * self.score_values(x)
+        return x - st.sigma * st.sigma * self.score_values(x)  # a float product overflows to inf, ** raises
 
     # -- serialization ---------------------------------------------------------------------
 
@@ -310,7 +310,39 @@ class TweedieCorrection(Correction):
                 raise ValueError("Tweedie state: weights must be positive whole counts, one per point")
             if int(w.sum()) != st.n:
                 raise ValueError(f"Tweedie state: the weights sum to {int(w.sum())}, not n = {st.n}")
+        _check_scales(self, st)
         return st
+
+
+def _check_scales(cor: TweedieCorrection, st: _FittedTweedie) -> None:
+    """Scott's bandwidth std (ddof 1) * n^(-1/5) and the finite-difference step of the fitted
+    predictions. Exact points give both to rounding (and their min and max are the range). A
+    sketch's centroids keep only the between-cell spread: their std is at most the true one,
+    which lies between (max - min) / sqrt(2 (n - 1)) (the two extremes alone) and the range's
+    bound sqrt(n / (n - 1)) (max - min) / 2."""
+    n, p, w = st.n, st.points, st.weights
+    shrink, spread = n**-0.2, st.hi - st.lo
+    floor = spread / math.sqrt(2.0 * (n - 1))  # std (ddof 1) of any sample with this min and max
+    if w is None:
+        std = float(np.std(p, ddof=1))
+        ends_ok = p[0] == st.lo and p[-1] == st.hi
+        ok = ends_ok and abs(st.bandwidth - std * shrink) <= 1e-9 * std * shrink
+        std0 = float(np.std(p))
+        step_lo = step_hi = unshrink_delta(std0)
+    else:
+        mean = float(np.sum(w * p)) / n
+        std_c = math.sqrt(float(np.sum(w * (p - mean) ** 2)) / (n - 1))
+        top = spread / 2.0 * math.sqrt(n / (n - 1))
+        ok = max(std_c, floor) * shrink * (1 - 1e-9) <= st.bandwidth <= top * shrink * (1 + 1e-9)
+        scale = math.sqrt((n - 1) / n)  # ddof 1 -> ddof 0
+        step_lo, step_hi = unshrink_delta(max(std_c, floor) * scale), unshrink_delta(top * scale)
+    if not ok:
+        raise ValueError(f"Tweedie state: bandwidth {st.bandwidth!r} is not Scott's bandwidth of its points")
+    if st.sigma > 0:
+        if cor.delta is not None:
+            step_lo = step_hi = float(cor.delta)
+        if not step_lo * (1 - 1e-9) <= st.delta <= step_hi * (1 + 1e-9):
+            raise ValueError(f"Tweedie state: delta {st.delta!r} is not the step its fit takes")
 
 
 def build_grid(st: _FittedTweedie, score: str, kernels: Any) -> _Grid | None:
@@ -346,5 +378,5 @@ def build_grid(st: _FittedTweedie, score: str, kernels: Any) -> _Grid | None:
         values, slopes, fd = np.log(Dm), s, st.delta
     values = np.ascontiguousarray(np.where(ok, values, np.nan))
     slopes = np.ascontiguousarray(np.where(ok, slopes, np.nan))
-    bound = FAST_CONSTANT * st.sigma**2 / h * (step / h) ** 2
+    bound = FAST_CONSTANT * (st.sigma * st.sigma) / h * (step / h) ** 2
     return _Grid(lo, step, values, slopes, fd, bound)

@@ -45,7 +45,8 @@ def parse_time(value: Any) -> float | None:
 def records(path: str) -> Iterator[tuple[int, Any]]:
     """(line number, dict or parse-error string) for each data row. JSONL lines are split
     on LF alone and decoded one by one (a line that is not UTF-8 is 'invalid UTF-8'), as
-    the C++ scanner does; CSV goes through the csv module."""
+    the C++ scanner does; CSV lines go one by one through the csv module (a field quoted
+    across lines is not joined: the scanner reads it that way too)."""
     fmt = log_format(path)
     if fmt == "parquet":  # positions are row numbers (1-based) rather than lines
         yield from parquet_records(path)
@@ -67,10 +68,18 @@ def records(path: str) -> Iterator[tuple[int, Any]]:
                     continue
                 yield lineno, rec if isinstance(rec, dict) else "not a JSON object"
         return
+    sep = delimiter(path)
     with open_text(path) as fh:
-        reader = csv.DictReader(fh, delimiter=delimiter(path))
-        for rec in reader:
-            yield reader.line_num, rec
+        # One physical line, one record, as the C++ line scanner reads them: a quoted field is
+        # never continued on the next line, so a field quoted across lines is read as broken
+        # rows, counted (csv.DictReader would join them, and the two readers would disagree).
+        header: list[str] | None = None
+        for number, text_line in enumerate(fh, start=1):
+            fields = next(csv.reader([text_line], delimiter=sep), [])
+            if header is None:
+                header = fields
+            elif fields:  # blank lines are skipped, as csv.DictReader skips them
+                yield number, dict(zip(header, fields))
 
 
 def _number(value: Any) -> float:

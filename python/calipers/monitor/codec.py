@@ -13,6 +13,7 @@ Pending entries stay in the process that will see their outcome; only counts tra
 from __future__ import annotations
 
 import json
+import math
 import struct
 from collections.abc import Hashable
 from typing import Any
@@ -99,6 +100,17 @@ class _Blocks:
         return arr
 
 
+def _is_count(v: Any) -> bool:
+    return isinstance(v, int) and not isinstance(v, bool) and 0 <= v < 2**63
+
+
+def _counts(values: Any, size: int, what: str) -> np.ndarray:
+    """A list of ``size`` non-negative integers (floats are not counts) as int64."""
+    if not isinstance(values, list) or len(values) != size or not all(_is_count(v) for v in values):
+        raise ValueError(f"{what} must be {size} non-negative integers")
+    return np.array(values, np.int64)
+
+
 def _check_window(state: MonitorState, win: Window) -> None:
     """Each state of a window must load as a consistent sketch (counts, sums, grids)."""
     s = state.settings
@@ -121,28 +133,30 @@ def install(state: MonitorState, h: dict[str, Any], payload: bytes, pos: int, ad
     keys: list[Hashable] = h["keys"]
     if any(not isinstance(k, (str, int)) or isinstance(k, bool) for k in keys) or len(set(keys)) != len(keys):
         raise ValueError("group keys must be distinct strings or integers")
-    if h["kind"] not in (None, KIND_BINARY, KIND_TOP_LABEL, KIND_MARGINAL):
-        raise ValueError(f"unknown kind {h['kind']!r}")
+    if h["kind"] not in ((KIND_MARGINAL,) if s.classes else (None, KIND_BINARY, KIND_TOP_LABEL)):
+        raise ValueError(f"kind {h['kind']!r} does not match classes={s.classes}")
     for key in keys:
         add_slot(key)
     state.kind = h["kind"]
-    state.ring.current = h["current"] if h["current"] is None else int(h["current"])
+    current = h["current"]
+    if current is not None and (not _is_count(abs(current)) or not math.isfinite((abs(current) + 1.0) * s.window)):
+        raise ValueError(f"current window {current!r} is not a window index of this monitor")
+    state.ring.current = current
     n = len(keys)
     tallies = state.tallies
-    records = np.array(h["records"], np.int64)
-    if records.shape != (n + 1,) or np.any(records < 0):
-        raise ValueError("records do not match the group keys")
+    records = _counts(h["records"], n + 1, "records")
+    if int(records[:-1].sum()) > int(records[-1]):
+        raise ValueError("records of the groups add up to more than the total")
     tallies.records = records
     if set(h["dropped"]) != set(tallies.dropped) or any(not isinstance(v, int) or v < 0 for v in h["dropped"].values()):
         raise ValueError("drop counts are malformed")
     tallies.dropped = {r: int(h["dropped"][r]) for r in tallies.dropped}
-    dg = np.array(h["dropped_groups"], np.int64).reshape(n, len(REASONS))
-    if np.any(dg < 0):
-        raise ValueError("drop counts are malformed")
+    rows = h["dropped_groups"]
+    if not isinstance(rows, list) or len(rows) != n:
+        raise ValueError("drop counts do not match the group keys")
+    dg = np.array([_counts(row, len(REASONS), "drop counts") for row in rows], np.int64).reshape(n, len(REASONS))
     tallies.dropped_slot = {i: dg[i].copy() for i in range(n) if dg[i].any()}
-    pend = np.array(h["pending"], np.int64)
-    if pend.shape != (n + 1,) or np.any(pend < 0):
-        raise ValueError("pending counts are malformed")
+    pend = _counts(h["pending"], n + 1, "pending counts")
     tallies.remote_pending = {i: int(v) for i, v in enumerate(pend[:-1]) if v}
     if pend[-1]:
         tallies.remote_pending[-1] = int(pend[-1])

@@ -379,7 +379,7 @@ class CalibrationMonitor(RecordingMixin):
                 current = out._state.ring.current
                 frozen = 0.0 if current is None else (current + 0.5) * out._settings.window
                 out._clock = lambda: frozen
-        except (struct.error, KeyError, TypeError, json.JSONDecodeError, AttributeError) as exc:
+        except (struct.error, KeyError, TypeError, json.JSONDecodeError, AttributeError, OverflowError) as exc:
             raise ValueError(f"calipers monitor blob is malformed: {exc}") from exc
         except ValueError as exc:
             raise ValueError(f"calipers monitor blob is malformed: {exc}") from exc

@@ -232,7 +232,9 @@ class QuantileSketch:
         """Rebuild a sketch; ValueError unless the bytes hold what a filled sketch holds:
         k in range, level weights adding up to n, finite items within [min, max], finite
         non-negative error bounds (the sum of squares no more than the square of the sum),
-        no more items than the levels' capacity."""
+        no more items than the levels' capacity; without a compaction (bound 0) every value
+        at level 0 with min and max among them, and items at level h only after a compaction
+        at level h - 1 (bound >= 2^(h-1))."""
         payload = _serde.unpack_payload(data, TYPE_QUANTILE_SKETCH)
         try:
             (hlen,) = struct.unpack_from("<I", payload)
@@ -276,6 +278,11 @@ class QuantileSketch:
             or (n and not (lo <= items.min() and items.max() <= hi))
         ):
             raise ValueError("calipers quantile-sketch blob is inconsistent (weights, values, bounds or capacity)")
+        top = max((i for i, size in enumerate(sizes) if size), default=0)
+        if (bound == 0 and n and not (top == 0 and lo == items.min() and hi == items.max())) or (
+            top and bound < 2.0 ** (top - 1)
+        ):  # no compaction keeps every value (min and max among them); level h is reached by one at h - 1
+            raise ValueError("calipers quantile-sketch blob is inconsistent (levels, min/max and error bound)")
         out._levels = list(np.split(items, np.cumsum(sizes)[:-1]))
         out._n, out._bound, out._bound_sq = n, bound, bound_sq
         if n:

@@ -133,8 +133,11 @@ class ReliabilitySketch:
     top 6 mantissa bits of min(p, 1 - p): cells are 1/64 (1.6%) of the distance to 0 or 1
     wide down to 2^-32, so 0.999 and 0.9999 never share a cell. Each equal-mass bin ends
     at the end of the cell holding rank ceil(j n / B); compared with exact equal-mass bins
-    a boundary moves by at most the samples of one cell. Metrics of an empty sketch are
-    NaN with a RuntimeWarning.
+    a boundary moves by at most the samples of one cell. Cells are [lower, upper) below
+    1/2 and, mirrored, (lower, upper] from 1/2 up (1/2 itself closes the cell below it),
+    so an equal-mass table's bins are [e_j, e_j+1) below 1/2 and (e_j, e_j+1] above: a score
+    exactly on such an edge (common for float32 probabilities) counts in the bin below it.
+    Metrics of an empty sketch are NaN with a RuntimeWarning.
 
     ``grid`` chooses that grid, and with it the size of the sketch and the accuracy of
     everything computed from cells (equal-mass ECE, smooth ECE, AUROC, :meth:`calibrator`);
@@ -668,7 +671,9 @@ class ReliabilitySketch:
     def reliability(
         self, *, binning: str = "width", bins: int | None = None, confidence: float = 0.95
     ) -> ReliabilityTable:
-        """Per-bin table (marginal sketches pool the class-wise pairs)."""
+        """Per-bin table (marginal sketches pool the class-wise pairs). Equal-width bins are
+        calipers' [e_i, e_i+1); equal-mass bins are whole fine-grid cells, closed on the
+        side away from 1/2 (see the class docstring)."""
         return ReliabilityTable.from_stats(self._stats(binning, bins), confidence)
 
     def _totals(self) -> tuple[np.ndarray, np.ndarray, np.ndarray, float]:
@@ -953,7 +958,8 @@ def _check_consistent(
     """Every invariant a filled sketch has: positives <= count per cell, counts within
     MAX_COUNT, equal totals of the bins and of the grid (counts, positives and exact score
     sums), each cell's mean score inside the cell, squared-error and log-loss totals within
-    their per-sample bounds, one positive per row across the classes of a marginal sketch,
+    their per-sample bounds (squared errors at least the cells' Jensen bound, log loss at
+    least the squared errors), one positive per row across the classes of a marginal sketch,
     and flags and kind that match. Without a grid (``grid=(0, 0)``) the grid checks are moot."""
     from ..metrics.scoring import totals_from_state
 
@@ -996,6 +1002,17 @@ def _check_consistent(
             raise ValueError("calipers blob is inconsistent: its squared-error or log-loss totals are impossible")
         if kind == KIND_MARGINAL and sum(_exact_sums(coarse[:, :, 1], np.zeros_like(coarse[:, :, 1]))) != n:
             raise ValueError("calipers blob is inconsistent: a marginal sketch needs one true class per row")
+        # Jensen per cell: the squared errors are at least sum_c (score sum - positives)^2 / count;
+        # per sample (p - y)^2 <= 1 - q <= -ln q (q the floored probability of the outcome)
+        cells = fine if grid_cells else coarse
+        count = cells[:, :, 0].astype(np.float64)
+        gap = decode128(cells[:, :, 2], cells[:, :, 3], UNIT_SCALE) - cells[:, :, 1].astype(np.float64)
+        floor = (gap * gap / np.maximum(count, 1.0)).sum(axis=1)
+        slack = n * 2.0**-50  # the fixed point's and the float sums' rounding
+        if np.any(sq < floor * (1 - 1e-9) - slack) or np.any(ll < sq * (1 - 1e-9) - slack):
+            raise ValueError(
+                "calipers blob is inconsistent: its squared-error or log-loss totals are below what its cells imply"
+            )
     empty = n == 0
     if bool(flags & _serde.FLAG_EMPTY) != empty or flags & ~_serde.FLAG_EMPTY:
         raise ValueError(f"calipers blob flags {flags:#x} do not match its counts")
