@@ -14,17 +14,37 @@ __all__ = ["plot_reliability", "plot_smooth", "BinnedTable"]
 class BinnedTable(Protocol):
     """What :func:`plot_reliability` reads from a table (a :class:`calipers.ReliabilityTable`)."""
 
-    edges: np.ndarray
-    count: np.ndarray
-    mean_score: np.ndarray
-    frequency: np.ndarray
-    lower: np.ndarray
-    upper: np.ndarray
-    confidence: float
+    @property
+    def edges(self) -> np.ndarray:
+        """Bin edges, length bins + 1."""
 
     @property
-    def n(self) -> int:
-        """Number of samples in the table."""
+    def count(self) -> np.ndarray:
+        """Samples (weight) per bin."""
+
+    @property
+    def mean_score(self) -> np.ndarray:
+        """Mean score per bin."""
+
+    @property
+    def frequency(self) -> np.ndarray:
+        """Observed frequency per bin."""
+
+    @property
+    def lower(self) -> np.ndarray:
+        """Lower end of each bin's interval."""
+
+    @property
+    def upper(self) -> np.ndarray:
+        """Upper end of each bin's interval."""
+
+    @property
+    def confidence(self) -> float:
+        """The intervals' confidence level."""
+
+    @property
+    def n(self) -> float:
+        """Number of samples (total weight) in the table."""
 
 
 def plot_reliability(table: BinnedTable, ax: Any = None, *, title: str | None = None, show_counts: bool = True) -> Any:

@@ -71,17 +71,18 @@ class SDMPrediction:
     nearest_index: np.ndarray
 
     def __getitem__(self, name: str) -> np.ndarray:
-        return getattr(self, name)
+        value: np.ndarray = getattr(self, name)
+        return value
 
     @property
     def floor_q_prime(self) -> np.ndarray:
         """floor(q'), the integer similarity bin of the reference (OOD when <= 0)."""
-        return np.floor(self.q_prime).astype(np.int64)
+        return np.asarray(np.floor(self.q_prime).astype(np.int64))
 
     @property
     def floor_q_prime_lower(self) -> np.ndarray:
         """The reference's integer similarity bins of ``q_prime_lower``."""
-        return np.floor(self.q_prime_lower).astype(np.int64)
+        return np.asarray(np.floor(self.q_prime_lower).astype(np.int64))
 
     def to_dict(self) -> dict[str, np.ndarray]:
         """Every output array by name."""
@@ -127,13 +128,13 @@ def sdm_activation(z: np.ndarray, q: np.ndarray, d: np.ndarray) -> np.ndarray:
     scaled = z * (d * np.log(2.0 + q))[:, None]
     scaled -= scaled.max(axis=1, keepdims=True)
     e = np.exp(scaled)
-    return e / e.sum(axis=1, keepdims=True)
+    return np.asarray(e / e.sum(axis=1, keepdims=True))
 
 
 def rescaled_similarity(q: np.ndarray, sdm: np.ndarray, prediction: np.ndarray) -> np.ndarray:
     """q' = min(q, (2 + q)^sdm[y^])."""
     top = sdm[np.arange(len(q)), prediction]
-    return np.minimum(q.astype(np.float64), np.power(2.0 + q, top))
+    return np.asarray(np.minimum(q.astype(np.float64), np.power(2.0 + q, top)))
 
 
 class SDMEstimator:
@@ -169,9 +170,10 @@ class SDMEstimator:
         k = min(self.k, len(self._support))
         if self.neighbours == "faiss":
             return self._faiss_stats(h, prediction, k)
-        return _backend.resolve(self.backend).sdm_support_stats(
+        stats: tuple[np.ndarray, np.ndarray, np.ndarray] = _backend.resolve(self.backend).sdm_support_stats(
             h, self._support, k, self._support_correct, self._support_pred, prediction
         )
+        return stats
 
     def _faiss_stats(self, h: np.ndarray, prediction: np.ndarray, k: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
         if self._faiss_index is None:
@@ -188,7 +190,7 @@ class SDMEstimator:
         for c, cdf in enumerate(self._d_cdf):
             if cdf.size:
                 per_class[:, c] = 1.0 - np.searchsorted(cdf, d0, side="left") / cdf.size
-        return per_class.min(axis=1)
+        return np.asarray(per_class.min(axis=1))
 
     def fit(
         self,
@@ -277,7 +279,7 @@ class SDMEstimator:
         valid = ~is_ood & (q_prime >= self._q_prime_min)
         passing = sdm >= self._psi[None, :]
         only_prediction = (passing.sum(axis=1) == 1) & passing[np.arange(len(prediction)), prediction]
-        return valid & (self._acc_hr > 0) & only_prediction
+        return np.asarray(valid & (self._acc_hr > 0) & only_prediction)
 
     def _inputs(self, embeddings: Any, logits: Any) -> tuple[np.ndarray, np.ndarray]:
         """Embeddings (in the support set's dtype and width) and logits of new points."""
@@ -390,7 +392,8 @@ class SDMEstimator:
             )
             if [entry[0] for entry in layout] != expected:
                 raise ValueError("unexpected array layout")
-            arrays, pos, body = {}, 0, payload[4 + hlen :]
+            arrays: dict[str, np.ndarray] = {}
+            pos, body = 0, payload[4 + hlen :]
             for name, dtype, shape in layout:
                 dt = np.dtype(dtype)
                 if dt.kind not in "fi" or dt.itemsize not in (4, 8):
@@ -410,7 +413,7 @@ class SDMEstimator:
                 pos += size
             if pos != len(body):
                 raise ValueError("trailing bytes after the arrays")
-            psi = np.asarray(h["psi"], np.float64)
+            psi: np.ndarray = np.asarray(h["psi"], np.float64)
             q_min = math.inf if h["q_prime_min"] is None else float(h["q_prime_min"])
             acc = float(h["acc_hr"])
         except (struct.error, ValueError, KeyError, TypeError, IndexError) as exc:

@@ -142,7 +142,7 @@ class CalibratedClassifier(ClassifierMixin, BaseEstimator):  # type: ignore[misc
 
     def predict(self, X: Any) -> np.ndarray:
         """The class with the largest calibrated probability."""
-        return self.classes_[np.argmax(self.predict_proba(X), axis=1)]
+        return np.asarray(self.classes_[np.argmax(self.predict_proba(X), axis=1)])
 
 
 def _rows(X: Any, idx: np.ndarray) -> Any:
@@ -153,7 +153,7 @@ def _full_proba(model: Any, X: Any, n_classes: int) -> np.ndarray:
     """predict_proba with a column for every class, even those absent from a fold."""
     P = model.predict_proba(X)
     if P.shape[1] == n_classes:
-        return P
+        return np.asarray(P)
     out = np.zeros((P.shape[0], n_classes))
     out[:, model.classes_] = P
     return out

@@ -32,7 +32,7 @@ def mass_cuts(sorted_scores: np.ndarray, bins: int, sorted_weights: np.ndarray |
     chosen = np.searchsorted(cum * bins, targets, side="left")
     positions = run_ends[np.minimum(chosen, run_ends.size - 1)]
     positions = np.unique(positions[(positions > 0) & (positions < n)])
-    return sorted_scores[positions].astype(np.float64)
+    return np.asarray(sorted_scores[positions].astype(np.float64))
 
 
 def mass_cuts_from_counts(cell_counts: np.ndarray, bins: int) -> np.ndarray:
@@ -46,7 +46,7 @@ def mass_cuts_from_counts(cell_counts: np.ndarray, bins: int) -> np.ndarray:
     targets = (np.arange(1, bins, dtype=np.int64) * n + bins - 1) // bins
     chosen = ends[np.searchsorted(cum[ends], targets, side="left")]
     starts = np.unique(chosen + 1)
-    return starts[(starts < cell_counts.size) & (cum[np.minimum(starts, cum.size - 1) - 1] < n)]
+    return np.asarray(starts[(starts < cell_counts.size) & (cum[np.minimum(starts, cum.size - 1) - 1] < n)])
 
 
 def uc_width_bins(bins: int) -> np.ndarray:

@@ -31,6 +31,7 @@ from __future__ import annotations
 
 import struct
 import zlib
+from typing import Any
 
 import numpy as np
 
@@ -75,7 +76,7 @@ def pack(
     return body + struct.pack("<I", zlib.crc32(body) & 0xFFFFFFFF)
 
 
-def _open(data: object, header: struct.Struct, expected_type: int) -> tuple[bytes, tuple]:
+def _open(data: object, header: struct.Struct, expected_type: int) -> tuple[bytes, tuple[Any, ...]]:
     """Bytes and unpacked header after the checks every calipers blob shares: kind of
     object, minimum size, magic, format version and type id."""
     if not isinstance(data, (bytes, bytearray, memoryview)):

@@ -51,7 +51,7 @@ def require_ndim(a: Any, name: str, ndim: int) -> np.ndarray:
     a = _array(a, name)
     if a.ndim != ndim:
         raise ValueError(f"{name} must be {ndim}-D, got {a.ndim}-D")
-    return a
+    return np.asarray(a)
 
 
 def _require_dtype(a: Any, name: str, kind: str, sizes: tuple[int, ...], what: str) -> np.ndarray:
@@ -61,7 +61,7 @@ def _require_dtype(a: Any, name: str, kind: str, sizes: tuple[int, ...], what: s
     if a.dtype.kind != kind or a.dtype.itemsize not in sizes:
         raise TypeError(f"{name} must be {what}, got {_dtype_name(a)}")
     require_native_contiguous(a, name)
-    return a
+    return np.asarray(a)
 
 
 def require_float(a: Any, name: str) -> np.ndarray:
@@ -85,7 +85,7 @@ def require_labels(a: Any) -> np.ndarray:
     require_native_contiguous(a, "labels")
     if (a.dtype.kind, a.dtype.itemsize) not in _LABEL_KINDS:
         raise TypeError(f"labels must be int8/16/32/64, uint8 or bool, got {_dtype_name(a)}")
-    return a
+    return np.asarray(a)
 
 
 def require_size(a: np.ndarray, name: str, n: int, what: str) -> None:
@@ -303,7 +303,7 @@ def det_log_args(x: Any) -> np.ndarray:
     if bad.any():
         i = int(np.argmax(bad))
         raise ValueError(f"det_log needs finite positive x, got {float(x.reshape(-1)[i])!r} at index {i}")
-    return x
+    return np.asarray(x)
 
 
 def fine_cell_args(p: Any) -> np.ndarray:
@@ -311,7 +311,7 @@ def fine_cell_args(p: Any) -> np.ndarray:
     p = require_f64(p, "p")
     if not np.all((p >= 0) & (p <= 1)):
         raise ValueError("fine_cell needs p in [0, 1]")
-    return p
+    return np.asarray(p)
 
 
 def _kind(kind: int) -> None:

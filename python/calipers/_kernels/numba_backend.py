@@ -149,9 +149,9 @@ def _fine_cell(p):
 def _width_index(p, bins, edges):
     i = np.int64(p * bins)
     if i >= bins:
-        i = bins - 1
+        i = np.int64(bins - 1)
     if i < 0:
-        i = 0
+        i = np.int64(0)
     if i + 1 < bins and p >= edges[i + 1]:
         i += 1
     elif i > 0 and p < edges[i]:
@@ -188,7 +188,7 @@ def _add(acc, base, bins, edges, parts, p, positive):
         yv = 1.0 if positive else 0.0
         q = p * yv + (1.0 - p) * (1.0 - yv)
         if q < LOG_LOSS_FLOOR:
-            q = LOG_LOSS_FLOOR
+            q = np.float64(LOG_LOSS_FLOOR)
         v = -_det_log(q)
         if v < 0.0:
             v = 0.0
@@ -737,7 +737,7 @@ def _accumulate_rows(acc, size, bins, edges, octaves, sub_bits, cells, rows, p, 
         _add128(acc, tot, np.uint64(r * r * UNIT_SCALE))
         q = pi * yv + (1.0 - pi) * (1.0 - yv)
         if q < LOG_LOSS_FLOOR:
-            q = LOG_LOSS_FLOOR
+            q = np.float64(LOG_LOSS_FLOOR)
         v = -_det_log(q)
         if v < 0.0:
             v = 0.0
@@ -932,7 +932,7 @@ def _add_weighted(acc, base, bins, edges, parts, p, positive, wq):
         _mul_add128(acc, tot, wq, np.uint64(r * r * UNIT_SCALE))
         q = p * yv + (1.0 - p) * (1.0 - yv)
         if q < LOG_LOSS_FLOOR:
-            q = LOG_LOSS_FLOOR
+            q = np.float64(LOG_LOSS_FLOOR)
         v = -_det_log(q)
         if v < 0.0:
             v = 0.0

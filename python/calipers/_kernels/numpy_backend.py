@@ -167,14 +167,14 @@ def det_log_unchecked(x: np.ndarray) -> np.ndarray:
     for coef in (1.0 / 5.0, -1.0 / 4.0, 1.0 / 3.0, -1.0 / 2.0, 1.0):
         s = s * r + coef
     de = e.astype(np.float64)
-    return de * 6.93147180369123816490e-01 + (de * 1.90821492927058770002e-10 + (LOG_C[j] + s * r))
+    return np.asarray(de * 6.93147180369123816490e-01 + (de * 1.90821492927058770002e-10 + (LOG_C[j] + s * r)))
 
 
 def log_loss_terms(p: np.ndarray, positive: np.ndarray) -> np.ndarray:
     y = positive.astype(np.float64)
     q = p * y + (1.0 - p) * (1.0 - y)  # p or 1 - p exactly, as the C++ blend
     q = np.maximum(q, LOG_LOSS_FLOOR)
-    return np.maximum(-det_log_unchecked(q), 0.0)
+    return np.asarray(np.maximum(-det_log_unchecked(q), 0.0))
 
 
 def quantize(v: np.ndarray, scale: float) -> np.ndarray:
@@ -489,14 +489,14 @@ def isotonic_fit(x, y, weights, resolution):
     uy.append(cy / cw)
     blocks: list[list[float]] = []  # [value, weight, count]
     for v, w in zip(uy, uw):
-        bv, bw, bc = v, w, 1
+        bv, bw, bc = float(v), float(w), 1.0
         while blocks and blocks[-1][0] >= bv:
             pv, pw, pc = blocks.pop()
             bv = (pv * pw + bv * bw) / (pw + bw)
             bw += pw
             bc += pc
         blocks.append([bv, bw, bc])
-    fitted = np.repeat([b[0] for b in blocks], [b[2] for b in blocks])
+    fitted = np.repeat([b[0] for b in blocks], [int(b[2]) for b in blocks])
     return np.array(ux), fitted
 
 

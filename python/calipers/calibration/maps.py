@@ -69,8 +69,8 @@ class LogisticMap(Map):
 
     def transform(self, kernels: Any, x: np.ndarray) -> np.ndarray:
         if self.family == "platt":
-            return kernels.platt_transform(x, self.a, self.b, self.clip)
-        return kernels.beta_transform(x, self.a, self.b, self.c, self.clip)
+            return np.asarray(kernels.platt_transform(x, self.a, self.b, self.clip))
+        return np.asarray(kernels.beta_transform(x, self.a, self.b, self.c, self.clip))
 
     def one(self, x: float) -> float:
         clip = self.clip
@@ -97,7 +97,7 @@ class InterpMap(Map):
         return {"x": self.x.tolist(), "y": self.y.tolist()}
 
     def transform(self, kernels: Any, x: np.ndarray) -> np.ndarray:
-        return kernels.interp(x, self.x, self.y)
+        return np.asarray(kernels.interp(x, self.x, self.y))
 
     def __post_init__(self) -> None:  # Python lists for the per-request path
         object.__setattr__(self, "_xl", self.x.tolist())
@@ -106,12 +106,12 @@ class InterpMap(Map):
     def one(self, x: float) -> float:
         xs, ys = self._xl, self._yl  # type: ignore[attr-defined]
         if x <= xs[0] or len(xs) == 1:
-            return ys[0]
+            return float(ys[0])
         if x >= xs[-1]:
-            return ys[-1]
+            return float(ys[-1])
         k = bisect.bisect_right(xs, x)
         x0, y0 = xs[k - 1], ys[k - 1]
-        return (ys[k] - y0) / (xs[k] - x0) * (x - x0) + y0
+        return float((ys[k] - y0) / (xs[k] - x0) * (x - x0) + y0)
 
 
 @dataclass(frozen=True)
@@ -135,7 +135,10 @@ class BinMap(Map):
     def transform(self, kernels: Any, x: np.ndarray) -> np.ndarray:
         if self.platt is not None:
             x = self.platt.transform(kernels, x)
-        return kernels.bin_lookup(np.ascontiguousarray(x, np.float64), self.cuts, self.values, self.right_closed)
+        looked_up: np.ndarray = kernels.bin_lookup(
+            np.ascontiguousarray(x, np.float64), self.cuts, self.values, self.right_closed
+        )
+        return looked_up
 
     def __post_init__(self) -> None:  # Python lists for the per-request path
         object.__setattr__(self, "_cuts", self.cuts.tolist())
@@ -146,7 +149,7 @@ class BinMap(Map):
             x = self.platt.one(x)
         cuts, values = self._cuts, self._values  # type: ignore[attr-defined]
         i = bisect.bisect_left(cuts, x) if self.right_closed else bisect.bisect_right(cuts, x)
-        return values[min(i, len(values) - 1)]
+        return float(values[min(i, len(values) - 1)])
 
 
 def map_from_dict(d: dict[str, Any]) -> Map:
@@ -270,7 +273,7 @@ def _logistic(kernels: Any, X: np.ndarray, y: np.ndarray, w: np.ndarray | None, 
 def platt_logit(p: np.ndarray, clip: float = PLATT_CLIP) -> np.ndarray:
     """log(p / (1 - p)) of scores clipped to [clip, 1 - clip], as uncertainty-calibration does."""
     q = np.clip(p, clip, 1.0 - clip)
-    return np.log(q / (1.0 - q))
+    return np.asarray(np.log(q / (1.0 - q)))
 
 
 def fit_platt(

@@ -91,7 +91,7 @@ class _OneDimensional(Calibrator):
             labels,
             kernels,
             mode=self.mode,
-            row_sum_atol=self.row_sum_atol,  # type: ignore[arg-type]
+            row_sum_atol=self.row_sum_atol,
             check_rows=compat is None,
         )
 
@@ -145,11 +145,12 @@ class _OneDimensional(Calibrator):
     @property
     def maps_(self) -> tuple[Map, ...]:
         """The fitted maps: one, or one per class in marginal mode."""
-        return self._state().maps
+        maps: tuple[Map, ...] = self._state().maps
+        return maps
 
     def transform(self, scores: Any) -> Any:
         """Calibrated probabilities. A Python float in, a float out (binary calibrators)."""
-        state: _Fitted1D = self._fitted
+        state: _Fitted1D | None = self._fitted
         if state is None:
             state = self._state()  # raises the not-fitted error
         if state.kind == KIND_BINARY:  # per-request paths: no array machinery
@@ -293,7 +294,8 @@ class _Unparametrized(_OneDimensional):
         self._init_common(mode, renormalize, row_sum_atol, backend)
 
     def _fit_map(self, kernels: Any, p: np.ndarray, y: np.ndarray, w: np.ndarray | None) -> Map:
-        return type(self)._fit_function(kernels, p, y, w)
+        fitted: Map = type(self)._fit_function(kernels, p, y, w)
+        return fitted
 
 
 class BetaCalibration(_Unparametrized):

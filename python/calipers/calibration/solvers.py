@@ -6,6 +6,8 @@ these drivers only take O(iterations) steps, identical for every backend.
 
 from __future__ import annotations
 
+from typing import Any
+
 import numpy as np
 
 
@@ -17,7 +19,7 @@ WARM_STRIDE, WARM_MIN_ROWS = 16, 1 << 16
 
 
 def newton_logistic(
-    kernels,
+    kernels: Any,
     X: np.ndarray,
     y: np.ndarray,
     w: np.ndarray | None,
@@ -43,7 +45,7 @@ def newton_logistic(
 
 
 def _newton(
-    kernels,
+    kernels: Any,
     X: np.ndarray,
     y: np.ndarray,
     w: np.ndarray | None,

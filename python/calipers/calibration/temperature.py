@@ -48,7 +48,7 @@ class TemperatureScaling(Calibrator):
     @property
     def temperature_(self) -> float:
         """The fitted temperature T (ValueError before :meth:`fit`)."""
-        return self._state().temperature
+        return float(self._state().temperature)
 
     @staticmethod
     def _logits(logits: Any, name: str = "logits") -> np.ndarray:

@@ -119,7 +119,7 @@ def _fsum_rows(scores: np.ndarray) -> np.ndarray:
     near = np.flatnonzero(np.abs(np.abs(sums - 1.0) - 1e-4) < 1e-12)
     for i in near.tolist():
         sums[i] = math.fsum(scores[i].tolist())
-    return sums
+    return np.asarray(sums)
 
 
 class FastReader:

@@ -82,8 +82,8 @@ def checked_input(
         scores,
         labels,
         kernels,
-        mode=mode,  # type: ignore[arg-type]
-        nan_policy=nan_policy,  # type: ignore[arg-type]
+        mode=mode,
+        nan_policy=nan_policy,
         row_sum_atol=row_sum_atol,
         check_range=compat != "uncertainty-calibration",
         check_rows=compat is None,

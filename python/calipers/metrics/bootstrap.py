@@ -103,7 +103,7 @@ def unit_draws(
     var = np.maximum(sumsq / safe - mean * mean, 0.0)
     sums = draws * mean + np.sqrt(draws * var) * rng.standard_normal(draws.shape)
     lo, hi = unit_bounds(bins)
-    return np.clip(sums, draws * lo, draws * hi)
+    return np.asarray(np.clip(sums, draws * lo, draws * hi))
 
 
 def replicate_errors(draws: np.ndarray, sums: np.ndarray, norm: str, debiased: bool) -> np.ndarray:

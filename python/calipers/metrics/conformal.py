@@ -37,4 +37,4 @@ def conformal_rank(n: int, alpha: Any) -> int:
     scores (k > n: no finite threshold). 1e-9 absorbs float rounding of (n + 1)(1 - alpha)
     (20 * 0.95 = 19.000000000000004)."""
     check_number("alpha", alpha, 0.0, 1.0, low_open=True, high_open=True)
-    return math.ceil((n + 1) * (1.0 - alpha) - 1e-9)
+    return math.ceil((n + 1) * (1.0 - float(alpha)) - 1e-9)

@@ -79,8 +79,8 @@ def auroc(
         scores,
         labels,
         kernels,
-        mode=mode,  # type: ignore[arg-type]
-        nan_policy=nan_policy,  # type: ignore[arg-type]
+        mode=mode,
+        nan_policy=nan_policy,
         row_sum_atol=row_sum_atol,
         sample_weight=sample_weight,
     )

@@ -66,7 +66,7 @@ def _normalized(x: np.ndarray) -> np.ndarray:
         raise ValueError(
             f"cannot L2-normalise a zero row (row {int(np.argmax(norms[:, 0] == 0))}); pass normalize=False"
         )
-    return x64 / norms
+    return np.asarray(x64 / norms)
 
 
 def proximity(
@@ -99,5 +99,5 @@ def proximity(
     elif metric == "cosine":
         d = d / 2.0  # 1 - cos for unit vectors
     if agg == "mean_of_exp":
-        return np.mean(np.exp(-d), axis=1)
-    return np.exp(-np.mean(d, axis=1))
+        return np.asarray(np.mean(np.exp(-d), axis=1))
+    return np.asarray(np.exp(-np.mean(d, axis=1)))

@@ -34,7 +34,7 @@ __all__ = ["pce", "piece", "quantile_edges"]
 def discrepancy(f: np.ndarray, y: np.ndarray, norm: str) -> np.ndarray:
     """|f - y| (``norm='l1'``) or its square (``'l2'``), element-wise."""
     gap = np.abs(f - y)
-    return gap if norm == "l1" else gap * gap
+    return np.asarray(gap if norm == "l1" else gap * gap)
 
 
 def group_codes(groups: Any, n: int, name: str = "groups") -> np.ndarray:
@@ -93,7 +93,7 @@ def pce(
     become weighted; zero-weight rows drop out)."""
     check_choice("norm", norm, ("l1", "l2"))
     kernels = _backend.resolve(backend)
-    c = check(scores, labels, kernels, mode=mode, row_sum_atol=row_sum_atol, sample_weight=sample_weight)  # type: ignore[arg-type]
+    c = check(scores, labels, kernels, mode=mode, row_sum_atol=row_sum_atol, sample_weight=sample_weight)
     several = isinstance(groups, (list, tuple)) and len(groups) > 0 and np.ndim(groups[0]) == 1
     parts = list(groups) if several else [groups]
     codes = [group_codes(g, c.n, f"groups[{i}]" if several else "groups") for i, g in enumerate(parts)]

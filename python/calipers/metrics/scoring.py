@@ -210,8 +210,8 @@ def log_loss(
     taken, multiclass = _rule(scores, mode)
     if multiclass:  # the one-pass kernel checks the values; then the true class's probability per row
         opts = dict(mode="marginal", nan_policy=nan_policy, row_sum_atol=row_sum_atol, sample_weight=sample_weight)
-        one_pass(scores, labels, _backend.resolve(backend), bins=1, parts=PART_COARSE, **opts)  # type: ignore[arg-type]
-        c = prepare(scores, labels, **opts)  # type: ignore[arg-type]
+        one_pass(scores, labels, _backend.resolve(backend), bins=1, parts=PART_COARSE, **opts)
+        c = prepare(scores, labels, **opts)
         terms = -np.log(np.maximum(c.scores[np.arange(c.n), c.labels].astype(np.float64), LOG_LOSS_FLOOR))
         if c.weights is None:
             return float(np.mean(terms))

@@ -162,7 +162,7 @@ class _RelplotSmoother:
             smoothed = _convolve_valid(extended, kernel[::-1])[m // 2 : m // 2 + m]
         idx = np.clip((t * (m - 1)).astype(np.int64), 0, m - 2)
         rest = (t - idx * (1 / (m - 1))) / (1 / (m - 1))
-        return smoothed[idx] * (1 - rest) + smoothed[idx + 1] * rest
+        return np.asarray(smoothed[idx] * (1 - rest) + smoothed[idx + 1] * rest)
 
     def at(self, sigma: float) -> float:
         m = max(2000, round(20 / sigma)) // 2 + 1
@@ -227,8 +227,8 @@ def _pairs(
         scores,
         labels,
         kernels,
-        mode=mode,  # type: ignore[arg-type]
-        nan_policy=nan_policy,  # type: ignore[arg-type]
+        mode=mode,
+        nan_policy=nan_policy,
         row_sum_atol=row_sum_atol,
         check_rows=compat is None,
         sample_weight=sample_weight,

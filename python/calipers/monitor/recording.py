@@ -99,7 +99,7 @@ class RecordingMixin:
         """
         s, kernels = self._settings, self._kernels
         mode = "marginal" if s.classes else "top-label"
-        c = check(scores, labels, kernels, mode=mode, row_sum_atol=s.row_sum_atol)  # type: ignore[arg-type]
+        c = check(scores, labels, kernels, mode=mode, row_sum_atol=s.row_sum_atol)
         if s.classes and c.classes != s.classes:
             raise ValueError(f"this monitor has classes={s.classes}: scores must have shape (n, {s.classes})")
         n = c.n

@@ -79,7 +79,7 @@ def _lo_words(bins: int, streams: int, grid_cells: int = GRID_CELLS) -> np.ndarr
     size = stream_size(bins, grid_cells)
     cells = np.arange(bins + grid_cells) * FIELDS + 2
     one = np.concatenate([cells, (bins + grid_cells) * FIELDS + np.array([0, 2])])
-    return (np.arange(streams)[:, None] * size + one[None, :]).ravel()
+    return np.asarray((np.arange(streams)[:, None] * size + one[None, :]).ravel())
 
 
 def _add_state(dst: np.ndarray, src: np.ndarray, bins: int, streams: int) -> None:
@@ -279,7 +279,7 @@ class ReliabilitySketch:
             labels,
             kernels,
             mode=mode,
-            nan_policy=nan_policy,  # type: ignore[arg-type]
+            nan_policy=nan_policy,
             row_sum_atol=self._row_sum_atol,
             sample_weight=sample_weight,
         )
@@ -822,7 +822,7 @@ class ReliabilitySketch:
         """
         from ..metrics.smooth import KERNEL_SLOPE, smece_of_points
 
-        check_choice("compat", compat, (None, "relplot"))  # type: ignore[arg-type]
+        check_choice("compat", compat, (None, "relplot"))
         if return_bound and compat is not None:
             raise ValueError("return_bound is available for compat=None only")
         if self._empty_nan("smooth_ece"):
@@ -841,7 +841,7 @@ class ReliabilitySketch:
         is one point at its mean score carrying its samples and positives."""
         from ..metrics.smooth import SmoothReliability, smooth_curve
 
-        check_choice("compat", compat, (None, "relplot"))  # type: ignore[arg-type]
+        check_choice("compat", compat, (None, "relplot"))
         if self._streams != 1:
             raise ValueError("smooth_reliability draws one curve: not available for a marginal sketch")
         if self._empty_nan("smooth_reliability"):
