@@ -64,6 +64,24 @@ struct FusedSpec {
 
 inline std::int64_t fused_stream_size(std::int64_t bins) { return bins * 4 + 4; }
 
+// dst += src for one stream of `cells` cells (count, positives, 128-bit score sum, spare)
+// followed by the 4 totals words (128-bit squares, count, 128-bit logs, spare): counts add,
+// 128-bit sums add with carry. Shared by the fused kernels and the sketch merge.
+inline void merge_stream(std::uint64_t* d, const std::uint64_t* r, std::size_t cells) {
+    for (std::size_t c = 0; c < cells; ++c) {
+        d[c * 4] += r[c * 4];
+        d[c * 4 + 1] += r[c * 4 + 1];
+        add128(d + c * 4 + 2, r[c * 4 + 2]);
+        d[c * 4 + 3] += r[c * 4 + 3];
+    }
+    std::uint64_t* t = d + cells * 4;
+    const std::uint64_t* u = r + cells * 4;
+    add128(t, u[0]);
+    t[1] += u[1];
+    add128(t + 2, u[2]);
+    t[3] += u[3];
+}
+
 // Equal-width bin (binning.hpp EqualWidth::index) with the corrections done by selects:
 // p * B is off by at most one bin and the edge table fixes it.
 class WidthBinner {
@@ -637,20 +655,7 @@ void binned_sums(const FusedSpec& spec, const T* p, const L* y, const double* w,
     const std::size_t cells = static_cast<std::size_t>(spec.bins);
     for (const auto& part : parts) {
         for (std::size_t s = 0; s < streams; ++s) {
-            std::uint64_t* d = out + s * size;
-            const std::uint64_t* r = part.data() + s * size;
-            for (std::size_t c = 0; c < cells; ++c) {
-                d[c * 4] += r[c * 4];
-                d[c * 4 + 1] += r[c * 4 + 1];
-                add128(d + c * 4 + 2, r[c * 4 + 2]);
-                d[c * 4 + 3] += r[c * 4 + 3];
-            }
-            std::uint64_t* t = d + cells * 4;
-            const std::uint64_t* u = r + cells * 4;
-            add128(t, u[0]);
-            t[1] += u[1];
-            add128(t + 2, u[2]);
-            t[3] += u[3];
+            merge_stream(out + s * size, part.data() + s * size, cells);
         }
     }
 }

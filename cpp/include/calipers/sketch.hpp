@@ -151,20 +151,7 @@ class WeightedSketchAccumulator {
 inline void merge_state(std::uint64_t* dst, const std::uint64_t* src, const SketchLayout& layout) {
     const std::int64_t cells = layout.bins + kGridCells;
     for (std::int64_t s = 0; s < layout.streams; ++s) {
-        std::uint64_t* d = dst + s * layout.stream_size();
-        const std::uint64_t* r = src + s * layout.stream_size();
-        for (std::int64_t c = 0; c < cells; ++c) {
-            d[c * 4] += r[c * 4];
-            d[c * 4 + 1] += r[c * 4 + 1];
-            add128(d + c * 4 + 2, r[c * 4 + 2]);
-            d[c * 4 + 3] += r[c * 4 + 3];
-        }
-        std::uint64_t* t = d + cells * 4;
-        const std::uint64_t* u = r + cells * 4;
-        add128(t, u[0]);
-        t[1] += u[1];
-        add128(t + 2, u[2]);
-        t[3] += u[3];
+        merge_stream(dst + s * layout.stream_size(), src + s * layout.stream_size(), static_cast<std::size_t>(cells));
     }
 }
 

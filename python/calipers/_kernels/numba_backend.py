@@ -167,6 +167,27 @@ def _add128(acc, j, q):
 
 
 @_jit
+def _square_units(p, positive):
+    """(p - y)^2 in UNIT_SCALE fixed point: one sample's Brier term."""
+    r = p - (1.0 if positive else 0.0)
+    return np.uint64(r * r * UNIT_SCALE)
+
+
+@_jit
+def _log_units(p, positive):
+    """-log of the probability given to the outcome (p or 1 - p exactly, floored at
+    LOG_LOSS_FLOOR, as the C++ blend) in LOG_SCALE fixed point."""
+    yv = 1.0 if positive else 0.0
+    q = p * yv + (1.0 - p) * (1.0 - yv)
+    if q < LOG_LOSS_FLOOR:
+        q = np.float64(LOG_LOSS_FLOOR)
+    v = -_det_log(q)
+    if v < 0.0:
+        v = 0.0
+    return np.uint64(v * LOG_SCALE)
+
+
+@_jit
 def _add_cell(acc, j, qp, positive):
     acc[j] += np.uint64(1)
     if positive:
@@ -183,16 +204,8 @@ def _add(acc, base, bins, edges, parts, p, positive):
         _add_cell(acc, base + (bins + _fine_cell(p)) * FIELDS, qp, positive)
     if parts & PART_TOTALS:
         tot = base + (bins + GRID_CELLS) * FIELDS
-        r = p - (1.0 if positive else 0.0)
-        _add128(acc, tot, np.uint64(r * r * UNIT_SCALE))
-        yv = 1.0 if positive else 0.0
-        q = p * yv + (1.0 - p) * (1.0 - yv)
-        if q < LOG_LOSS_FLOOR:
-            q = np.float64(LOG_LOSS_FLOOR)
-        v = -_det_log(q)
-        if v < 0.0:
-            v = 0.0
-        _add128(acc, tot + 2, np.uint64(v * LOG_SCALE))
+        _add128(acc, tot, _square_units(p, positive))
+        _add128(acc, tot + 2, _log_units(p, positive))
 
 
 @_jit
@@ -732,16 +745,8 @@ def _accumulate_rows(acc, size, bins, edges, octaves, sub_bits, cells, rows, p, 
         if octaves:
             _add_cell(acc, base + (bins + _grid_cell(pi, octaves, sub_bits)) * FIELDS, qp, positive)
         tot = base + (bins + cells) * FIELDS
-        yv = 1.0 if positive else 0.0
-        r = pi - yv
-        _add128(acc, tot, np.uint64(r * r * UNIT_SCALE))
-        q = pi * yv + (1.0 - pi) * (1.0 - yv)
-        if q < LOG_LOSS_FLOOR:
-            q = np.float64(LOG_LOSS_FLOOR)
-        v = -_det_log(q)
-        if v < 0.0:
-            v = 0.0
-        _add128(acc, tot + 2, np.uint64(v * LOG_SCALE))
+        _add128(acc, tot, _square_units(pi, positive))
+        _add128(acc, tot + 2, _log_units(pi, positive))
 
 
 def accumulate_rows(acc, bins, octaves, sub_bits, rows, scores, positive):
@@ -814,22 +819,14 @@ def _fused_pair(out, base, bins, edges, cuts, use_cuts, parts, p, positive, wq, 
             out[j + 1] += _ONE
         _add128(out, j + 2, q)
     tot = base + bins * FIELDS
-    yv = 1.0 if positive else 0.0
     if parts & (PART_TOTALS | PART_SQUARES):
-        r = p - yv
-        qs = np.uint64(r * r * UNIT_SCALE)
+        qs = _square_units(p, positive)
         if weighted:
             _mul_add128(out, tot, wq, qs)
         else:
             _add128(out, tot, qs)
     if parts & PART_TOTALS:
-        qq = p * yv + (1.0 - p) * (1.0 - yv)
-        if qq < LOG_LOSS_FLOOR:
-            qq = LOG_LOSS_FLOOR
-        v = -_det_log(qq)
-        if v < 0.0:
-            v = 0.0
-        ql = np.uint64(v * LOG_SCALE)
+        ql = _log_units(p, positive)
         if weighted:
             _mul_add128(out, tot + 2, wq, ql)
         else:
@@ -927,16 +924,8 @@ def _add_weighted(acc, base, bins, edges, parts, p, positive, wq):
         _add_cell_weighted(acc, base + (bins + _fine_cell(p)) * FIELDS, qp, positive, wq)
     if parts & PART_TOTALS:
         tot = base + (bins + GRID_CELLS) * FIELDS
-        yv = 1.0 if positive else 0.0
-        r = p - yv
-        _mul_add128(acc, tot, wq, np.uint64(r * r * UNIT_SCALE))
-        q = p * yv + (1.0 - p) * (1.0 - yv)
-        if q < LOG_LOSS_FLOOR:
-            q = np.float64(LOG_LOSS_FLOOR)
-        v = -_det_log(q)
-        if v < 0.0:
-            v = 0.0
-        _mul_add128(acc, tot + 2, wq, np.uint64(v * LOG_SCALE))
+        _mul_add128(acc, tot, wq, _square_units(p, positive))
+        _mul_add128(acc, tot + 2, wq, _log_units(p, positive))
 
 
 class _Validators:
