@@ -441,6 +441,33 @@ def test_corrupted_blobs_raise_or_load_valid(index):
     assert loaded < len(mutations)  # most corruptions are refused (the rest pass every invariant)
 
 
+JSON_HEADED = [(kind, name, obj) for kind, name, obj in OBJECTS if _json_head(_payload(obj.to_bytes())) is not None]
+
+
+@pytest.mark.parametrize("index", range(len(JSON_HEADED)), ids=[f"{k}-{n}" for k, n, _ in JSON_HEADED])
+def test_every_header_list_one_longer_or_shorter_raises_or_loads_valid(index):
+    """Deterministic, not sampled: each list in a JSON header (per-class thresholds, level
+    sizes, group sizes, layouts) one item shorter and one longer (its last item repeated)."""
+    kind, _, obj = JSON_HEADED[index]
+    blob = obj.to_bytes()
+    head, body = _json_head(_payload(blob))
+    lists = [path for path in _leaves(head) if isinstance(_at(head, path), list) and _at(head, path)]
+    assert lists, "every JSON-headed format has at least one list"
+    loaded = 0
+    for path in lists:
+        items = _at(head, path)
+        for changed in (items[:-1], items + items[-1:]):
+            text = json.dumps(_replaced(head, path, changed)).encode()
+            loaded += raises_or_valid(kind, _reseal(blob, struct.pack("<I", len(text)) + text + body))
+    assert loaded < 2 * len(lists)
+
+
+def _at(doc: Any, path: tuple[Any, ...]) -> Any:
+    for key in path:
+        doc = doc[key]
+    return doc
+
+
 def _calibrator_json_mutations(text: str) -> list[str]:
     doc = json.loads(text)
     return [json.dumps(_replaced(doc, path, value)) for path in _leaves(doc) for value in HOSTILE]
