@@ -29,7 +29,7 @@ from .grid import (
     stream_size,
     width_edges,
 )
-from .validate import DEFAULT_ROW_SUM_ATOL, Checked, check, prepare
+from .validate import DEFAULT_ROW_SUM_ATOL, Checked, InputRules, check, prepare
 
 
 @dataclass(frozen=True)
@@ -172,36 +172,16 @@ def fused_sums(
     full validation runs once more to word the error exactly as :func:`check` does (raw
     label values and all). ``checked``: input already validated (then it is used as is)."""
     c = checked
-    if c is None:
-        if nan_policy == "omit":  # rows are dropped by the values: validate first
-            c = check(
-                scores,
-                labels,
-                kernels,
-                mode=mode,
-                nan_policy=nan_policy,
-                row_sum_atol=row_sum_atol,
-                sample_weight=sample_weight,
-            )
-        else:
-            c = prepare(
-                scores, labels, mode=mode, nan_policy=nan_policy, row_sum_atol=row_sum_atol, sample_weight=sample_weight
-            )
+    rules = InputRules(mode=mode, nan_policy=nan_policy, row_sum_atol=row_sum_atol, sample_weight=sample_weight)
+    if c is None:  # with nan_policy="omit" rows are dropped by the values: validate first
+        c = check(scores, labels, kernels, **rules) if nan_policy == "omit" else prepare(scores, labels, **rules)
     # Input validated by the caller keeps its own row-sum rule: only the value checks rerun.
     atol = float(row_sum_atol) if c.kind != KIND_BINARY and checked is None else -1.0
     try:
         state = kernels.binned_sums(c.scores, c.labels, c.weights, bins, c.kind, parts, atol, cuts)
     except ValueError:
         if checked is None:
-            check(
-                scores,
-                labels,
-                kernels,
-                mode=mode,
-                nan_policy=nan_policy,
-                row_sum_atol=row_sum_atol,
-                sample_weight=sample_weight,
-            )
+            check(scores, labels, kernels, **rules)
         raise
     streams = c.scores.shape[1] if c.kind == KIND_MARGINAL else 1
     bits = 0

@@ -11,7 +11,7 @@ from __future__ import annotations
 import warnings
 from dataclasses import dataclass
 from types import ModuleType
-from typing import Any, Literal
+from typing import Any, Literal, TypedDict
 
 import numpy as np
 
@@ -30,6 +30,19 @@ from .grid import (
 NanPolicy = Literal["raise", "omit"]
 Mode = Literal["top-label", "marginal"]
 DEFAULT_ROW_SUM_ATOL = 1e-4
+
+
+class InputRules(TypedDict, total=False):
+    """The validation options public entry points forward to :func:`check` and
+    :func:`prepare` (``check(scores, labels, kernels, **rules)``; ``check`` alone also takes
+    ``check_range`` and ``check_rows``)."""
+
+    mode: str | None
+    nan_policy: str
+    row_sum_atol: float
+    sample_weight: Any
+
+
 _LABEL_DTYPES = (np.int8, np.uint8, np.int16, np.int32, np.int64)
 
 

@@ -40,7 +40,7 @@ import numpy as np
 from .._common import binning as _binning
 from .._common.binstats import BinStats, Sums, fused_sums, stream_pairs
 from .._common.grid import KIND_BINARY, PART_COARSE
-from .._common.validate import DEFAULT_ROW_SUM_ATOL, Checked, check, check_bins, check_choice
+from .._common.validate import DEFAULT_ROW_SUM_ATOL, Checked, InputRules, check, check_bins, check_choice
 from .._kernels import backend as _backend
 from . import compat as _compat
 from .binned_error import NORMS, binned_error, combine_classes, resampled_debiased
@@ -78,16 +78,9 @@ def checked_input(
     check_choice("compat", compat, COMPATS)
     refuse_weights(sample_weight, compat)
     kernels = _backend.resolve(backend)
+    rules = InputRules(mode=mode, nan_policy=nan_policy, row_sum_atol=row_sum_atol, sample_weight=sample_weight)
     c = check(
-        scores,
-        labels,
-        kernels,
-        mode=mode,
-        nan_policy=nan_policy,
-        row_sum_atol=row_sum_atol,
-        check_range=compat != "uncertainty-calibration",
-        check_rows=compat is None,
-        sample_weight=sample_weight,
+        scores, labels, kernels, check_range=compat != "uncertainty-calibration", check_rows=compat is None, **rules
     )
     return c, kernels
 

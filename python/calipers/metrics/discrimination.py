@@ -17,7 +17,7 @@ import numpy as np
 
 from .._common.binstats import BinStats, stream_pairs
 from .._common.grid import PART_COARSE, PART_SQUARES
-from .._common.validate import DEFAULT_ROW_SUM_ATOL, check, check_bins
+from .._common.validate import DEFAULT_ROW_SUM_ATOL, InputRules, check, check_bins
 from .._kernels import backend as _backend
 from .binned import one_pass
 from .scoring import brier_from_totals
@@ -75,15 +75,8 @@ def auroc(
     Mann-Whitney statistic).
     """
     kernels = _backend.resolve(backend)
-    c = check(
-        scores,
-        labels,
-        kernels,
-        mode=mode,
-        nan_policy=nan_policy,
-        row_sum_atol=row_sum_atol,
-        sample_weight=sample_weight,
-    )
+    rules = InputRules(mode=mode, nan_policy=nan_policy, row_sum_atol=row_sum_atol, sample_weight=sample_weight)
+    c = check(scores, labels, kernels, **rules)
     values = [_pairs_auroc(np.asarray(p, np.float64), np.asarray(y), c.weights) for p, y in stream_pairs(c, kernels)]
     return values[0] if len(values) == 1 else float(np.mean(values))
 

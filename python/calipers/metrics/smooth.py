@@ -34,7 +34,7 @@ from typing import Any
 import numpy as np
 
 from .._common.binstats import stream_pairs
-from .._common.validate import DEFAULT_ROW_SUM_ATOL, check, check_choice, check_int, check_number
+from .._common.validate import DEFAULT_ROW_SUM_ATOL, InputRules, check, check_choice, check_int, check_number
 from .._kernels import backend as _backend
 
 __all__ = ["smooth_ece", "smooth_reliability", "SmoothReliability"]
@@ -223,16 +223,8 @@ def _pairs(
             "that takes no sample weights"
         )
     kernels = _backend.resolve(backend)
-    c = check(
-        scores,
-        labels,
-        kernels,
-        mode=mode,
-        nan_policy=nan_policy,
-        row_sum_atol=row_sum_atol,
-        check_rows=compat is None,
-        sample_weight=sample_weight,
-    )
+    rules = InputRules(mode=mode, nan_policy=nan_policy, row_sum_atol=row_sum_atol, sample_weight=sample_weight)
+    c = check(scores, labels, kernels, check_rows=compat is None, **rules)
     out = []
     for p, y in stream_pairs(c, kernels):
         w = np.ones(len(p)) if c.weights is None else c.weights

@@ -50,7 +50,7 @@ from .._common.grid import (
 from .._common.validate import (
     DEFAULT_ROW_SUM_ATOL,
     Checked,
-    Mode,
+    InputRules,
     check,
     check_bins,
     check_choice,
@@ -263,26 +263,19 @@ class ReliabilitySketch:
         """Add a batch (``sample_weight``: one weight per row); raises (and changes nothing)
         on any invalid value. The values are checked once, by the accumulation kernel."""
         kernels = _backend.resolve(backend or self._backend)
-        mode: Mode = "marginal" if self._classes else "top-label"
+        mode = "marginal" if self._classes else "top-label"
+        rules = InputRules(
+            mode=mode, nan_policy=nan_policy, row_sum_atol=self._row_sum_atol, sample_weight=sample_weight
+        )
         if nan_policy == "raise" and self._replicates is None and self._cells == GRID_CELLS:
-            c = prepare(
-                scores, labels, mode=mode, row_sum_atol=self._row_sum_atol, sample_weight=sample_weight
-            )  # structure only: accumulate_checked checks the values, row sums and weights
+            c = prepare(scores, labels, **rules)  # structure only: accumulate_checked checks values, rows, weights
             self._check_classes(c)
             try:
                 return self._add_checked(c, kernels, self._row_sum_atol)
             except ValueError:  # word a value error exactly as the validation layer does
-                check(scores, labels, kernels, mode=mode, row_sum_atol=self._row_sum_atol, sample_weight=sample_weight)
+                check(scores, labels, kernels, **rules)
                 raise
-        c = check(
-            scores,
-            labels,
-            kernels,
-            mode=mode,
-            nan_policy=nan_policy,
-            row_sum_atol=self._row_sum_atol,
-            sample_weight=sample_weight,
-        )
+        c = check(scores, labels, kernels, **rules)
         self._check_classes(c)
         return self._add_checked(c, kernels)
 
