@@ -160,23 +160,23 @@ def fused_sums(
     *,
     bins: int,
     parts: int,
-    mode: Any = "top-label",
-    nan_policy: Any = "raise",
-    row_sum_atol: float = DEFAULT_ROW_SUM_ATOL,
-    sample_weight: Any = None,
+    rules: InputRules | None = None,
     checked: Checked | None = None,
     cuts: np.ndarray | None = None,
 ) -> Sums:
     """Validation, bin index and the asked sums in one pass over the input (the kernel
     ``binned_sums``): the values are checked by the kernel only. When it refuses them, the
     full validation runs once more to word the error exactly as :func:`check` does (raw
-    label values and all). ``checked``: input already validated (then it is used as is)."""
+    label values and all). ``rules``: the validation options (defaults of :func:`check`);
+    ``checked``: input already validated (then it is used as is)."""
     c = checked
-    rules = InputRules(mode=mode, nan_policy=nan_policy, row_sum_atol=row_sum_atol, sample_weight=sample_weight)
+    rules = rules if rules is not None else InputRules()
     if c is None:  # with nan_policy="omit" rows are dropped by the values: validate first
-        c = check(scores, labels, kernels, **rules) if nan_policy == "omit" else prepare(scores, labels, **rules)
+        omit = rules.get("nan_policy") == "omit"
+        c = check(scores, labels, kernels, **rules) if omit else prepare(scores, labels, **rules)
     # Input validated by the caller keeps its own row-sum rule: only the value checks rerun.
-    atol = float(row_sum_atol) if c.kind != KIND_BINARY and checked is None else -1.0
+    row_sum_atol = float(rules.get("row_sum_atol", DEFAULT_ROW_SUM_ATOL))
+    atol = row_sum_atol if c.kind != KIND_BINARY and checked is None else -1.0
     try:
         state = kernels.binned_sums(c.scores, c.labels, c.weights, bins, c.kind, parts, atol, cuts)
     except ValueError:

@@ -38,7 +38,7 @@ from typing import Any
 import numpy as np
 
 from .._common import binning as _binning
-from .._common.binstats import BinStats, Sums, fused_sums, stream_pairs
+from .._common.binstats import BinStats, fused_sums, stream_pairs
 from .._common.grid import KIND_BINARY, PART_COARSE
 from .._common.validate import DEFAULT_ROW_SUM_ATOL, Checked, InputRules, check, check_bins, check_choice
 from .._kernels import backend as _backend
@@ -46,7 +46,7 @@ from . import compat as _compat
 from .binned_error import NORMS, binned_error, combine_classes, resampled_debiased
 from .table import ReliabilityTable
 
-__all__ = ["ece", "reliability", "array_stats", "one_pass"]
+__all__ = ["ece", "reliability", "array_stats"]
 
 COMPATS = (None, "uncertainty-calibration", "sklearn")
 ECE_COMPATS = (None, "uncertainty-calibration", "sklearn", "torchmetrics", "netcal")
@@ -63,52 +63,16 @@ def refuse_weights(sample_weight: Any, compat: str | None) -> None:
         )
 
 
-def checked_input(
-    scores: Any,
-    labels: Any,
-    backend: str,
-    mode: str,
-    compat: str | None,
-    nan_policy: str,
-    row_sum_atol: float,
-    sample_weight: Any = None,
-) -> tuple[Checked, Any]:
+def checked_input(scores: Any, labels: Any, backend: str, compat: str | None, rules: InputRules) -> tuple[Checked, Any]:
     """Validated input (and its kernels) of the binned metrics: the checks each compat mode
     keeps (no row sums outside calipers' own binning, no range for uncertainty-calibration)."""
     check_choice("compat", compat, COMPATS)
-    refuse_weights(sample_weight, compat)
+    refuse_weights(rules.get("sample_weight"), compat)
     kernels = _backend.resolve(backend)
-    rules = InputRules(mode=mode, nan_policy=nan_policy, row_sum_atol=row_sum_atol, sample_weight=sample_weight)
     c = check(
         scores, labels, kernels, check_range=compat != "uncertainty-calibration", check_rows=compat is None, **rules
     )
     return c, kernels
-
-
-def one_pass(
-    scores: Any,
-    labels: Any,
-    kernels: Any,
-    *,
-    bins: int,
-    parts: int,
-    mode: str,
-    nan_policy: str,
-    row_sum_atol: float,
-    sample_weight: Any,
-) -> Sums:
-    """The one-pass sums of equal-width bins (and the totals ``parts`` asks for)."""
-    return fused_sums(
-        scores,
-        labels,
-        kernels,
-        bins=bins,
-        parts=parts,
-        mode=mode,
-        nan_policy=nan_policy,
-        row_sum_atol=row_sum_atol,
-        sample_weight=sample_weight,
-    )
 
 
 def ece(
@@ -176,21 +140,12 @@ def ece(
             "debiased=True is defined for norm='l2' (Kumar et al.'s estimator) and norm='l1' "
             "(their resampling heuristic); got norm='max'"
         )
+    rules = InputRules(mode=mode, nan_policy=nan_policy, row_sum_atol=row_sum_atol, sample_weight=sample_weight)
     if compat is None and binning == "width":
         kernels = _backend.resolve(backend)
-        stats = one_pass(
-            scores,
-            labels,
-            kernels,
-            bins=bins,
-            parts=PART_COARSE,
-            mode=mode,
-            nan_policy=nan_policy,
-            row_sum_atol=row_sum_atol,
-            sample_weight=sample_weight,
-        ).stats()
+        stats = fused_sums(scores, labels, kernels, bins=bins, parts=PART_COARSE, rules=rules).stats()
     else:
-        c, kernels = checked_input(scores, labels, backend, mode, compat, nan_policy, row_sum_atol, sample_weight)
+        c, kernels = checked_input(scores, labels, backend, compat, rules)
         if binning == "auto":
             binning = "discrete" if _binning.uc_is_discrete(c.scores) else "mass"
         stats = array_stats(c, kernels, bins, binning, compat)
@@ -228,20 +183,11 @@ def reliability(
     bins = check_bins(bins)
     check_choice("binning", binning, BINNINGS)
     check_choice("compat", compat, COMPATS)
+    rules = InputRules(mode=mode, nan_policy=nan_policy, row_sum_atol=row_sum_atol, sample_weight=sample_weight)
     if compat is None and binning == "width":
-        stats = one_pass(
-            scores,
-            labels,
-            _backend.resolve(backend),
-            bins=bins,
-            parts=PART_COARSE,
-            mode=mode,
-            nan_policy=nan_policy,
-            row_sum_atol=row_sum_atol,
-            sample_weight=sample_weight,
-        ).stats()
+        stats = fused_sums(scores, labels, _backend.resolve(backend), bins=bins, parts=PART_COARSE, rules=rules).stats()
         return ReliabilityTable.from_stats(stats, confidence)
-    c, kernels = checked_input(scores, labels, backend, mode, compat, nan_policy, row_sum_atol, sample_weight)
+    c, kernels = checked_input(scores, labels, backend, compat, rules)
     return ReliabilityTable.from_stats(array_stats(c, kernels, bins, binning, compat), confidence)
 
 

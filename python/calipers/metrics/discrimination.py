@@ -15,11 +15,10 @@ from typing import Any
 
 import numpy as np
 
-from .._common.binstats import BinStats, stream_pairs
+from .._common.binstats import BinStats, fused_sums, stream_pairs
 from .._common.grid import PART_COARSE, PART_SQUARES
 from .._common.validate import DEFAULT_ROW_SUM_ATOL, InputRules, check, check_bins
 from .._kernels import backend as _backend
-from .binned import one_pass
 from .scoring import brier_from_totals
 
 __all__ = ["auroc", "brier_decomposition", "BrierDecomposition", "auroc_from_counts", "decomposition_from_bins"]
@@ -135,16 +134,9 @@ def brier_decomposition(
     bins (calipers' binning convention); a ReliabilitySketch gives the same numbers. One pass
     gives the bins and the squared errors; ``sample_weight`` weights every term."""
     bins = check_bins(bins)
-    sums = one_pass(
-        scores,
-        labels,
-        _backend.resolve(backend),
-        bins=bins,
-        parts=PART_COARSE | PART_SQUARES,
-        mode=mode,
-        nan_policy=nan_policy,
-        row_sum_atol=row_sum_atol,
-        sample_weight=sample_weight,
+    rules = InputRules(mode=mode, nan_policy=nan_policy, row_sum_atol=row_sum_atol, sample_weight=sample_weight)
+    sums = fused_sums(
+        scores, labels, _backend.resolve(backend), bins=bins, parts=PART_COARSE | PART_SQUARES, rules=rules
     )
     sq, _, _, n = sums.totals()
     return decomposition_from_bins(sums.stats(), brier_from_totals(sq, n))

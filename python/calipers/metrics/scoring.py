@@ -21,7 +21,7 @@ from typing import Any
 
 import numpy as np
 
-from .._common.binstats import decode128
+from .._common.binstats import decode128, fused_sums
 from .._common.grid import (
     FIELDS,
     GRID_CELLS,
@@ -33,9 +33,8 @@ from .._common.grid import (
     UNIT_SCALE,
     stream_size,
 )
-from .._common.validate import DEFAULT_ROW_SUM_ATOL, check_choice, prepare
+from .._common.validate import DEFAULT_ROW_SUM_ATOL, InputRules, check_choice, prepare
 from .._kernels import backend as _backend
-from .binned import one_pass
 
 __all__ = ["brier", "brier_skill_score", "log_loss"]
 
@@ -51,31 +50,21 @@ def _rule(scores: Any, mode: str | None) -> tuple[str, bool]:
     return ("marginal" if multiclass else ("top-label" if mode in (None, "multiclass") else str(mode))), multiclass
 
 
+def _rules(mode: str, nan_policy: str, row_sum_atol: float, sample_weight: Any) -> InputRules:
+    return InputRules(mode=mode, nan_policy=nan_policy, row_sum_atol=row_sum_atol, sample_weight=sample_weight)
+
+
 def totals(
     scores: Any,
     labels: Any,
-    *,
-    mode: str,
-    nan_policy: str,
-    row_sum_atol: float,
-    sample_weight: Any,
+    rules: InputRules,
     backend: str,
     logs: bool = False,
 ) -> tuple[np.ndarray, np.ndarray, np.ndarray, float]:
     """Per stream: sum of squared errors, sum of log-loss terms (``logs=True`` only),
     positives; and n (the total weight with sample weights), in one pass."""
-    sums = one_pass(
-        scores,
-        labels,
-        _backend.resolve(backend),
-        bins=1,
-        parts=PART_COARSE | (PART_TOTALS if logs else PART_SQUARES),
-        mode=mode,
-        nan_policy=nan_policy,
-        row_sum_atol=row_sum_atol,
-        sample_weight=sample_weight,
-    )
-    return sums.totals()
+    parts = PART_COARSE | (PART_TOTALS if logs else PART_SQUARES)
+    return fused_sums(scores, labels, _backend.resolve(backend), bins=1, parts=parts, rules=rules).totals()
 
 
 def totals_from_state(
@@ -141,15 +130,7 @@ def brier(
     Sums are exact (fixed point), so a sketch gives the same value as its mode here.
     """
     taken, multiclass = _rule(scores, mode)
-    sq, _, _, n = totals(
-        scores,
-        labels,
-        mode=taken,
-        nan_policy=nan_policy,
-        row_sum_atol=row_sum_atol,
-        sample_weight=sample_weight,
-        backend=backend,
-    )
+    sq, _, _, n = totals(scores, labels, _rules(taken, nan_policy, row_sum_atol, sample_weight), backend)
     if multiclass:
         return float(np.sum(sq / n)) / (2.0 if sq.size == 2 else 1.0)
     return brier_from_totals(sq, n)
@@ -174,15 +155,7 @@ def brier_skill_score(
     equal (KalshiBench returns 0 there instead).
     """
     taken, _ = _rule(scores, mode)
-    sq, _, positives, n = totals(
-        scores,
-        labels,
-        mode=taken,
-        nan_policy=nan_policy,
-        row_sum_atol=row_sum_atol,
-        sample_weight=sample_weight,
-        backend=backend,
-    )
+    sq, _, positives, n = totals(scores, labels, _rules(taken, nan_policy, row_sum_atol, sample_weight), backend)
     return bss_from_totals(sq, positives, n)
 
 
@@ -209,21 +182,12 @@ def log_loss(
     """
     taken, multiclass = _rule(scores, mode)
     if multiclass:  # the one-pass kernel checks the values; then the true class's probability per row
-        opts = dict(mode="marginal", nan_policy=nan_policy, row_sum_atol=row_sum_atol, sample_weight=sample_weight)
-        one_pass(scores, labels, _backend.resolve(backend), bins=1, parts=PART_COARSE, **opts)
-        c = prepare(scores, labels, **opts)
+        rules = _rules("marginal", nan_policy, row_sum_atol, sample_weight)
+        fused_sums(scores, labels, _backend.resolve(backend), bins=1, parts=PART_COARSE, rules=rules)
+        c = prepare(scores, labels, **rules)
         terms = -np.log(np.maximum(c.scores[np.arange(c.n), c.labels].astype(np.float64), LOG_LOSS_FLOOR))
         if c.weights is None:
             return float(np.mean(terms))
         return float(np.sum(c.weights * terms) / np.sum(c.weights))
-    _, ll, _, n = totals(
-        scores,
-        labels,
-        mode=taken,
-        nan_policy=nan_policy,
-        row_sum_atol=row_sum_atol,
-        sample_weight=sample_weight,
-        backend=backend,
-        logs=True,
-    )
+    _, ll, _, n = totals(scores, labels, _rules(taken, nan_policy, row_sum_atol, sample_weight), backend, logs=True)
     return log_loss_from_totals(ll, n)
