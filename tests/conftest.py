@@ -7,6 +7,7 @@ from typing import Any
 
 import numpy as np
 import pytest
+import real_data
 from hypothesis import HealthCheck, settings
 
 from calipers._kernels import backend as _backend
@@ -64,34 +65,9 @@ def cifar() -> tuple[np.ndarray, np.ndarray]:
     return d["probs_float32"].astype(np.float64), d["labels"].astype(np.int64)
 
 
-def _sklearn_outputs() -> dict[str, tuple[np.ndarray, np.ndarray]]:
-    from sklearn.datasets import load_breast_cancer, load_digits
-    from sklearn.ensemble import RandomForestClassifier
-    from sklearn.linear_model import LogisticRegression
-    from sklearn.model_selection import train_test_split
-    from sklearn.naive_bayes import GaussianNB
-    from sklearn.pipeline import make_pipeline
-    from sklearn.preprocessing import StandardScaler
-
-    out = {}
-    Xb, yb = load_breast_cancer(return_X_y=True)
-    Xd, yd = load_digits(return_X_y=True)
-    for name, (X, y) in {"cancer": (Xb, yb), "digits": (Xd, yd)}.items():
-        Xtr, Xte, ytr, yte = train_test_split(X, y, test_size=0.5, random_state=0, stratify=y)
-        models = {
-            "lr": make_pipeline(StandardScaler(), LogisticRegression(max_iter=2000)),
-            "rf": RandomForestClassifier(n_estimators=50, random_state=0),  # discrete, exact 0s and 1s
-            "nb": GaussianNB(),  # saturated: many exact 0s and 1s
-        }
-        for mname, model in models.items():
-            P = model.fit(Xtr, ytr).predict_proba(Xte)
-            out[f"{name}-{mname}"] = (P, yte.astype(np.int64))
-    return out
-
-
 @pytest.fixture(scope="session")
 def sklearn_outputs() -> dict[str, tuple[np.ndarray, np.ndarray]]:
-    return _sklearn_outputs()
+    return real_data.sklearn_outputs()
 
 
 @pytest.fixture(scope="session")

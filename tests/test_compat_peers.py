@@ -13,6 +13,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from real_data import peer_datasets
 
 import calipers
 from calipers.metrics import compat
@@ -26,23 +27,7 @@ DOC = json.loads((DATA / "peer_calibration_errors.json").read_text())
 F32_ULP = 2.0**-23
 
 
-def _datasets() -> dict[str, tuple[np.ndarray, np.ndarray]]:
-    d = np.load(DATA / "cifar10_vgg16_test_probs.npz")
-    out = {"cifar10-f32": (d["probs_float32"], d["labels"].astype(np.int64))}
-    out["cifar10-f64"] = (d["probs_float32"].astype(np.float64), out["cifar10-f32"][1])
-    sk = dict(np.load(DATA / "sklearn_model_outputs.npz"))
-    for key in sorted(k[: -len("-probs")] for k in sk if k.endswith("-probs")):
-        P, y = sk[key + "-probs"], sk[key + "-labels"]
-        out[key] = (P, y)
-        if P.shape[1] == 2:
-            out[key + "-1d"] = (np.ascontiguousarray(P[:, 1]), y)
-    ed = dict(np.load(DATA / "peer_edge_cases.npz"))
-    for key in sorted(k[: -len("-scores")] for k in ed if k.endswith("-scores")):
-        out[key] = (ed[key + "-scores"], ed[key + "-labels"])
-    return out
-
-
-DATASETS = _datasets()
+DATASETS = peer_datasets()
 
 
 def _float32_confidences(P: np.ndarray) -> bool:

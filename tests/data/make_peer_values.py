@@ -25,33 +25,12 @@ from pathlib import Path
 import numpy as np
 
 DATA = Path(__file__).parent
+sys.path.insert(0, str(DATA.parent))  # tests/: the shared real-data loaders
+
+from real_data import peer_datasets, sklearn_outputs  # noqa: E402
+
 BINS = (10, 15, 100)
 NETCAL_BINS = (10, 15)
-
-
-def sklearn_outputs() -> dict[str, tuple[np.ndarray, np.ndarray]]:
-    """The same models as tests/conftest.py (breast cancer and digits, half for training)."""
-    from sklearn.datasets import load_breast_cancer, load_digits
-    from sklearn.ensemble import RandomForestClassifier
-    from sklearn.linear_model import LogisticRegression
-    from sklearn.model_selection import train_test_split
-    from sklearn.naive_bayes import GaussianNB
-    from sklearn.pipeline import make_pipeline
-    from sklearn.preprocessing import StandardScaler
-
-    out = {}
-    Xb, yb = load_breast_cancer(return_X_y=True)
-    Xd, yd = load_digits(return_X_y=True)
-    for name, (X, y) in {"cancer": (Xb, yb), "digits": (Xd, yd)}.items():
-        Xtr, Xte, ytr, yte = train_test_split(X, y, test_size=0.5, random_state=0, stratify=y)
-        models = {
-            "lr": make_pipeline(StandardScaler(), LogisticRegression(max_iter=2000)),
-            "rf": RandomForestClassifier(n_estimators=50, random_state=0),
-            "nb": GaussianNB(),
-        }
-        for mname, model in models.items():
-            out[f"{name}-{mname}"] = (model.fit(Xtr, ytr).predict_proba(Xte), yte.astype(np.int64))
-    return out
 
 
 def edge_cases() -> dict[str, tuple[np.ndarray, np.ndarray]]:
@@ -68,22 +47,6 @@ def edge_cases() -> dict[str, tuple[np.ndarray, np.ndarray]]:
         "logits-binary": (rng.normal(size=3000) * 2, (rng.random(3000) < 0.4).astype(np.int64)),
         "logits-5class": (z, rng.integers(0, 5, 2000)),
     }
-
-
-def datasets() -> dict[str, tuple[np.ndarray, np.ndarray]]:
-    d = np.load(DATA / "cifar10_vgg16_test_probs.npz")
-    out = {"cifar10-f32": (d["probs_float32"], d["labels"].astype(np.int64))}
-    out["cifar10-f64"] = (d["probs_float32"].astype(np.float64), out["cifar10-f32"][1])
-    sk = dict(np.load(DATA / "sklearn_model_outputs.npz"))
-    for key in sorted(k[: -len("-probs")] for k in sk if k.endswith("-probs")):
-        P, y = sk[key + "-probs"], sk[key + "-labels"]
-        out[key] = (P, y)
-        if P.shape[1] == 2:
-            out[key + "-1d"] = (np.ascontiguousarray(P[:, 1]), y)
-    ed = dict(np.load(DATA / "peer_edge_cases.npz"))
-    for key in sorted(k[: -len("-scores")] for k in ed if k.endswith("-scores")):
-        out[key] = (ed[key + "-scores"], ed[key + "-labels"])
-    return out
 
 
 def torchmetrics_value(P: np.ndarray, y: np.ndarray, bins: int, norm: str) -> float:
@@ -131,7 +94,7 @@ def main() -> None:
         **{f"{k}-labels": v[1] for k, v in ed.items()},
     )
     records = []
-    for name, (P, y) in datasets().items():
+    for name, (P, y) in peer_datasets().items():
         for bins in BINS:
             for norm in ("l1", "l2", "max"):
                 value = record(torchmetrics_value, P, y, bins, norm)
