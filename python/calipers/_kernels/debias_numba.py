@@ -14,6 +14,7 @@ from .debias_numpy import (
     HCAL_BINS,
     KDE_CUTOFF,
     ace_edges,
+    check_grid_inputs,
     check_hcal_inputs,
     check_kde_inputs,
 )
@@ -119,14 +120,7 @@ def _grid_score(q, lo, step, v, s, fd, out):  # type: ignore[no-untyped-def]
 
 def grid_score(queries, lo, step, values, slopes, fd_delta):  # type: ignore[no-untyped-def]
     """tweedie.hpp grid_score."""
-    if values.size < 2:
-        raise ValueError("grid_score needs at least 2 grid nodes")
-    if values.shape != slopes.shape:
-        raise ValueError("values and slopes must have the same length")
-    if not (step > 0.0 and np.isfinite(step) and np.isfinite(lo)):
-        raise ValueError("grid_score: step must be positive and finite")
-    if not (fd_delta >= 0.0 and np.isfinite(fd_delta)):
-        raise ValueError("grid_score: fd_delta must be >= 0 and finite")
+    check_grid_inputs(lo, step, values, slopes, fd_delta)
     out = np.empty(queries.size)
     _grid_score(queries, float(lo), float(step), values, slopes, float(fd_delta), out)
     return out

@@ -98,8 +98,8 @@ def _hermite(x: np.ndarray, lo: float, step: float, v: np.ndarray, s: np.ndarray
     return np.where(inside, out, np.nan)
 
 
-def grid_score(queries, lo, step, values, slopes, fd_delta):  # type: ignore[no-untyped-def]
-    """tweedie.hpp grid_score: cubic Hermite interpolant, or its central difference."""
+def check_grid_inputs(lo: float, step: float, values: np.ndarray, slopes: np.ndarray, fd_delta: float) -> None:
+    """grid_score's argument rules, worded as the C++ binding words them."""
     if values.size < 2:
         raise ValueError("grid_score needs at least 2 grid nodes")
     if values.shape != slopes.shape:
@@ -108,6 +108,11 @@ def grid_score(queries, lo, step, values, slopes, fd_delta):  # type: ignore[no-
         raise ValueError("grid_score: step must be positive and finite")
     if not (fd_delta >= 0.0 and np.isfinite(fd_delta)):
         raise ValueError("grid_score: fd_delta must be >= 0 and finite")
+
+
+def grid_score(queries, lo, step, values, slopes, fd_delta):  # type: ignore[no-untyped-def]
+    """tweedie.hpp grid_score: cubic Hermite interpolant, or its central difference."""
+    check_grid_inputs(lo, step, values, slopes, fd_delta)
     with np.errstate(invalid="ignore"):
         if fd_delta == 0.0:
             return _hermite(queries, lo, step, values, slopes)

@@ -215,13 +215,20 @@ def _accumulate_binary(acc, bins, edges, parts, p, y):
 
 
 @_jit
+def _row_argmax(P, i):
+    """The first column holding row i's largest score (ties: the lowest index, as np.argmax)."""
+    arg = 0
+    for k in range(1, P.shape[1]):
+        if P[i, k] > P[i, arg]:
+            arg = k
+    return arg
+
+
+@_jit
 def _accumulate_top(acc, bins, edges, parts, P, y):
-    n, K = P.shape
+    n = P.shape[0]
     for i in range(n):
-        arg = 0
-        for k in range(1, K):
-            if P[i, k] > P[i, arg]:
-                arg = k
+        arg = _row_argmax(P, i)
         _add(acc, 0, bins, edges, parts, np.float64(P[i, arg]), np.int64(y[i]) == arg)
 
 
@@ -253,12 +260,9 @@ def accumulate(acc, bins, streams, parts, scores, labels, kind):
 
 @_jit
 def _top_label(P, y, conf, correct):
-    n, K = P.shape
+    n = P.shape[0]
     for i in range(n):
-        arg = 0
-        for k in range(1, K):
-            if P[i, k] > P[i, arg]:
-                arg = k
+        arg = _row_argmax(P, i)
         conf[i] = P[i, arg]
         correct[i] = 1 if np.int64(y[i]) == arg else 0
 
@@ -842,13 +846,10 @@ def _fused_binary(out, bins, edges, cuts, use_cuts, parts, scores, labels, w, we
 
 @_jit
 def _fused_top(out, bins, edges, cuts, use_cuts, parts, scores, labels, w, weighted):
-    n, K = scores.shape
+    n = scores.shape[0]
     for i in range(n):
         wq = _quantize_weight(w[i]) if weighted else _ONE
-        arg = 0
-        for k in range(1, K):
-            if scores[i, k] > scores[i, arg]:
-                arg = k
+        arg = _row_argmax(scores, i)
         conf = np.float64(scores[i, arg])
         _fused_pair(out, 0, bins, edges, cuts, use_cuts, parts, conf, np.int64(labels[i]) == arg, wq, weighted)
 
@@ -887,12 +888,9 @@ def _accumulate_weighted_binary(acc, bins, edges, parts, scores, labels, w):
 
 @_jit
 def _accumulate_weighted_top(acc, bins, edges, parts, scores, labels, w):
-    n, K = scores.shape
+    n = scores.shape[0]
     for i in range(n):
-        arg = 0
-        for k in range(1, K):
-            if scores[i, k] > scores[i, arg]:
-                arg = k
+        arg = _row_argmax(scores, i)
         correct = np.int64(labels[i]) == arg
         _add_weighted(acc, 0, bins, edges, parts, np.float64(scores[i, arg]), correct, _quantize_weight(w[i]))
 
