@@ -351,40 +351,21 @@ def test_marginal_sketch_calibrator(cifar):  # type: ignore[no-untyped-def]
         sketch.calibrator("temperature")
 
 
-def _leaves(doc, path=()):  # type: ignore[no-untyped-def]
-    if isinstance(doc, dict):
-        for k, v in doc.items():
-            yield from _leaves(v, path + (k,))
-    elif isinstance(doc, list):
-        for i, v in enumerate(doc[:3]):
-            yield from _leaves(v, path + (i,))
-    else:
-        yield path
-
-
-def _replaced(doc, path, value):  # type: ignore[no-untyped-def]
-    out = json.loads(json.dumps(doc))
-    node = out
-    for key in path[:-1]:
-        node = node[key]
-    node[path[-1]] = value
-    return out
-
-
 @pytest.mark.parametrize("make", ONE_D + [lambda **kw: TemperatureScaling()], ids=IDS + ["temperature"])
 def test_every_corrupted_json_field_raises_or_loads_a_valid_calibrator(make, cifar):  # type: ignore[no-untyped-def]
     """Each leaf of a CIFAR-fitted calibrator's JSON replaced by hostile values: the loader
     raises, or what loads passes every invariant of a fitted calibrator (tests/invariants.py:
     maps in range, monotone where documented, the per-request path equal to the batch one)."""
     from invariants import check_calibrator
+    from mutations import leaves, replaced
 
     P, y = cifar
     cal = make().fit(np.log(P + 1e-9), y) if isinstance(make(), TemperatureScaling) else make().fit(P, y)
     doc = json.loads(cal.to_json())
     loaded = refused = 0
-    for path in _leaves(doc):
+    for path in leaves(doc):
         for bad in (None, "x", -1, 0, 1e308, 1e-320, -0.5, 1.5, [], {}, True):
-            text = json.dumps(_replaced(doc, path, bad))
+            text = json.dumps(replaced(doc, path, bad))
             try:
                 back = Calibrator.from_json(text)
             except (ValueError, TypeError):

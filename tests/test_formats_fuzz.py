@@ -31,6 +31,7 @@ from invariants import (
     check_reliability_sketch,
     check_sdm,
 )
+from mutations import leaves, replaced
 
 import calipers
 from calipers import (
@@ -288,23 +289,6 @@ def _json_head(payload: bytes) -> tuple[dict[str, Any], bytes] | None:
     return (head, payload[4 + hlen :]) if isinstance(head, dict) else None
 
 
-def _leaves(doc: Any, path: tuple[Any, ...] = ()) -> list[tuple[Any, ...]]:
-    if isinstance(doc, dict):
-        return [p for k, v in doc.items() for p in _leaves(v, path + (k,))] + ([path] if path else [])
-    if isinstance(doc, list):
-        return [p for i, v in enumerate(doc[:4]) for p in _leaves(v, path + (i,))] + ([path] if path else [])
-    return [path]
-
-
-def _replaced(doc: Any, path: tuple[Any, ...], value: Any) -> Any:
-    out = json.loads(json.dumps(doc))
-    node = out
-    for key in path[:-1]:
-        node = node[key]
-    node[path[-1]] = value
-    return out
-
-
 def _header_mutations(blob: bytes, rnd: random.Random, count: int) -> list[bytes]:
     """JSON-headed binary formats (grouped, quantile, SDM, monitor): every header leaf (and
     every list and object) replaced by hostile values, then random ones."""
@@ -313,14 +297,14 @@ def _header_mutations(blob: bytes, rnd: random.Random, count: int) -> list[bytes
         return []
     head, body = parsed
     out = []
-    paths = _leaves(head)
+    paths = leaves(head)
     for path in paths:
         for value in HOSTILE:
             out.append((path, value))
     rnd.shuffle(out)
     blobs = []
     for path, value in out[:count]:
-        text = json.dumps(_replaced(head, path, value)).encode()
+        text = json.dumps(replaced(head, path, value)).encode()
         blobs.append(_reseal(blob, struct.pack("<I", len(text)) + text + body))
     return blobs
 
@@ -451,13 +435,13 @@ def test_every_header_list_one_longer_or_shorter_raises_or_loads_valid(index):
     kind, _, obj = JSON_HEADED[index]
     blob = obj.to_bytes()
     head, body = _json_head(_payload(blob))
-    lists = [path for path in _leaves(head) if isinstance(_at(head, path), list) and _at(head, path)]
+    lists = [path for path in leaves(head) if isinstance(_at(head, path), list) and _at(head, path)]
     assert lists, "every JSON-headed format has at least one list"
     loaded = 0
     for path in lists:
         items = _at(head, path)
         for changed in (items[:-1], items + items[-1:]):
-            text = json.dumps(_replaced(head, path, changed)).encode()
+            text = json.dumps(replaced(head, path, changed)).encode()
             loaded += raises_or_valid(kind, _reseal(blob, struct.pack("<I", len(text)) + text + body))
     assert loaded < 2 * len(lists)
 
@@ -470,7 +454,7 @@ def _at(doc: Any, path: tuple[Any, ...]) -> Any:
 
 def _calibrator_json_mutations(text: str) -> list[str]:
     doc = json.loads(text)
-    return [json.dumps(_replaced(doc, path, value)) for path in _leaves(doc) for value in HOSTILE]
+    return [json.dumps(replaced(doc, path, value)) for path in leaves(doc) for value in HOSTILE]
 
 
 CALIBRATORS = [(name, c) for kind, name, c in OBJECTS if kind == "calibrator"]
@@ -498,13 +482,13 @@ CORRECTIONS = [(name, c) for kind, name, c in OBJECTS if kind == "correction"]
 def test_every_corrupted_correction_json_field_raises_or_loads_valid(index):
     _, corr = CORRECTIONS[index]
     doc = json.loads(corr.to_json())
-    for path in _leaves(doc):
+    for path in leaves(doc):
         if "points" in path or "weights" in path:
             values = HOSTILE[:12]
         else:
             values = HOSTILE
         for value in values:
-            text = json.dumps(_replaced(doc, path, value))
+            text = json.dumps(replaced(doc, path, value))
             try:
                 back = _quiet(Correction.from_json, text)
             except (ValueError, TypeError):
