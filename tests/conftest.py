@@ -20,7 +20,13 @@ DATA = Path(__file__).parent / "data"
 
 # In CI (CI=true) a skipped test fails the run unless its reason matches this allowlist: a
 # missing test dependency or backend must not turn every "matches the reference" test green.
-CI_SKIP_ALLOWLIST = (re.compile(r"headless Chromium is not installed"),)
+# torch and netcal are deliberately outside the test extra (torch is a multi-GB download): their
+# stored values (tests/data/make_peer_values.py) are always checked, the live comparison only
+# where they are installed.
+CI_SKIP_ALLOWLIST = (
+    re.compile(r"headless Chromium is not installed"),
+    re.compile(r"could not import '(torch|torchmetrics[.\w]*|netcal[.\w]*)'"),
+)
 _disallowed_skips: list[str] = []
 
 

@@ -42,3 +42,15 @@ def test_package_of_the_test_extra_imports(dist: str) -> None:
 
 def test_dask_dataframe_imports() -> None:
     importlib.import_module("dask.dataframe")
+
+
+@pytest.mark.parametrize("dist", _test_extra())
+def test_ci_skip_allowlist_never_covers_a_package_of_the_test_extra(dist: str) -> None:
+    """The CI skip allowlist (conftest.py) may name packages outside the extra (torch, netcal)
+    only: a skipped comparison with a package CI installs must fail the run."""
+    from conftest import CI_SKIP_ALLOWLIST
+
+    module = IMPORT_NAMES.get(dist, dist.replace("-", "_"))
+    for name in {module, module.split(".")[0], dist}:
+        reason = f"could not import '{name}': No module named '{name}'"
+        assert not any(p.search(reason) for p in CI_SKIP_ALLOWLIST), reason
