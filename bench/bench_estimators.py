@@ -10,11 +10,11 @@ Like-for-like rows: the same estimator, the same number of resamples, the same b
 one thread on both sides (``timing.threads(1)``). uncertainty-calibration's
 ``get_calibration_error_uncertainties`` always draws 100 resamples (plus two full
 computations) and rebuilds Python lists for each; it is measured, never extrapolated, at
-sizes where one call takes at most about 15 s (so its cell, a warm-up and three rounds, stays
-within about 60 s). The bootstrap fast path (equal-width bins) has no counterpart in the
-peers: its rows compare calipers' backends, and calipers' own row resampling. numpy's
-OpenBLAS runs its own kernel for this CPU (``timing.use_native_openblas``; the table says
-which).
+10^4 (quick) and 10^4 and 3 x 10^4 (full), where its cell (a warm-up and three rounds) stays
+within about a minute; its cost grows faster than linearly, so larger sizes are left out.
+The bootstrap fast path (equal-width bins) has no counterpart in the peers: its rows compare
+calipers' backends, and calipers' own row resampling. numpy's OpenBLAS runs its own kernel
+for this CPU (``timing.use_native_openblas``; the table says which).
 """
 
 from __future__ import annotations
