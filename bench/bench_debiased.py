@@ -1,64 +1,76 @@
-"""Downstream debiasing benchmark, one run, printing times and ratios:
+"""Downstream debiasing, one run: Tweedie's correction by backend and against scipy's
+gaussian_kde evaluated the unshrink way (central difference of ``logpdf``), LCC against
+scikit-learn's LinearRegression, ``ppi_mean`` against ppi-python, the streaming sketches'
+throughput, and HCalibration's fit against TemperatureScaling's.
 
-- Tweedie's correction: fit on 10^5 calibration points + transform of 10^7 predictions on the
-  fast path (target: under 1 s on one core; run under ``taskset -c 0`` for one core), the
-  exact path against scipy's gaussian_kde evaluated the unshrink way (central difference of
-  ``logpdf``) on a size scipy finishes, and the fast path's error there;
-- LCC and PPI from sketches: rows per second of ``RegressionSketch.update`` and
-  ``PPISketch.update_*`` over 10^7 rows in chunks, against sklearn / ppi-python on the
-  arrays in memory;
-- HCalibration's fit on a CIFAR-10 half against TemperatureScaling's.
+    python bench/bench_debiased.py --quick   # Tweedie: 10^5 calibration points, 10^6 predictions
+    python bench/bench_debiased.py --full    # 10^7 predictions, 10^7-row sketches (target: Tweedie < 1 s on one core)
 
-Run: ``python bench/bench_debiased.py`` (about a minute; numbers are best of 3 unless noted).
+Every comparison runs both sides on one thread (``timing.threads(1)``), after one untimed
+call each, with the same rounds.
 """
 
 from __future__ import annotations
 
+import os
 import pathlib
-import time
 import warnings
 
 import numpy as np
+from timing import Report, agreement, compare, measure, parse_args, threads
 
 import calipers
 from calipers.debias import DebiasingWarning, PPISketch, RegressionSketch
 
 ROOT = pathlib.Path(__file__).resolve().parents[1]
+PEERS = ("scipy", "scikit-learn", "ppi-python")
+SIZES = {
+    # Tweedie calibration set, predictions to correct, exact-path predictions, sketch rows, chunk, HCalibration points
+    "tiny": (10**3, 10**4, 100, 10**5, 10**4, 300),
+    "quick": (10**5, 10**6, 500, 10**6, 10**5, 1000),
+    "full": (10**5, 10**7, 2000, 10**7, 10**6, 5000),
+}
 
 
-def best(fn, repeat: int = 3) -> float:  # type: ignore[no-untyped-def]
-    times = []
-    for _ in range(repeat):
-        t = time.perf_counter()
-        fn()
-        times.append(time.perf_counter() - t)
-    return min(times)
-
-
-def tweedie() -> None:
+def tweedie(report: Report) -> None:
+    """The fast path by backend, the exact path against scipy, the fast path's error."""
+    mode = report.mode
+    n_cal, n_q, m, *_ = SIZES[mode]
+    cores = os.cpu_count() or 1
     rng = np.random.default_rng(0)
-    y_cal = rng.normal(size=100_000)
-    p_cal = 0.8 * y_cal + rng.normal(0, 0.4, y_cal.size)
-    q = 0.8 * rng.normal(size=10_000_000) + rng.normal(0, 0.4, 10_000_000)
+    y_cal = rng.normal(size=n_cal)
+    p_cal = 0.8 * y_cal + rng.normal(0, 0.4, n_cal)
+    q = 0.8 * rng.normal(size=n_q) + rng.normal(0, 0.4, n_q)
     warnings.simplefilter("ignore", DebiasingWarning)
 
-    def fast() -> None:
-        calipers.TweedieCorrection(method="fast").fit(p_cal, y_cal).transform(q)
+    def fast(backend: str = "auto") -> np.ndarray:
+        return calipers.TweedieCorrection(method="fast", backend=backend).fit(p_cal, y_cal).transform(q)
 
-    t_fast = best(fast)
-    print(f"Tweedie fit 1e5 + transform 1e7 (fast path, C++): {t_fast:.3f} s (target < 1 s)")
-    for backend in ("numba", "numpy"):
-        tc = calipers.TweedieCorrection(method="fast", backend=backend).fit(p_cal, y_cal)
-        tc.transform(q[:1000])  # compile / warm up
-        t = best(lambda: calipers.TweedieCorrection(method="fast", backend=backend).fit(p_cal, y_cal).transform(q), 1)
-        print(f"  same on the {backend} backend: {t:.3f} s ({t / t_fast:.1f}x)")
+    table = report.table(
+        "debias-tweedie",
+        f"TweedieCorrection(method='fast'): fit on {n_cal:,} + transform of {n_q:,} predictions (C++)",
+        ["threads", "best / median"],
+    )
+    for nthreads in sorted({1, cores}):
+        with threads(nthreads):
+            table.add(nthreads, measure(fast, mode).cell())
+    ref = fast()
+    for backend in (b for b, s in calipers.available_backends().items() if s == "ok" and b != "cpp"):
+        with threads(1):
+            t = compare({"c": fast, "o": lambda: fast(backend)}, mode)
+        report.pair(
+            f"Tweedie fast path: fit {n_cal:,} + transform {n_q:,}",
+            ("calipers (C++)", t["c"]),
+            (f"calipers {backend} backend", t["o"]),
+            threads="1 / 1",
+            like_for_like=True,
+            results=f"max |diff| {np.max(np.abs(fast(backend) - ref)):.1e}",
+        )
 
-    m = 2000
-    small = q[:m]
-    tc = calipers.TweedieCorrection(score="finite-difference", method="exact").fit(p_cal, y_cal)
-    t_exact = best(lambda: tc.transform(small))
     from scipy.stats import gaussian_kde
 
+    small = q[:m]
+    tc = calipers.TweedieCorrection(score="finite-difference", method="exact").fit(p_cal, y_cal)
     sigma = float(np.std(p_cal - y_cal))
     delta = tc.delta_
 
@@ -66,29 +78,44 @@ def tweedie() -> None:
         kde = gaussian_kde(p_cal)
         return small - sigma**2 * (kde.logpdf(small + delta) - kde.logpdf(small - delta)) / (2 * delta)
 
-    t_scipy = best(scipy_way, 1)
-    ref = scipy_way()
-    print(
-        f"Tweedie exact, 1e5 calibration x {m} predictions (finite difference): calipers {t_exact:.3f} s, "
-        f"scipy gaussian_kde {t_scipy:.3f} s ({t_scipy / t_exact:.1f}x); max |diff| "
-        f"{np.max(np.abs(tc.transform(small) - ref)):.2e}"
+    def exact() -> np.ndarray:
+        return calipers.TweedieCorrection(score="finite-difference", method="exact").fit(p_cal, y_cal).transform(small)
+
+    def fast_small() -> np.ndarray:
+        return calipers.TweedieCorrection(score="finite-difference", method="fast").fit(p_cal, y_cal).transform(small)
+
+    expected = scipy_way()
+    with threads(1):
+        t = compare({"c": exact, "s": scipy_way, "f": fast_small}, mode)
+    report.pair(
+        f"Tweedie exact (finite difference), {n_cal:,} calibration x {m:,} predictions",
+        ("calipers exact path", t["c"]),
+        ("scipy gaussian_kde, central difference of logpdf", t["s"]),
+        threads="1 / 1",
+        like_for_like=True,
+        results=f"max |diff| {np.max(np.abs(exact() - expected)):.1e}",
+        headline=True,
     )
-    fast_fd = calipers.TweedieCorrection(score="finite-difference", method="fast").fit(p_cal, y_cal)
-    make = lambda: calipers.TweedieCorrection(score="finite-difference", method="fast").fit(p_cal, y_cal)
-    t_fast_small = best(lambda: make().transform(small))
-    err = np.max(np.abs(fast_fd.transform(small) - ref))
-    print(
-        f"  fast path on the same {m}: {t_fast_small:.4f} s ({t_scipy / t_fast_small:.0f}x scipy); "
-        f"max |fast - scipy| {err:.2e}, stated bound {fast_fd.fast_error_bound_:.2e}"
+    bound = calipers.TweedieCorrection(score="finite-difference", method="fast").fit(p_cal, y_cal).fast_error_bound_
+    report.pair(
+        f"Tweedie, {n_cal:,} calibration x {m:,} predictions",
+        ("calipers fast path (fit included)", t["f"]),
+        ("scipy gaussian_kde, central difference of logpdf", t["s"]),
+        threads="1 / 1",
+        like_for_like=False,
+        differs="an approximation: the fast path's binned KDE against the exact sum",
+        results=f"max |diff| {np.max(np.abs(fast_small() - expected)):.1e} (stated bound {bound:.1e})",
     )
 
 
-def sketches() -> None:
+def sketches(report: Report) -> None:
+    """LCC and PPI: the sketches' throughput, and the array functions against the peers."""
+    mode = report.mode
+    *_, n, chunk, _ = SIZES[mode]
     rng = np.random.default_rng(1)
-    n = 10_000_000
     y = rng.normal(size=n)
     p = 0.8 * y + rng.normal(0, 0.4, n)
-    chunk = 1_000_000
+    from sklearn.linear_model import LinearRegression
 
     def lcc_stream() -> calipers.LinearCalibrationCorrection:
         sk = RegressionSketch()
@@ -96,18 +123,7 @@ def sketches() -> None:
             sk.update(p[i : i + chunk], y[i : i + chunk])
         return calipers.LinearCalibrationCorrection().fit_sketch(sk)
 
-    t = best(lcc_stream, 1)
-    from sklearn.linear_model import LinearRegression
-
-    t_sk = best(lambda: LinearRegression().fit(y[:, None], p), 1)
-    print(
-        f"LCC from a RegressionSketch, 1e7 rows in 1e6-row chunks: {t:.3f} s ({n / t / 1e6:.1f} M rows/s; "
-        f"co-moments and the prediction histogram); sklearn LinearRegression on the arrays {t_sk:.3f} s"
-    )
-    t_lcc = best(lambda: calipers.LinearCalibrationCorrection().fit(p, y))
-    print(f"  LCC fit on the arrays (moments only): {t_lcc:.3f} s ({t_sk / t_lcc:.1f}x sklearn)")
-
-    def ppi_stream() -> calipers.debias.PPIResult:
+    def ppi_stream() -> object:
         sk = PPISketch()
         for i in range(0, n // 10, chunk):
             sk.update_labeled(y[i : i + chunk], p[i : i + chunk])
@@ -115,39 +131,106 @@ def sketches() -> None:
             sk.update_unlabeled(p[i : i + chunk])
         return sk.result()
 
-    t = best(ppi_stream, 1)
-    print(f"PPI++ from a PPISketch, 1e6 labelled + 9e6 unlabelled rows: {t:.3f} s ({n / t / 1e6:.1f} M rows/s)")
+    table = report.table(
+        "debias-sketches",
+        f"Streaming sketches, {n:,} rows in {chunk:,}-row chunks (C++, 1 thread)",
+        ["task", "best / median", "rows/s (best)"],
+    )
+    with threads(1):
+        t = compare({"lcc": lcc_stream, "ppi": ppi_stream}, mode)
+    table.add("LCC from a RegressionSketch (co-moments and the prediction histogram)", t["lcc"].cell(),
+              f"{n / t['lcc'].best / 1e6:.1f} M")  # fmt: skip
+    table.add(f"PPI++ from a PPISketch ({n // 10:,} labelled + {n - n // 10:,} unlabelled)", t["ppi"].cell(),
+              f"{n / t['ppi'].best / 1e6:.1f} M")  # fmt: skip
+
+    def sk_fit() -> float:
+        return float(LinearRegression().fit(y[:, None], p).coef_[0])
+
+    def lcc_fit() -> float:
+        return calipers.LinearCalibrationCorrection().fit(p, y).slope_
+
+    with threads(1):
+        t = compare({"c": lcc_fit, "s": sk_fit, "stream": lcc_stream}, mode)
+    report.pair(
+        f"LCC slope on {n:,} pairs in memory",
+        ("LinearCalibrationCorrection().fit", t["c"]),
+        ("sklearn LinearRegression().fit", t["s"]),
+        threads="1 / 1",
+        like_for_like=True,
+        results=agreement(lcc_fit(), sk_fit()),
+        headline=True,
+    )
+    report.pair(
+        f"LCC slope on {n:,} pairs",
+        (f"RegressionSketch in {chunk:,}-row chunks + fit_sketch", t["stream"]),
+        ("sklearn LinearRegression().fit (in memory)", t["s"]),
+        threads="1 / 1",
+        like_for_like=False,
+        differs="streamed through a sketch (also builds the prediction histogram) vs one in-memory fit",
+        results=agreement(lcc_stream().slope_, sk_fit()),
+    )
     try:
         from ppi_py import ppi_mean_ci, ppi_mean_pointestimate
     except ImportError:
-        print("  ppi-python not installed: no comparison")
+        report.note("ppi-python is not installed: its row is skipped")
         return
     lab, unl = slice(0, n // 10), slice(n // 10, n)
-    t_ppi = best(
-        lambda: (ppi_mean_pointestimate(y[lab], p[lab], p[unl]), ppi_mean_ci(y[lab], p[lab], p[unl], alpha=0.1)), 1
+
+    def theirs() -> tuple[float, float, float]:
+        est = ppi_mean_pointestimate(y[lab], p[lab], p[unl])
+        lo, hi = ppi_mean_ci(y[lab], p[lab], p[unl], alpha=0.1)
+        return float(np.ravel(est)[0]), float(np.ravel(lo)[0]), float(np.ravel(hi)[0])
+
+    def ours() -> tuple[float, float, float]:
+        r = calipers.ppi_mean(y[lab], p[lab], p[unl], alpha=0.1)
+        return r.estimate, r.low, r.high
+
+    with threads(1):
+        t = compare({"c": ours, "p": theirs}, mode)
+    diff = max(abs(a - b) for a, b in zip(ours(), theirs()))
+    report.pair(
+        f"PPI++ mean and 90% interval, {n // 10:,} labelled + {n - n // 10:,} unlabelled",
+        ("calipers.ppi_mean", t["c"]),
+        ("ppi-python ppi_mean_pointestimate + ppi_mean_ci", t["p"]),
+        threads="1 / 1",
+        like_for_like=True,
+        results=f"estimate and interval agree: max |diff| {diff:.1e}",
+        headline=True,
     )
-    t_ours = best(lambda: calipers.ppi_mean(y[lab], p[lab], p[unl]))
-    print(f"  ppi_mean on the arrays: calipers {t_ours:.3f} s, ppi-python {t_ppi:.3f} s ({t_ppi / t_ours:.1f}x)")
 
 
-def hcalibration() -> None:
+def hcalibration(report: Report) -> None:
+    """HCalibration's fit on part of the CIFAR-10 test outputs, against TemperatureScaling's."""
+    m = SIZES[report.mode][-1]
     d = np.load(ROOT / "tests" / "data" / "cifar10_vgg16_test_probs.npz")
     Z = np.log(d["probs_float32"].astype(np.float64))
     y = d["labels"].astype(np.int64)
-    idx = np.random.default_rng(0).permutation(len(y))[:5000]
-    t_ts = best(lambda: calipers.TemperatureScaling().fit(Z[idx], y[idx]))
-    t = time.perf_counter()
-    hc = calipers.HCalibration().fit(Z[idx], y[idx])
-    t_hc = time.perf_counter() - t
-    print(
-        f"HCalibration fit on a CIFAR-10 half (5000 x 10, 16 temperatures): {t_hc:.2f} s for {hc.epochs_} epochs "
-        f"({1000 * t_hc / hc.epochs_:.1f} ms/epoch, one run); TemperatureScaling {1000 * t_ts:.2f} ms "
-        f"({t_hc / t_ts:.0f}x)"
+    idx = np.random.default_rng(0).permutation(len(y))[:m]
+    sides = {
+        "h": lambda: calipers.HCalibration().fit(Z[idx], y[idx]),
+        "t": lambda: calipers.TemperatureScaling().fit(Z[idx], y[idx]),
+    }
+    with threads(1):
+        t = compare(sides, report.mode, rounds=2 if report.mode != "tiny" else None)
+    epochs = calipers.HCalibration().fit(Z[idx], y[idx]).epochs_
+    table = report.table(
+        "debias-hcalibration",
+        f"HCalibration fit on {m:,} CIFAR-10 test outputs (VGG16, 10 classes, 16 temperatures), 1 thread",
+        ["calibrator", "best / median", "epochs", "per epoch (best)"],
     )
+    table.add("HCalibration", t["h"].cell(), epochs, f"{t['h'].best / epochs * 1e3:.1f} ms")
+    table.add("TemperatureScaling (for scale)", t["t"].cell(), "-", "-")
+
+
+def main(argv: list[str] | None = None) -> None:
+    """Every section at the chosen sizes."""
+    args = parse_args(__doc__ or "", argv)
+    report = Report(__file__, args, PEERS)
+    tweedie(report)
+    sketches(report)
+    hcalibration(report)
+    report.finish()
 
 
 if __name__ == "__main__":
-    calipers.show_config()
-    tweedie()
-    sketches()
-    hcalibration()
+    main()

@@ -1,32 +1,61 @@
-"""SDMEstimator: fit on 20k support x 20k calibration x 256 dims, predict 10^4 queries, and
-one-query latency; the neighbour search in C++ against a numpy matrix-product reference and
-faiss IndexFlatL2 (when installed), on the same data and thread count, in one run.
+"""SDMEstimator: the neighbour search and q of the calibration set, batch prediction and
+one-query latency, in C++ against a numpy matrix-product reference and faiss IndexFlatL2 (when
+installed), on the same data, in one run, every side warm, at one thread and at the
+machine's thread count.
 
-    python bench/bench_sdm.py            # the issue's sizes
-    python bench/bench_sdm.py --quick    # 5k x 5k x 128
+    python bench/bench_sdm.py --quick   # 5k support x 5k calibration x 128 dims; one query on 20k x 256
+    python bench/bench_sdm.py --full    # 20k x 20k x 256
     python -m pytest bench/bench_sdm.py --benchmark-enable
 
 The C++ path computes every exact distance (float32, fixed summation order) and q in one
-pass without sorting; faiss and the numpy reference return the k = 2048 nearest (BLAS
-||q||^2 + ||x||^2 - 2 q.x, then a partial sort), from which q is the count of leading
-matches. The numpy BLAS kernel in use is printed (threadpoolctl).
+pass without sorting; faiss and the numpy reference compute float32 BLAS distances
+(||q||^2 + ||x||^2 - 2 q.x), take the k = 2048 nearest, and q is counted from them, so a few
+q may differ by rounding (the results column counts them). faiss's index is built once,
+timed on its own row, and reused by every timed search. numpy's OpenBLAS runs its own kernel
+for this CPU (OPENBLAS_CORETYPE and OPENBLAS_L2_SIZE unset when numpy loads); faiss's bundled
+OpenBLAS 0.3.15 loads with the machine's settings, which it needs on this CPU (it would fall
+back to an old kernel). The kernels in use are listed under the table (threadpoolctl).
 """
 
 from __future__ import annotations
 
-import argparse
+import itertools
 import os
-import statistics
-import time
+import sys
+
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+if __name__ == "__main__":
+    from timing import use_native_openblas
+
+    use_native_openblas()
 
 import numpy as np
 import pytest
+from timing import (
+    Report,
+    compare,
+    cpp_knn_clone,
+    fmt_seconds,
+    measure,
+    parse_args,
+    restore_openblas_env,
+    threads,
+)
 
 import calipers
 from calipers import SDMEstimator
+from calipers._kernels import backend as _backend
+
+PEERS = ("faiss-cpu", "threadpoolctl")
+#: (support = calibration size, dims, classes, test queries, single-query rounds)
+SIZES = {"tiny": (500, 32, 10, 200, 20), "quick": (5000, 128, 10, 2000, 200), "full": (20000, 256, 10, 10_000, 300)}
+#: the support set of the one-request latency README quotes
+LATENCY_SUPPORT = (20000, 256)
+K = 2048
 
 
-def make(n, dims, classes, seed):
+def make(n: int, dims: int, classes: int, seed: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Embeddings around class centres, logits that favour the true class, labels."""
     rng = np.random.default_rng(seed)
     y = rng.integers(0, classes, n)
     centers = np.random.default_rng(0).normal(size=(classes, dims)).astype(np.float32) * 0.6
@@ -35,7 +64,15 @@ def make(n, dims, classes, seed):
     return h, z, y
 
 
-def numpy_reference_q(h, pred, support, correct, support_pred, k, block=500):
+def numpy_reference_q(
+    h: np.ndarray,
+    pred: np.ndarray,
+    support: np.ndarray,
+    correct: np.ndarray,
+    support_pred: np.ndarray,
+    k: int,
+    block: int = 500,
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """q, d0 and the nearest index by a BLAS matrix product and a partial sort."""
     norms = np.einsum("ij,ij->i", support, support)
     q = np.empty(len(h), np.int64)
@@ -57,126 +94,204 @@ def numpy_reference_q(h, pred, support, correct, support_pred, k, block=500):
     return q, d0, nearest
 
 
-def main() -> None:
-    ap = argparse.ArgumentParser()
-    ap.add_argument("--quick", action="store_true")
-    args = ap.parse_args()
-    n, dims, classes = (5000, 128, 10) if args.quick else (20000, 256, 10)
-    threads = os.cpu_count() or 1
+def faiss_q(
+    index: object, h: np.ndarray, pred: np.ndarray, correct: np.ndarray, support_pred: np.ndarray, k: int
+) -> tuple[np.ndarray, np.ndarray]:
+    """q and the nearest index from a faiss search (what SDMEstimator(neighbours='faiss') does)."""
+    _, idx = index.search(h, k)  # type: ignore[attr-defined]
+    match = (correct[idx] != 0) & (support_pred[idx] == pred[:, None])
+    return np.cumprod(match, axis=1).sum(axis=1), idx[:, 0]
+
+
+def main(argv: list[str] | None = None) -> None:
+    """Every row at the chosen sizes."""
+    args = parse_args(__doc__ or "", argv)
+    report = Report(__file__, args, PEERS)
+    mode = report.mode
+    n, dims, classes, n_test, one_rounds = SIZES[mode]
+    cores = os.cpu_count() or 1
+    restore_openblas_env()  # for faiss's older OpenBLAS, loaded next
     try:
-        from threadpoolctl import threadpool_info
-
-        blas = [
-            (i["internal_api"], i.get("architecture"), i["num_threads"])
-            for i in threadpool_info()
-            if i["user_api"] == "blas"
-        ]
-        print(f"numpy BLAS: {blas}; OPENBLAS_CORETYPE={os.environ.get('OPENBLAS_CORETYPE')!r}")
+        import faiss
     except ImportError:
-        pass
-    train, cal, test = make(n, dims, classes, 1), make(n, dims, classes, 2), make(10_000, dims, classes, 3)
-    print(f"support {n} x {dims}, calibration {n}, {classes} classes, k = 2048, {threads} threads\n")
-    print("| task | calipers C++ | numpy BLAS reference | faiss IndexFlatL2 | ratios |")
-    print("|---|---|---|---|---|")
-
-    t = time.perf_counter()
-    est = SDMEstimator(alpha=0.9).fit(*train, *cal)
-    fit_cpp = time.perf_counter() - t
+        faiss = None
+        report.note("faiss is not installed: its columns are skipped")
+    k = min(K, n)
+    train, cal, test = make(n, dims, classes, 1), make(n, dims, classes, 2), make(n_test, dims, classes, 3)
     correct = (train[2] == train[1].argmax(1)).astype(np.uint8)
     support_pred = train[1].argmax(1).astype(np.int64)
     pred_ca = cal[1].argmax(1)
+    core = _backend.resolve("cpp")
+    size = f"support {n:,} x {dims}, {n:,} calibration points, k={k}"
 
-    t = time.perf_counter()
-    q_np, _, nn_np = numpy_reference_q(cal[0], pred_ca, train[0], correct, support_pred, min(2048, n))
-    knn_np = time.perf_counter() - t
-    q_cpp, _, nn_cpp = calipers._kernels.backend.resolve("cpp").sdm_support_stats(
-        cal[0], train[0], 2048, correct, support_pred, pred_ca
+    def cpp() -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        return core.sdm_support_stats(cal[0], train[0], k, correct, support_pred, pred_ca)  # type: ignore[no-any-return]
+
+    def ref() -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        return numpy_reference_q(cal[0], pred_ca, train[0], correct, support_pred, k)
+
+    q_cpp, _, nn_cpp = cpp()
+    q_np, _, nn_np = ref()
+    agree_np = f"q equal {np.mean(q_cpp == q_np):.4%}, nearest equal {np.mean(nn_cpp == nn_np):.4%}"
+    tables = report.table(
+        "sdm-other",
+        f"SDMEstimator, calipers only and faiss's index build ({size})",
+        ["task", "threads", "best / median"],
     )
-    agree = f"q equal {np.mean(q_cpp == q_np):.4%}, nearest equal {np.mean(nn_cpp == nn_np):.4%}"
-    faiss_s = "not installed"
-    knn_faiss = None
-    try:
-        import faiss
-
-        faiss.omp_set_num_threads(threads)
-        t = time.perf_counter()
+    index = None
+    if faiss is not None:
+        for nthreads in sorted({1, cores}):
+            with threads(nthreads):
+                build = measure(lambda: faiss.IndexFlatL2(dims).add(train[0]), mode)
+            tables.add("faiss IndexFlatL2 build (add the support set)", nthreads, build.cell())
         index = faiss.IndexFlatL2(dims)
         index.add(train[0])
-        index.search(cal[0], min(2048, n))
-        knn_faiss = time.perf_counter() - t
-        faiss_s = f"{knn_faiss:.2f} s"
-    except ImportError:
-        pass
-    t = time.perf_counter()
-    calipers._kernels.backend.resolve("cpp").sdm_support_stats(cal[0], train[0], 2048, correct, support_pred, pred_ca)
-    knn_cpp = time.perf_counter() - t
-    ratio = f"numpy/cpp {knn_np / knn_cpp:.2f}x" + (f", faiss/cpp {knn_faiss / knn_cpp:.2f}x" if knn_faiss else "")
-    print(
-        f"| neighbours + q of {n} calibration points | {knn_cpp:.2f} s | {knn_np:.2f} s | {faiss_s} "
-        f"| {ratio}; {agree} |"
-    )
-    print(f"| whole fit (kNN, d, SDM, Alg. 1) | {fit_cpp:.2f} s | | | |")
-
-    t = time.perf_counter()
-    out = est.predict(test[0], test[1])
-    pred_cpp = time.perf_counter() - t
-    faiss_pred = "not installed"
-    if knn_faiss is not None:
-        viafaiss = SDMEstimator(alpha=0.9, neighbours="faiss").fit(*train, *cal)
-        t = time.perf_counter()
-        out_f = viafaiss.predict(test[0], test[1])
-        agree_hr = np.mean(out_f.is_high_reliability == out.is_high_reliability)
-        faiss_pred = f"{time.perf_counter() - t:.2f} s (HR agree {agree_hr:.4%})"
-    print(f"| predict 10^4 queries (whole pipeline) | {pred_cpp:.2f} s | | {faiss_pred} | |")
-
-    one = []
-    for i in range(300):
-        t = time.perf_counter()
-        est.predict(test[0][i : i + 1], test[1][i : i + 1])
-        one.append(time.perf_counter() - t)
-    kernel = []
-    for i in range(300):
-        t = time.perf_counter()
-        calipers._kernels.backend.resolve("cpp").sdm_support_stats(
-            test[0][i : i + 1], train[0], 2048, correct, support_pred, test[1][i : i + 1].argmax(1)
+        q_f, nn_f = faiss_q(index, cal[0], pred_ca, correct, support_pred, k)
+        agree_f = f"q equal {np.mean(q_cpp == q_f):.4%}, nearest equal {np.mean(nn_cpp == nn_f):.4%}"
+    rounds = 3 if mode == "full" else None
+    for nthreads in sorted({1, cores}):
+        sides = {"cpp": cpp, "np": ref}
+        if index is not None:
+            sides["faiss"] = lambda: faiss_q(index, cal[0], pred_ca, correct, support_pred, k)
+        with threads(nthreads):
+            t = compare(sides, mode, rounds=rounds)
+        task = f"neighbours + q of the calibration set ({size})"
+        report.pair(
+            task,
+            (f"C++ sdm_support_stats ({cpp_knn_clone()})", t["cpp"]),
+            ("numpy float32 BLAS + argpartition + argsort", t["np"]),
+            threads=f"{nthreads} / {nthreads}",
+            like_for_like=True,
+            results=agree_np,
         )
-        kernel.append(time.perf_counter() - t)
-    faiss_one = "not installed"
-    if knn_faiss is not None:
-        ones = []
-        for i in range(300):
-            t = time.perf_counter()
-            index.search(test[0][i : i + 1], min(2048, n))
-            ones.append(time.perf_counter() - t)
-        faiss_one = f"{statistics.median(ones) * 1e3:.2f} ms (search only)"
-    print(
-        f"| one query, median of 300 | {statistics.median(one) * 1e3:.2f} ms (predict), "
-        f"{statistics.median(kernel) * 1e3:.2f} ms (kernel) | | {faiss_one} | |"
+        if index is not None:
+            report.pair(
+                task,
+                (f"C++ sdm_support_stats ({cpp_knn_clone()})", t["cpp"]),
+                ("faiss IndexFlatL2.search (index prebuilt) + q", t["faiss"]),
+                threads=f"{nthreads} / {nthreads}",
+                like_for_like=True,
+                results=agree_f,
+                headline=nthreads == cores,
+            )
+
+    for nthreads in sorted({1, cores}):
+        with threads(nthreads):
+            fit = measure(lambda: SDMEstimator(alpha=0.9).fit(*train, *cal), mode, rounds=rounds)
+        tables.add("whole fit, C++ (kNN, d, SDM, Alg. 1)", nthreads, fit.cell())
+    est = SDMEstimator(alpha=0.9).fit(*train, *cal)
+    out = est.predict(test[0], test[1])
+    via_faiss = SDMEstimator(alpha=0.9, neighbours="faiss").fit(*train, *cal) if index is not None else None
+    for nthreads in sorted({1, cores}):
+        if via_faiss is None:
+            break
+        agree_hr = np.mean(via_faiss.predict(test[0], test[1]).is_high_reliability == out.is_high_reliability)
+        with threads(nthreads):
+            t = compare(
+                {"c": lambda: est.predict(test[0], test[1]), "f": lambda: via_faiss.predict(test[0], test[1])},
+                mode,
+                rounds=rounds,
+            )
+        report.pair(
+            f"predict {n_test:,} queries, whole pipeline ({size})",
+            ("SDMEstimator (exact C++)", t["c"]),
+            ("SDMEstimator(neighbours='faiss')", t["f"]),
+            threads=f"{nthreads} / {nthreads}",
+            like_for_like=True,
+            results=f"high-reliability flags agree on {agree_hr:.4%}",
+        )
+    one_query(report, est, via_faiss, test, f"support {n:,} x {dims}", one_rounds)
+    if (n, dims) != LATENCY_SUPPORT and mode != "tiny":
+        # the one-request latency README quotes: a 20k x 256 support set (fit with 2000 calibration points)
+        m, d = LATENCY_SUPPORT
+        big = make(m, d, classes, 11)
+        est_big = SDMEstimator(alpha=0.9).fit(*big, *make(2000, d, classes, 12))
+        faiss_big = (
+            SDMEstimator(alpha=0.9, neighbours="faiss").fit(*big, *make(2000, d, classes, 12))
+            if index is not None
+            else None
+        )
+        one_query(report, est_big, faiss_big, make(one_rounds, d, classes, 13), f"support {m:,} x {d}", one_rounds)
+    hr = out.is_high_reliability
+    accuracy = f"accuracy there {np.mean(out.prediction[hr] == test[2][hr]):.2%}" if hr.any() else "none admitted"
+    report.note(
+        f"HR region ({size}): q'_min = {est.q_prime_min:.3f}, {hr.mean():.2%} of {n_test:,} queries admitted, "
+        + accuracy
     )
-    print(
-        f"\nHR region: q'_min = {est.q_prime_min:.3f}, {out.is_high_reliability.mean():.2%} of queries admitted, "
-        f"accuracy there {np.mean(out.prediction[out.is_high_reliability] == test[2][out.is_high_reliability]):.2%}"
-    )
+    report.finish()
+
+
+def one_query(
+    report: Report,
+    est: SDMEstimator,
+    via_faiss: SDMEstimator | None,
+    test: tuple[np.ndarray, np.ndarray, np.ndarray],
+    size: str,
+    rounds: int,
+) -> None:
+    """One request at a time: each round is one query (the next one of ``test``); the same
+    queries in the same order on every side."""
+    cores = os.cpu_count() or 1
+    support = est._support
+    core = _backend.resolve("cpp")
+    correct, spred = est._support_correct, est._support_pred
+
+    def stepper(fn: object) -> object:
+        counter = itertools.count()
+
+        def call() -> object:
+            i = next(counter) % len(test[0])
+            return fn(test[0][i : i + 1], test[1][i : i + 1])  # type: ignore[operator]
+
+        return call
+
+    sides = {
+        "predict": stepper(est.predict),
+        "kernel": stepper(
+            lambda h, z: core.sdm_support_stats(h, support, min(K, len(support)), correct, spred, z.argmax(1))
+        ),
+    }
+    if via_faiss is not None:
+        via_faiss.predict(test[0][:1], test[1][:1])  # builds its index outside the timings
+        sides["faiss"] = stepper(via_faiss.predict)
+    for nthreads in sorted({1, cores}):
+        with threads(nthreads):
+            t = compare(sides, report.mode, rounds=rounds)  # type: ignore[arg-type]
+        if nthreads == cores and size.startswith(f"support {LATENCY_SUPPORT[0]:,} x {LATENCY_SUPPORT[1]}"):
+            report.quote(
+                "sdm_one_query",
+                f"{fmt_seconds(t['predict'].median)} (median; {fmt_seconds(t['kernel'].median)} in the kernel)",
+            )
+        if "faiss" in t:
+            report.pair(
+                f"one query through predict ({size}, k={min(K, len(support))}), {rounds} queries",
+                ("SDMEstimator (exact C++)", t["predict"]),
+                ("SDMEstimator(neighbours='faiss')", t["faiss"]),
+                threads=f"{nthreads} / {nthreads}",
+                like_for_like=True,
+                results=f"C++ kernel alone: {t['kernel'].cell()}",
+            )
 
 
 # ---------------------------------------------------------------- pytest-benchmark suite
 @pytest.fixture(scope="module")
-def fitted():
+def fitted():  # type: ignore[no-untyped-def]
     train, cal, test = make(5000, 128, 10, 1), make(5000, 128, 10, 2), make(1000, 128, 10, 3)
     return SDMEstimator().fit(*train, *cal), test
 
 
-def test_predict_batch(benchmark, fitted):
+def test_predict_batch(benchmark, fitted):  # type: ignore[no-untyped-def]
     est, test = fitted
     out = benchmark(lambda: est.predict(test[0], test[1]))
     assert out.q.shape == (1000,)
 
 
-def test_predict_one(benchmark, fitted):
+def test_predict_one(benchmark, fitted):  # type: ignore[no-untyped-def]
     est, test = fitted
     out = benchmark(lambda: est.predict(test[0][:1], test[1][:1]))
     assert out.prediction.shape == (1,)
 
 
 if __name__ == "__main__":
+    calipers.show_config()
     main()

@@ -1,23 +1,23 @@
 """Serving benchmark: the cost of calipers.CalibrationMonitor inside an inference server.
 
-    python bench/bench_serving.py [--records 400000] [--requests 1500] [--clients 8]
-                                  [--scrape-groups 1000] [--scrape-windows 60] [--scrape-replicates 200]
+    python bench/bench_serving.py --quick   # 4 x 10^5 records per run, a 100 groups x 10 windows scrape, 400 requests
+    python bench/bench_serving.py --full    # 1000 groups x 60 windows x 200 replicates
+                                            # (about 6 GB), 1500 requests from 8 clients
 
-Prints, in one bounded run (about three minutes on a 2-core VM; the scrape section holds
-about 6 GB at its defaults, 1000 groups x 60 windows x 200 replicates):
+Prints, in one bounded run:
 
 1. ``record`` cost from Python, single-threaded and with 8 threads: amortised per record
    (total time / records, flushes included) and the median and p99 of blocks of 100 calls;
-2. the streaming bootstrap: ``record`` with replicates=200, and one-record
-   ``ReliabilitySketch.update`` with replicates=200;
-3. bytes per group-window of a 1000 groups x 60 windows x 15 bins monitor;
+   with replicates=0 and 200 (the streaming bootstrap);
+2. one-record ``ReliabilitySketch.update`` with replicates=0 and 200;
+3. bytes per group-window of a groups x windows x 15 bins monitor;
 4. the read path: one Prometheus scrape (``generate_latest`` of a registry holding a
    ``PrometheusCollector``) of a monitor with every group recording in every window,
    idle, after new records in every group, and right after a window closes (the ring
    turns, the closed window's metrics and alerts are computed); ``snapshot()`` with and
    without the smooth ECE; and the ``record`` cost of a thread recording meanwhile;
 5. examples/serve_fastapi.py under uvicorn on 127.0.0.1, driven by a bounded load generator
-   (``--clients`` threads, each predict + feedback), with the monitor on and off:
+   (client threads, each predict + feedback), with the monitor on and off, interleaved:
    requests/s, p50/p99 latency, and the throughput overhead ratio.
 
 Every server it starts listens on 127.0.0.1 only and is stopped before it exits.
@@ -25,21 +25,25 @@ Every server it starts listens on 127.0.0.1 only and is stopped before it exits.
 
 from __future__ import annotations
 
-import argparse
 import os
 import pathlib
 import socket
+import statistics
 import subprocess
 import sys
 import threading
 import time
 
 import numpy as np
+from timing import ROUNDS, WARMUP, Report, Timing, fmt_seconds, measure, parse_args
 
 import calipers
 from calipers import CalibrationMonitor
 
 ROOT = pathlib.Path(__file__).parents[1]
+PEERS = ("prometheus-client", "fastapi", "uvicorn", "httpx")
+#: untimed predict + feedback pairs per client before the timed ones
+WARMUP_PAIRS = 10
 
 
 def record_cost(records: int, threads: int, replicates: int = 0, groups: int = 100) -> dict[str, float]:
@@ -82,31 +86,28 @@ def record_cost(records: int, threads: int, replicates: int = 0, groups: int = 1
     }
 
 
-def sketch_update_cost(replicates: int, n: int = 2000) -> float:
-    """µs per one-record ReliabilitySketch.update."""
+def sketch_update_cost(replicates: int, n: int = 2000) -> None:
+    """``n`` one-record ReliabilitySketch.update calls (timed by the caller)."""
     s = calipers.ReliabilitySketch(replicates=replicates, seed=0)
-    rng = np.random.default_rng(1)
-    p = rng.random(n)
-    t0 = time.perf_counter()
+    p = np.random.default_rng(1).random(n).tolist()
     for i in range(n):
         s.update([p[i]], [i & 1])
-    return (time.perf_counter() - t0) / n * 1e6
 
 
-def bytes_per_group_window(grid: str | None) -> tuple[float, float]:
-    """(bytes per group-window, total MB) of 1000 groups x 60 windows x 15 bins."""
+def bytes_per_group_window(grid: str | None, groups: int = 1000, windows: int = 60) -> tuple[float, float]:
+    """(bytes per group-window, total MB) of ``groups`` groups x ``windows`` windows x 15 bins."""
     clock = [0.0]
-    m = CalibrationMonitor(window=1.0, history=60, max_groups=1000, grid=grid, clock=lambda: clock[0])
-    keys = np.array([f"g{i}" for i in range(1000)])
+    m = CalibrationMonitor(window=1.0, history=windows, max_groups=groups, grid=grid, clock=lambda: clock[0])
+    keys = np.array([f"g{i}" for i in range(groups)])
     rng = np.random.default_rng(2)
-    p = rng.random(2000)
-    y = (rng.random(2000) < p).astype(int)
-    for w in range(60):
+    p = rng.random(2 * groups)
+    y = (rng.random(2 * groups) < p).astype(int)
+    for w in range(windows):
         clock[0] = w + 0.5
-        m.record_many(p, y, groups=keys[np.arange(2000) % 1000], t=w + 0.5)
+        m.record_many(p, y, groups=keys[np.arange(2 * groups) % groups], t=w + 0.5)
     total = m.nbytes
     overall = sum(win.overall.nbytes for win in m._windows.values())
-    return (total - overall) / 60_000, total / 1e6
+    return (total - overall) / (groups * windows), total / 1e6
 
 
 def scrape_cost(
@@ -230,19 +231,25 @@ def serve_and_load(monitor: bool, requests: int, clients: int) -> dict[str, floa
         latencies: list[list[float]] = [[] for _ in range(clients)]
         per = requests // clients
 
+        barrier = threading.Barrier(clients + 1)
+
         def client(k: int) -> None:
             with httpx.Client(base_url=base, timeout=30) as c:
-                for i in range(per):
+                for i in range(-WARMUP_PAIRS, per):  # the first WARMUP_PAIRS are untimed
+                    if i == 0:
+                        barrier.wait()
                     row = (k * per + i) % len(labels)
                     t0 = time.perf_counter()
                     rid = c.post("/predict", json={"row": row, "group": "ab"[i & 1]}).json()["id"]
                     c.post("/feedback", json={"id": rid, "label": int(labels[row])})
-                    latencies[k].append(time.perf_counter() - t0)
+                    if i >= 0:
+                        latencies[k].append(time.perf_counter() - t0)
 
         ts = [threading.Thread(target=client, args=(k,)) for k in range(clients)]
-        t0 = time.perf_counter()
         for t in ts:
             t.start()
+        barrier.wait()
+        t0 = time.perf_counter()
         for t in ts:
             t.join()
         wall = time.perf_counter() - t0
@@ -256,7 +263,7 @@ def serve_and_load(monitor: bool, requests: int, clients: int) -> dict[str, floa
             "p50_ms": float(np.median(lat)),
             "p99_ms": float(np.quantile(lat, 0.99)),
             "counted": counted if counted is not None else float("nan"),
-            "sent": per * clients,
+            "sent": (per + WARMUP_PAIRS) * clients,
         }
     finally:
         server.terminate()
@@ -267,71 +274,108 @@ def serve_and_load(monitor: bool, requests: int, clients: int) -> dict[str, floa
             server.wait()
 
 
-def main() -> None:
-    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    ap.add_argument("--records", type=int, default=400_000)
-    ap.add_argument("--requests", type=int, default=1500, help="predict + feedback pairs per server run")
-    ap.add_argument("--clients", type=int, default=8)
-    ap.add_argument("--scrape-groups", type=int, default=1000)
-    ap.add_argument("--scrape-windows", type=int, default=60)
-    ap.add_argument("--scrape-replicates", type=int, default=200)
-    args = ap.parse_args()
-    print(f"calipers {calipers.__version__}, {os.cpu_count()} cores, Python {sys.version.split()[0]}")
-    print("\n## record() from Python (100 groups; ns per record)")
-    print("| threads | replicates | amortised | median (100-call blocks) | p99 (100-call blocks) | lost |")
-    print("|---|---|---|---|---|---|")
-    for threads, reps in ((1, 0), (8, 0), (1, 200), (8, 200)):
-        r = record_cost(args.records, threads, reps)
-        print(
-            f"| {threads} | {reps} | {r['amortised_ns']:.0f} | {r['median_ns']:.0f} | {r['p99_ns']:.0f} | {r['lost']} |"
+SIZES: dict[str, dict[str, int]] = {
+    # records per record() run; server pairs and clients (0 = no server); the scrape monitor; the memory monitor
+    "tiny": dict(records=4000, requests=0, clients=2, groups=20, windows=3, replicates=10,
+                 mem_groups=50, mem_windows=5),
+    "quick": dict(records=400_000, requests=400, clients=4, groups=100, windows=10, replicates=50,
+                  mem_groups=1000, mem_windows=60),
+    "full": dict(records=400_000, requests=1500, clients=8, groups=1000, windows=60, replicates=200,
+                 mem_groups=1000, mem_windows=60),
+}  # fmt: skip
+
+
+def main(argv: list[str] | None = None) -> None:
+    """Every section at the chosen sizes."""
+    args = parse_args(__doc__ or "", argv)
+    report = Report(__file__, args, PEERS)
+    mode = report.mode
+    size = SIZES[mode]
+    rounds = ROUNDS[mode][0]
+    table = report.table(
+        "serving-record",
+        f"`CalibrationMonitor.record` from Python, 100 groups, {size['records']:,} records per run, ns per record: "
+        f"amortised (wall time / records, flushes included) and 100-call blocks; best / median of {rounds} runs "
+        f"after {WARMUP} untimed run",
+        ["threads", "replicates", "amortised", "median of blocks", "p99 of blocks", "lost"],
+    )
+    for nthreads, reps in ((1, 0), (8, 0), (1, 200), (8, 200)):
+        for _ in range(WARMUP):
+            record_cost(size["records"] // 10, nthreads, reps)
+        runs = [record_cost(size["records"], nthreads, reps) for _ in range(rounds)]
+        t = Timing(tuple(r["amortised_ns"] * 1e-9 for r in runs), WARMUP)
+        table.add(
+            nthreads,
+            reps,
+            t.cell(),
+            fmt_seconds(statistics.median(r["median_ns"] for r in runs) * 1e-9),
+            fmt_seconds(statistics.median(r["p99_ns"] for r in runs) * 1e-9),
+            sum(r["lost"] for r in runs),
         )
-    print("\n## one-record ReliabilitySketch.update (µs per call)")
+        if (nthreads, reps) == (1, 200):
+            report.quote("monitor_record", f"{fmt_seconds(t.median)} amortised (replicates=200, one thread)")
+    table = report.table(
+        "serving-sketch-update",
+        "One-record `ReliabilitySketch.update` (per call; rounds of 2000 calls)",
+        ["replicates", "best / median"],
+    )
     for reps in (0, 200):
-        print(f"replicates={reps}: {sketch_update_cost(reps):.1f} µs")
-    print("\n## memory: 1000 groups x 60 windows x 15 bins")
+        t = measure(lambda: sketch_update_cost(reps), mode)
+        table.add(reps, f"{fmt_seconds(t.best / 2000)} / {fmt_seconds(t.median / 2000)}")
+    g, w = size["mem_groups"], size["mem_windows"]
+    table = report.table(
+        "serving-memory", f"Memory of a {g} groups x {w} windows x 15 bins monitor", ["grid", "bytes per group-window",
+                                                                                      "MB in all"]
+    )  # fmt: skip
     for grid in (None, "compact"):
-        per, total = bytes_per_group_window(grid)
-        print(f"grid={grid!r}: {per:.0f} bytes per group-window, {total:.1f} MB in all (with the fine overall state)")
-    g, w, r = args.scrape_groups, args.scrape_windows, args.scrape_replicates
-    sc = scrape_cost(g, w, r)
-    print(f"\n## reading: {g} groups x {w} windows, replicates={r}, every group in every window")
-    print(f"state {sc['state_mb']:.0f} MB, built in {sc['build_s']:.1f} s")
-    print("| one Prometheus scrape | median s | max s |")
-    print("|---|---|---|")
+        per, total = bytes_per_group_window(grid, g, w)
+        table.add(repr(grid), f"{per:.0f}", f"{total:.1f}")
+    g, w, r = size["groups"], size["windows"], size["replicates"]
+    sc = scrape_cost(g, w, r, reps=rounds)
+    table = report.table(
+        "serving-scrape",
+        f"One Prometheus scrape of a monitor with {g} groups x {w} windows, replicates={r}, every group in every "
+        f"window (state {sc['state_mb']:.0f} MB); {rounds} scrapes each",
+        ["scrape", "median", "max"],
+    )
     for name, what in (
         ("idle", "nothing new"),
         ("steady", f"after {4 * g} new records (4 in every group)"),
         ("rollover", "right after a window closes"),
     ):
-        print(f"| {what} | {sc[name + '_median_s']:.3f} | {sc[name + '_max_s']:.3f} |")
-    print(f"snapshot(smooth=False): {sc['snapshot_s']:.3f} s; snapshot() (smooth ECE of every group): "
-          f"{sc['snapshot_smooth_s']:.2f} s")  # fmt: skip
-    print("| record() from one thread (ns per record, 100-call blocks) | median | p99 | max |")
-    print("|---|---|---|---|")
+        table.add(what, fmt_seconds(sc[name + "_median_s"]), fmt_seconds(sc[name + "_max_s"]))
+    table.add("snapshot(smooth=False), once", fmt_seconds(sc["snapshot_s"]), "-")
+    table.add("snapshot() (smooth ECE of every group), once", fmt_seconds(sc["snapshot_smooth_s"]), "-")
     for label in ("alone", "scraping"):
-        print(
-            f"| {'no reader' if label == 'alone' else 'scrapes back to back'} | "
-            f"{sc[f'record_{label}_median_ns']:.0f} | {sc[f'record_{label}_p99_ns']:.0f} | "
-            f"{sc[f'record_{label}_max_ns']:.0f} |"
+        table.add(
+            f"record() from one thread, {'no reader' if label == 'alone' else 'scrapes back to back'} "
+            "(100-call blocks, per record)",
+            fmt_seconds(sc[f"record_{label}_median_ns"] * 1e-9),
+            fmt_seconds(sc[f"record_{label}_max_ns"] * 1e-9),
         )
     del sc
-    print(
-        f"\n## examples/serve_fastapi.py under uvicorn, {args.clients} clients, {args.requests} predict+feedback pairs"
+    if not size["requests"]:
+        report.note("tiny mode: no server run")
+        report.finish()
+        return
+    table = report.table(
+        "serving-server",
+        f"examples/serve_fastapi.py under uvicorn on 127.0.0.1, {size['clients']} client threads, "
+        f"{size['requests']} predict + feedback pairs per run (after 10 untimed pairs per client), monitor off and "
+        "on interleaved",
+        ["monitor", "pairs/s", "HTTP requests/s", "p50 ms (pair)", "p99 ms (pair)", "feedback counted / sent"],
     )
-    print("| monitor | pairs/s | HTTP requests/s | p50 ms (pair) | p99 ms (pair) | feedback counted / sent |")
-    print("|---|---|---|---|---|---|")
-    results = {}
+    results: dict[bool, list[dict[str, float]]] = {}
     for on in (False, True, False, True):  # interleaved: the VM's load drifts
-        r = serve_and_load(on, args.requests, args.clients)
-        results.setdefault(on, []).append(r)
-        counted = f"{r['counted']:.0f} / {r['sent']}" if on else "-"
-        print(
-            f"| {'on' if on else 'off'} | {r['pairs_per_s']:.0f} | {r['requests_per_s']:.0f} | {r['p50_ms']:.1f} | "
-            f"{r['p99_ms']:.1f} | {counted} |"
-        )
-    off = np.mean([r["pairs_per_s"] for r in results[False]])
-    on = np.mean([r["pairs_per_s"] for r in results[True]])
-    print(f"\nthroughput with the monitor / without: {on / off:.3f} (overhead {100 * (1 - on / off):.1f}%)")
+        res = serve_and_load(on, size["requests"], size["clients"])
+        results.setdefault(on, []).append(res)
+        counted = f"{res['counted']:.0f} / {res['sent']}" if on else "-"
+        table.add("on" if on else "off", f"{res['pairs_per_s']:.0f}", f"{res['requests_per_s']:.0f}",
+                  f"{res['p50_ms']:.1f}", f"{res['p99_ms']:.1f}", counted)  # fmt: skip
+    off = float(np.mean([x["pairs_per_s"] for x in results[False]]))
+    on_ = float(np.mean([x["pairs_per_s"] for x in results[True]]))
+    report.note(f"throughput with the monitor / without: {on_ / off:.3f} (overhead {100 * (1 - on_ / off):.1f}%)")
+    report.finish()
 
 
 if __name__ == "__main__":

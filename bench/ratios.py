@@ -1,142 +1,219 @@
-"""Print the benchmark ratio tables of calipers in one run (same arrays for everyone).
+"""Ratio tables of calipers against numpy and the peer libraries, on the same arrays, in one run.
 
-    python bench/ratios.py                 # one-pass metrics, sketch updates and calibrators
-    python bench/ratios.py speed           # ece vs np.sum and numpy, the sketch update by part,
-                                           # top-label vs numpy and torchmetrics (bench/speed_ratios.py)
-    python bench/ratios.py sketch          # 1e5, 1e6, 1e7 binary; 1e6 x 10 and 1e5 x 1000 top-label
-    python bench/ratios.py calibrators     # fits and transforms, 1e5 and 1e6 binary, logits
-    python bench/ratios.py --quick ...     # smaller sizes
+    python bench/ratios.py --quick               # every section at the quick sizes
+    python bench/ratios.py speed --quick         # one-pass metrics vs np.sum, numpy, torchmetrics
+    python bench/ratios.py sketch --quick        # binned ECE / reliability vs the peers; the sketch update by backend
+    python bench/ratios.py calibrators --quick   # calibrator fits and transforms vs the peers
+    python bench/ratios.py --full                # the larger sizes (10^7 binary, 10^6 x 10, 10^5 x 1000)
 
-Timings are the best of several repeats (single shots are unreliable on a 2-core VM). Peers that
-are not installed are reported as skipped.
+Every comparison goes through ``timing.compare`` (one untimed call per side, then the same
+number of interleaved rounds; best and median). Like-for-like rows compute the same value
+(checked: the results column) with the same thread count on both sides; the calipers side
+of a peer comparison uses the ``compat=`` convention of that peer. Peers that are not
+installed are reported as skipped.
 """
 
 from __future__ import annotations
 
-import argparse
-import time
+import os
+import sys
+from collections.abc import Callable, Iterator
 
 import numpy as np
+from timing import Report, agreement, compare, parse_args, threads
 
 import calipers
 
-
-def best(fn, budget=3.0, max_repeats=7):
-    times = []
-    start = time.perf_counter()
-    while len(times) < max_repeats:
-        t = time.perf_counter()
-        fn()
-        times.append(time.perf_counter() - t)
-        if time.perf_counter() - start > budget and len(times) >= 1:
-            break
-    return min(times)
+PEERS = ("uncertainty-calibration", "scikit-learn", "torch", "torchmetrics", "betacal", "netcal", "relplot")
+SECTIONS = ("speed", "sketch", "calibrators")
 
 
-def peers():
-    out = {}
-    try:
-        import calibration
-
-        # top-label for (n, K), like the calipers sketch it is compared with
-        out["uc_get_ece"] = lambda p, y: calibration.get_ece(p, y, num_bins=15, mode="top-label")
-        out["uc_lower_bound_scaling_ce"] = lambda p, y: calibration.lower_bound_scaling_ce(
-            p, y, num_bins=15, mode="top-label"
-        )
-    except ImportError:
-        print("uncertainty-calibration not installed: its columns are skipped")
-    try:
-        from sklearn.calibration import calibration_curve
-
-        def curve(p, y):
-            if p.ndim == 1:
-                return calibration_curve(y, p, n_bins=15)
-            return calibration_curve((p.argmax(axis=1) == y).astype(int), p.max(axis=1), n_bins=15)
-
-        out["sklearn_calibration_curve"] = curve
-    except ImportError:
-        print("scikit-learn not installed: its column is skipped")
-    return out
-
-
-def datasets(quick: bool):
+def datasets(mode: str) -> Iterator[tuple[str, np.ndarray, np.ndarray]]:
+    """(name, scores, labels): binary float64 and float32, then top-label probabilities."""
     rng = np.random.default_rng(0)
-    sizes = [10**5, 10**6] if quick else [10**5, 10**6, 10**7]
+    sizes = {"tiny": [10**4], "quick": [10**5, 10**6], "full": [10**5, 10**6, 10**7]}[mode]
     for n in sizes:
         p = rng.random(n)
         y = (rng.random(n) < p).astype(np.int64)
         yield f"binary {n:.0e} f64", p, y
-        yield f"binary {n:.0e} f32", p.astype(np.float32), y
-    for n, k in [(10**5, 10)] if quick else [(10**6, 10), (10**5, 1000)]:
+        if n > 10**5 or mode == "tiny":
+            yield f"binary {n:.0e} f32", p.astype(np.float32), y
+    shapes = {"tiny": [(10**3, 10)], "quick": [(10**5, 10)], "full": [(10**6, 10), (10**5, 1000)]}[mode]
+    for n, k in shapes:
         logits = rng.normal(size=(n, k)) * 2
         P = np.exp(logits - logits.max(axis=1, keepdims=True))
         P /= P.sum(axis=1, keepdims=True)
-        yield f"top-label {n:.0e}x{k}", P, rng.integers(0, k, n)
+        yield f"top-label {n:.0e} x {k}", P, rng.integers(0, k, n)
 
 
-def main() -> None:
-    parser = argparse.ArgumentParser()
-    parser.add_argument("sections", nargs="*", help="speed, sketch and/or calibrators (default: all)")
-    parser.add_argument("--quick", action="store_true")
-    args = parser.parse_args()
-    args.sections = args.sections or ["speed", "sketch", "calibrators"]
-    unknown = set(args.sections) - {"speed", "sketch", "calibrators"}
+def peer_functions() -> dict[str, tuple[str, Callable[..., object], Callable[..., object], Callable[..., object]]]:
+    """name -> (what, peer(p, y), calipers(p, y), value(result) for the agreement check)."""
+    out: dict[str, tuple[str, Callable[..., object], Callable[..., object], Callable[..., object]]] = {}
+    uc_compat = "uncertainty-calibration"
+    try:
+        import calibration
+
+        out["UC get_ece"] = (
+            "15 equal-width bins, l1, UC conventions",
+            lambda p, y: calibration.get_ece(p, y, num_bins=15, mode="top-label"),
+            lambda p, y, backend="auto": calipers.ece(p, y, compat=uc_compat, backend=backend),
+            float,
+        )
+        out["UC lower_bound_scaling_ce"] = (
+            "15 equal-mass bins, debiased l2, UC conventions",
+            lambda p, y: calibration.lower_bound_scaling_ce(p, y, num_bins=15, mode="top-label"),
+            lambda p, y, backend="auto": calipers.ece(
+                p, y, compat=uc_compat, norm="l2", binning="mass", debiased=True, backend=backend
+            ),
+            float,
+        )
+    except ImportError:
+        print("uncertainty-calibration is not installed: its rows are skipped")
+    try:
+        from sklearn.calibration import calibration_curve
+
+        def curve(p: np.ndarray, y: np.ndarray) -> object:
+            if p.ndim == 1:
+                return calibration_curve(y, p, n_bins=15)[0]
+            return calibration_curve((p.argmax(axis=1) == y).astype(int), p.max(axis=1), n_bins=15)[0]
+
+        out["sklearn calibration_curve"] = (
+            "15 uniform bins, frequencies per non-empty bin",
+            curve,
+            lambda p, y, backend="auto": calipers.reliability(p, y, compat="sklearn", backend=backend),
+            _frequencies,
+        )
+    except ImportError:
+        print("scikit-learn is not installed: its rows are skipped")
+    try:
+        import torch
+        from torchmetrics.functional.classification import binary_calibration_error
+
+        out["torchmetrics binary_calibration_error"] = (
+            "15 bins, l1, torchmetrics conventions (binary only)",
+            lambda p, y: binary_calibration_error(torch.from_numpy(p), torch.from_numpy(y), n_bins=15),
+            lambda p, y, backend="auto": calipers.ece(p, y, compat="torchmetrics", backend=backend),
+            float,
+        )
+    except ImportError:
+        print("torchmetrics is not installed: its rows are skipped")
+    return out
+
+
+def _frequencies(v: object) -> np.ndarray:
+    """Observed frequency of the non-empty bins (sklearn's calibration_curve drops empty bins)."""
+    if isinstance(v, np.ndarray):
+        return v.astype(float)
+    table = v  # a calipers ReliabilityTable
+    return np.asarray(table.frequency, float)[np.asarray(table.count) > 0]  # type: ignore[attr-defined]
+
+
+def _agree(a: object, b: object) -> str:
+    x, y = np.asarray(a, float), np.asarray(b, float)
+    if x.shape != y.shape:
+        return f"shapes differ: {x.shape} vs {y.shape}"
+    return f"values agree: max |diff| {np.max(np.abs(x - y)) if x.size else 0.0:.1e}"
+
+
+def sketch_section(report: Report) -> None:
+    """Binned ECE and reliability against the peers (calipers with the peer's compat
+    convention, one thread each), and ReliabilitySketch.update by backend."""
+    mode = report.mode
+    cores = os.cpu_count() or 1
+    live = [b for b, state in calipers.available_backends().items() if state == "ok"]
+    peers = peer_functions()
+    floor = report.table(
+        "sketch-update",
+        "`ReliabilitySketch().update` (validation, 15 bins, the 3970-cell fine grid, exact Brier and log-loss sums) "
+        "against one read of the scores",
+        ["data", "np.sum", *[f"update, {b}, 1 thread" for b in live], f"update, cpp, {cores} threads", "cpp / np.sum"],
+    )
+    for name, p, y in datasets(mode):
+        # the binned ECE, reliability: calipers with the peer's convention vs the peer
+        for peer, (what, peer_fn, ours_fn, value) in peers.items():
+            if p.ndim == 2 and peer.startswith("torchmetrics"):
+                continue
+            results = _agree(value(ours_fn(p, y)), value(peer_fn(p, y)))
+            with threads(1):
+                t = compare({"c": lambda: ours_fn(p, y), "peer": lambda: peer_fn(p, y)}, mode)
+            report.pair(
+                f"{name}: {what}",
+                ("calipers (C++)", t["c"]),
+                (peer, t["peer"]),
+                threads="1 / 1",
+                like_for_like=True,
+                results=results,
+                headline=name == "binary 1e+06 f64" and peer == "UC get_ece",
+            )
+        # the same function on calipers' other backends
+        fn = peers["UC get_ece"][2] if "UC get_ece" in peers else None
+        for backend in (b for b in live if b != "cpp"):
+            if fn is None:
+                break
+            results = agreement(fn(p, y), fn(p, y, backend=backend))
+            with threads(1):
+                t = compare({"c": lambda: fn(p, y), "o": lambda: fn(p, y, backend=backend)}, mode)
+            report.pair(
+                f"{name}: ece(compat='uncertainty-calibration')",
+                ("calipers (C++)", t["c"]),
+                (f"calipers {backend} backend", t["o"]),
+                threads="1 / 1",
+                like_for_like=True,
+                results=results,
+            )
+        # the sketch update by backend (the same bytes on every backend)
+        sides: dict[str, Callable[[], object]] = {
+            b: (lambda b=b: calipers.ReliabilitySketch(backend=b).update(p, y)) for b in live
+        }
+        sides["sum"] = lambda: np.sum(p)
+        with threads(1):
+            t = compare(sides, mode)
+        with threads(cores):
+            t_many = compare({"cpp": sides["cpp"], "sum": sides["sum"]}, mode)
+        same = all(
+            calipers.ReliabilitySketch(backend=b).update(p, y).to_bytes()
+            == calipers.ReliabilitySketch(backend="cpp").update(p, y).to_bytes()
+            for b in live
+        )
+        for b in live:
+            if b != "cpp":
+                report.pair(
+                    f"{name}: ReliabilitySketch().update",
+                    ("calipers (C++)", t["cpp"]),
+                    (f"calipers {b} backend", t[b]),
+                    threads="1 / 1",
+                    like_for_like=True,
+                    results="identical sketch bytes" if same else "SKETCH BYTES DIFFER",
+                )
+        floor.add(
+            name,
+            t["sum"].cell(),
+            *[t[b].cell() for b in live],
+            t_many["cpp"].cell(),
+            f"{t['cpp'].best / t['sum'].best:.1f}x (1 thread)",
+        )
+
+
+def main(argv: list[str] | None = None) -> None:
+    """Run the sections named on the command line (all by default)."""
+    args = parse_args(__doc__ or "", argv, sections={"nargs": "*", "help": f"some of {', '.join(SECTIONS)}"})
+    sections = args.sections or list(SECTIONS)
+    unknown = set(sections) - set(SECTIONS)
     if unknown:
-        parser.error(f"unknown section(s) {sorted(unknown)}: choose speed, sketch and/or calibrators")
-    if "speed" in args.sections:
+        sys.exit(f"unknown section(s) {sorted(unknown)}: choose from {', '.join(SECTIONS)}")
+    report = Report(__file__, args, PEERS)
+    calipers.show_config()
+    if "speed" in sections:
         from speed_ratios import speed_section
 
-        speed_section(args.quick)
-    if "sketch" in args.sections:
-        sketch_section(args.quick)
-    if "calibrators" in args.sections:
+        speed_section(report)
+    if "sketch" in sections:
+        sketch_section(report)
+    if "calibrators" in sections:
         from calibrators_ratios import calibrators_section
 
-        calibrators_section(args.quick)
-
-
-def sketch_section(quick: bool) -> None:
-    live = [b for b, state in calipers.available_backends().items() if state == "ok"]
-    print("live backends:", ", ".join(live))
-    peer_fns = peers()
-    rows = []
-    for name, p, y in datasets(quick):
-        t = {}
-        for backend in live:
-            calipers.ReliabilitySketch(backend=backend).update(p[:10], y[:10])  # compile/warm up
-            t[f"update_{backend}"] = best(lambda: calipers.ReliabilitySketch(backend=backend).update(p, y))
-        t["ece_cpp_compat_uc"] = best(lambda: calipers.ece(p, y, compat="uncertainty-calibration"))
-        t["np_sum"] = best(lambda: np.sum(p), max_repeats=20)
-        for peer, fn in peer_fns.items():
-            t[peer] = best(lambda: fn(p, y), budget=1.0, max_repeats=3)
-        rows.append((name, t))
-        print(f"\n== {name}")
-        for key, value in t.items():
-            print(f"  {key:28s} {value * 1e3:10.2f} ms")
-        cpp = t.get("update_cpp")
-        if cpp:
-            print("  ratios (higher = calipers C++ faster):")
-            for other in ("update_numba", "update_numpy", *peer_fns):
-                if other in t:
-                    print(f"    {other:26s} / cpp update = {t[other] / cpp:8.1f}x")
-            print(f"    cpp update / np.sum          = {cpp / t['np_sum']:8.1f}x (1 = one pass over the scores)")
-    print("\nsummary (cpp update vs):")
-    print(
-        f"{'data':22s} {'numba':>8s} {'numpy ref':>10s} {'UC get_ece':>11s} {'UC lb_ce':>9s} "
-        f"{'sk curve':>9s} {'/np.sum':>8s}"
-    )
-    for name, t in rows:
-        cpp = t.get("update_cpp")
-        if not cpp:
-            continue
-
-        def r(k):
-            return f"{t[k] / cpp:.1f}x" if k in t else "-"
-
-        print(
-            f"{name:22s} {r('update_numba'):>8s} {r('update_numpy'):>10s} {r('uc_get_ece'):>11s} "
-            f"{r('uc_lower_bound_scaling_ce'):>9s} {r('sklearn_calibration_curve'):>9s} {cpp / t['np_sum']:>7.1f}x"
-        )
+        calibrators_section(report)
+    report.finish()
 
 
 if __name__ == "__main__":
