@@ -176,6 +176,35 @@ def test_calibrator_kernels_agree(backend, cifar):  # type: ignore[no-untyped-de
     np.testing.assert_allclose(kernels.softmax_scaled(Z, 0.7), ref.softmax_scaled(Z, 0.7), rtol=1e-13)
 
 
+def test_transform_kernels_agree_on_every_value_class(backend):  # type: ignore[no-untyped-def]
+    """The C++ transforms run vectorized exp/log (cpp/include/calipers/vecmath.hpp, within 1
+    ulp of glibc) in AVX-512/AVX2 clones: every lane position, the clip limits, exact 0 and 1,
+    subnormals and NaN against the numpy reference (measured: 1.9e-15 relative at most), and
+    the branch-free histogram lookup (up to 64 cuts) and the binary search (more) bit for bit,
+    NaN and +-inf included."""
+    from calipers._kernels import backend as _backend
+
+    kernels, ref = _backend.resolve(backend), _backend.resolve("numpy")
+    rng = np.random.default_rng(12)
+    q = np.concatenate([rng.random(100_003), [0.0, 1.0, 1e-12, 1 - 1e-12, 5e-324, 1e-310, 0.5, np.nan]])
+    for a, b in ((0.7, -0.3), (4.0, 2.0), (-1.3, 0.0)):
+        np.testing.assert_allclose(
+            kernels.platt_transform(q, a, b, 1e-12), ref.platt_transform(q, a, b, 1e-12), rtol=1e-14
+        )
+        np.testing.assert_allclose(
+            kernels.beta_transform(q, a, 0.4, b, 1e-16), ref.beta_transform(q, a, 0.4, b, 1e-16), rtol=1e-14
+        )
+    x = np.concatenate([q, [-np.inf, np.inf, -1.0, 2.0]])
+    for ncuts in (1, 14, 64, 65, 300):
+        cuts = np.sort(rng.random(ncuts))
+        values = rng.random(ncuts + 1)
+        for right in (True, False):
+            xs = np.concatenate([x, cuts])
+            np.testing.assert_array_equal(
+                kernels.bin_lookup(xs, cuts, values, right), ref.bin_lookup(xs, cuts, values, right), err_msg=f"{ncuts}"
+            )
+
+
 @pytest.mark.parametrize("make", ONE_D, ids=IDS)
 def test_backends_agree(make, backend, cifar):  # type: ignore[no-untyped-def]
     """Fits agree to 1e-9: kernels agree to 1e-12, and an optimum found from float64 sums

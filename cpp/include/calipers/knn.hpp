@@ -18,6 +18,7 @@
 #include <vector>
 
 #include "calipers/thread_pool.hpp"
+#include "calipers/vecmath.hpp"
 
 namespace calipers {
 
@@ -34,11 +35,6 @@ struct Neighbour {
 // lanes accumulate in dimension order, and the 8 lanes combine as
 // ((l0 + l1) + (l2 + l3)) + ((l4 + l5) + (l6 + l7)). The lanes are SIMD lanes (AVX2 when
 // the CPU has it, SSE2 otherwise: the same bits, since nothing is fused or reordered).
-#if defined(__GNUC__) && defined(__x86_64__) && !defined(__clang__)
-#define CALIPERS_SIMD_CLONES __attribute__((target_clones("avx2", "default")))
-#else
-#define CALIPERS_SIMD_CLONES
-#endif
 
 template <class T>
 inline T lane_sqdist(const T* q, const T* x, std::size_t d) {
