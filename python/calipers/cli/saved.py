@@ -18,6 +18,7 @@ import math
 import struct
 from typing import Any
 
+from .._common import jsontext
 from .._common import serde as _serde
 from ..io.records import Skipped
 from ..streaming.grouped import GroupedSketch
@@ -84,7 +85,7 @@ def load_saved(data: bytes) -> tuple[Scored, float | None]:
     payload = _serde.unpack_payload(data, TYPE_SAVED_SCORE)
     try:
         (hlen,) = struct.unpack_from("<I", payload)
-        header = json.loads(payload[4 : 4 + hlen])
+        header = jsontext.loads(payload[4 : 4 + hlen])
         if not isinstance(header, dict) or header.get("format") != "calipers.score":
             raise ValueError("missing format 'calipers.score'")
         if header.get("version") != SAVED_VERSION:

@@ -20,6 +20,7 @@ from typing import Any
 
 import numpy as np
 
+from .._common import jsontext
 from .._common import serde as _serde
 from .._common.grid import FIELDS, KIND_BINARY, KIND_MARGINAL, KIND_TOP_LABEL
 from ..streaming.sketch import _check_consistent
@@ -78,7 +79,7 @@ def encode(state: MonitorState, pending: dict[int, int]) -> bytes:
 def read_header(payload: bytes) -> tuple[dict[str, Any], int]:
     """The JSON header of a monitor payload and where the blocks start."""
     (hlen,) = struct.unpack_from("<I", payload)
-    header = json.loads(payload[4 : 4 + hlen])
+    header = jsontext.loads(payload[4 : 4 + hlen])
     if not isinstance(header, dict):
         raise ValueError("the header is not an object")
     return header, 4 + hlen

@@ -12,6 +12,7 @@ from typing import Any
 
 import numpy as np
 
+from .._common import jsontext
 from .._common import serde as _serde
 from .._common.validate import DEFAULT_ROW_SUM_ATOL, Checked, check, check_choice, warn_empty
 from .._kernels import backend as _backend
@@ -282,7 +283,7 @@ class GroupedSketch:
         payload = _serde.unpack_payload(data, TYPE_GROUPED_SKETCH)
         try:
             (hlen,) = struct.unpack_from("<I", payload)
-            header = json.loads(payload[4 : 4 + hlen])
+            header = jsontext.loads(payload[4 : 4 + hlen])
             keys, sizes, tlen = header["keys"], header["sizes"], int(header["template"])
             if not isinstance(keys, list) or not isinstance(sizes, list) or len(keys) != len(sizes):
                 raise ValueError("keys and sizes disagree")
