@@ -16,7 +16,7 @@ from typing import Any
 import numpy as np
 
 from .records import Skipped
-from .rows import records
+from .rows import RowChunk, all_rows, records
 
 __all__ = ["read_pairs", "read_all_prediction_rows"]
 
@@ -77,27 +77,15 @@ def read_pairs(
 
 def read_all_prediction_rows(
     path: str, prediction: str, *, chunk_size: int = 65536, strict: bool = False, skipped: Skipped | None = None
-) -> Iterator[tuple[list[dict[str, Any]], np.ndarray, list[float], list[str | None]]]:
-    """Every row of a log, in chunks: (records, indices of the rows with a valid prediction,
-    their predictions, each row's skip reason or None), as :func:`calipers.io.rows.read_all_records`
-    gives them for scores, so a corrected column lines up with the input rows one for one."""
+) -> Iterator[RowChunk]:
+    """Every row of a log, in chunks (:class:`calipers.io.rows.RowChunk`: records, indices
+    of the rows with a valid prediction, their predictions, each row's skip reason or None,
+    the text of lines that are not records, positions), as
+    :func:`calipers.io.rows.score_rows` gives them for scores, so a corrected column lines
+    up with the input rows one for one."""
     skipped = skipped if skipped is not None else Skipped()
-    recs: list[dict[str, Any]] = []
-    good: list[int] = []
-    values: list[float] = []
-    reasons: list[str | None] = []
-    for lineno, rec in records(path):
-        value = rec if isinstance(rec, str) else _real(rec, prediction)
-        if isinstance(value, str):
-            skipped.row(value, f"{path}:{lineno}", strict)
-            reasons.append(value)
-        else:
-            good.append(len(recs))
-            values.append(value)
-            reasons.append(None)
-        recs.append(rec if isinstance(rec, dict) else {})
-        if len(recs) >= chunk_size:
-            yield recs, np.asarray(good, np.int64), values, reasons
-            recs, good, values, reasons = [], [], [], []
-    if recs:
-        yield recs, np.asarray(good, np.int64), values, reasons
+
+    def value_of(rec: Any) -> Any:
+        return rec if isinstance(rec, str) else _real(rec, prediction)
+
+    yield from all_rows(path, value_of, chunk_size=chunk_size, strict=strict, skipped=skipped)

@@ -28,9 +28,11 @@ class RowWriter:
 
     ``types`` forces Arrow types on named columns of a Parquet output (e.g. the appended
     calibrated value as float64 even when a first chunk holds only nulls); ``trailing``
-    names columns kept last in a CSV header. A CSV header is the union of the first
-    chunk's fields; a later row with a field outside it raises ValueError (nothing is
-    dropped silently), as does a Parquet chunk that does not fit the first one's types.
+    names columns kept last, always present in a CSV header and a Parquet schema (empty
+    where a row lacks them; a JSONL row carries only its own fields). A CSV header is the
+    union of the first chunk's fields; a later row with a field outside it raises
+    ValueError (nothing is dropped silently), as does a Parquet chunk with a field outside
+    the first one's or that does not fit its types.
     """
 
     def __init__(self, path: str, *, types: dict[str, str] | None = None, trailing: Sequence[str] = ()) -> None:
@@ -64,6 +66,10 @@ class RowWriter:
         first chunk's schema)."""
         if not records:
             return
+        if self.kind != "jsonl" and self.trailing:
+            for rec in records:
+                for name in self.trailing:
+                    rec.setdefault(name, None)
         if self.kind == "jsonl":
             assert self._fh is not None
             self._fh.write("".join(json.dumps(rec) + "\n" for rec in records))
@@ -78,7 +84,7 @@ class RowWriter:
             seen: dict[str, None] = {}
             for rec in records:
                 seen.update(dict.fromkeys(rec))
-            fields = [k for k in seen if k not in self.trailing] + [k for k in self.trailing if k in seen]
+            fields = [k for k in seen if k not in self.trailing] + list(self.trailing)
             self._fields = fields
             self._csv = csv.DictWriter(self._fh, fieldnames=fields, delimiter=delimiter(self.path))
             self._csv.writeheader()
@@ -98,22 +104,20 @@ class RowWriter:
         """Append a pyarrow record batch with the column ``column`` (null where ``values`` is
         NaN) and, if given, ``reason_column`` holding ``reasons`` (None for scored rows);
         columnar for Parquet."""
+        for name in (column, reason_column):
+            if name is not None and name in batch.schema.names:
+                raise ValueError(f"{self.path}: the input already has a column {name!r}; it would be overwritten")
         if self.kind != "parquet":
             records = batch.to_pylist()
             for i, (rec, value) in enumerate(zip(records, values.tolist())):
-                rec.pop(column, None)
                 rec[column] = None if value != value else value
                 if reason_column is not None:
-                    rec.pop(reason_column, None)
                     rec[reason_column] = None if reasons is None else reasons[i]
             self.write(records)
             return
         import pyarrow as pa
 
         table = pa.Table.from_batches([batch])
-        for name in (column, reason_column):
-            if name is not None and name in table.column_names:
-                table = table.drop([name])
         table = table.append_column(column, pa.array(values, pa.float64(), mask=np.isnan(values)))
         if reason_column is not None:
             table = table.append_column(reason_column, pa.array(list(reasons), pa.string()))
@@ -122,6 +126,15 @@ class RowWriter:
     def _write_parquet(self, records: list[dict[str, Any]]) -> None:
         import pyarrow as pa
 
+        if self._schema is not None:  # from_pylist would drop a field outside the schema silently
+            known = set(self._schema.names)
+            for rec in records:
+                extra = [k for k in rec if k not in known]
+                if extra:
+                    raise ValueError(
+                        f"{self.path}: a row has field {extra[0]!r} that the Parquet schema (the fields of the "
+                        "first chunk) does not; write JSONL instead"
+                    )
         try:
             if self._schema is not None:
                 table = pa.Table.from_pylist(records, schema=self._schema)

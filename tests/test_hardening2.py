@@ -1,0 +1,264 @@
+"""Hardening round 2 (issue 11): each adversarial finding as a user hits it, from the command
+line or the public API, with the exact exit code, message and files after the run."""
+
+from __future__ import annotations
+
+import json
+import os
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+import calipers
+from calipers.cli import main
+from calipers.io import Columns, Skipped, read_table_chunks
+
+DEEP = "[" * 100_000 + "]" * 100_000
+
+
+def _data(n: int = 400, seed: int = 0) -> tuple[np.ndarray, np.ndarray]:
+    rng = np.random.default_rng(seed)
+    p = rng.random(n)
+    return p, (rng.random(n) < p**1.3).astype(int)
+
+
+def _jsonl(path: Path, p: np.ndarray, y: np.ndarray) -> Path:
+    path.write_text("".join(json.dumps({"score": float(a), "label": int(b)}) + "\n" for a, b in zip(p, y)))
+    return path
+
+
+def _run(capsys: pytest.CaptureFixture[str], *argv: str) -> tuple[int, str, str]:
+    code = main(list(argv))
+    out, err = capsys.readouterr()
+    return code, out, err
+
+
+@pytest.fixture
+def cal(tmp_path: Path) -> Path:
+    p, y = _data()
+    log = _jsonl(tmp_path / "fit.jsonl", p, y)
+    assert main(["fit", "isotonic", str(log), "-o", str(tmp_path / "cal.json"), "--quiet"]) == 0
+    return tmp_path / "cal.json"
+
+
+# -- 1. deeply nested JSON ---------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("fast", [True, False])
+def test_deeply_nested_jsonl_row_is_an_invalid_row(tmp_path: Path, fast: bool) -> None:
+    """Finding: a JSONL row holding [[[[...]]]] 100k deep gave a RecursionError traceback."""
+    path = tmp_path / "deep.jsonl"
+    path.write_text('{"score": 0.5, "label": 1}\n{"score": 0.5, "label": 1, "x": ' + DEEP + "}\n")
+    skipped = Skipped()
+    chunks = list(read_table_chunks([str(path)], Columns(), skipped=skipped, fast=fast))
+    assert sum(len(c.labels) for c in chunks) == 1
+    assert skipped.counts == {"JSON nested too deeply": 1} and skipped.first == {"JSON nested too deeply": f"{path}:2"}
+
+
+def test_deeply_nested_rows_in_the_cli(tmp_path: Path, capsys: pytest.CaptureFixture[str], cal: Path) -> None:
+    jsonl = tmp_path / "deep.jsonl"
+    jsonl.write_text('{"score": 0.5, "label": 1}\n' + DEEP + "\n")
+    code, out, err = _run(capsys, "score", str(jsonl), "--json")
+    assert code == 0 and json.loads(out)["skipped"] == {"JSON nested too deeply": 1}
+    csv = tmp_path / "deep.csv"
+    deep_cell = "[" * 5000 + "]" * 5000  # within the csv module's field limit (131072 characters)
+    csv.write_text('probs,label\n"[0.25, 0.75]",1\n"' + deep_cell + '",1\n"' + DEEP + '",1\n')
+    code, out, err = _run(capsys, "score", str(csv), "--probs", "probs", "--json")
+    assert code == 0 and json.loads(out)["skipped"] == {
+        "'probs' is JSON nested too deeply": 1,
+        "malformed CSV row (field larger than field limit (131072))": 1,  # a row, not the whole file
+    }
+    out_path = tmp_path / "out.jsonl"
+    code, _, err = _run(capsys, "apply", str(cal), str(jsonl), "-o", str(out_path), "--quiet")
+    assert code == 0, err
+    rows = [json.loads(line) for line in out_path.read_text().splitlines()]
+    assert rows[1]["calibrated"] is None and rows[1]["calibrated_skip_reason"] == "JSON nested too deeply"
+
+
+@pytest.mark.parametrize("family", ["calibrator", "correction"])
+def test_deeply_nested_fitted_json_is_a_value_error(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], family: str
+) -> None:
+    fmt = "calipers.calibrator" if family == "calibrator" else "calipers.correction"
+    text = '{"format": "' + fmt + '", "x": ' + DEEP + "}"
+    loader = calipers.Calibrator if family == "calibrator" else calipers.debias.Correction
+    with pytest.raises(ValueError, match=r"nested deeper than 256 levels: line 1 column \d+"):
+        loader.from_json(text)
+    with pytest.raises(ValueError, match="nested deeper than 256 levels"):
+        loader.from_json(text.encode())
+    path = tmp_path / "deep.json"
+    path.write_text(text)
+    log = _jsonl(tmp_path / "in.jsonl", *_data(20))
+    code, _out, err = _run(capsys, "apply", str(path), str(log), "-o", str(tmp_path / "o.jsonl"))
+    assert code == 2 and err.startswith(f"calipers apply: cannot read {path}: ") and "nested deeper" in err
+    assert len(err.splitlines()) == 1 and not (tmp_path / "o.jsonl").exists()
+
+
+def test_deeply_nested_blob_headers_are_value_errors() -> None:
+    """A blob's JSON header, rewritten to nest deeply and resealed (the CRC is public)."""
+    import struct
+
+    from calipers._common import serde
+
+    grouped = calipers.GroupedSketch().update([0.2, 0.7], [0, 1], ["a", "b"])
+    header = ("[" * 5000 + "]" * 5000).encode()
+    payload = struct.pack("<I", len(header)) + header
+    blob = serde.pack_payload(serde.TYPE_GROUPED_SKETCH, payload)
+    with pytest.raises(ValueError, match="nested deeper than 256 levels"):
+        calipers.GroupedSketch.from_bytes(blob)
+    assert grouped.count == 2
+    from calipers.cli.saved import load_saved
+
+    with pytest.raises(ValueError, match="nested deeper than 256 levels"):
+        load_saved(serde.pack_payload(serde.TYPE_SAVED_SCORE, payload))
+
+
+def test_nesting_rule_is_exact_and_skips_strings() -> None:
+    from calipers._common.jsontext import MAX_DEPTH, loads
+
+    assert loads("[" * MAX_DEPTH + "]" * MAX_DEPTH) is not None
+    with pytest.raises(ValueError, match=f"line 1 column {MAX_DEPTH + 1} "):
+        loads("[" * (MAX_DEPTH + 1) + "]" * (MAX_DEPTH + 1))
+    text = json.dumps({"s": "[" * 10_000, "t": '\\"[' * 300})  # brackets inside strings are text
+    assert loads(text) == json.loads(text)
+
+
+# -- 2. apply never overwrites a column of the input -------------------------------------------
+
+
+@pytest.mark.parametrize("fmt", ["csv", "jsonl", "parquet"])
+@pytest.mark.parametrize(
+    ("taken", "argv", "option"),
+    [
+        ("calibrated", [], "--column"),
+        ("calibrated_skip_reason", [], "--reason-column"),
+        ("out", ["--column", "out"], "--column"),
+        ("why", ["--reason-column", "why"], "--reason-column"),
+        ("calibrated_raw", [], "--column"),
+    ],
+)
+def test_apply_refuses_an_output_column_the_input_has(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], cal: Path, fmt: str, taken: str, argv: list[str], option: str
+) -> None:
+    """Finding: `calipers apply` silently overwrote an existing `calibrated` field (or the reason
+    column, or the --column given) of the input rows."""
+    rows = [{"score": 0.25, "label": 0, "note": "a"}, {"score": 0.75, "label": 1, "note": "b", taken: "keep me"}]
+    if fmt == "parquet":
+        pa = pytest.importorskip("pyarrow")
+        import pyarrow.parquet as pq
+
+        rows[0][taken] = None
+        path = tmp_path / "in.parquet"
+        pq.write_table(pa.Table.from_pylist(rows), path)
+        where = str(path)
+    elif fmt == "csv":
+        path = tmp_path / "in.csv"
+        path.write_text(f"score,label,note,{taken}\n0.25,0,a,\n0.75,1,b,keep me\n")
+        where = str(path)
+    else:
+        path = tmp_path / "in.jsonl"
+        path.write_text("".join(json.dumps(r) + "\n" for r in rows))
+        where = f"{path}:2"  # JSONL rows name their own fields: the first row that has it
+    before = path.read_bytes()
+    out = tmp_path / "out.jsonl"
+    code, stdout, err = _run(capsys, "apply", str(cal), str(path), "-o", str(out), *argv)
+    assert (code, stdout) == (2, "")
+    assert err == (
+        f"calipers apply: {where} already has a column {taken!r}: apply would overwrite it; "
+        f"name the new column with {option} NAME\n"
+    )
+    assert not out.exists() and path.read_bytes() == before
+    assert sorted(os.listdir(tmp_path)) == sorted(["cal.json", "fit.jsonl", path.name])
+
+
+def test_apply_with_another_column_keeps_the_input_column(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], cal: Path
+) -> None:
+    path = tmp_path / "in.csv"
+    path.write_text("score,label,calibrated\n0.25,0,keep me\n")
+    out = tmp_path / "out.csv"
+    assert main(["apply", str(cal), str(path), "-o", str(out), "--column", "cal2", "--quiet"]) == 0
+    model = calipers.Calibrator.from_json(cal.read_text())
+    assert out.read_text().splitlines() == [
+        "score,label,calibrated,cal2,cal2_skip_reason,cal2_raw",
+        f"0.25,0,keep me,{model.transform(0.25)!r},,",
+    ]
+
+
+# -- 3. apply keeps the text of lines that are not records -------------------------------------
+
+
+def test_apply_keeps_the_raw_text_of_malformed_lines(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], cal: Path
+) -> None:
+    """Finding: apply wrote a row without the original content for a malformed JSONL line."""
+    path = tmp_path / "in.jsonl"
+    lines = [b'{"score": 0.25, "label": 0}', b'{"score": 0.5, "lab', b"\xff\xfe not utf-8 {", b"[1, 2]", b"  "]
+    path.write_bytes(b"\n".join(lines) + b"\r\n")  # CRLF on the last line: the CR is not text
+    out = tmp_path / "out.jsonl"
+    code, _, err = _run(capsys, "apply", str(cal), str(path), "-o", str(out), "--quiet")
+    assert code == 0, err
+    rows = [json.loads(line) for line in out.read_text().splitlines()]
+    assert [r.get("calibrated_raw") for r in rows] == [None, '{"score": 0.5, "lab', "\\xff\\xfe not utf-8 {", "[1, 2]"]
+    assert [r["calibrated_skip_reason"] for r in rows] == [None, "invalid JSON", "invalid UTF-8", "not a JSON object"]
+    assert "calibrated_raw" not in rows[0]  # JSONL rows carry it only where a line was not a record
+
+
+# -- 5. a stray CR inside a CSV line -----------------------------------------------------------
+
+
+def test_stray_cr_is_one_skipped_row_on_every_path(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], cal: Path
+) -> None:
+    """Finding: the row reader called the whole file unreadable, the scanner and apply
+    disagreed. One rule: lines end at LF (one CR before it dropped); a CR elsewhere in an
+    unquoted field makes that row 'stray CR in an unquoted CSV field'."""
+    path = tmp_path / "cr.csv"
+    path.write_bytes(b'score,label,note\n0.1,0,a\n0.25\r,1,b\n0.5,0,"c\rd"\r\n0.7,1,e\r\r\n\r\n0.9,1\r,f\n')
+    expected = {"stray CR in an unquoted CSV field": 2}  # lines 3 and 8
+    for fast in (True, False):
+        skipped = Skipped()
+        chunks = list(read_table_chunks([str(path)], Columns(), skipped=skipped, fast=fast))
+        scores = sorted(np.concatenate([c.scores for c in chunks]).tolist())
+        assert scores == [0.1, 0.5, 0.7]  # "0.7,1,e\r\r\n": one CR is the line end, csv takes the other
+        assert skipped.counts == expected and skipped.first == dict.fromkeys(expected, f"{path}:3")
+    code, out, _err = _run(capsys, "score", str(path), "--json")
+    assert code == 0 and json.loads(out)["rows"] == 3 and json.loads(out)["skipped"] == expected
+    out_path = tmp_path / "out.jsonl"
+    assert main(["apply", str(cal), str(path), "-o", str(out_path), "--quiet"]) == 0
+    rows = [json.loads(line) for line in out_path.read_text().splitlines()]
+    assert (
+        len(rows) == 5
+        and rows[4]["calibrated_raw"] == "0.9,1\r,f"
+        and rows[1]
+        == {
+            "calibrated": None,
+            "calibrated_skip_reason": "stray CR in an unquoted CSV field",
+            "calibrated_raw": "0.25\r,1,b",
+        }
+    )
+    assert rows[2]["note"] == "c\rd"  # a CR inside quotes is text
+
+
+# -- 12. duplicate CSV header names ------------------------------------------------------------
+
+
+@pytest.mark.parametrize("command", ["score", "fit", "apply"])
+def test_duplicate_csv_header_is_refused(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], cal: Path, command: str
+) -> None:
+    """Finding: a header naming a column twice was taken silently (one of them won)."""
+    path = tmp_path / "dup.csv"
+    path.write_text("score,label,score\n0.1,0,0.9\n0.8,1,0.2\n")
+    argv = {
+        "score": ["score", str(path)],
+        "fit": ["fit", "platt", str(path), "-o", str(tmp_path / "c.json")],
+        "apply": ["apply", str(cal), str(path), "-o", str(tmp_path / "o.csv")],
+    }[command]
+    code, out, err = _run(capsys, *argv)
+    detail = f"cannot read {path}: duplicate CSV column (the header names 'score' 2 times)"
+    assert (code, out) == (2, "") and err.startswith(f"calipers {command}: {detail}") and err.count("\n") == 1
+    for fast in (True, False):
+        with pytest.raises(ValueError, match=r"duplicate CSV column \(the header names 'score' 2 times\)"):
+            list(read_table_chunks([str(path)], Columns(), fast=fast))
