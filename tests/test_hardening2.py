@@ -262,3 +262,57 @@ def test_duplicate_csv_header_is_refused(
     for fast in (True, False):
         with pytest.raises(ValueError, match=r"duplicate CSV column \(the header names 'score' 2 times\)"):
             list(read_table_chunks([str(path)], Columns(), fast=fast))
+
+
+# -- 15. one strict number rule ----------------------------------------------------------------
+
+_NOT_NUMBERS = ["0.2_5", "\uff10.\uff15", "\u00a00.5", "0x1", "1_0", "½"]
+
+
+@pytest.mark.parametrize("fast", [True, False])
+def test_number_rule_is_strict_in_csv_and_jsonl(tmp_path: Path, fast: bool) -> None:
+    """Finding: the row parser took `0.2_5`, full-width digits (Python's float() does), JSON
+    `true` as a score and the label "0_1"."""
+    csv = tmp_path / "n.csv"
+    csv.write_text(
+        "score,label\n0.25,1\n" + "".join(f"{bad},1\n" for bad in _NOT_NUMBERS) + "0.5,0_1\n0.5,\uff11\n 0.75\t,1.0\n",
+        encoding="utf-8",
+    )
+    skipped = Skipped()
+    chunks = list(read_table_chunks([str(csv)], Columns(), skipped=skipped, fast=fast))
+    assert sorted(np.concatenate([c.scores for c in chunks]).tolist()) == [0.25, 0.75]  # spaces/tabs are fine
+    assert skipped.counts == {"non-numeric 'score'": len(_NOT_NUMBERS), "non-numeric 'label'": 2}
+    jsonl = tmp_path / "n.jsonl"
+    rows = [{"score": True, "label": 1}, {"score": "0.2_5", "label": 1}, {"score": 0.5, "label": "0_1"}]
+    rows += [{"score": 0.5, "label": True}, {"score": "0.5", "label": False}]  # a label may be a boolean
+    rows += [{"probs": [True, False], "label": 0}]
+    jsonl.write_text("".join(json.dumps(r) + "\n" for r in rows))
+    skipped = Skipped()
+    chunks = list(read_table_chunks([str(jsonl)], Columns(), skipped=skipped, fast=fast))
+    labels = np.concatenate([c.labels for c in chunks]).tolist()
+    assert sorted(labels) == [0, 1]
+    assert skipped.counts == {"non-numeric 'score'": 2, "non-numeric 'label'": 1, "missing field 'score'": 1}
+    skipped = Skipped()
+    assert not list(read_table_chunks([str(jsonl)], Columns(probs="probs"), skipped=skipped, fast=fast))
+    assert skipped.counts["non-numeric 'probs'"] == 1
+
+
+def test_number_rule_in_parquet_and_correction_columns(tmp_path: Path) -> None:
+    pa = pytest.importorskip("pyarrow")
+    import pyarrow.parquet as pq
+
+    path = tmp_path / "b.parquet"
+    pq.write_table(pa.table({"score": [True, False], "label": [True, False]}), path)
+    skipped = Skipped()
+    assert not list(read_table_chunks([str(path)], Columns(), skipped=skipped))
+    assert skipped.counts == {"non-numeric 'score'": 2}
+    pq.write_table(pa.table({"score": [0.75, 0.25], "label": [True, False]}), path)  # a boolean label is fine
+    assert np.concatenate([c.labels for c in read_table_chunks([str(path)], Columns())]).tolist() == [1, 0]
+    from calipers.io.pairs import read_pairs
+
+    log = tmp_path / "p.csv"
+    log.write_text("pred,target\n1_0,1\n1.5,2\n\uff11,1\n")
+    skipped = Skipped()
+    pairs = list(read_pairs([str(log)], "pred", "target", chunk_size=10, strict=False, skipped=skipped))
+    assert [p.tolist() for p in pairs[0]] == [[1.5], [2.0]]
+    assert skipped.counts == {"'pred' is not a number": 2}

@@ -3,8 +3,8 @@ and ``calipers apply`` with a correction): chunks of (prediction, target) pairs,
 and their predictions, from JSONL, CSV/TSV (optionally .gz) or Parquet logs.
 
 A row is skipped, and counted by reason with its first file:line (as the score readers do),
-when a wanted field is missing or empty, is not a number (JSON booleans included), or is
-NaN or infinite; with ``strict`` the first such row raises :class:`MalformedRow`.
+when a wanted field is missing or empty, is not a number (:data:`calipers.io.rows.NUMBER`;
+JSON booleans are not numbers), or is NaN or infinite; with ``strict`` the first such row raises :class:`MalformedRow`.
 """
 
 from __future__ import annotations
@@ -16,7 +16,7 @@ from typing import Any
 import numpy as np
 
 from .records import Skipped
-from .rows import RowChunk, all_rows, records
+from .rows import RowChunk, all_rows, number, records
 
 __all__ = ["read_pairs", "read_all_prediction_rows"]
 
@@ -25,21 +25,13 @@ def _real(rec: dict[str, Any], col: str) -> float | str:
     """The field as a finite float, or the reason the row is skipped."""
     if col not in rec or rec[col] is None or rec[col] == "":
         return f"missing field '{col}'"
-    value = rec[col]
-    if isinstance(value, bool):
+    try:
+        value = number(rec[col])  # the score readers' spelling of a number; booleans are not
+    except (ValueError, TypeError):
         return f"'{col}' is not a number"
-    if isinstance(value, (int, float)):
-        number = float(value)
-    elif isinstance(value, str):
-        try:
-            number = float(value.strip())
-        except ValueError:
-            return f"'{col}' is not a number"
-    else:
-        return f"'{col}' is not a number"
-    if not math.isfinite(number):
+    if not math.isfinite(value):
         return f"non-finite '{col}'"
-    return number
+    return value
 
 
 def _rows(

@@ -43,14 +43,15 @@ def parquet_schema(path: str) -> Any:
     return pq.read_schema(path)
 
 
-def numeric_field(schema: Any, name: str) -> bool:
-    """Whether ``name`` is a float, integer or boolean column of ``schema``."""
+def numeric_field(schema: Any, name: str, *, booleans: bool = True) -> bool:
+    """Whether ``name`` is a float or integer column of ``schema`` (or boolean, with
+    ``booleans``: a label may be one, a score may not)."""
     import pyarrow as pa
 
     if name not in schema.names:
         return False
     t = schema.field(name).type
-    return bool(pa.types.is_floating(t) or pa.types.is_integer(t) or pa.types.is_boolean(t))
+    return bool(pa.types.is_floating(t) or pa.types.is_integer(t) or (booleans and pa.types.is_boolean(t)))
 
 
 def parquet_numbers(batch: Any, name: str) -> tuple[np.ndarray, np.ndarray]:
@@ -66,7 +67,7 @@ def parquet_columnar_ok(path: str, cols: Columns) -> bool:
     if cols.probs is not None or cols.prob_columns:
         return False
     schema = parquet_schema(path)
-    if schema is None or not (numeric_field(schema, cols.score) and numeric_field(schema, cols.label)):
+    if schema is None or not (numeric_field(schema, cols.score, booleans=False) and numeric_field(schema, cols.label)):
         return False
     import pyarrow as pa
 
@@ -161,7 +162,7 @@ def parquet_scores_ok(path: str, cols: Columns) -> bool:
     if log_format(path) != "parquet" or cols.probs is not None or cols.prob_columns:
         return False
     schema = parquet_schema(path)
-    return schema is not None and numeric_field(schema, cols.score)
+    return schema is not None and numeric_field(schema, cols.score, booleans=False)
 
 
 def read_score_batches(

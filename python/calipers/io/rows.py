@@ -6,6 +6,7 @@ from __future__ import annotations
 import csv
 import json
 import math
+import re
 from collections.abc import Callable, Iterator
 from typing import Any, NamedTuple
 
@@ -158,14 +159,25 @@ def csv_header(text: str, sep: str, path: str) -> list[str]:
     return fields
 
 
-def _number(value: Any) -> float:
+# The one spelling of a number in a log cell or a JSON string (CSV and JSONL, score, label,
+# probabilities, prediction and target alike): ASCII decimal or scientific notation, or
+# nan / inf / infinity (so the NaN and range rules apply), optionally signed, with spaces or
+# tabs around it. Not Python's float() (which takes "1_0", full-width digits, other spaces).
+NUMBER = re.compile(r"[ \t]*[+-]?(?:(?:\d+\.?\d*|\.\d+)(?:[eE][+-]?\d+)?|nan|inf|infinity)[ \t]*", re.I | re.A)
+
+
+def number(value: Any, *, booleans: bool = False) -> float:
+    """A log value as a float: a JSON number, or a string spelled as :data:`NUMBER` allows;
+    a boolean only with ``booleans`` (a label may be true/false: 1/0); ValueError otherwise."""
     if isinstance(value, bool):
-        return float(value)
+        if booleans:
+            return float(value)
+        raise ValueError("a boolean is not a number")
     if isinstance(value, (int, float)):
         return float(value)
-    if isinstance(value, str) and value.strip():
+    if isinstance(value, str) and NUMBER.fullmatch(value):
         return float(value)
-    raise ValueError
+    raise ValueError(f"not a number: {value!r}")
 
 
 def _parse_label(rec: dict[str, Any], cols: Columns) -> int | str:
@@ -173,7 +185,7 @@ def _parse_label(rec: dict[str, Any], cols: Columns) -> int | str:
     if cols.label not in rec or rec[cols.label] in (None, ""):
         return f"missing field '{cols.label}'"
     try:
-        label_f = _number(rec[cols.label])
+        label_f = number(rec[cols.label], booleans=True)
     except (ValueError, TypeError):
         return f"non-numeric '{cols.label}'"
     if not math.isfinite(label_f) or label_f != int(label_f):
@@ -184,7 +196,7 @@ def _parse_label(rec: dict[str, Any], cols: Columns) -> int | str:
 def _probabilities(values: list[Any], what: str) -> list[float] | str:
     """The values as probabilities, or the reason the row is skipped."""
     try:
-        probs = [_number(v) for v in values]
+        probs = [number(v) for v in values]
     except (ValueError, TypeError):
         return f"non-numeric {what}"
     if any(math.isnan(v) for v in probs):
@@ -205,7 +217,7 @@ def _parse_score(rec: dict[str, Any], cols: Columns) -> float | list[float] | st
         if cols.score not in rec or rec[cols.score] in (None, ""):
             return f"missing field '{cols.score}'"
         try:
-            score = _number(rec[cols.score])
+            score = number(rec[cols.score])
         except (ValueError, TypeError):
             return f"non-numeric '{cols.score}'"
         if math.isnan(score):

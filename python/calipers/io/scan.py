@@ -25,7 +25,8 @@ from .times import epoch_seconds
 _BLOCK_BYTES = 1 << 23  # bytes scanned per call: constant memory, few Python round trips
 # field kinds of the C++ scanner; _EPOCH is a time as a plain number only (an ISO or quoted
 # time goes to the row parser), used when an explicit unit scales numbers but not ISO times
-_NUMBER, _VECTOR, _TEXT, _TIME, _EPOCH = 0, 1, 2, 3, 4
+# (_LABEL: a number or a JSON boolean, as the row parser takes a label)
+_NUMBER, _VECTOR, _TEXT, _TIME, _EPOCH, _LABEL = 0, 1, 2, 3, 4, 5
 
 
 def scanner() -> Any:
@@ -65,7 +66,7 @@ class _Layout:
         else:
             wanted.append((cols.score, _NUMBER, 0, 1))
         if self.with_label:
-            wanted.append((cols.label, _NUMBER, self.label_slot, 1))
+            wanted.append((cols.label, _LABEL, self.label_slot, 1))
         if cols.time is not None:
             kind = _TIME if cols.time_unit in ("auto", "s") else _EPOCH
             wanted.append((cols.time, kind, self.time_slot, 1))
