@@ -316,3 +316,61 @@ def test_number_rule_in_parquet_and_correction_columns(tmp_path: Path) -> None:
     pairs = list(read_pairs([str(log)], "pred", "target", chunk_size=10, strict=False, skipped=skipped))
     assert [p.tolist() for p in pairs[0]] == [[1.5], [2.0]]
     assert skipped.counts == {"'pred' is not a number": 2}
+
+
+# -- 6. the same input twice -------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("command", "how"),
+    [
+        (command, how)
+        for command in ("score", "fit", "apply", "merge")
+        for how in ("same", "dotdot", "symlink", "hardlink", "glob")
+        if (command, how) != ("merge", "glob")  # merge takes names as they are (the shell expands globs)
+    ],
+)
+def test_the_same_input_twice_is_refused(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], cal: Path, how: str, command: str
+) -> None:
+    """Finding: the same file given twice (also via a hard link or symlink, and `calipers
+    merge s.bin s.bin`) was silently double-counted."""
+    p, y = _data(50)
+    path = _jsonl(tmp_path / "a.jsonl", p, y)
+    if command == "merge":
+        assert main(["score", str(path), "--save-sketch", str(tmp_path / "s.bin"), "--quiet"]) == 0
+        capsys.readouterr()
+        path = tmp_path / "s.bin"
+    (tmp_path / "sub").mkdir()
+    other = {
+        "same": str(path),
+        "dotdot": str(tmp_path / "sub" / ".." / path.name),
+        "symlink": str(tmp_path / "link"),
+        "hardlink": str(tmp_path / "hard"),
+        "glob": str(tmp_path / f"*{path.suffix}"),
+    }[how]
+    if how == "symlink":
+        os.symlink(path, other)
+    elif how == "hardlink":
+        os.link(path, other)
+    shown = f"{path} is given twice" if how in ("same", "glob") else f"{path} and {other} are the same file"
+    what = "sketch" if command == "merge" else "rows"
+    argv = {
+        "score": ["score", str(path), other],
+        "fit": ["fit", "platt", str(path), other, "-o", str(tmp_path / "c.json")],
+        "apply": ["apply", str(cal), str(path), other, "-o", str(tmp_path / "o.jsonl")],
+        "merge": ["merge", str(path), other, "-o", str(tmp_path / "m.bin")],
+    }[command]
+    listing = sorted(os.listdir(tmp_path))
+    assert _run(capsys, *argv) == (
+        2,
+        "",
+        f"calipers {command}: {shown}: its {what} would be counted twice; give each file once\n",
+    )
+    assert sorted(os.listdir(tmp_path)) == listing
+
+
+def test_the_sample_log_twice_is_refused(capsys: pytest.CaptureFixture[str]) -> None:
+    sample = calipers.sample_log_path()
+    code, _, err = _run(capsys, "score", sample, "--sample")
+    assert code == 2 and err.endswith("is given twice: its rows would be counted twice; give each file once\n")

@@ -16,7 +16,7 @@ from ..io.parquet import parquet_scores_ok, read_scored_batches
 from ..io.readers import file_format, guarded, unreadable_reason
 from ..io.records import Skipped, UnreadableFile
 from ..io.rows import header_columns, score_rows
-from .common import CommandError, NothingScored, columns, log_paths
+from .common import CommandError, NothingScored, columns, distinct_inputs, log_paths
 from .output import print_report
 from .outputs import check_outputs, save
 from .saved import dump_saved, load_saved
@@ -56,6 +56,7 @@ def run_merge(args: argparse.Namespace) -> int:
     """Combine what ``calipers score --save-sketch`` saved on many machines (overall, groups,
     windows and skip counts; plain sketch files too), report, and save with -o."""
     check_outputs([args.output], args.sketches)
+    distinct_inputs(args.sketches, "sketch")
     parts: list[tuple[str, Scored]] = []
     windows: dict[float, str] = {}
     for path in args.sketches:
