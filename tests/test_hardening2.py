@@ -374,3 +374,74 @@ def test_the_sample_log_twice_is_refused(capsys: pytest.CaptureFixture[str]) -> 
     sample = calipers.sample_log_path()
     code, _, err = _run(capsys, "score", sample, "--sample")
     assert code == 2 and err.endswith("is given twice: its rows would be counted twice; give each file once\n")
+
+
+# -- 7. compact grids for --by and --window ----------------------------------------------------
+
+
+def test_grouped_sketch_keeps_its_grid() -> None:
+    rng = np.random.default_rng(7)
+    p, y, g = rng.random(3000), rng.integers(0, 2, 3000), rng.integers(0, 40, 3000)
+    fine = calipers.GroupedSketch(15).update(p, y, g)
+    compact = calipers.GroupedSketch(15, grid="compact").update(p, y, g)
+    assert compact.grid == "compact" and fine.grid == "fine" and "grid='compact'" in repr(compact)
+    assert all(s.nbytes == 4672 for _, s in compact.items()) and all(s.nbytes == 127552 for _, s in fine.items())
+    again = calipers.GroupedSketch.from_bytes(compact.to_bytes())
+    assert again.grid == "compact" and again == compact and again.copy().grid == "compact"
+    assert fine.coarsen("compact") == compact  # folded exactly: the same bytes as built compact
+    assert compact.pce() == fine.pce()  # exact from the sums, whatever the grid
+    for _, s in compact.items():
+        assert s.ece() == fine[_].ece() and s.brier() == fine[_].brier()
+    with pytest.raises(ValueError, match="different bins, classes or grids"):
+        fine.copy().merge(compact)
+    with pytest.raises(ValueError, match="not a coarsening"):
+        compact.coarsen("fine")
+    assert len(calipers.GroupedSketch(15, grid="compact").to_bytes()) < 5000 < len(calipers.GroupedSketch().to_bytes())
+
+
+def test_score_by_and_window_keep_compact_sketches(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    """Finding: --by and --window kept the fine grid (~128 KB per group or window)."""
+    from calipers.cli.saved import dump_saved, load_saved
+    from calipers.cli.scored import Scored
+
+    rng = np.random.default_rng(8)
+    n = 4000
+    rows = [
+        {"score": float(a), "label": int(b), "g": f"g{c}", "t": 1_700_000_000 + 9 * i}
+        for i, (a, b, c) in enumerate(zip(rng.random(n), rng.integers(0, 2, n), rng.integers(0, 50, n)))
+    ]
+    log = tmp_path / "log.jsonl"
+    log.write_text("".join(json.dumps(r) + "\n" for r in rows))
+    plain, by = tmp_path / "plain.bin", tmp_path / "by.bin"
+    assert main(["score", str(log), "--save-sketch", str(plain), "--quiet"]) == 0
+    argv = ["score", str(log), "--by", "g", "--time", "t", "--window", "1h", "--save-sketch", str(by), "--quiet"]
+    assert main(argv) == 0
+    capsys.readouterr()
+    scored, window = load_saved(by.read_bytes())
+    assert window == 3600.0
+    assert scored.groups.grid == scored.windows.grid == "compact" and scored.sketch.grid == "fine"
+    parts = len(scored.groups) + len(scored.windows)
+    assert len(scored.groups) == 50 and len(scored.windows) == 11
+    per_part = (by.stat().st_size - plain.stat().st_size) / parts
+    assert 4672 < per_part < 5000  # measured 4,740 saved bytes per group (128,000 on the fine grid)
+    # a run saved with fine-grid groups (before this change) still loads, folded onto the compact grid
+    old = Scored(
+        scored.sketch,
+        scored.rows,
+        scored.skipped,
+        calipers.GroupedSketch(15).update(
+            [r["score"] for r in rows], [r["label"] for r in rows], [r["g"] for r in rows]
+        ),
+        calipers.GroupedSketch(15),
+    )
+    old_file = tmp_path / "old.bin"
+    old_file.write_bytes(dump_saved(old, None))
+    assert load_saved(old_file.read_bytes())[0].groups == scored.groups
+    by_only = tmp_path / "by_only.bin"
+    assert main(["score", str(log), "--by", "g", "--save-sketch", str(by_only), "--quiet"]) == 0
+    capsys.readouterr()
+    merged = tmp_path / "m.bin"
+    assert main(["merge", str(old_file), str(by_only), "-o", str(merged), "--json"]) == 0
+    out = json.loads(capsys.readouterr().out)
+    assert out["rows"] == 2 * n and sum(v["rows"] for v in out["groups"].values()) == 2 * n
+    assert load_saved(merged.read_bytes())[0].groups.grid == "compact"

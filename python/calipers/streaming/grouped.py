@@ -116,6 +116,12 @@ class GroupedSketch:
     groups, exact from the sketches' sums. Updates and merges are safe from many threads:
     a merge locks both grouped sketches in a fixed order and changes nothing if any group
     cannot merge.
+
+    ``grid`` is every group's :class:`ReliabilitySketch` grid, kept through ``to_bytes``:
+    with many groups, ``grid="compact"`` keeps 4.7 KB per group instead of 128 KB (bins=15;
+    equal-width ECE, Brier, log loss and the PCE stay exact, the cell-based metrics cost
+    what the ReliabilitySketch docstring states). Only grouped sketches of one grid merge;
+    :meth:`coarsen` folds a finer one onto a coarser grid exactly.
     """
 
     def __init__(
@@ -125,8 +131,9 @@ class GroupedSketch:
         *,
         row_sum_atol: float = DEFAULT_ROW_SUM_ATOL,
         backend: str = "auto",
+        grid: str | tuple[int, int] | None = "fine",
     ) -> None:
-        self._template = ReliabilitySketch(bins, classes, row_sum_atol=row_sum_atol, backend=backend)
+        self._template = ReliabilitySketch(bins, classes, row_sum_atol=row_sum_atol, backend=backend, grid=grid)
         self._groups: dict[Any, ReliabilitySketch] = {}
         self._lock = threading.Lock()
 
@@ -139,6 +146,23 @@ class GroupedSketch:
     def classes(self) -> int | None:
         """Classes of every group's sketch (None: binary or top-label)."""
         return self._template.classes
+
+    @property
+    def grid(self) -> str | tuple[int, int] | None:
+        """The grid of every group's sketch (see :class:`ReliabilitySketch`)."""
+        return self._template.grid
+
+    def _settings(self) -> tuple[int, int | None, str | tuple[int, int] | None]:
+        return self._template.bins, self._template.classes, self._template.grid
+
+    def coarsen(self, grid: str | tuple[int, int] | None) -> GroupedSketch:
+        """A copy with every group's sketch on a coarser grid, folded exactly (see
+        :meth:`ReliabilitySketch.coarsen`)."""
+        t = self._template
+        out = GroupedSketch(t.bins, t.classes, row_sum_atol=t._row_sum_atol, backend=t._backend, grid=grid)
+        out._template = t.coarsen(grid)  # raises unless ``grid`` coarsens this one's
+        out._groups = {k: s.coarsen(grid) for k, s in self._snapshot().items()}
+        return out
 
     def _new(self) -> ReliabilitySketch:
         return self._template.copy()
@@ -180,8 +204,11 @@ class GroupedSketch:
         """Add ``other``'s groups into this one in place (exact, all-or-nothing); returns self."""
         if not isinstance(other, GroupedSketch):
             raise TypeError(f"can only merge a GroupedSketch, got {type(other).__name__}")
-        if (other._template.bins, other._template.classes) != (self._template.bins, self._template.classes):
-            raise ValueError("cannot merge grouped sketches with different bins or classes")
+        if other._settings() != self._settings():
+            raise ValueError(
+                "cannot merge grouped sketches with different bins, classes or grids "
+                f"({other._settings()} into {self._settings()}; coarsen() the finer one)"
+            )
         locks = [self._lock] if other is self else [g._lock for g in sorted((self, other), key=id)]
         for lock in locks:
             lock.acquire()
@@ -209,6 +236,7 @@ class GroupedSketch:
             self._template.classes,
             row_sum_atol=self._template._row_sum_atol,
             backend=self._template._backend,
+            grid=self._template.grid,
         )
         out._groups = {k: s.copy() for k, s in self._snapshot().items()}
         return out
@@ -257,8 +285,9 @@ class GroupedSketch:
     __hash__ = None  # type: ignore[assignment]
 
     def __repr__(self) -> str:
+        grid = "" if self._template.grid == "fine" else f", grid={self._template.grid!r}"
         return (
-            f"GroupedSketch(bins={self._template.bins}, classes={self._template.classes}, groups={len(self)}, "
+            f"GroupedSketch(bins={self._template.bins}, classes={self._template.classes}{grid}, groups={len(self)}, "
             f"count={self.count})"
         )
 
@@ -299,11 +328,11 @@ class GroupedSketch:
         template = ReliabilitySketch.from_bytes(payload[pos : pos + tlen])
         if template.count:
             raise ValueError("calipers grouped-sketch blob has a non-empty template")
-        out = cls(template.bins, template.classes, row_sum_atol=template._row_sum_atol)
+        out = cls(template.bins, template.classes, row_sum_atol=template._row_sum_atol, grid=template.grid)
         pos += tlen
         for key, size in zip(keys, sizes):
             sketch = ReliabilitySketch.from_bytes(payload[pos : pos + size])
-            if (sketch.bins, sketch.classes) != (template.bins, template.classes):
+            if (sketch.bins, sketch.classes, sketch.grid) != (template.bins, template.classes, template.grid):
                 raise ValueError(f"calipers grouped-sketch blob: group {key!r} has other settings")
             out._groups[key] = sketch
             pos += size
