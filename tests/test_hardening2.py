@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 from pathlib import Path
 
 import numpy as np
@@ -445,3 +446,90 @@ def test_score_by_and_window_keep_compact_sketches(tmp_path: Path, capsys: pytes
     out = json.loads(capsys.readouterr().out)
     assert out["rows"] == 2 * n and sum(v["rows"] for v in out["groups"].values()) == 2 * n
     assert load_saved(merged.read_bytes())[0].groups.grid == "compact"
+
+
+# -- 8. monitor group names --------------------------------------------------------------------
+
+
+def _monitor(**kw: object) -> calipers.CalibrationMonitor:
+    clock = [1_000_000.0]
+    return calipers.CalibrationMonitor(window=60.0, history=5, clock=lambda: clock[0], **kw)  # type: ignore[arg-type]
+
+
+@pytest.mark.parametrize(
+    ("group", "message"),
+    [
+        ("__all__", "group '__all__' is reserved by the monitor (__all__, __other__)"),
+        ("__other__", "group '__other__' is reserved by the monitor (__all__, __other__)"),
+        ("a\ud800b", "group 'a\\ud800b' is not valid Unicode text: a lone surrogate at index 1"),
+    ],
+)
+def test_monitor_refuses_reserved_and_unrenderable_groups(group: str, message: str) -> None:
+    """Finding: groups "__all__"/"__other__" collided with the reserved names; a lone
+    surrogate in a group name broke /metrics rendering."""
+    m = _monitor(max_groups=1)
+    m.record(0.5, 1, group="a")
+    m.record(0.5, 1, group="b")  # beyond max_groups: pooled under the monitor's own __other__
+    before = m.to_bytes()
+    with pytest.raises(ValueError, match="^" + re.escape(message) + "$"):
+        m.record(0.25, 0, group=group)
+    with pytest.raises(ValueError, match="^" + re.escape(message) + "$"):
+        m.predicted("k", 0.25, group=group)
+    with pytest.raises(ValueError, match=r"^groups: 2 key\(s\) .* cannot be used, first at index 1: "):
+        m.record_many([0.1, 0.2, 0.3, 0.4], [0, 1, 0, 1], groups=["new", group, "other", group])
+    assert m.to_bytes() == before  # all-or-nothing: not even the valid keys got a slot
+    assert sorted(map(str, m.snapshot()["groups"])) == ["__other__", "a"]
+    from prometheus_client import CollectorRegistry, generate_latest
+
+    from calipers.monitor import PrometheusCollector
+
+    registry = CollectorRegistry()
+    registry.register(PrometheusCollector(m))
+    text = generate_latest(registry).decode()
+    assert 'group="__other__"' in text and 'group="__all__"' in text and 'group="a"' in text
+
+
+def test_monitor_pool_still_merges_and_loads() -> None:
+    a, b = _monitor(max_groups=1), _monitor(max_groups=1)
+    for m in (a, b):
+        m.record_many([0.1, 0.9, 0.6], [0, 1, 1], groups=["x", "y", "z"])  # y and z pooled
+    again = calipers.CalibrationMonitor.from_bytes(a.to_bytes())
+    assert again.to_bytes() == a.to_bytes()
+    a.merge(b)
+    snap = a.snapshot()["groups"]
+    assert snap["x"]["count"] == 2 and snap["__other__"]["count"] == 4
+
+
+# -- 9. monitor times and windows --------------------------------------------------------------
+
+
+def test_monitor_refuses_absurd_times_and_loses_nothing() -> None:
+    """Finding: t=1e300 was accepted and a later flush dropped every buffered record (the
+    window index overflowed int64: a RuntimeWarning, an error under -W error); window=1e-10
+    was accepted (every record then 'late')."""
+    import warnings
+
+    m = _monitor()
+    for _ in range(10):
+        m.record(0.5, 1)
+    before = m.to_bytes()
+    for t in (1e300, -1e300, 1e20, 253402300800.0, -62135596801.0, 10**400):
+        with pytest.raises(ValueError, match=r"^t must be (seconds since the epoch within years 1 to 9999|finite)"):
+            m.record(0.5, 1, t=t)
+    with pytest.raises(ValueError, match=r"2 value\(s\) are not, first at index 1 \(1e\+300\)"):
+        m.record_many([0.1, 0.2, 0.3], [0, 1, 0], t=[1_000_000.0, 1e300, -1e300])
+    assert m.to_bytes() == before
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        m.record(0.5, 1, t=1e11)  # a valid time far ahead: counted as 'future', nothing else lost
+        snap = m.snapshot()
+    assert snap["count"] == 10 and snap["dropped"]["future"] == 1
+    for window in (1e-10, 0.0, -1.0, float("nan"), float("inf"), 1e10):
+        with pytest.raises(ValueError, match=r"^window must be a number of seconds in \[0.001, 1e\+09\]"):
+            calipers.CalibrationMonitor(window=window)
+    with pytest.raises(TypeError, match="window must be a number of seconds, got str"):
+        calipers.CalibrationMonitor(window="60")  # type: ignore[arg-type]
+    m = calipers.CalibrationMonitor(window=1e-3)
+    for _ in range(5):
+        m.record(0.5, 1)
+    assert m.snapshot()["dropped"]["late"] == 0

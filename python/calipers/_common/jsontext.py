@@ -51,6 +51,8 @@ def loads(text: str | bytes | bytearray) -> Any:
     ``json.loads`` decodes them (UnicodeDecodeError, a ValueError, if they cannot be)."""
     if isinstance(text, (bytes, bytearray)):
         text = bytes(text).decode(json.detect_encoding(text), "surrogatepass")
+    if not isinstance(text, str):  # json.loads's own TypeError
+        raise TypeError(f"the JSON object must be str, bytes or bytearray, not {type(text).__name__}")
     error = nesting_error(text)
     if error is not None:
         raise error
