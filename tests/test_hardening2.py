@@ -533,3 +533,65 @@ def test_monitor_refuses_absurd_times_and_loses_nothing() -> None:
     for _ in range(5):
         m.record(0.5, 1)
     assert m.snapshot()["dropped"]["late"] == 0
+
+
+# -- 10. tampered sketch totals ----------------------------------------------------------------
+
+
+def _retotal(blob: bytes, bins: int, cells: int, sq: float | None = None, ll: float | None = None) -> bytes:
+    """The blob with its squared-error and/or log-loss total replaced (fixed point: 62 and 56
+    fractional bits over 128-bit lo/hi words) and the CRC recomputed, as a tamperer would."""
+    import struct
+    import zlib
+
+    words = np.frombuffer(blob[40:-4], dtype="<u8").copy()
+    at = (bins + cells) * 4
+    for offset, value, scale in ((0, sq, 2.0**62), (2, ll, 2.0**56)):
+        if value is not None:
+            fixed = round(value * scale)
+            words[at + offset], words[at + offset + 1] = fixed & (2**64 - 1), fixed >> 64
+    body = blob[:40] + words.astype("<u8").tobytes()
+    return body + struct.pack("<I", zlib.crc32(body) & 0xFFFFFFFF)
+
+
+@pytest.mark.parametrize("grid", ["fine", "compact", None])
+def test_tampered_sketch_totals_raise_on_load(grid: str | None) -> None:
+    """Finding: the totals (squared error, log loss) of a resealed blob were taken as they
+    were; the evidence branch's check caught zeroed totals. Now every total must also lie
+    within what its cells' scores and outcomes allow."""
+    from calipers._common.grid import grid_cell_count, grid_spec
+
+    s = calipers.ReliabilitySketch(bins=15, grid=grid).update(np.full(100, 0.9), np.zeros(100, int))
+    cells = grid_cell_count(*grid_spec(grid))
+    blob = s.to_bytes()
+    near = calipers.ReliabilitySketch.from_bytes(_retotal(blob, 15, cells, sq=81.0, ll=100 * -np.log(0.1)))
+    assert abs(near.brier() - s.brier()) < 1e-15 and abs(near.log_loss() - s.log_loss()) < 1e-15  # true totals load
+    tampered = [dict(sq=0.0, ll=0.0), dict(sq=100.0), dict(ll=34.5 * 100), dict(ll=100.0)]
+    if grid == "fine":  # cells 1/64 of the distance to 1 wide: totals are pinned within about 0.4%
+        tampered += [dict(sq=81.0 * 1.01), dict(sq=81.0 * 0.99), dict(ll=100 * -np.log(0.1) * 1.01)]
+    for edit in tampered:
+        with pytest.raises(ValueError, match=r"calipers blob is inconsistent: its (squared-error|log-loss)"):
+            calipers.ReliabilitySketch.from_bytes(_retotal(blob, 15, cells, **edit))  # type: ignore[arg-type]
+
+
+# -- 11. a subnormal temperature ---------------------------------------------------------------
+
+
+@pytest.mark.parametrize("temperature", [1e-320, 5e-324, 1e-310, 0.0, -1.0, float("inf"), float("nan")])
+def test_loaded_temperature_must_be_usable(temperature: float) -> None:
+    """Finding (fixed on main, kept as a regression test): T=1e-320 in a loaded JSON gave NaN
+    probabilities (1/T overflows)."""
+    rng = np.random.default_rng(11)
+    fitted = calipers.TemperatureScaling().fit(rng.normal(size=(60, 3)) * 3, rng.integers(0, 3, 60))
+    doc = json.loads(fitted.to_json())
+    doc["fitted"]["temperature"] = temperature
+    text = json.dumps(doc)  # NaN and inf as JavaScript spells them: json.loads still reads them
+    with pytest.raises(ValueError, match="temperature"):
+        calipers.Calibrator.from_json(text)
+    from calipers._common import serde
+
+    with pytest.raises(ValueError, match="temperature"):
+        calipers.Calibrator.from_bytes(serde.pack_payload(serde.TYPE_CALIBRATOR, text.encode()))
+    doc["fitted"]["temperature"] = 1e-300  # tiny but usable: probabilities stay finite
+    out = calipers.Calibrator.from_json(json.dumps(doc)).transform(np.array([[1.0, 2.0, 3.0], [1e300, -1e300, 0.0]]))
+    assert np.array_equal(out, [[0.0, 0.0, 1.0], [1.0, 0.0, 0.0]])
