@@ -595,3 +595,39 @@ def test_loaded_temperature_must_be_usable(temperature: float) -> None:
     doc["fitted"]["temperature"] = 1e-300  # tiny but usable: probabilities stay finite
     out = calipers.Calibrator.from_json(json.dumps(doc)).transform(np.array([[1.0, 2.0, 3.0], [1e300, -1e300, 0.0]]))
     assert np.array_equal(out, [[0.0, 0.0, 1.0], [1.0, 0.0, 0.0]])
+
+
+# -- 13. one group-key rule for pce and GroupedSketch ------------------------------------------
+
+
+def test_pce_takes_group_keys_as_grouped_sketch_does() -> None:
+    """Finding: pce pooled NaN group keys into one group; None or mixed-type keys gave a
+    TypeError that did not name the argument."""
+    p, y = np.array([0.1, 0.8, 0.65, 0.95, 0.3, 0.5]), np.array([0, 1, 0, 1, 1, 0])
+    mixed = np.array(["a", 1, "a", 1, "1", "1"], dtype=object)  # 1 and "1" are two groups
+    sketch = calipers.GroupedSketch().update(p, y, mixed)
+    assert set(sketch) == {1, "1", "a"}
+    assert calipers.pce(p, y, mixed) == pytest.approx(sketch.pce(), abs=1e-15)
+    by_hand = sum(  # the mean statistic over the three groups, written out
+        len(idx) / 6 * abs(p[idx].mean() - y[idx].mean()) for idx in ([0, 2], [1, 3], [4, 5])
+    )
+    assert calipers.pce(p, y, mixed) == pytest.approx(by_hand, abs=1e-15)
+    with pytest.raises(
+        ValueError, match=r"^groups: group keys must not be missing: 2 value\(s\) are NaN, first at index 1$"
+    ):
+        calipers.pce(p, y, np.array([1.0, np.nan, 1, 2, np.nan, 2]))
+    with pytest.raises(
+        ValueError, match=r"^groups: group keys must not be missing: 1 value\(s\) are, first at index 1"
+    ):
+        calipers.pce(p, y, np.array(["a", None, "a", "b", "b", "b"], dtype=object))
+    with pytest.raises(TypeError, match=r"^groups: group keys must be strings or integers: index 2 holds a bytes"):
+        calipers.pce(p, y, np.array(["a", "b", b"c", "a", "b", "c"], dtype=object))
+    with pytest.raises(
+        TypeError, match=r"^groups\[1\]: group keys must be strings or integers: index 0 holds the float 0.5"
+    ):
+        calipers.pce(p, y, [np.zeros(6, int), np.full(6, 0.5)])
+    with pytest.raises(ValueError, match=r"^groups must be 1-D with one entry per row \(6\), got shape \(2,\)"):
+        calipers.pce(p, y, ["a", "b"])
+    for bad in (np.array([1.0, np.nan, 1, 2, np.nan, 2]), np.array([None] * 6, dtype=object)):
+        with pytest.raises(ValueError, match=r"^groups: group keys must not be missing"):
+            calipers.GroupedSketch().update(p, y, bad)
