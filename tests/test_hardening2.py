@@ -631,3 +631,21 @@ def test_pce_takes_group_keys_as_grouped_sketch_does() -> None:
     for bad in (np.array([1.0, np.nan, 1, 2, np.nan, 2]), np.array([None] * 6, dtype=object)):
         with pytest.raises(ValueError, match=r"^groups: group keys must not be missing"):
             calipers.GroupedSketch().update(p, y, bad)
+
+
+# -- 14. piece with a constant proximity -------------------------------------------------------
+
+
+@pytest.mark.parametrize("weighted", [False, True])
+def test_piece_with_constant_proximity_is_one_proximity_bin(weighted: bool) -> None:
+    """Finding: a constant proximity array raised an error about prox_edges."""
+    rng = np.random.default_rng(14)
+    P = rng.dirichlet(np.ones(3), 300)
+    y = rng.integers(0, 3, 300)
+    w = rng.random(300) if weighted else None
+    got = calipers.piece(P, y, np.full(300, 0.7), sample_weight=w)
+    # one proximity bin: the ECE (weighted: the ECE's weights are held to 2^-24; measured 1.2e-9 apart)
+    assert got == pytest.approx(calipers.ece(P, y, sample_weight=w), abs=1e-8 if weighted else 1e-12)
+    assert got == calipers.piece(P, y, np.full(300, 0.7), prox_edges=[0.0, 1.0], sample_weight=w)
+    with pytest.raises(ValueError, match="prox_edges must be increasing"):
+        calipers.piece(P, y, np.full(300, 0.7), prox_edges=[0.5])  # edges given by hand are still checked

@@ -139,7 +139,8 @@ def piece(
     backend: str = "auto",
 ) -> float:
     """Proximity-informed expected calibration error (see the module docstring): the
-    repo's experiments use ``conf_bins=15, prox_bins=10``. ``sample_weight`` weights the
+    repo's experiments use ``conf_bins=15, prox_bins=10``. A constant ``proximity`` (no
+    quantile bin wider than 1e-8) is one proximity bin, so PIECE is then the ECE. ``sample_weight`` weights the
     cells and the proximity quantiles (as if rows were repeated)."""
     if mode != "top-label":
         raise ValueError(f"piece bins the top-label confidence: mode must be 'top-label', got {mode!r}")
@@ -152,6 +153,8 @@ def piece(
     if not np.all(np.isfinite(prox)):
         raise ValueError(f"proximity must be finite (first bad index {int(np.argmax(~np.isfinite(prox)))})")
     edges = quantile_edges(prox, prox_bins, c.weights) if prox_edges is None else np.asarray(prox_edges, np.float64)
+    if prox_edges is None and edges.size < 2:  # a constant proximity: one bin (KBinsDiscretizer's rule too)
+        edges = np.array([-np.inf, np.inf])
     if edges.ndim != 1 or edges.size < 2 or np.any(np.diff(edges) <= 0):
         raise ValueError("prox_edges must be increasing, with at least 2 entries")
     ((p, _),) = stream_pairs(c, kernels)
