@@ -649,3 +649,85 @@ def test_piece_with_constant_proximity_is_one_proximity_bin(weighted: bool) -> N
     assert got == calipers.piece(P, y, np.full(300, 0.7), prox_edges=[0.0, 1.0], sample_weight=w)
     with pytest.raises(ValueError, match="prox_edges must be increasing"):
         calipers.piece(P, y, np.full(300, 0.7), prox_edges=[0.5])  # edges given by hand are still checked
+
+
+# -- 16. numpy masked arrays -------------------------------------------------------------------
+
+_RNG = np.random.default_rng(16)
+_P = _RNG.random(120)
+_Y = (_RNG.random(120) < _P).astype(int)
+_PK = _RNG.dirichlet(np.ones(3), 120)
+_YK = _RNG.integers(0, 3, 120)
+_X = _RNG.normal(size=(120, 4))
+
+
+def _masked(a: np.ndarray, i: int = 7) -> np.ma.MaskedArray:
+    """``a`` with entry (or row) ``i`` masked."""
+    mask = np.zeros(a.shape, bool)
+    mask[i] = True
+    return np.ma.masked_array(a, mask)
+
+
+_FAMILIES = {
+    "metric scores": ("scores", "index", lambda: calipers.ece(_masked(_P), _Y)),
+    "metric labels": ("labels", "index", lambda: calipers.brier(_P, _masked(_Y))),
+    "metric 2-D": ("scores", "row", lambda: calipers.log_loss(_masked(_PK), _YK)),
+    "sample_weight": ("sample_weight", "index", lambda: calipers.ece(_P, _Y, sample_weight=_masked(np.ones(120)))),
+    "pce groups": ("groups", "index", lambda: calipers.pce(_P, _Y, _masked(np.arange(120) % 3))),
+    "piece proximity": ("proximity", "index", lambda: calipers.piece(_PK, _YK, _masked(_RNG.random(120)))),
+    "bootstrap": ("scores", "index", lambda: calipers.bootstrap_ci(calipers.ece, _masked(_P), _Y, n_resamples=5)),
+    "calibrator fit": ("scores", "index", lambda: calipers.PlattScaling().fit(_masked(_P), _Y)),
+    "calibrator transform": (
+        "scores",
+        "index",
+        lambda: calipers.IsotonicCalibration().fit(_P, _Y).transform(_masked(_P)),
+    ),
+    "temperature": (
+        "logits",
+        "row",
+        lambda: calipers.TemperatureScaling().fit(_X[:, :3], _YK).transform(_masked(_X[:, :3])),
+    ),
+    "correction": (
+        "predictions",
+        "index",
+        lambda: calipers.LinearCalibrationCorrection().fit(_masked(_X[:, 0]), _X[:, 0] * 2 + _X[:, 1]),
+    ),
+    "ppi": ("Y", "index", lambda: calipers.ppi_mean(_masked(_X[:, 0]), _X[:, 0], _X[:, 1], alpha=0.1)),
+    "quantile sketch": ("values", "index", lambda: calipers.QuantileSketch().update(_masked(_P))),
+    "embeddings": ("query", "row", lambda: calipers.knn(_masked(_X), _X, 3)),
+}
+
+
+@pytest.mark.parametrize("family", list(_FAMILIES))
+def test_masked_arrays_are_refused_in_every_family(family: str) -> None:
+    """Finding: numpy masked arrays lost their mask (masked values were used as data). One
+    rule, in the README's errors section: an array with masked entries is a ValueError
+    naming the argument, the count and the first masked index; no mask: its data."""
+    name, where, call = _FAMILIES[family]
+    with pytest.raises(
+        ValueError, match=rf"^{name} is a masked array with \d+ masked value\(s\), first at {where} 7: "
+    ):
+        call()
+
+
+def test_masked_arrays_leave_sketches_and_monitors_unchanged() -> None:
+    sketch = calipers.ReliabilitySketch().update(_P, _Y)
+    grouped = calipers.GroupedSketch(grid="compact").update(_P, _Y, np.arange(120) % 3)
+    monitor = calipers.CalibrationMonitor()
+    monitor.record_many(_P, _Y)
+    before = (sketch.to_bytes(), grouped.to_bytes(), monitor.to_bytes())
+    for call in (
+        lambda: sketch.update(_masked(_P), _Y),
+        lambda: grouped.update(_P, _Y, _masked(np.arange(120) % 3)),
+        lambda: monitor.record_many(_masked(_P), _Y),
+        lambda: monitor.record_many(_P, _Y, groups=_masked(np.array(["a"] * 120))),
+        lambda: monitor.record_many(_P, _Y, t=_masked(np.full(120, 1.7e9))),
+    ):
+        with pytest.raises(ValueError, match=r"is a masked array with 1 masked value\(s\), first at index 7: "):
+            call()
+    assert (sketch.to_bytes(), grouped.to_bytes(), monitor.to_bytes()) == before
+    # with nothing masked a masked array is its data; filled with NaN, the NaN rule applies
+    assert calipers.ece(np.ma.masked_array(_P, np.zeros(120, bool)), _Y) == calipers.ece(_P, _Y)
+    assert calipers.ece(_masked(_P).filled(np.nan), _Y, nan_policy="omit") == calipers.ece(
+        np.delete(_P, 7), np.delete(_Y, 7)
+    )

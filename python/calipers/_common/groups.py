@@ -9,6 +9,8 @@ from typing import Any
 
 import numpy as np
 
+from .validate import reject_masked
+
 __all__ = ["group_keys"]
 
 
@@ -29,6 +31,7 @@ def group_keys(groups: Any, n: int, name: str = "groups") -> tuple[list[Any], np
     with ``name``, the argument that holds the keys."""
     if isinstance(groups, (str, bytes)):
         raise TypeError(f"{name} must be an array of keys, got {type(groups).__name__}")
+    reject_masked(groups, name)
     try:  # a Python sequence keeps its elements' types (np.asarray would make 1 and '1' one string)
         keys = np.asarray(groups, dtype=object) if isinstance(groups, (list, tuple)) else np.asarray(groups)
     except (TypeError, ValueError) as exc:

@@ -26,7 +26,7 @@ import numpy as np
 from .._common.binstats import stream_pairs
 from .._common.grid import KIND_MARGINAL, width_edges
 from .._common.groups import group_keys
-from .._common.validate import DEFAULT_ROW_SUM_ATOL, Checked, check, check_bins, check_choice
+from .._common.validate import DEFAULT_ROW_SUM_ATOL, Checked, check, check_bins, check_choice, reject_masked
 from .._kernels import backend as _backend
 
 __all__ = ["pce", "piece", "quantile_edges"]
@@ -147,6 +147,7 @@ def piece(
     conf_bins = check_bins(conf_bins)
     kernels = _backend.resolve(backend)
     c = check(scores, labels, kernels, mode="top-label", row_sum_atol=row_sum_atol, sample_weight=sample_weight)
+    reject_masked(proximity, "proximity")
     prox = np.asarray(proximity, np.float64).reshape(-1)
     if prox.size != c.n:
         raise ValueError(f"proximity must have one value per row ({c.n}), got {prox.size}")

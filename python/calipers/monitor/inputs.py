@@ -14,7 +14,7 @@ from typing import Any
 
 import numpy as np
 
-from .._common.validate import check
+from .._common.validate import check, reject_masked
 from ..io.times import MAX_EPOCH, MIN_EPOCH
 
 __all__ = [
@@ -104,6 +104,7 @@ def group_keys(groups: Any, n: int) -> list[Hashable]:
         return [None] * n
     if isinstance(groups, (str, bytes)):
         raise TypeError("groups must be a sequence of keys, one per row")
+    reject_masked(groups, "groups")
     keys = list(groups.tolist() if isinstance(groups, np.ndarray) else groups)
     if len(keys) != n:
         raise ValueError(f"groups must have one key per row ({n}), got {len(keys)}")
@@ -125,6 +126,7 @@ def times_of(t: Any, n: int, clock: Callable[[], float]) -> np.ndarray:
     """``record_many``'s times: None (now), one time, or n finite times."""
     if t is None:
         return np.full(n, float(clock()))
+    reject_masked(t, "t")
     if np.ndim(t) == 0:
         return np.full(n, as_time(t))
     times = np.asarray(t)
