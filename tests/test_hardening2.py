@@ -731,3 +731,95 @@ def test_masked_arrays_leave_sketches_and_monitors_unchanged() -> None:
     assert calipers.ece(_masked(_P).filled(np.nan), _Y, nan_policy="omit") == calipers.ece(
         np.delete(_P, 7), np.delete(_Y, 7)
     )
+
+
+# -- 4 and 17. corrections of huge values ------------------------------------------------------
+
+
+def _no_runtime_warnings() -> object:
+    import warnings
+
+    ctx = warnings.catch_warnings()
+    ctx.__enter__()
+    warnings.simplefilter("error", RuntimeWarning)
+    warnings.simplefilter("ignore", UserWarning)  # the corrections' DebiasingWarning
+    return ctx
+
+
+def _far_tweedie() -> calipers.TweedieCorrection:
+    """A Tweedie correction whose result overflows float64 for predictions far from its
+    calibration data: sigma 7e98, bandwidth 2e-7 (the score there is about 1e100 / h^2)."""
+    i = np.arange(200.0)
+    return calipers.TweedieCorrection().fit(i * 1e-8, i * 1e-8 + np.sin(i) * 1e99)
+
+
+@pytest.mark.parametrize(
+    ("call", "name"),
+    [
+        (lambda x, y: calipers.LinearCalibrationCorrection().fit(x, y), "predictions"),
+        (lambda x, y: calipers.TweedieCorrection().fit(x, y), "predictions"),
+        (lambda x, y: calipers.TweedieCorrection().fit(y[::-1] * 1e-300, x), "targets"),
+        (lambda x, y: calipers.debias.RegressionSketch().update(x, y), "predictions"),
+        (lambda x, y: calipers.ppi_mean(np.arange(50.0), x, y, alpha=0.1), "Yhat"),
+        (lambda x, y: calipers.debias.mean(x), "values"),
+    ],
+)
+def test_huge_values_are_refused_up_front(call: object, name: str) -> None:
+    """Finding: LCC/Tweedie on ~1e300 values leaked numpy overflow RuntimeWarnings and
+    misleading messages ('slope nan', 'bandwidth must be positive')."""
+    i = np.arange(50.0)
+    x, y = 1e300 * (i % 2) + i, 1e300 * (i % 2) + 0.5 * i
+    ctx = _no_runtime_warnings()
+    try:
+        with pytest.raises(
+            ValueError,
+            match=rf"^{name} must lie within \+-1e\+100 \(their squares must stay finite in float64\): 25 value\(s\) "
+            r"do not, first at index 1 \(value 1e\+300\)$",
+        ):
+            call(x, y)  # type: ignore[operator]
+    finally:
+        ctx.__exit__(None, None, None)  # type: ignore[attr-defined]
+
+
+def test_a_correction_that_overflows_raises_and_the_cli_writes_null(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """Finding: Tweedie's correction of huge finite inputs silently returned NaN, and
+    `calipers apply` wrote a bare NaN (invalid JSON)."""
+    tw = _far_tweedie()
+    ctx = _no_runtime_warnings()
+    try:
+        with pytest.raises(
+            ValueError,
+            match=r"^corrected predictions are not finite: 2 value\(s\) overflow float64, first at index 1; "
+            "the correction cannot map predictions that far from its calibration data$",
+        ):
+            tw.transform([1e-6, 1e100, 5e99])
+        assert np.isfinite(tw.transform([1e-6, 2e-6])).all()
+    finally:
+        ctx.__exit__(None, None, None)  # type: ignore[attr-defined]
+    cor = tmp_path / "tw.json"
+    cor.write_text(tw.to_json())
+    log = tmp_path / "in.jsonl"
+    log.write_text('{"pred": 1e-6, "x": NaN}\n{"pred": 1e100}\n{"pred": 1e300}\n{"pred": 2e-6}\n')
+    out = tmp_path / "out.jsonl"
+    code, _, err = _run(capsys, "apply", str(cor), str(log), "--prediction", "pred", "-o", str(out))
+    assert code == 0, err
+    assert (
+        "  skipped 1 x 'pred' beyond +-1e+100 (first at " in err and "  skipped 1 x non-finite result (first at " in err
+    )
+
+    def strict(token: str) -> None:
+        raise AssertionError(f"bare {token} in the JSON output")
+
+    rows = [json.loads(line, parse_constant=strict) for line in out.read_text().splitlines()]
+    assert [r["calibrated_skip_reason"] for r in rows] == [None, "non-finite result", "'pred' beyond +-1e+100", None]
+    assert rows[1]["calibrated"] is None and rows[2]["calibrated"] is None
+    assert rows[0]["x"] is None  # an input's NaN token passes through as null: JSON has no NaN
+    assert rows[0]["calibrated"] == pytest.approx(float(tw.transform([1e-6])[0]), rel=1e-12)
+
+
+def test_lcc_on_tiny_values_says_what_it_sees() -> None:
+    i = np.arange(50.0)
+    with pytest.raises(ValueError, match=r"^targets are nearly constant \(from 0.0 to 9.8e-199, std <= 1e-08\)"):
+        calipers.LinearCalibrationCorrection().fit(i * 1e-200, i * 2e-200)

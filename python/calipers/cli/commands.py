@@ -242,7 +242,7 @@ def run_apply(args: argparse.Namespace) -> int:
         def transform(values: np.ndarray) -> Any:
             with warnings.catch_warnings(record=True) as chunk:
                 warnings.simplefilter("always")
-                out_values = fitted.transform(values)
+                out_values = fitted._transform_values(values)  # a non-finite result: null and a reason
             caught.extend(chunk[: max(0, 5 - len(caught))])
             return out_values
 

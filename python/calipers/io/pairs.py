@@ -4,7 +4,8 @@ and their predictions, from JSONL, CSV/TSV (optionally .gz) or Parquet logs.
 
 A row is skipped, and counted by reason with its first file:line (as the score readers do),
 when a wanted field is missing or empty, is not a number (:data:`calipers.io.rows.NUMBER`;
-JSON booleans are not numbers), or is NaN or infinite; with ``strict`` the first such row raises :class:`MalformedRow`.
+JSON booleans are not numbers), is NaN or infinite, or lies beyond +-1e100 (see
+:mod:`calipers._common.reals`); with ``strict`` the first such row raises :class:`MalformedRow`.
 """
 
 from __future__ import annotations
@@ -15,6 +16,7 @@ from typing import Any
 
 import numpy as np
 
+from .._common.reals import real_error
 from .records import Skipped
 from .rows import RowChunk, all_rows, number, records
 
@@ -31,7 +33,7 @@ def _real(rec: dict[str, Any], col: str) -> float | str:
         return f"'{col}' is not a number"
     if not math.isfinite(value):
         return f"non-finite '{col}'"
-    return value
+    return real_error(value, col) or value
 
 
 def _rows(

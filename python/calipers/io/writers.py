@@ -8,6 +8,7 @@ from __future__ import annotations
 import csv
 import gzip
 import json
+import math
 from collections.abc import Sequence
 from types import TracebackType
 from typing import IO, Any
@@ -21,10 +22,31 @@ from .formats import delimiter, log_format
 __all__ = ["RowWriter"]
 
 
+def _json_line(rec: dict[str, Any]) -> str:
+    """One JSONL line; a NaN or infinite number (an input's NaN token passed through) is
+    written as null, since JSON has neither (``json.dumps`` would write bare NaN)."""
+    try:
+        return json.dumps(rec, allow_nan=False) + "\n"
+    except ValueError:
+        return json.dumps(_finite(rec), allow_nan=False) + "\n"
+
+
+def _finite(value: Any) -> Any:
+    if isinstance(value, float):
+        return value if math.isfinite(value) else None
+    if isinstance(value, dict):
+        return {k: _finite(v) for k, v in value.items()}
+    if isinstance(value, list):
+        return [_finite(v) for v in value]
+    return value
+
+
 class RowWriter:
     """``write(records)`` appends a chunk of dict rows, ``write_batch`` a pyarrow record
     batch; use as a context manager: the file appears (complete) when the block ends
     without an error, and is never left half written.
+
+    JSONL rows are strict JSON: a NaN or infinite number becomes null.
 
     ``types`` forces Arrow types on named columns of a Parquet output (e.g. the appended
     calibrated value as float64 even when a first chunk holds only nulls); ``trailing``
@@ -72,7 +94,7 @@ class RowWriter:
                     rec.setdefault(name, None)
         if self.kind == "jsonl":
             assert self._fh is not None
-            self._fh.write("".join(json.dumps(rec) + "\n" for rec in records))
+            self._fh.write("".join(_json_line(rec) for rec in records))
         elif self.kind == "csv":
             self._write_csv(records)
         else:
