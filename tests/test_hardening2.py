@@ -823,3 +823,71 @@ def test_lcc_on_tiny_values_says_what_it_sees() -> None:
     i = np.arange(50.0)
     with pytest.raises(ValueError, match=r"^targets are nearly constant \(from 0.0 to 9.8e-199, std <= 1e-08\)"):
         calipers.LinearCalibrationCorrection().fit(i * 1e-200, i * 2e-200)
+
+
+# -- 18. SIGTERM mid-write ---------------------------------------------------------------------
+
+
+def _term_mid_write(argv: list[str], folder: Path, target: str) -> tuple[int, str]:
+    """Start calipers, SIGTERM it once its temporary output holds bytes (tries again when
+    the run ends first on a loaded machine); returns (exit status, stderr)."""
+    import signal
+    import subprocess
+    import sys
+    import time
+
+    env = {**os.environ, "PYTHONPATH": str(Path(calipers.__file__).resolve().parent.parent)}
+    for _ in range(5):
+        proc = subprocess.Popen(
+            [sys.executable, "-m", "calipers", *argv], env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE
+        )
+        caught = False
+        deadline = time.monotonic() + 120
+        while time.monotonic() < deadline and proc.poll() is None:
+            tmps = [p for p in folder.iterdir() if p.name.startswith(f".{target}.") and p.name.endswith(".tmp")]
+            try:
+                if any(p.stat().st_size > 0 for p in tmps):
+                    caught = True
+                    break
+            except FileNotFoundError:
+                continue
+            time.sleep(0.0005)
+        proc.send_signal(signal.SIGTERM)
+        _, err = proc.communicate(timeout=120)
+        if caught and proc.returncode != 0:
+            return proc.returncode, err.decode()
+        (folder / target).unlink(missing_ok=True)
+    raise AssertionError("the run always finished before SIGTERM")
+
+
+@pytest.mark.parametrize("command", ["apply", "score"])
+def test_sigterm_mid_write_leaves_no_temporary_file(tmp_path: Path, command: str) -> None:
+    """Finding: SIGTERM during a CLI write left the temporary file behind (the atomic-write
+    cleanup never ran: Python's default SIGTERM action ends the process at once)."""
+    rng = np.random.default_rng(18)
+    n = 60_000 if command == "apply" else 30_000
+    p, g = rng.random(n), rng.integers(0, 2500, n)
+    y = (rng.random(n) < p).astype(int)
+    log = tmp_path / "log.jsonl"
+    log.write_text("".join(f'{{"score": {a:.6f}, "label": {b}, "g": "g{c}"}}\n' for a, b, c in zip(p, y, g)))
+    if command == "apply":
+        cal = tmp_path / "cal.json"
+        cal.write_text(calipers.PlattScaling().fit(p, y).to_json())
+        target = "out.jsonl"
+        argv = ["apply", str(cal), str(log), "-o", str(tmp_path / target), "--chunk-size", "500"]
+    else:
+        target = "run.bin"  # 2,500 compact group sketches: a 12 MB file, written for a while
+        argv = ["score", str(log), "--by", "g", "--save-sketch", str(tmp_path / target), "--quiet"]
+    before = sorted(os.listdir(tmp_path))
+    status, err = _term_mid_write(argv, tmp_path, target)
+    assert status == 143
+    assert err == f"calipers {command}: terminated (SIGTERM); nothing half written was left\n"
+    assert sorted(os.listdir(tmp_path)) == before  # no target, no temporary file
+
+
+def test_sigterm_handler_is_put_back_after_main(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    import signal
+
+    before = signal.getsignal(signal.SIGTERM)
+    assert main(["score", "--sample", "--quiet", "--json"]) == 0
+    assert signal.getsignal(signal.SIGTERM) == before

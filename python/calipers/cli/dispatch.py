@@ -4,8 +4,11 @@ from __future__ import annotations
 
 import argparse
 import os
+import signal
 import sys
+import threading
 from collections.abc import Sequence
+from types import FrameType
 
 from .. import __version__
 from .._kernels.backend import show_config
@@ -138,9 +141,32 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
+class Terminated(SystemExit):
+    """SIGTERM while a command runs: raised in the main thread, so every ``with`` block
+    unwinds (an atomic output's temporary file is removed) before the exit."""
+
+    def __init__(self) -> None:
+        super().__init__(128 + signal.SIGTERM)
+
+
+def _on_sigterm(signum: int, frame: FrameType | None) -> None:
+    raise Terminated
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     """Run the ``calipers`` command; returns the exit code (0 ok, 1 a malformed row under
-    --strict or nothing scored, 2 any other failure, with one line on stderr)."""
+    --strict or nothing scored, 2 any other failure, with one line on stderr; 130 on
+    Ctrl-C and 143 on SIGTERM, after removing any half-written output)."""
+    if threading.current_thread() is not threading.main_thread():
+        return _main(argv)
+    previous = signal.signal(signal.SIGTERM, _on_sigterm)
+    try:
+        return _main(argv)
+    finally:
+        signal.signal(signal.SIGTERM, previous if previous is not None else signal.SIG_DFL)
+
+
+def _main(argv: Sequence[str] | None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
     if args.version:
@@ -200,3 +226,6 @@ def _run(command: object, args: argparse.Namespace) -> int:
     except KeyboardInterrupt:
         _say(name, "interrupted")
         return 130
+    except Terminated as exc:
+        _say(name, "terminated (SIGTERM); nothing half written was left")
+        return int(exc.code)  # type: ignore[arg-type]
