@@ -891,3 +891,147 @@ def test_sigterm_handler_is_put_back_after_main(tmp_path: Path, capsys: pytest.C
     before = signal.getsignal(signal.SIGTERM)
     assert main(["score", "--sample", "--quiet", "--json"]) == 0
     assert signal.getsignal(signal.SIGTERM) == before
+
+
+# -- 19. minor: one-line usage errors, CSV cells, extra fields, Parquet types, stdout ----------
+
+
+@pytest.mark.parametrize(
+    ("argv", "line"),
+    [
+        (
+            ["score", "x.csv", "--bins", "0"],
+            "calipers score: error: argument --bins: must be an integer in [1, 1000000], got 0",
+        ),
+        (
+            ["scor", "x.csv"],
+            "calipers: error: argument command: invalid choice: 'scor' (choose from 'score', 'merge', 'fit', 'apply')",
+        ),
+        (["apply", "c.json", "x.csv"], "calipers apply: error: the following arguments are required: -o/--output"),
+        (["score", "x.csv", "--window", "1h"], "calipers: error: --window and --time go together"),
+    ],
+)
+def test_usage_errors_are_one_line(capsys: pytest.CaptureFixture[str], argv: list[str], line: str) -> None:
+    """Finding: argparse's usage block made error messages span many lines."""
+    with pytest.raises(SystemExit) as exc:
+        main(argv)
+    assert exc.value.code == 2 and capsys.readouterr() == ("", line + "\n")
+
+
+def test_csv_output_writes_nested_values_as_json(tmp_path: Path, cal: Path) -> None:
+    """Finding: a list or object in a CSV cell was written as Python's repr."""
+    log = tmp_path / "in.jsonl"
+    rows = [
+        {"score": 0.25, "probs": [0.75, 0.25], "meta": {"a": True, "b": None}},
+        {"score": 0.5, "probs": [], "meta": {}},
+    ]
+    log.write_text("".join(json.dumps(r) + "\n" for r in rows))
+    out = tmp_path / "out.csv"
+    assert main(["apply", str(cal), str(log), "-o", str(out), "--quiet"]) == 0
+    import csv as csv_module
+
+    with out.open() as fh:
+        table = list(csv_module.DictReader(fh))
+    assert [json.loads(r["probs"]) for r in table] == [[0.75, 0.25], []]
+    assert [json.loads(r["meta"]) for r in table] == [{"a": True, "b": None}, {}]
+
+
+@pytest.mark.parametrize("fast", [True, False])
+def test_extra_csv_fields_are_named_not_dropped(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], cal: Path, fast: bool
+) -> None:
+    """Finding: fields beyond the header ended up in a column named "None" (then: dropped)."""
+    path = tmp_path / "extra.csv"
+    path.write_text("score,label\n0.1,0\n0.2,1,EXTRA1,EXTRA2\n0.3\n")
+    skipped = Skipped()
+    chunks = list(read_table_chunks([str(path)], Columns(), skipped=skipped, fast=fast))
+    assert sorted(np.concatenate([c.scores for c in chunks]).tolist()) == [0.1, 0.2]
+    assert skipped.counts == {"missing field 'label'": 1}
+    out = tmp_path / "out.jsonl"
+    assert main(["apply", str(cal), str(path), "-o", str(out), "--quiet"]) == 0
+    got = [json.loads(line) for line in out.read_text().splitlines()]
+    assert got[1]["field_3"] == "EXTRA1" and got[1]["field_4"] == "EXTRA2" and "None" not in got[1]
+    assert got[2]["label"] is None and got[2]["calibrated_skip_reason"] is None  # apply needs no label
+    csv_out = tmp_path / "out.csv"
+    assert main(["apply", str(cal), str(path), "-o", str(csv_out), "--quiet"]) == 0
+    assert csv_out.read_text().splitlines()[:3] == [
+        "score,label,field_3,field_4,calibrated,calibrated_skip_reason,calibrated_raw",
+        f"0.1,0,,,{calipers.Calibrator.from_json(cal.read_text()).transform(0.1)!r},,",
+        f"0.2,1,EXTRA1,EXTRA2,{calipers.Calibrator.from_json(cal.read_text()).transform(0.2)!r},,",
+    ]
+    code, _, err = _run(capsys, "apply", str(cal), str(path), "-o", str(csv_out), "--chunk-size", "1")
+    assert code == 2 and "a row has field 'field_3' that the CSV header (the fields of the first chunk) does not" in err
+
+
+def test_parquet_decimal_is_a_number_and_a_date_is_refused(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], cal: Path
+) -> None:
+    """Finding: Parquet decimal128 and date32 columns gave an unclear error."""
+    pa = pytest.importorskip("pyarrow")
+    import datetime
+    from decimal import Decimal
+
+    import pyarrow.parquet as pq
+
+    dec = tmp_path / "dec.parquet"
+    pq.write_table(
+        pa.table({"score": pa.array([Decimal("0.10"), Decimal("0.75")], pa.decimal128(5, 2)), "label": [0, 1]}), dec
+    )
+    for fast in (True, False):
+        chunks = list(read_table_chunks([str(dec)], Columns(), fast=fast))
+        assert np.concatenate([c.scores for c in chunks]).tolist() == [0.1, 0.75]
+    out = tmp_path / "out.jsonl"
+    assert main(["apply", str(cal), str(dec), "-o", str(out), "--quiet"]) == 0
+    model = calipers.Calibrator.from_json(cal.read_text())
+    assert [json.loads(line) for line in out.read_text().splitlines()] == [
+        {"score": 0.1, "label": 0, "calibrated": model.transform(0.1), "calibrated_skip_reason": None},
+        {"score": 0.75, "label": 1, "calibrated": model.transform(0.75), "calibrated_skip_reason": None},
+    ]
+    dated = tmp_path / "dated.parquet"
+    pq.write_table(pa.table({"score": [0.1, 0.7], "label": [0, 1], "day": [datetime.date(2024, 1, 1)] * 2}), dated)
+    code, out_text, err = _run(capsys, "score", str(dated), "--time", "day", "--window", "1d")
+    assert (code, out_text) == (2, "")
+    assert err == (
+        f"calipers score: cannot read {dated}: unsupported column type (column 'day' holds date32[day] values; "
+        "calipers reads numbers, and times as epoch numbers, timestamps or ISO 8601 strings: cast the column); "
+        "--keep-going skips such files\n"
+    )
+    assert _run(capsys, "score", str(dated))[0] == 0  # a date column nobody asked for is fine
+
+
+@pytest.mark.parametrize("as_json", [False, True])
+def test_a_failed_stdout_write_names_stdout(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str], as_json: bool
+) -> None:
+    """Finding: writing to /dev/full gave 'No space left on device' without naming stdout."""
+    import errno
+    import io
+    import sys
+
+    class Full(io.StringIO):
+        def write(self, text: str) -> int:
+            raise OSError(errno.ENOSPC, "No space left on device")
+
+    log = _jsonl(tmp_path / "in.jsonl", *_data(50))
+    monkeypatch.setattr(sys, "stdout", Full())
+    code = main(["score", str(log), *(["--json"] if as_json else [])])
+    monkeypatch.undo()
+    assert code == 2
+    assert capsys.readouterr().err == "calipers score: cannot write <stdout>: No space left on device\n"
+
+
+def test_regression_sketch_of_a_constant_sample_round_trips() -> None:
+    """Found by the suite's hypothesis test while this round ran (a pre-existing bug): three
+    copies of 699051.3856915592 have a float mean one ulp off, so M2 came out > 0 and the
+    sketch's own bytes were refused ('a constant sample must have M2 = 0')."""
+    from calipers.debias import RegressionSketch
+
+    x = np.full(3, 699051.3856915592)
+    assert float(np.mean(x)) != x[0]  # the rounding that made it happen
+    s = RegressionSketch(max_cells=16).update(x, np.zeros(3))
+    assert s.moments.mean_x == x[0] and s.moments.m2_x == 0.0 and s.moments.c_xy == 0.0
+    assert RegressionSketch.from_bytes(s.to_bytes()) == s
+    merged = RegressionSketch(max_cells=16)
+    for _ in range(3):
+        merged.merge(RegressionSketch(max_cells=16).update(x, np.zeros(3)))
+    assert merged.moments.m2_x == 0.0 and RegressionSketch.from_bytes(merged.to_bytes()) == merged

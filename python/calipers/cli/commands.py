@@ -12,7 +12,7 @@ from typing import Any, TypeVar
 
 import numpy as np
 
-from ..io.parquet import parquet_scores_ok, read_scored_batches
+from ..io.parquet import check_parquet_types, parquet_scores_ok, read_scored_batches
 from ..io.readers import file_format, guarded, unreadable_reason
 from ..io.records import Skipped, UnreadableFile
 from ..io.rows import header_columns, score_rows
@@ -232,6 +232,8 @@ def run_apply(args: argparse.Namespace) -> int:
         taken = _checked_call(path, functools.partial(header_columns, path))
         if taken is not None:
             _clash(path, names, taken)
+        wanted = [args.prediction] if correcting else [args.score, args.probs, *(columns(args).prob_columns or [])]
+        _checked_call(path, functools.partial(check_parquet_types, path, wanted))
     skipped = Skipped()
     opts = dict(chunk_size=args.chunk_size, strict=args.strict, skipped=skipped)
     if correcting:

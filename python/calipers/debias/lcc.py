@@ -12,7 +12,7 @@ from typing import Any
 
 import numpy as np
 
-from .._common.reals import finite_result, real_values
+from .._common.reals import MAX_REAL, finite_result, real_values
 from .base import Correction, DebiasingWarning
 from .moments import CoMoments
 from .sketch import RegressionSketch
@@ -195,4 +195,6 @@ class LinearCalibrationCorrection(Correction):
             raise ValueError(
                 "LCC state breaks an invariant (slope > 1e-8, residual_std >= 0, r2 in [0, 1], n >= 2, min < max)"
             )
+        if max(abs(st.lo), abs(st.hi)) > MAX_REAL:
+            raise ValueError(f"LCC state: the prediction range must lie within +-{MAX_REAL:g}, as a fit's does")
         return st

@@ -43,7 +43,7 @@ from typing import Any
 
 import numpy as np
 
-from .._common.reals import finite_result, real_values
+from .._common.reals import MAX_REAL, finite_result, real_values
 from .._common.validate import check_choice
 from .._kernels import backend as _backend
 from .base import Correction, DebiasingWarning
@@ -311,6 +311,11 @@ class TweedieCorrection(Correction):
             raise ValueError("Tweedie state: points must be >= 2 finite values sorted ascending")
         if st.lo >= st.hi or p[0] < st.lo or p[-1] > st.hi:
             raise ValueError("Tweedie state: points must lie in [prediction_min, prediction_max], min < max")
+        if max(abs(st.lo), abs(st.hi)) > MAX_REAL or st.sigma > 2 * MAX_REAL:
+            raise ValueError(
+                f"Tweedie state: the prediction range must lie within +-{MAX_REAL:g} and sigma be at most "
+                f"{2 * MAX_REAL:g}, as a fit's (residuals of values within +-{MAX_REAL:g})"
+            )
         if st.weights is None:
             if st.n != p.size:
                 raise ValueError(f"Tweedie state: n ({st.n}) must equal the number of points ({p.size})")

@@ -17,6 +17,7 @@ from typing import Any
 import numpy as np
 
 from .._common.reals import real_error
+from .parquet import check_parquet_types
 from .records import Skipped
 from .rows import RowChunk, all_rows, number, records
 
@@ -40,6 +41,7 @@ def _rows(
     paths: list[str], columns: tuple[str, ...], strict: bool, skipped: Skipped
 ) -> Iterator[tuple[dict[str, Any], tuple[float, ...]]]:
     for path in paths:
+        check_parquet_types(path, list(columns))
         for lineno, rec in records(path):
             if isinstance(rec, str):
                 reason = rec
@@ -78,6 +80,7 @@ def read_all_prediction_rows(
     :func:`calipers.io.rows.score_rows` gives them for scores, so a corrected column lines
     up with the input rows one for one."""
     skipped = skipped if skipped is not None else Skipped()
+    check_parquet_types(path, [prediction])
 
     def value_of(rec: Any) -> Any:
         return rec if isinstance(rec, str) else _real(rec, prediction)

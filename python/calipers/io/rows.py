@@ -8,6 +8,7 @@ import json
 import math
 import re
 from collections.abc import Callable, Iterator
+from decimal import Decimal
 from typing import Any, NamedTuple
 
 import numpy as np
@@ -104,7 +105,7 @@ def lines(path: str) -> Iterator[tuple[int, Any, str | None]]:
             if isinstance(fields, str):
                 yield number, fields, text_line
             elif fields:  # blank lines are skipped, as csv.DictReader skips them
-                yield number, dict(zip(header, fields)), None
+                yield number, csv_record(header, fields), None
 
 
 def header_columns(path: str) -> list[str] | None:
@@ -145,6 +146,21 @@ def csv_fields(text: str, sep: str) -> list[str] | str:
         return f"malformed CSV row ({exc})"
 
 
+def csv_record(header: list[str], fields: list[str]) -> dict[str, str | None]:
+    """A CSV row as a record: a field the row lacks is None (missing); a field beyond the
+    header is kept under ``field_N`` (N its 1-based column), never dropped or put under a
+    column named None."""
+    rec: dict[str, str | None] = dict(zip(header, fields))
+    for name in header[len(fields) :]:
+        rec[name] = None
+    for position in range(len(header), len(fields)):
+        name = f"field_{position + 1}"
+        while name in rec:  # a header may name a column field_N itself
+            name += "_"
+        rec[name] = fields[position]
+    return rec
+
+
 def csv_header(text: str, sep: str, path: str) -> list[str]:
     """The column names of a CSV header line; :class:`UnreadableFile` when the line cannot
     be parsed or names a column twice (which value would a row's field be?)."""
@@ -173,7 +189,7 @@ def number(value: Any, *, booleans: bool = False) -> float:
         if booleans:
             return float(value)
         raise ValueError("a boolean is not a number")
-    if isinstance(value, (int, float)):
+    if isinstance(value, (int, float, Decimal)):  # a Decimal: a Parquet decimal column
         return float(value)
     if isinstance(value, str) and NUMBER.fullmatch(value):
         return float(value)

@@ -19,7 +19,7 @@ import numpy as np
 
 from .formats import delimiter, open_binary
 from .records import Chunk, Skipped, SkipTally, binary_label_check, score_checks, whole_label_check
-from .rows import csv_fields, csv_header, csv_line, json_record
+from .rows import csv_fields, csv_header, csv_line, csv_record, json_record
 from .times import epoch_seconds
 
 _BLOCK_BYTES = 1 << 23  # bytes scanned per call: constant memory, few Python round trips
@@ -157,10 +157,7 @@ class FastReader:
         if isinstance(fields, str) or not fields:
             return fields or None
         assert self.header is not None
-        rec: dict[str, str | None] = dict(zip(self.header, fields))
-        for name in self.header[len(fields) :]:
-            rec[name] = None  # DictReader's restval
-        return rec
+        return csv_record(self.header, fields)
 
     # -- blocks --------------------------------------------------------------------------
     def chunks(self, chunk_size: int) -> Iterator[Chunk]:

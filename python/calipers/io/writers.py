@@ -6,10 +6,12 @@ closed without an error (see :mod:`calipers.io.atomic`)."""
 from __future__ import annotations
 
 import csv
+import datetime
 import gzip
 import json
 import math
 from collections.abc import Sequence
+from decimal import Decimal
 from types import TracebackType
 from typing import IO, Any
 
@@ -24,11 +26,28 @@ __all__ = ["RowWriter"]
 
 def _json_line(rec: dict[str, Any]) -> str:
     """One JSONL line; a NaN or infinite number (an input's NaN token passed through) is
-    written as null, since JSON has neither (``json.dumps`` would write bare NaN)."""
+    written as null, since JSON has neither (``json.dumps`` would write bare NaN); values
+    JSON has no type for (from Parquet: see :func:`_plain`) as their plain form."""
     try:
-        return json.dumps(rec, allow_nan=False) + "\n"
+        return json.dumps(rec, allow_nan=False, default=_plain) + "\n"
     except ValueError:
-        return json.dumps(_finite(rec), allow_nan=False) + "\n"
+        return json.dumps(_finite(rec), allow_nan=False, default=_plain) + "\n"
+
+
+def _plain(value: Any) -> Any:
+    """A Parquet value JSON cannot hold as it is: a decimal as a float, a date, time or
+    timestamp as ISO 8601 text, a duration as seconds, bytes as text (undecodable bytes as
+    \\xNN escapes), anything else as its str()."""
+    if isinstance(value, Decimal):
+        number = float(value)
+        return number if math.isfinite(number) else None
+    if isinstance(value, (datetime.date, datetime.time)):
+        return value.isoformat()
+    if isinstance(value, datetime.timedelta):
+        return value.total_seconds()
+    if isinstance(value, (bytes, bytearray)):
+        return bytes(value).decode("utf-8", "backslashreplace")
+    return str(value)
 
 
 def _finite(value: Any) -> Any:
@@ -41,12 +60,28 @@ def _finite(value: Any) -> Any:
     return value
 
 
+def _csv_cells(rec: dict[str, Any]) -> dict[str, Any]:
+    """A row's CSV cells: a nested value (a list or an object, e.g. a probability vector)
+    as its JSON text, not Python's repr."""
+    if not any(isinstance(v, (dict, list)) for v in rec.values()):
+        return rec
+    return {k: _json_cell(v) if isinstance(v, (dict, list)) else v for k, v in rec.items()}
+
+
+def _json_cell(value: Any) -> str:
+    try:
+        return json.dumps(value, allow_nan=False, default=_plain)
+    except ValueError:
+        return json.dumps(_finite(value), allow_nan=False, default=_plain)
+
+
 class RowWriter:
     """``write(records)`` appends a chunk of dict rows, ``write_batch`` a pyarrow record
     batch; use as a context manager: the file appears (complete) when the block ends
     without an error, and is never left half written.
 
-    JSONL rows are strict JSON: a NaN or infinite number becomes null.
+    JSONL rows are strict JSON: a NaN or infinite number becomes null. A nested value (a list
+    or an object) in a CSV cell is written as JSON text.
 
     ``types`` forces Arrow types on named columns of a Parquet output (e.g. the appended
     calibrated value as float64 even when a first chunk holds only nulls); ``trailing``
@@ -118,7 +153,7 @@ class RowWriter:
                     f"{self.path}: a row has field {extra[0]!r} that the CSV header (the fields of the "
                     "first chunk) does not; write JSONL or Parquet instead"
                 )
-        self._csv.writerows(records)
+        self._csv.writerows([_csv_cells(rec) for rec in records])
 
     def write_batch(
         self, batch: Any, column: str, values: np.ndarray, reason_column: str | None = None, reasons: Any = None
