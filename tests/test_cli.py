@@ -201,9 +201,11 @@ def test_apply_writes_parquet_and_csv(tmp_path, capsys, suffix):  # type: ignore
         table = pd.read_csv(out_file)
     else:
         table = pd.read_json(out_file, lines=True, precise_float=True)
-    assert list(table.columns) == ["id", "score", "label", "calibrated", "calibrated_skip_reason"]
+    raw = [] if suffix == ".jsonl.gz" else ["calibrated_raw"]  # a column of CSV and Parquet (JSONL: per row)
+    assert list(table.columns) == ["id", "score", "label", "calibrated", "calibrated_skip_reason", *raw]
     assert table["id"].tolist() == list(range(3000))  # every row, in order, across chunks
     assert table["calibrated_skip_reason"].isna().all()
+    assert all(table[name].isna().all() for name in raw)
     cal = calipers.Calibrator.from_json(cal_file.read_text())
     np.testing.assert_allclose(table["calibrated"], cal.transform(p), rtol=1e-12)
     assert main(["apply", str(cal_file), str(log), "-o", str(tmp_path / "out.xlsx")]) == 2

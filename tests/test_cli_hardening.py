@@ -149,22 +149,22 @@ def test_apply_writes_one_row_per_input_row_with_the_skip_reason(tmp_path, capsy
     rows = [json.loads(line) for line in out.read_text().splitlines()]
     assert rows == [
         {"id": 0, "score": 0.25, "label": 0, "calibrated": model.transform(0.25), "calibrated_skip_reason": None},
-        {"calibrated": None, "calibrated_skip_reason": "invalid JSON"},
+        {"calibrated": None, "calibrated_skip_reason": "invalid JSON", "calibrated_raw": "not json at all"},
         {"id": 2, "score": 1.5, "label": 1, "calibrated": None, "calibrated_skip_reason": "'score' outside [0, 1]"},
-        {"calibrated": None, "calibrated_skip_reason": "not a JSON object"},
+        {"calibrated": None, "calibrated_skip_reason": "not a JSON object", "calibrated_raw": "[1, 2]"},
         {"id": 4, "label": 1, "calibrated": None, "calibrated_skip_reason": "missing field 'score'"},
         {"id": 5, "score": 0.75, "label": 1, "calibrated": model.transform(0.75), "calibrated_skip_reason": None},
     ]
     csv_out = tmp_path / "out.csv"
     assert main(["apply", str(cal), str(log), "-o", str(csv_out), "--quiet", "--reason-column", "why"]) == 0
     assert csv_out.read_text().splitlines() == [
-        "id,score,label,calibrated,why",
-        f"0,0.25,0,{model.transform(0.25)!r},",
-        ",,,,invalid JSON",
-        "2,1.5,1,,\"'score' outside [0, 1]\"",
-        ",,,,not a JSON object",
-        "4,,1,,missing field 'score'",
-        f"5,0.75,1,{model.transform(0.75)!r},",
+        "id,score,label,calibrated,why,calibrated_raw",
+        f"0,0.25,0,{model.transform(0.25)!r},,",
+        ",,,,invalid JSON,not json at all",
+        "2,1.5,1,,\"'score' outside [0, 1]\",",
+        ',,,,not a JSON object,"[1, 2]"',
+        "4,,1,,missing field 'score',",
+        f"5,0.75,1,{model.transform(0.75)!r},,",
     ]
 
 

@@ -229,6 +229,12 @@ _CELLS = [
     "1.5",
     "00.5",
     "-1e-400",
+    "0.2_5",  # Python's float() takes these; the number rule does not
+    "\uff10.\uff15",
+    "\u00a00.5",
+    "1e5_0",
+    "Infinity",
+    "-nan",
 ]
 _JSON_VALUES = [
     "0.5",
@@ -259,6 +265,10 @@ _JSON_VALUES = [
     '"\\"q\\""',
     "0.5 ",
     " 1",
+    '"0.2_5"',
+    '"\uff10.\uff15"',
+    '"0_1"',
+    '" 0.5\\t"',
 ]
 
 

@@ -101,7 +101,7 @@ def test_apply_killed_mid_write_leaves_no_truncated_target(tmp_path: Path) -> No
 
 def test_save_sketch_killed_mid_write_leaves_no_truncated_target(tmp_path: Path) -> None:
     log = tmp_path / "log.jsonl"
-    _log(log, 30_000, groups=150)  # 150 group sketches: a saved file of about 19 MB
+    _log(log, 30_000, groups=2500)  # 2,500 group sketches (compact grid, 4.7 KB each): a saved file of 12 MB
     saved = tmp_path / "run.bin"
     argv = ["score", str(log), "--by", "g", "--save-sketch", str(saved), "--quiet"]
     status, written = _kill_mid_write(argv, tmp_path, "run.bin")

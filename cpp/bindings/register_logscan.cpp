@@ -24,13 +24,13 @@ py::array_t<T> to_array(std::vector<T>&& v, std::vector<py::ssize_t> shape) {
     return py::array_t<T>(shape, owned->data(), keep);
 }
 
-// fields: (key, csv column, kind 0..4 = number/vector/text/time/epoch, slot, length) per wanted field.
+// fields: (key, csv column, kind 0..5 = number/vector/text/time/epoch/label, slot, length) per wanted field.
 py::dict py_scan_log(const py::buffer& data, const std::string& delimiter,
                      const std::vector<std::tuple<std::string, int, int, int, int>>& fields, int width) {
     if (delimiter.size() > 1) throw std::invalid_argument("delimiter must be one character or empty (JSONL)");
     std::vector<Field> wanted;
     for (const auto& [key, column, kind, slot, length] : fields) {
-        if (kind < 0 || kind > 4 || slot < 0 || length < 1 || slot + length > width)
+        if (kind < 0 || kind > 5 || slot < 0 || length < 1 || slot + length > width)
             throw std::invalid_argument("scan_log: bad field layout for '" + key + "'");
         wanted.push_back(Field{key, column, static_cast<Kind>(kind), slot, length});
     }

@@ -45,6 +45,19 @@ TEST(scanner_parses_plain_lines) {
     CHECK(b.values[0] == 0.25 && b.values[1] == 1.0 && b.values[2] == 5.0);
 }
 
+TEST(scanner_takes_booleans_as_labels_only) {
+    // A JSON true/false is 1/0 for a Label field; for a Number (a score) the line is
+    // deferred, and the row parser skips it ('non-numeric').
+    const std::vector<Field> fields = {Field{"score", -1, Kind::Number, 0, 1}, Field{"label", -1, Kind::Label, 1, 1}};
+    Block b;
+    b.width = 2;
+    scan("{\"score\": 0.5, \"label\": true}\n{\"score\": true, \"label\": 1}\n{\"score\": 0.25, \"label\": false}\n",
+         '\0', fields, b);
+    CHECK(b.deferred.size() == 3);
+    CHECK(b.deferred[0] == 0 && b.deferred[1] == 1 && b.deferred[2] == 0);
+    CHECK(b.values[0] == 0.5 && b.values[1] == 1.0 && b.values[4] == 0.25 && b.values[5] == 0.0);
+}
+
 TEST(scanner_survives_random_bytes) {
     std::mt19937 rng(7);
     const std::string alphabet = "{}[]\",:.-+eE0123456789 \t\r\nabcnultrfs\\x\x00\xff";

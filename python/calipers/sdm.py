@@ -36,6 +36,7 @@ from typing import Any
 
 import numpy as np
 
+from ._common import jsontext
 from ._common import serde as _serde
 from ._common.optional import require
 from ._common.validate import as_embeddings, check_int, check_number
@@ -379,7 +380,7 @@ class SDMEstimator:
         payload = _serde.unpack_payload(data, TYPE_SDM)
         try:
             (hlen,) = struct.unpack_from("<I", payload)
-            h = json.loads(payload[4 : 4 + hlen])
+            h = jsontext.loads(payload[4 : 4 + hlen])
             out = cls(float(h["alpha"]), int(h["k"]), backend=backend, neighbours=str(h["neighbours"]))
             classes = int(h["classes"])
             layout = h["layout"]

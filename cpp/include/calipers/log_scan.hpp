@@ -19,7 +19,9 @@ namespace calipers::logscan {
 
 // Epoch: a time given as a plain number only (an explicit --time-unit scales it; an ISO 8601
 // string or a quoted number is deferred to Python, which knows its unit from its spelling).
-enum class Kind : std::uint8_t { Number, Vector, Text, Time, Epoch };
+// Label: a number, or a JSON true/false (1/0: an outcome may be a boolean); a Number (a
+// score, a probability) is never a boolean.
+enum class Kind : std::uint8_t { Number, Vector, Text, Time, Epoch, Label };
 
 struct Field {
   std::string key;  // JSONL key
@@ -158,6 +160,7 @@ inline bool take_scalar(const Field& f, std::string_view text, bool quoted, Bloc
   switch (f.kind) {
     case Kind::Number:
     case Kind::Epoch:
+    case Kind::Label:
       if (quoted || !parse_number(text, v)) return false;
       lv.row[f.slot] = v;
       return true;
@@ -257,7 +260,7 @@ class JsonLine {
     return s_.substr(b, i_ - b);
   }
 
-  // A JSON number; true/false too where the row parser takes them as 1 and 0.
+  // A JSON number; true/false too where the row parser takes them as 1 and 0 (labels).
   bool number(double& v, bool booleans) {
     auto t = token();
     if (t == "true" || t == "false") {
@@ -291,7 +294,7 @@ class JsonLine {
     }
     if (f.kind == Kind::Text) return false;  // str() of a number or bool: Python's spelling
     double v;
-    if (!number(v, f.kind == Kind::Number)) return false;  // a boolean time is unreadable to Python
+    if (!number(v, f.kind == Kind::Label)) return false;  // a boolean score or time: the row parser says why
     lv_.row[f.slot] = v;
     return true;
   }

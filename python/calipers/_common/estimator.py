@@ -15,6 +15,7 @@ from __future__ import annotations
 import json
 from typing import Any, ClassVar
 
+from . import jsontext
 from . import serde as _serde
 
 __all__ = ["Estimator"]
@@ -93,7 +94,7 @@ class Estimator:
         """Any member of ``cls``'s family from :meth:`to_json` output (ValueError otherwise)."""
         noun, fmt = cls._noun, cls._format
         try:
-            doc = json.loads(text)
+            doc = jsontext.loads(text)
         except (json.JSONDecodeError, UnicodeDecodeError, TypeError) as exc:
             raise ValueError(f"not calipers {noun} JSON: {exc}") from None
         if not isinstance(doc, dict) or doc.get("format") != fmt:

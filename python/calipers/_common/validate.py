@@ -64,7 +64,25 @@ class Checked:
         return None if self.scores.ndim == 1 else int(self.scores.shape[1])
 
 
+def reject_masked(x: Any, name: str) -> None:
+    """ValueError when ``x`` is a numpy masked array with masked entries: calipers reads no
+    masks (``np.asarray`` would take the hidden values as data), so the message names the
+    argument, the count and the first masked index (or row), and the way out. A masked
+    array with no masked entry is read as its data."""
+    if isinstance(x, np.ma.MaskedArray):
+        mask = np.ma.getmaskarray(x)
+        count = int(np.count_nonzero(mask))
+        if count:
+            first = np.unravel_index(int(np.argmax(mask)), mask.shape) if mask.ndim else (0,)
+            where = f"index {int(first[0])}" if mask.ndim <= 1 else f"row {int(first[0])}"
+            raise ValueError(
+                f"{name} is a masked array with {count} masked value(s), first at {where}: calipers reads no "
+                f"masks; pass {name}.filled(np.nan) to have the NaN rule apply, or drop those rows"
+            )
+
+
 def _array(x: Any, name: str) -> np.ndarray:
+    reject_masked(x, name)
     if isinstance(x, (str, bytes)):
         raise TypeError(f"{name} must be an array of numbers, got {type(x).__name__}")
     try:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import functools
+import math
 import sys
 import warnings
 from collections.abc import Callable
@@ -11,11 +12,11 @@ from typing import Any, TypeVar
 
 import numpy as np
 
-from ..io.parquet import parquet_scores_ok, read_scored_batches
+from ..io.parquet import check_parquet_types, parquet_scores_ok, read_scored_batches
 from ..io.readers import file_format, guarded, unreadable_reason
 from ..io.records import Skipped, UnreadableFile
-from ..io.rows import read_all_records
-from .common import CommandError, NothingScored, columns, log_paths
+from ..io.rows import header_columns, score_rows
+from .common import CommandError, NothingScored, columns, distinct_inputs, log_paths
 from .output import print_report
 from .outputs import check_outputs, save
 from .saved import dump_saved, load_saved
@@ -55,6 +56,7 @@ def run_merge(args: argparse.Namespace) -> int:
     """Combine what ``calipers score --save-sketch`` saved on many machines (overall, groups,
     windows and skip counts; plain sketch files too), report, and save with -o."""
     check_outputs([args.output], args.sketches)
+    distinct_inputs(args.sketches, "sketch")
     parts: list[tuple[str, Scored]] = []
     windows: dict[float, str] = {}
     for path in args.sketches:
@@ -128,47 +130,77 @@ def load_fitted(path: str, family: Any) -> Any:
     return fitted
 
 
+def _clash(where: str, names: list[str], taken: Any) -> None:
+    """CommandError when an input already has one of the columns ``apply`` writes: it would
+    be overwritten (the input's value lost)."""
+    for option, name in zip(("--column", "--reason-column", "--column"), names):
+        if name in taken:
+            raise CommandError(
+                f"{where} already has a column {name!r}: apply would overwrite it; "
+                f"name the new column with {option} NAME"
+            )
+
+
 def _calibrate_rows(
     out: Any,
     paths: list[str],
     read_rows: Callable[[str], Any],
     columnar: Callable[[str], Any] | None,
     transform: Callable[[np.ndarray], Any],
-    column: str,
-    reason_column: str,
+    names: list[str],
+    skipped: Skipped,
 ) -> tuple[int, int]:
     """Write every row of the logs with its transformed value (or null and the skip
-    reason); returns (rows written, rows transformed). ``read_rows(path)`` yields chunks of
-    (records, valid row indices, their values, reasons); ``columnar(path)``, when it gives
-    batches, yields Parquet (batch, values NaN where invalid, reasons) instead."""
+    reason; a line that is not a record also keeps its original text); returns (rows
+    written, rows transformed). ``names``: the value, reason and raw-text columns.
+    ``read_rows(path)`` yields :class:`calipers.io.rows.RowChunk` s; ``columnar(path)``,
+    when it gives batches, yields Parquet (batch, values NaN where invalid, reasons)
+    instead. A row whose transformed value is not finite gets null and the reason
+    'non-finite result' (JSON has no NaN or infinity)."""
+    column, reason_column, raw_column = names
     written = done = 0
     for path in paths:  # in order, so each reason's first file:line is the first in the logs
         file_format(path)
         batches = _checked_call(path, functools.partial(columnar, path)) if columnar else None
         if batches is not None:  # columnar: no per-row Python
+            offset = 0
             for batch, scores, reasons in guarded(path, batches):
                 values = np.full(len(scores), np.nan)
                 good = ~np.isnan(scores)
                 if good.any():
                     values[good] = np.asarray(transform(np.ascontiguousarray(scores[good])), np.float64)
+                for i in np.flatnonzero(good & ~np.isfinite(values)).tolist():
+                    reasons[i] = _NON_FINITE
+                    skipped.add(_NON_FINITE, f"{path}:{offset + i + 1}")
+                values[~np.isfinite(values)] = np.nan
                 out.write_batch(batch, column, values, reason_column, reasons)
                 written += batch.num_rows
-                done += int(good.sum())
+                offset += batch.num_rows
+                done += int(np.isfinite(values).sum())
             continue
-        for records, good, scores, reasons in guarded(path, read_rows(path)):
-            values_list: list[Any] = [None] * len(records)
-            if len(good):
-                for i, value in zip(good.tolist(), np.asarray(transform(np.asarray(scores))).tolist()):
-                    values_list[i] = value
-            for rec, value, reason in zip(records, values_list, reasons):
-                rec.pop(column, None)
-                rec.pop(reason_column, None)
+        for chunk in guarded(path, read_rows(path)):
+            values_list: list[Any] = [None] * len(chunk.records)
+            reasons = chunk.reasons
+            if len(chunk.good):
+                for i, value in zip(chunk.good.tolist(), np.asarray(transform(np.asarray(chunk.values))).tolist()):
+                    if math.isfinite(value):
+                        values_list[i] = value
+                        done += 1
+                    else:
+                        reasons[i] = _NON_FINITE
+                        skipped.add(_NON_FINITE, f"{path}:{chunk.positions[i]}")
+            for rec, value, reason, raw, at in zip(chunk.records, values_list, reasons, chunk.raws, chunk.positions):
+                _clash(f"{path}:{at}", names, rec)
                 rec[column] = value
                 rec[reason_column] = reason
-            out.write(records)
-            written += len(records)
-            done += len(good)
+                if raw is not None:
+                    rec[raw_column] = raw
+            out.write(chunk.records)
+            written += len(chunk.records)
     return written, done
+
+
+_NON_FINITE = "non-finite result"
 
 
 def run_apply(args: argparse.Namespace) -> int:
@@ -191,6 +223,17 @@ def run_apply(args: argparse.Namespace) -> int:
     reason_column = args.reason_column or f"{column}_skip_reason"
     if reason_column == column:
         raise CommandError(f"--reason-column must differ from --column ({column!r})")
+    raw_column = f"{column}_raw"
+    if raw_column == reason_column:
+        raise CommandError(f"--reason-column must differ from {raw_column!r} (the raw text of unreadable lines)")
+    names = [column, reason_column, raw_column]
+    for path in paths:  # CSV headers and Parquet schemas, before anything is written
+        file_format(path)
+        taken = _checked_call(path, functools.partial(header_columns, path))
+        if taken is not None:
+            _clash(path, names, taken)
+        wanted = [args.prediction] if correcting else [args.score, args.probs, *(columns(args).prob_columns or [])]
+        _checked_call(path, functools.partial(check_parquet_types, path, wanted))
     skipped = Skipped()
     opts = dict(chunk_size=args.chunk_size, strict=args.strict, skipped=skipped)
     if correcting:
@@ -201,25 +244,27 @@ def run_apply(args: argparse.Namespace) -> int:
         def transform(values: np.ndarray) -> Any:
             with warnings.catch_warnings(record=True) as chunk:
                 warnings.simplefilter("always")
-                out_values = fitted.transform(values)
+                out_values = fitted._transform_values(values)  # a non-finite result: null and a reason
             caught.extend(chunk[: max(0, 5 - len(caught))])
             return out_values
 
     else:
         cols = columns(args)
-        read_rows = lambda path: read_all_records(path, cols, **opts)
+        read_rows = lambda path: score_rows(path, cols, **opts)
         columnar = lambda path: read_scored_batches(path, cols, **opts) if parquet_scores_ok(path, cols) else None
         transform = fitted.transform
         caught = []
     try:
         out = RowWriter(
-            args.output, types={column: "double", reason_column: "string"}, trailing=(column, reason_column)
+            args.output,
+            types={column: "double", reason_column: "string", raw_column: "string"},
+            trailing=(column, reason_column, raw_column),
         )
     except OSError as exc:
         raise CommandError(f"cannot write {args.output}: {exc.strerror or exc}") from None
     try:
         with out:
-            written, done = _calibrate_rows(out, paths, read_rows, columnar, transform, column, reason_column)
+            written, done = _calibrate_rows(out, paths, read_rows, columnar, transform, names, skipped)
             if done == 0:  # leaving the block by this error discards the output
                 verb = "corrected" if correcting else "calibrated"
                 raise NothingScored(nothing_scored(skipped).replace("scored", verb, 1) + "; nothing written")

@@ -84,7 +84,26 @@ def log_paths(args: argparse.Namespace, command: str) -> list[str]:
         for path in paths:
             if not os.path.exists(path):
                 raise CommandError(f"no such file: {path}")
+    distinct_inputs(paths)
     return paths
+
+
+def distinct_inputs(paths: list[str], what: str = "rows") -> None:
+    """CommandError when two of ``paths`` are the same file (by device and inode: the same
+    name twice, through ``..``, a symlink or a hard link, or matched by two globs): its
+    ``what`` would be counted twice. Paths that do not exist are left to the readers."""
+    seen: dict[tuple[int, int], str] = {}
+    for path in paths:
+        try:
+            st = os.stat(path)
+        except OSError:
+            continue
+        key = (st.st_dev, st.st_ino)
+        if key in seen:
+            first = seen[key]
+            shown = f"{path} is given twice" if first == path else f"{first} and {path} are the same file"
+            raise CommandError(f"{shown}: its {what} would be counted twice; give each file once")
+        seen[key] = path
 
 
 def columns(args: argparse.Namespace) -> Columns:

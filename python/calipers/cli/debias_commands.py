@@ -7,11 +7,11 @@ the correction is fitted from it and its JSON written (atomically, never over an
 from __future__ import annotations
 
 import argparse
-import json
 import sys
 import warnings
 from typing import Any
 
+from .._common import jsontext
 from ..debias.base import FORMAT
 from ..debias.lcc import LinearCalibrationCorrection
 from ..debias.sketch import RegressionSketch
@@ -31,7 +31,7 @@ def is_correction_file(path: str) -> bool:
     """Whether ``path`` holds a correction's JSON (rather than a calibrator's)."""
     try:
         with open(path, encoding="utf-8") as fh:
-            doc = json.load(fh)
+            doc = jsontext.loads(fh.read())
     except (OSError, ValueError):
         return False
     return isinstance(doc, dict) and doc.get("format") == FORMAT

@@ -4,8 +4,12 @@ from __future__ import annotations
 
 import argparse
 import os
+import signal
 import sys
+import threading
 from collections.abc import Sequence
+from types import FrameType
+from typing import Any, NoReturn, TextIO
 
 from .. import __version__
 from .._kernels.backend import show_config
@@ -47,9 +51,18 @@ def _add_keep_going(p: argparse.ArgumentParser) -> None:
     )
 
 
+class _Parser(argparse.ArgumentParser):
+    """argparse with the command line's error rule: a usage error is one line on stderr
+    ('calipers score: error: ...', exit 2), not the multi-line usage block."""
+
+    def error(self, message: str) -> NoReturn:
+        """Print ``PROG: error: MESSAGE`` on one line and exit 2."""
+        self.exit(2, f"{self.prog}: error: {' '.join(message.split())}\n")
+
+
 def build_parser() -> argparse.ArgumentParser:
     """The ``calipers`` parser: score, merge, fit and apply (numeric flags range-checked)."""
-    parser = argparse.ArgumentParser(prog="calipers", description="Measure the calibration of model confidences.")
+    parser = _Parser(prog="calipers", description="Measure the calibration of model confidences.")
     parser.add_argument("--version", action="store_true", help="print the version and the live backends")
     sub = parser.add_subparsers(dest="command")
     score = sub.add_parser("score", help="score prediction logs (JSONL, CSV/TSV, optionally .gz, or Parquet)")
@@ -138,9 +151,32 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
+class Terminated(SystemExit):
+    """SIGTERM while a command runs: raised in the main thread, so every ``with`` block
+    unwinds (an atomic output's temporary file is removed) before the exit."""
+
+    def __init__(self) -> None:
+        super().__init__(128 + signal.SIGTERM)
+
+
+def _on_sigterm(signum: int, frame: FrameType | None) -> None:
+    raise Terminated
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     """Run the ``calipers`` command; returns the exit code (0 ok, 1 a malformed row under
-    --strict or nothing scored, 2 any other failure, with one line on stderr)."""
+    --strict or nothing scored, 2 any other failure, with one line on stderr; 130 on
+    Ctrl-C and 143 on SIGTERM, after removing any half-written output)."""
+    if threading.current_thread() is not threading.main_thread():
+        return _main(argv)
+    previous = signal.signal(signal.SIGTERM, _on_sigterm)
+    try:
+        return _main(argv)
+    finally:
+        signal.signal(signal.SIGTERM, previous if previous is not None else signal.SIG_DFL)
+
+
+def _main(argv: Sequence[str] | None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
     if args.version:
@@ -175,8 +211,12 @@ def _run(command: object, args: argparse.Namespace) -> int:
     under --strict or a run that scored nothing, 2 for any other failure (reading,
     writing, a closed stdout, invalid values, a missing extra)."""
     name = args.command
+    stdout = sys.stdout
+    sys.stdout = _NamedStdout(stdout)
     try:
-        return command(args)  # type: ignore[operator, no-any-return]
+        code: int = command(args)  # type: ignore[operator]
+        sys.stdout.flush()  # a full disk or closed pipe fails here, named, not at exit
+        return code
     except BrokenPipeError:
         try:  # the reader of stdout went away (| head): no flush at exit may fail again
             os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
@@ -194,9 +234,52 @@ def _run(command: object, args: argparse.Namespace) -> int:
         _say(name, str(exc))
         return 2
     except OSError as exc:
-        where = f"{exc.filename}: " if exc.filename else ""
-        _say(name, f"{where}{exc.strerror or exc}")
+        if exc.filename == STDOUT:
+            _say(name, f"cannot write {STDOUT}: {exc.strerror or exc}")
+        else:
+            where = f"{exc.filename}: " if exc.filename else ""
+            _say(name, f"{where}{exc.strerror or exc}")
         return 2
     except KeyboardInterrupt:
         _say(name, "interrupted")
         return 130
+    except Terminated as exc:
+        _say(name, "terminated (SIGTERM); nothing half written was left")
+        return int(exc.code)  # type: ignore[arg-type]
+    finally:
+        sys.stdout = stdout
+
+
+STDOUT = "<stdout>"
+
+
+class _NamedStdout:
+    """``sys.stdout`` while a command runs: a write or flush that fails (a full disk, a
+    closed pipe) raises the same OSError naming ``<stdout>``, so the one-line message says
+    what could not be written."""
+
+    def __init__(self, stream: TextIO) -> None:
+        self._stream = stream
+
+    def write(self, text: str) -> int:
+        """Write to the real stdout."""
+        try:
+            return self._stream.write(text)
+        except OSError as exc:
+            raise _named(exc) from None
+
+    def flush(self) -> None:
+        """Flush the real stdout."""
+        try:
+            self._stream.flush()
+        except OSError as exc:
+            raise _named(exc) from None
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self._stream, name)
+
+
+def _named(exc: OSError) -> OSError:
+    if exc.filename is not None or exc.errno is None:
+        return exc
+    return type(exc)(exc.errno, exc.strerror or str(exc), STDOUT)

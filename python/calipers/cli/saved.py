@@ -18,11 +18,12 @@ import math
 import struct
 from typing import Any
 
+from .._common import jsontext
 from .._common import serde as _serde
 from ..io.records import Skipped
 from ..streaming.grouped import GroupedSketch
 from ..streaming.sketch import ReliabilitySketch
-from .scored import Scored
+from .scored import GROUP_GRID, Scored, grouped
 
 __all__ = ["TYPE_SAVED_SCORE", "SAVED_VERSION", "dump_saved", "load_saved"]
 
@@ -69,6 +70,15 @@ def _skipped(counts: Any, first: Any) -> Skipped:
     return out
 
 
+def _grouped_part(part: bytes, bins: int, classes: int | None) -> GroupedSketch:
+    """The groups or windows of a saved run on :data:`GROUP_GRID` (a run saved before they
+    were kept on it holds them on the fine grid: folded exactly), or none."""
+    if not part:
+        return grouped(bins, classes)
+    loaded = GroupedSketch.from_bytes(part)
+    return loaded if loaded.grid == GROUP_GRID else loaded.coarsen(GROUP_GRID)
+
+
 def load_saved(data: bytes) -> tuple[Scored, float | None]:
     """(the score run, its window length or None) from :func:`dump_saved` output or from a
     plain ReliabilitySketch or CalibrationMonitor blob; ValueError for anything else or any inconsistency."""
@@ -80,11 +90,11 @@ def load_saved(data: bytes) -> tuple[Scored, float | None]:
 
         sketch = load_sketch_bytes(data)
         bins = sketch.bins
-        return Scored(sketch, sketch.count, Skipped(), GroupedSketch(bins), GroupedSketch(bins)), None
+        return Scored(sketch, sketch.count, Skipped(), grouped(bins), grouped(bins)), None
     payload = _serde.unpack_payload(data, TYPE_SAVED_SCORE)
     try:
         (hlen,) = struct.unpack_from("<I", payload)
-        header = json.loads(payload[4 : 4 + hlen])
+        header = jsontext.loads(payload[4 : 4 + hlen])
         if not isinstance(header, dict) or header.get("format") != "calipers.score":
             raise ValueError("missing format 'calipers.score'")
         if header.get("version") != SAVED_VERSION:
@@ -114,15 +124,13 @@ def load_saved(data: bytes) -> tuple[Scored, float | None]:
         parts.append(payload[pos : pos + size])
         pos += size
     sketch = ReliabilitySketch.from_bytes(parts[0])
-    groups, windows = (
-        GroupedSketch.from_bytes(part) if part else GroupedSketch(sketch.bins, sketch.classes) for part in parts[1:]
-    )
+    groups, windows = (_grouped_part(part, sketch.bins, sketch.classes) for part in parts[1:])
     if rows != sketch.count:
         raise ValueError(f"calipers saved-score blob says {rows} rows but its sketch holds {sketch.count}")
-    for name, grouped in (("groups", groups), ("windows", windows)):
-        if len(grouped) and grouped.count != sketch.count:
-            raise ValueError(f"calipers saved-score blob: its {name} hold {grouped.count} rows, its sketch {rows}")
-        if (grouped.bins, grouped.classes) != (sketch.bins, sketch.classes):
+    for name, part_sketch in (("groups", groups), ("windows", windows)):
+        if len(part_sketch) and part_sketch.count != sketch.count:
+            raise ValueError(f"calipers saved-score blob: its {name} hold {part_sketch.count} rows, its sketch {rows}")
+        if (part_sketch.bins, part_sketch.classes) != (sketch.bins, sketch.classes):
             raise ValueError(f"calipers saved-score blob: its {name} have other bins or classes than its sketch")
     if len(windows) and window is None:
         raise ValueError("calipers saved-score blob has windows but no window length")

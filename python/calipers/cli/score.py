@@ -13,13 +13,12 @@ import numpy as np
 
 from ..io.readers import read_table_chunks
 from ..io.records import Columns, Skipped, UnreadableFile
-from ..streaming.grouped import GroupedSketch
 from ..streaming.sketch import ReliabilitySketch
 from .common import CommandError, NothingScored, Progress, columns, log_paths
 from .output import print_report, window_label
 from .outputs import check_outputs, save
 from .saved import dump_saved
-from .scored import Scored, merge_scored
+from .scored import Scored, grouped, merge_scored
 
 
 @dataclass(frozen=True)
@@ -56,8 +55,8 @@ def empty_scored(plan: Plan) -> Scored:
         ReliabilitySketch(bins=plan.bins, backend=plan.backend, replicates=plan.replicates),
         0,
         Skipped(),
-        GroupedSketch(plan.bins, backend=plan.backend),
-        GroupedSketch(plan.bins, backend=plan.backend),
+        grouped(plan.bins, backend=plan.backend),
+        grouped(plan.bins, backend=plan.backend),
     )
 
 

@@ -17,6 +17,7 @@ from typing import Any
 
 import numpy as np
 
+from .._common.reals import real_values
 from .._common.validate import as_labels, check_choice, finite_values
 from ..calibration.base import check_weights
 from ..metrics.bootstrap import bootstrap_ci
@@ -91,8 +92,9 @@ def _ate_stat(values: np.ndarray, treated: np.ndarray, propensity: np.ndarray, h
 
 
 def check_values(values: Any, name: str = "predictions") -> np.ndarray:
-    """A non-empty 1-D array of finite float64 values."""
-    return finite_values(values, name)
+    """A non-empty 1-D array of finite float64 values within +-1e100 (see
+    :func:`calipers._common.reals.real_values`)."""
+    return real_values(values, name)
 
 
 def group_mask(groups: Any, n: int, levels: tuple[Any, Any] | None) -> np.ndarray:

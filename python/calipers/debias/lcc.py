@@ -12,13 +12,14 @@ from typing import Any
 
 import numpy as np
 
-from .._common.validate import finite_values
+from .._common.reals import MAX_REAL, finite_result, real_values
 from .base import Correction, DebiasingWarning
 from .moments import CoMoments
 from .sketch import RegressionSketch
 
 __all__ = ["LinearCalibrationCorrection", "MIN_SLOPE", "WEAK_SLOPE", "CONSTANT_STD"]
 
+_FAR = "the correction cannot map predictions that far from its calibration data"
 MIN_SLOPE = 1e-8  # unshrink: slope <= 1e-8 (or non-finite) is an error
 WEAK_SLOPE = 0.2  # unshrink: slope < 0.2 warns ("weak_slope")
 CONSTANT_STD = 1e-8  # unshrink: np.isclose(std, 0) -> a constant variable
@@ -36,9 +37,10 @@ class _FittedLCC:
 
 
 def check_pairs(predictions: Any, targets: Any) -> tuple[np.ndarray, np.ndarray]:
-    """Finite non-empty 1-D float64 predictions and targets of one length."""
-    x = finite_values(predictions, "predictions")
-    y = finite_values(targets, "targets")
+    """Finite non-empty 1-D float64 predictions and targets of one length, within
+    +-:data:`calipers._common.reals.MAX_REAL`."""
+    x = real_values(predictions, "predictions")
+    y = real_values(targets, "targets")
     if x.shape != y.shape:
         raise ValueError(f"predictions and targets must have the same length, got {x.size} and {y.size}")
     return x, y
@@ -50,9 +52,8 @@ def check_varies(lo: float, hi: float, std: float, name: str) -> None:
     if lo == hi:
         raise ValueError(f"{name} hold one distinct value ({lo!r}): the correction needs {name} that vary")
     if std <= CONSTANT_STD:
-        raise ValueError(
-            f"{name} are nearly constant (std {std!r} <= {CONSTANT_STD}): the correction needs them to vary"
-        )
+        shown = f"std {std!r}" if std > 0 else f"from {lo!r} to {hi!r}, std"  # a std of 1e-200 squares to 0
+        raise ValueError(f"{name} are nearly constant ({shown} <= {CONSTANT_STD}): the correction needs them to vary")
 
 
 def warn_outside(x: np.ndarray, lo: float, hi: float) -> None:
@@ -149,11 +150,19 @@ class LinearCalibrationCorrection(Correction):
         return _FittedLCC(slope, intercept, math.sqrt(residual), r2, co.n, co.lo_x, co.hi_x)
 
     def transform(self, predictions: Any) -> np.ndarray:
-        """``(predictions - intercept_) / slope_``; warns outside the calibration range."""
+        """``(predictions - intercept_) / slope_``; warns outside the calibration range.
+        Predictions beyond +-1e100, or a result that overflows float64, raise ValueError."""
+        return finite_result(self._transform_values(predictions), "corrected predictions", _FAR)
+
+    def _transform_values(self, predictions: Any) -> np.ndarray:
+        """:meth:`transform` without the check that every result is finite (the command
+        line gives such a row a null and a reason instead)."""
         st: _FittedLCC = self._state()
-        x = finite_values(predictions, "predictions")
+        x = real_values(predictions, "predictions")
         warn_outside(x, st.lo, st.hi)
-        return (x - st.intercept) / st.slope
+        with np.errstate(over="ignore"):
+            out: np.ndarray = (x - st.intercept) / st.slope
+        return out
 
     def _fitted_to_dict(self) -> dict[str, Any]:
         st: _FittedLCC = self._fitted
@@ -186,4 +195,6 @@ class LinearCalibrationCorrection(Correction):
             raise ValueError(
                 "LCC state breaks an invariant (slope > 1e-8, residual_std >= 0, r2 in [0, 1], n >= 2, min < max)"
             )
+        if max(abs(st.lo), abs(st.hi)) > MAX_REAL:
+            raise ValueError(f"LCC state: the prediction range must lie within +-{MAX_REAL:g}, as a fit's does")
         return st

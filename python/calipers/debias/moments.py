@@ -50,7 +50,14 @@ class Moments:
         """Two-pass moments of a non-empty finite float64 array."""
         mean = float(np.mean(x))
         d = x - mean
-        return Moments(int(x.size), mean, float(np.sum(d * d)), float(np.min(x)), float(np.max(x)))
+        return Moments(int(x.size), mean, float(np.sum(d * d)), float(np.min(x)), float(np.max(x))).pinned()
+
+    def pinned(self) -> Moments:
+        """A constant sample's moments exactly: its mean is its value and M2 is 0 (the
+        rounding of a sum of n copies of v, divided by n, need not give v back)."""
+        if self.n and self.lo == self.hi:
+            return Moments(self.n, self.lo, 0.0, self.lo, self.hi)
+        return self
 
     def merge(self, other: Moments) -> Moments:
         """The moments of both samples (symmetric in self and other)."""
@@ -66,7 +73,7 @@ class Moments:
             self.m2 + other.m2 + d * d * (self.n * other.n / n),
             min(self.lo, other.lo),
             max(self.hi, other.hi),
-        )
+        ).pinned()
 
     @property
     def var(self) -> float:
@@ -138,7 +145,16 @@ class CoMoments:
             float(np.max(x)),
             float(np.min(y)),
             float(np.max(y)),
-        )
+        ).pinned()
+
+    def pinned(self) -> CoMoments:
+        """A constant variable's moments exactly (see :meth:`Moments.pinned`); its
+        co-moment is then 0."""
+        x, y = self.x().pinned(), self.y().pinned()
+        if (x, y) == (self.x(), self.y()):
+            return self
+        c = 0.0 if self.n and (x.lo == x.hi or y.lo == y.hi) else self.c_xy
+        return CoMoments(self.n, x.mean, y.mean, x.m2, y.m2, c, x.lo, x.hi, y.lo, y.hi)
 
     def merge(self, other: CoMoments) -> CoMoments:
         """The co-moments of both samples (symmetric in self and other)."""
@@ -160,7 +176,7 @@ class CoMoments:
             max(self.hi_x, other.hi_x),
             min(self.lo_y, other.lo_y),
             max(self.hi_y, other.hi_y),
-        )
+        ).pinned()
 
     def x(self) -> Moments:
         """The moments of x alone."""

@@ -27,6 +27,7 @@ from typing import Any
 import numpy as np
 
 from .._common import serde as _serde
+from .._common.reals import real_values
 from .._common.validate import as_labels, finite_values
 from .moments import CoMoments, Moments
 
@@ -94,8 +95,8 @@ def ppi_from_moments(labelled: CoMoments, unlabelled: Moments, alpha: float, lam
 
 
 def _labelled(Y: Any, Yhat: Any) -> tuple[np.ndarray, np.ndarray]:
-    y = finite_values(Y, "Y")
-    yhat = finite_values(Yhat, "Yhat")
+    y = real_values(Y, "Y")
+    yhat = real_values(Yhat, "Yhat")
     if y.shape != yhat.shape:
         raise ValueError(f"Y and Yhat must have the same length, got {y.size} and {yhat.size}")
     return y, yhat
@@ -106,7 +107,7 @@ def ppi_mean(Y: Any, Yhat: Any, Yhat_unlabeled: Any, alpha: float = 0.1, lam: fl
     labelled pairs (Y, Yhat) and N unlabelled predictions (see the module docstring);
     equal to ppi-python's ``ppi_mean_pointestimate`` / ``ppi_mean_ci``."""
     y, yhat = _labelled(Y, Yhat)
-    u = finite_values(Yhat_unlabeled, "Yhat_unlabeled")
+    u = real_values(Yhat_unlabeled, "Yhat_unlabeled")
     return ppi_from_moments(CoMoments.of(yhat, y), Moments.of(u), alpha, lam)
 
 
@@ -176,7 +177,7 @@ class PPISketch:
 
     def update_unlabeled(self, Yhat_unlabeled: Any) -> PPISketch:
         """Add unlabelled predictions."""
-        self._unl = self._unl.merge(Moments.of(finite_values(Yhat_unlabeled, "Yhat_unlabeled")))
+        self._unl = self._unl.merge(Moments.of(real_values(Yhat_unlabeled, "Yhat_unlabeled")))
         return self
 
     def merge(self, other: PPISketch) -> PPISketch:

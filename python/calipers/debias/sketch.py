@@ -44,7 +44,7 @@ from typing import Any
 import numpy as np
 
 from .._common import serde as _serde
-from .._common.validate import finite_values
+from .._common.reals import real_values
 from .moments import CoMoments, Moments
 
 __all__ = ["RegressionSketch", "TYPE_REGRESSION_SKETCH", "E_MIN", "MAX_CELLS_LIMIT"]
@@ -155,8 +155,8 @@ class RegressionSketch:
 
     def update(self, predictions: Any, targets: Any) -> RegressionSketch:
         """Add a batch (all-or-nothing: a bad batch raises and changes nothing)."""
-        x = finite_values(predictions, "predictions")
-        y = finite_values(targets, "targets")
+        x = real_values(predictions, "predictions")
+        y = real_values(targets, "targets")
         if x.shape != y.shape:
             raise ValueError(f"predictions and targets must have the same length, got {x.size} and {y.size}")
         co = CoMoments.of(x, y)

@@ -43,10 +43,11 @@ from typing import Any
 
 import numpy as np
 
-from .._common.validate import check_choice, finite_values
+from .._common.reals import MAX_REAL, finite_result, real_values
+from .._common.validate import check_choice
 from .._kernels import backend as _backend
 from .base import Correction, DebiasingWarning
-from .lcc import check_pairs, warn_outside
+from .lcc import _FAR, check_pairs, warn_outside
 from .moments import Moments
 from .sketch import RegressionSketch
 
@@ -235,7 +236,7 @@ class TweedieCorrection(Correction):
         """The score d/dx log KDE at ``predictions`` (exact or fast, as ``method`` or the
         constructor's ``method`` says); zeros when sigma is 0."""
         st: _FittedTweedie = self._state()
-        x = finite_values(predictions, "predictions")
+        x = real_values(predictions, "predictions")
         how = check_choice("method", self.method if method is None else method, METHODS)
         if st.sigma == 0.0:
             return np.zeros_like(x)
@@ -252,13 +253,22 @@ class TweedieCorrection(Correction):
         return out
 
     def transform(self, predictions: Any) -> np.ndarray:
-        """``predictions - sigma_**2 * score(predictions)``; warns outside the calibration range."""
+        """``predictions - sigma_**2 * score(predictions)``; warns outside the calibration
+        range. Predictions beyond +-1e100, or a result that overflows float64 (a prediction
+        very far from the calibration data, in bandwidths), raise ValueError."""
+        return finite_result(self._transform_values(predictions), "corrected predictions", _FAR)
+
+    def _transform_values(self, predictions: Any) -> np.ndarray:
+        """:meth:`transform` without the check that every result is finite (the command
+        line gives such a row a null and a reason instead)."""
         st: _FittedTweedie = self._state()
-        x = finite_values(predictions, "predictions")
+        x = real_values(predictions, "predictions")
         warn_outside(x, st.lo, st.hi)
         if st.sigma == 0.0:
             return x.copy()
-        return x - st.sigma * st.sigma * self.score_values(x)  # a float product overflows to inf, ** raises
+        with np.errstate(over="ignore", invalid="ignore"):  # a float product overflows to inf, ** raises
+            out: np.ndarray = x - st.sigma * st.sigma * self.score_values(x)
+        return out
 
     # -- serialization ---------------------------------------------------------------------
 
@@ -301,6 +311,11 @@ class TweedieCorrection(Correction):
             raise ValueError("Tweedie state: points must be >= 2 finite values sorted ascending")
         if st.lo >= st.hi or p[0] < st.lo or p[-1] > st.hi:
             raise ValueError("Tweedie state: points must lie in [prediction_min, prediction_max], min < max")
+        if max(abs(st.lo), abs(st.hi)) > MAX_REAL or st.sigma > 2 * MAX_REAL:
+            raise ValueError(
+                f"Tweedie state: the prediction range must lie within +-{MAX_REAL:g} and sigma be at most "
+                f"{2 * MAX_REAL:g}, as a fit's (residuals of values within +-{MAX_REAL:g})"
+            )
         if st.weights is None:
             if st.n != p.size:
                 raise ValueError(f"Tweedie state: n ({st.n}) must equal the number of points ({p.size})")

@@ -3,8 +3,9 @@ and ``calipers apply`` with a correction): chunks of (prediction, target) pairs,
 and their predictions, from JSONL, CSV/TSV (optionally .gz) or Parquet logs.
 
 A row is skipped, and counted by reason with its first file:line (as the score readers do),
-when a wanted field is missing or empty, is not a number (JSON booleans included), or is
-NaN or infinite; with ``strict`` the first such row raises :class:`MalformedRow`.
+when a wanted field is missing or empty, is not a number (:data:`calipers.io.rows.NUMBER`;
+JSON booleans are not numbers), is NaN or infinite, or lies beyond +-1e100 (see
+:mod:`calipers._common.reals`); with ``strict`` the first such row raises :class:`MalformedRow`.
 """
 
 from __future__ import annotations
@@ -15,8 +16,10 @@ from typing import Any
 
 import numpy as np
 
+from .._common.reals import real_error
+from .parquet import check_parquet_types
 from .records import Skipped
-from .rows import records
+from .rows import RowChunk, all_rows, number, records
 
 __all__ = ["read_pairs", "read_all_prediction_rows"]
 
@@ -25,27 +28,20 @@ def _real(rec: dict[str, Any], col: str) -> float | str:
     """The field as a finite float, or the reason the row is skipped."""
     if col not in rec or rec[col] is None or rec[col] == "":
         return f"missing field '{col}'"
-    value = rec[col]
-    if isinstance(value, bool):
+    try:
+        value = number(rec[col])  # the score readers' spelling of a number; booleans are not
+    except (ValueError, TypeError):
         return f"'{col}' is not a number"
-    if isinstance(value, (int, float)):
-        number = float(value)
-    elif isinstance(value, str):
-        try:
-            number = float(value.strip())
-        except ValueError:
-            return f"'{col}' is not a number"
-    else:
-        return f"'{col}' is not a number"
-    if not math.isfinite(number):
+    if not math.isfinite(value):
         return f"non-finite '{col}'"
-    return number
+    return real_error(value, col) or value
 
 
 def _rows(
     paths: list[str], columns: tuple[str, ...], strict: bool, skipped: Skipped
 ) -> Iterator[tuple[dict[str, Any], tuple[float, ...]]]:
     for path in paths:
+        check_parquet_types(path, list(columns))
         for lineno, rec in records(path):
             if isinstance(rec, str):
                 reason = rec
@@ -77,27 +73,16 @@ def read_pairs(
 
 def read_all_prediction_rows(
     path: str, prediction: str, *, chunk_size: int = 65536, strict: bool = False, skipped: Skipped | None = None
-) -> Iterator[tuple[list[dict[str, Any]], np.ndarray, list[float], list[str | None]]]:
-    """Every row of a log, in chunks: (records, indices of the rows with a valid prediction,
-    their predictions, each row's skip reason or None), as :func:`calipers.io.rows.read_all_records`
-    gives them for scores, so a corrected column lines up with the input rows one for one."""
+) -> Iterator[RowChunk]:
+    """Every row of a log, in chunks (:class:`calipers.io.rows.RowChunk`: records, indices
+    of the rows with a valid prediction, their predictions, each row's skip reason or None,
+    the text of lines that are not records, positions), as
+    :func:`calipers.io.rows.score_rows` gives them for scores, so a corrected column lines
+    up with the input rows one for one."""
     skipped = skipped if skipped is not None else Skipped()
-    recs: list[dict[str, Any]] = []
-    good: list[int] = []
-    values: list[float] = []
-    reasons: list[str | None] = []
-    for lineno, rec in records(path):
-        value = rec if isinstance(rec, str) else _real(rec, prediction)
-        if isinstance(value, str):
-            skipped.row(value, f"{path}:{lineno}", strict)
-            reasons.append(value)
-        else:
-            good.append(len(recs))
-            values.append(value)
-            reasons.append(None)
-        recs.append(rec if isinstance(rec, dict) else {})
-        if len(recs) >= chunk_size:
-            yield recs, np.asarray(good, np.int64), values, reasons
-            recs, good, values, reasons = [], [], [], []
-    if recs:
-        yield recs, np.asarray(good, np.int64), values, reasons
+    check_parquet_types(path, [prediction])
+
+    def value_of(rec: Any) -> Any:
+        return rec if isinstance(rec, str) else _real(rec, prediction)
+
+    yield from all_rows(path, value_of, chunk_size=chunk_size, strict=strict, skipped=skipped)

@@ -15,6 +15,7 @@ from .records import (
     Chunk,
     Columns,
     Skipped,
+    UnreadableFile,
     binary_label_check,
     row_reasons,
     score_checks,
@@ -43,20 +44,54 @@ def parquet_schema(path: str) -> Any:
     return pq.read_schema(path)
 
 
-def numeric_field(schema: Any, name: str) -> bool:
-    """Whether ``name`` is a float, integer or boolean column of ``schema``."""
+def numeric_field(schema: Any, name: str, *, booleans: bool = True) -> bool:
+    """Whether ``name`` is a float, integer or decimal column of ``schema`` (or boolean,
+    with ``booleans``: a label may be one, a score may not)."""
     import pyarrow as pa
 
     if name not in schema.names:
         return False
     t = schema.field(name).type
-    return bool(pa.types.is_floating(t) or pa.types.is_integer(t) or pa.types.is_boolean(t))
+    return bool(
+        pa.types.is_floating(t)
+        or pa.types.is_integer(t)
+        or pa.types.is_decimal(t)
+        or (booleans and pa.types.is_boolean(t))
+    )
+
+
+def check_parquet_types(path: str, names: list[str | None]) -> None:
+    """UnreadableFile when a wanted column of a Parquet log has a type calipers does not
+    read as a value: a date, a time of day or a duration (which unit or epoch would it
+    be?). Decimals are read as float64; absent columns are the row parser's to report."""
+    if log_format(path) != "parquet":
+        return
+    schema = parquet_schema(path)
+    if schema is None:
+        return
+    import pyarrow as pa
+
+    for name in names:
+        if name is None or name not in schema.names:
+            continue
+        t = schema.field(name).type
+        if pa.types.is_date(t) or pa.types.is_time(t) or pa.types.is_duration(t):
+            raise UnreadableFile(
+                path,
+                "unsupported column type",
+                f"column {name!r} holds {t} values; calipers reads numbers, and times as epoch numbers, "
+                "timestamps or ISO 8601 strings: cast the column",
+            )
 
 
 def parquet_numbers(batch: Any, name: str) -> tuple[np.ndarray, np.ndarray]:
     """A numeric column of a record batch as float64 (NaN where null) and its null mask."""
+    import pyarrow as pa
+
     arr = batch.column(batch.schema.get_field_index(name))
     missing = arr.is_null().to_numpy(zero_copy_only=False)
+    if pa.types.is_decimal(arr.type):
+        arr = arr.cast(pa.float64())  # the nearest double, as float(Decimal) gives it
     return np.where(missing, np.nan, arr.to_numpy(zero_copy_only=False).astype(np.float64)), missing
 
 
@@ -66,7 +101,7 @@ def parquet_columnar_ok(path: str, cols: Columns) -> bool:
     if cols.probs is not None or cols.prob_columns:
         return False
     schema = parquet_schema(path)
-    if schema is None or not (numeric_field(schema, cols.score) and numeric_field(schema, cols.label)):
+    if schema is None or not (numeric_field(schema, cols.score, booleans=False) and numeric_field(schema, cols.label)):
         return False
     import pyarrow as pa
 
@@ -161,7 +196,7 @@ def parquet_scores_ok(path: str, cols: Columns) -> bool:
     if log_format(path) != "parquet" or cols.probs is not None or cols.prob_columns:
         return False
     schema = parquet_schema(path)
-    return schema is not None and numeric_field(schema, cols.score)
+    return schema is not None and numeric_field(schema, cols.score, booleans=False)
 
 
 def read_score_batches(

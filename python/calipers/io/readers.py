@@ -16,7 +16,7 @@ import numpy as np
 
 from .._common.validate import plain
 from .formats import log_format
-from .parquet import parquet_columnar, parquet_columnar_ok
+from .parquet import check_parquet_types, parquet_columnar, parquet_columnar_ok
 from .records import Chunk, Columns, MalformedRow, Skipped, UnreadableFile
 from .rows import RowParser, row_chunks
 from .scan import FastReader, scanner
@@ -125,6 +125,8 @@ def _file_chunks(
     on_bytes: Callable[[int], None] | None,
 ) -> Iterator[Chunk]:
     fmt = file_format(path)
+    wanted = [cols.score, cols.label, cols.probs, cols.group, cols.time, *(cols.prob_columns or [])]
+    check_parquet_types(path, wanted)
     if fmt == "parquet" and parquet_columnar_ok(path, cols):
         yield from parquet_columnar(path, cols, chunk_size, strict, skipped)
     elif use_scanner and (fmt == "jsonl" or (fmt == "csv" and cols.probs is None)):

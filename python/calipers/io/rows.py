@@ -6,14 +6,17 @@ from __future__ import annotations
 import csv
 import json
 import math
-from collections.abc import Iterator
-from typing import Any
+import re
+from collections.abc import Callable, Iterator
+from decimal import Decimal
+from typing import Any, NamedTuple
 
 import numpy as np
 
-from .formats import delimiter, log_format, open_binary, open_text
+from .._common import jsontext
+from .formats import delimiter, log_format, open_binary
 from .parquet import parquet_records
-from .records import Chunk, Columns, Skipped
+from .records import Chunk, Columns, Skipped, UnreadableFile
 from .times import OUT_OF_RANGE, UNREADABLE, time_value
 
 
@@ -42,54 +45,155 @@ def parse_time(value: Any) -> float | None:
     return None
 
 
+def json_record(text: str) -> dict[str, Any] | str:
+    """A JSONL line as a record, or the reason it is skipped: 'invalid JSON', 'JSON nested
+    too deeply' (more than :data:`calipers._common.jsontext.MAX_DEPTH` levels) or 'not a
+    JSON object'. The row reader and the C++ scanner's deferred lines both go through it."""
+    try:
+        rec = jsontext.loads(text)
+    except jsontext.JSONNestingError:
+        return "JSON nested too deeply"
+    except json.JSONDecodeError:
+        return "invalid JSON"
+    return rec if isinstance(rec, dict) else "not a JSON object"
+
+
 def records(path: str) -> Iterator[tuple[int, Any]]:
-    """(line number, dict or parse-error string) for each data row. JSONL lines are split
-    on LF alone and decoded one by one (a line that is not UTF-8 is 'invalid UTF-8'), as
-    the C++ scanner does; CSV lines go one by one through the csv module (a field quoted
-    across lines is not joined: the scanner reads it that way too)."""
+    """(line number, dict or parse-error string) for each data row (see :func:`lines`)."""
+    for lineno, rec, _ in lines(path):
+        yield lineno, rec
+
+
+def lines(path: str) -> Iterator[tuple[int, Any, str | None]]:
+    """(line number, dict or parse-error string, the line's text when it is not a record,
+    else None) for each data row. JSONL lines are split on LF alone and decoded one by one
+    (a line that is not UTF-8 is 'invalid UTF-8', its text kept with its bad bytes as
+    ``\\xNN`` escapes), as the C++ scanner does; CSV lines go one by one through the csv
+    module (a field quoted across lines is not joined: the scanner reads it that way too)."""
     fmt = log_format(path)
     if fmt == "parquet":  # positions are row numbers (1-based) rather than lines
-        yield from parquet_records(path)
+        for row, rec in parquet_records(path):
+            yield row, rec, None
         return
     if fmt == "jsonl":
         with open_binary(path) as raw:
             for lineno, line in enumerate(raw, start=1):
                 if not line.strip():
                     continue
+                line = line.removesuffix(b"\n").removesuffix(b"\r")
                 try:
                     text = line.decode("utf-8")
                 except UnicodeDecodeError:
-                    yield lineno, "invalid UTF-8"
+                    yield lineno, "invalid UTF-8", line.decode("utf-8", "backslashreplace")
                     continue
-                try:
-                    rec = json.loads(text)
-                except json.JSONDecodeError:
-                    yield lineno, "invalid JSON"
-                    continue
-                yield lineno, rec if isinstance(rec, dict) else "not a JSON object"
+                rec = json_record(text)
+                yield lineno, rec, text if isinstance(rec, str) else None
         return
     sep = delimiter(path)
-    with open_text(path) as fh:
-        # One physical line, one record, as the C++ line scanner reads them: a quoted field is
-        # never continued on the next line, so a field quoted across lines is read as broken
-        # rows, counted (csv.DictReader would join them, and the two readers would disagree).
+    with open_binary(path) as raw:
+        # One physical line, one record, as the C++ line scanner reads them (see
+        # :func:`csv_line`): a quoted field is never continued on the next line, so a field
+        # quoted across lines is read as broken rows, counted (csv.DictReader would join
+        # them, and the two readers would disagree).
         header: list[str] | None = None
-        for number, text_line in enumerate(fh, start=1):
-            fields = next(csv.reader([text_line], delimiter=sep), [])
+        for number, line in enumerate(raw, start=1):
+            text_line = csv_line(line)
             if header is None:
-                header = fields
+                header = csv_header(text_line, sep, path)
+                continue
+            fields = csv_fields(text_line, sep)
+            if isinstance(fields, str):
+                yield number, fields, text_line
             elif fields:  # blank lines are skipped, as csv.DictReader skips them
-                yield number, dict(zip(header, fields))
+                yield number, csv_record(header, fields), None
 
 
-def _number(value: Any) -> float:
+def header_columns(path: str) -> list[str] | None:
+    """The column names of a CSV log (its header) or a Parquet log (its schema); None for
+    JSONL, whose rows name their own fields."""
+    fmt = log_format(path)
+    if fmt == "parquet":
+        from .parquet import parquet_schema
+
+        schema = parquet_schema(path)
+        return None if schema is None else list(schema.names)
+    if fmt == "jsonl":
+        return None
+    with open_binary(path) as raw:
+        return csv_header(csv_line(raw.readline()), delimiter(path), path)
+
+
+def csv_line(raw: bytes) -> str:
+    """A CSV line's text: its LF and one CR before it cut (as the C++ scanner cuts them),
+    undecodable bytes as U+FFFD. A CR anywhere else stays in the line (see :func:`csv_fields`)."""
+    if raw.endswith(b"\n"):
+        raw = raw[:-1]
+    if raw.endswith(b"\r"):
+        raw = raw[:-1]
+    return raw.decode("utf-8", "replace")
+
+
+def csv_fields(text: str, sep: str) -> list[str] | str:
+    """The fields of one CSV line (from :func:`csv_line`), or the reason the row is skipped:
+    'stray CR in an unquoted CSV field' (lines end at LF alone; a CR inside a quoted field
+    is text), or 'malformed CSV row (...)' for any other complaint of the csv module (a
+    field over its size limit)."""
+    try:
+        return next(csv.reader([text], delimiter=sep), [])
+    except csv.Error as exc:
+        if "new-line character" in str(exc):
+            return "stray CR in an unquoted CSV field"
+        return f"malformed CSV row ({exc})"
+
+
+def csv_record(header: list[str], fields: list[str]) -> dict[str, str | None]:
+    """A CSV row as a record: a field the row lacks is None (missing); a field beyond the
+    header is kept under ``field_N`` (N its 1-based column), never dropped or put under a
+    column named None."""
+    rec: dict[str, str | None] = dict(zip(header, fields))
+    for name in header[len(fields) :]:
+        rec[name] = None
+    for position in range(len(header), len(fields)):
+        name = f"field_{position + 1}"
+        while name in rec:  # a header may name a column field_N itself
+            name += "_"
+        rec[name] = fields[position]
+    return rec
+
+
+def csv_header(text: str, sep: str, path: str) -> list[str]:
+    """The column names of a CSV header line; :class:`UnreadableFile` when the line cannot
+    be parsed or names a column twice (which value would a row's field be?)."""
+    fields = csv_fields(text, sep)
+    if isinstance(fields, str):
+        raise UnreadableFile(path, "unreadable CSV header", fields)
+    seen: set[str] = set()
+    for name in fields:
+        if name in seen:
+            raise UnreadableFile(path, "duplicate CSV column", f"the header names {name!r} {fields.count(name)} times")
+        seen.add(name)
+    return fields
+
+
+# The one spelling of a number in a log cell or a JSON string (CSV and JSONL, score, label,
+# probabilities, prediction and target alike): ASCII decimal or scientific notation, or
+# nan / inf / infinity (so the NaN and range rules apply), optionally signed, with spaces or
+# tabs around it. Not Python's float() (which takes "1_0", full-width digits, other spaces).
+NUMBER = re.compile(r"[ \t]*[+-]?(?:(?:\d+\.?\d*|\.\d+)(?:[eE][+-]?\d+)?|nan|inf|infinity)[ \t]*", re.I | re.A)
+
+
+def number(value: Any, *, booleans: bool = False) -> float:
+    """A log value as a float: a JSON number, or a string spelled as :data:`NUMBER` allows;
+    a boolean only with ``booleans`` (a label may be true/false: 1/0); ValueError otherwise."""
     if isinstance(value, bool):
+        if booleans:
+            return float(value)
+        raise ValueError("a boolean is not a number")
+    if isinstance(value, (int, float, Decimal)):  # a Decimal: a Parquet decimal column
         return float(value)
-    if isinstance(value, (int, float)):
+    if isinstance(value, str) and NUMBER.fullmatch(value):
         return float(value)
-    if isinstance(value, str) and value.strip():
-        return float(value)
-    raise ValueError
+    raise ValueError(f"not a number: {value!r}")
 
 
 def _parse_label(rec: dict[str, Any], cols: Columns) -> int | str:
@@ -97,7 +201,7 @@ def _parse_label(rec: dict[str, Any], cols: Columns) -> int | str:
     if cols.label not in rec or rec[cols.label] in (None, ""):
         return f"missing field '{cols.label}'"
     try:
-        label_f = _number(rec[cols.label])
+        label_f = number(rec[cols.label], booleans=True)
     except (ValueError, TypeError):
         return f"non-numeric '{cols.label}'"
     if not math.isfinite(label_f) or label_f != int(label_f):
@@ -108,7 +212,7 @@ def _parse_label(rec: dict[str, Any], cols: Columns) -> int | str:
 def _probabilities(values: list[Any], what: str) -> list[float] | str:
     """The values as probabilities, or the reason the row is skipped."""
     try:
-        probs = [_number(v) for v in values]
+        probs = [number(v) for v in values]
     except (ValueError, TypeError):
         return f"non-numeric {what}"
     if any(math.isnan(v) for v in probs):
@@ -129,7 +233,7 @@ def _parse_score(rec: dict[str, Any], cols: Columns) -> float | list[float] | st
         if cols.score not in rec or rec[cols.score] in (None, ""):
             return f"missing field '{cols.score}'"
         try:
-            score = _number(rec[cols.score])
+            score = number(rec[cols.score])
         except (ValueError, TypeError):
             return f"non-numeric '{cols.score}'"
         if math.isnan(score):
@@ -142,7 +246,9 @@ def _parse_score(rec: dict[str, Any], cols: Columns) -> float | list[float] | st
         return f"missing field '{cols.probs}'"
     if isinstance(raw, str):
         try:
-            raw = json.loads(raw)
+            raw = jsontext.loads(raw)
+        except jsontext.JSONNestingError:
+            return f"'{cols.probs}' is JSON nested too deeply"
         except json.JSONDecodeError:
             return f"'{cols.probs}' is not a list"
     if not isinstance(raw, list) or not raw:
@@ -259,31 +365,66 @@ def read_record_chunks(
         yield records, np.asarray(scores, np.float64)
 
 
+class RowChunk(NamedTuple):
+    """A chunk of every row of a log, in order (what ``calipers apply`` writes back)."""
+
+    records: list[dict[str, Any]]  # an empty dict for a line that is not a record
+    good: np.ndarray  # indices of the rows with a valid value
+    values: list[Any]  # their values
+    reasons: list[str | None]  # each row's skip reason, or None
+    raws: list[str | None]  # each row's original text when it is not a record, else None
+    positions: list[int]  # each row's line (CSV, JSONL) or row number (Parquet), 1-based
+
+
+def all_rows(
+    path: str, value_of: Callable[[Any], Any], *, chunk_size: int, strict: bool, skipped: Skipped
+) -> Iterator[RowChunk]:
+    """Every row of a log in chunks of ``chunk_size``; ``value_of(record or reason)`` gives
+    a row's value or the reason (a str) it is skipped. A line that is not a record comes out
+    as an empty record with its reason and its original text, so output rows line up with
+    the input rows one for one and nothing of the input is lost (blank lines are not rows)."""
+    chunk = RowChunk([], np.zeros(0, np.int64), [], [], [], [])
+    good: list[int] = []
+    for lineno, rec, raw in lines(path):
+        value = value_of(rec)
+        if isinstance(value, str):
+            skipped.row(value, f"{path}:{lineno}", strict)
+            chunk.reasons.append(value)
+        else:
+            good.append(len(chunk.records))
+            chunk.values.append(value)
+            chunk.reasons.append(None)
+        chunk.records.append(rec if isinstance(rec, dict) else {})
+        chunk.raws.append(raw)
+        chunk.positions.append(lineno)
+        if len(chunk.records) >= chunk_size:
+            yield chunk._replace(good=np.asarray(good, np.int64))
+            chunk, good = RowChunk([], np.zeros(0, np.int64), [], [], [], []), []
+    if chunk.records:
+        yield chunk._replace(good=np.asarray(good, np.int64))
+
+
 def read_all_records(
     path: str, cols: Columns, *, chunk_size: int = 65536, strict: bool = False, skipped: Skipped | None = None
 ) -> Iterator[tuple[list[dict[str, Any]], np.ndarray, Any, list[str | None]]]:
     """Every row of a log, in chunks of ``chunk_size``: (records, indices of the rows with a
     valid score, their scores, each row's skip reason or None). A row that is not a JSON
     object comes out as an empty record with its reason, so output rows line up with the
-    input rows one for one (blank lines are not rows)."""
-    skipped = skipped if skipped is not None else Skipped()
+    input rows one for one (blank lines are not rows; :func:`all_rows` also gives each
+    such line's text)."""
+    for chunk in score_rows(path, cols, chunk_size=chunk_size, strict=strict, skipped=skipped):
+        yield chunk.records, chunk.good, chunk.values, chunk.reasons
+
+
+def score_rows(
+    path: str, cols: Columns, *, chunk_size: int = 65536, strict: bool = False, skipped: Skipped | None = None
+) -> Iterator[RowChunk]:
+    """:func:`all_rows` whose values are the rows' scores (labels are not needed)."""
     parser = RowParser(cols, None, False)
-    recs: list[dict[str, Any]] = []
-    good: list[int] = []
-    scores: list[Any] = []
-    reasons: list[str | None] = []
-    for lineno, rec in records(path):
+
+    def value_of(rec: Any) -> Any:
         parsed = parser.parse(rec)
-        if isinstance(parsed, str):
-            skipped.row(parsed, f"{path}:{lineno}", strict)
-            reasons.append(parsed)
-        else:
-            good.append(len(recs))
-            scores.append(parsed[0])
-            reasons.append(None)
-        recs.append(rec if isinstance(rec, dict) else {})
-        if len(recs) >= chunk_size:
-            yield recs, np.asarray(good, np.int64), scores, reasons
-            recs, good, scores, reasons = [], [], [], []
-    if recs:
-        yield recs, np.asarray(good, np.int64), scores, reasons
+        return parsed if isinstance(parsed, str) else parsed[0]
+
+    skipped = skipped if skipped is not None else Skipped()
+    yield from all_rows(path, value_of, chunk_size=chunk_size, strict=strict, skipped=skipped)

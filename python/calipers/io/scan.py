@@ -11,8 +11,6 @@ lines is read as broken rows (counted, never dropped silently).
 
 from __future__ import annotations
 
-import csv
-import json
 import math
 from collections.abc import Callable, Iterator
 from typing import Any
@@ -21,12 +19,14 @@ import numpy as np
 
 from .formats import delimiter, open_binary
 from .records import Chunk, Skipped, SkipTally, binary_label_check, score_checks, whole_label_check
+from .rows import csv_fields, csv_header, csv_line, csv_record, json_record
 from .times import epoch_seconds
 
 _BLOCK_BYTES = 1 << 23  # bytes scanned per call: constant memory, few Python round trips
 # field kinds of the C++ scanner; _EPOCH is a time as a plain number only (an ISO or quoted
 # time goes to the row parser), used when an explicit unit scales numbers but not ISO times
-_NUMBER, _VECTOR, _TEXT, _TIME, _EPOCH = 0, 1, 2, 3, 4
+# (_LABEL: a number or a JSON boolean, as the row parser takes a label)
+_NUMBER, _VECTOR, _TEXT, _TIME, _EPOCH, _LABEL = 0, 1, 2, 3, 4, 5
 
 
 def scanner() -> Any:
@@ -66,7 +66,7 @@ class _Layout:
         else:
             wanted.append((cols.score, _NUMBER, 0, 1))
         if self.with_label:
-            wanted.append((cols.label, _NUMBER, self.label_slot, 1))
+            wanted.append((cols.label, _LABEL, self.label_slot, 1))
         if cols.time is not None:
             kind = _TIME if cols.time_unit in ("auto", "s") else _EPOCH
             wanted.append((cols.time, kind, self.time_slot, 1))
@@ -143,23 +143,21 @@ class FastReader:
 
     # -- records for the row parser ------------------------------------------------------
     def _record(self, raw: bytes) -> Any:
-        """A deferred line as the row reader sees it: a dict, or a parse-error string."""
-        try:
-            text = raw.decode("utf-8")
-        except UnicodeDecodeError:
-            return "invalid UTF-8"
-        if self.fmt == "jsonl":
+        """A deferred line as the row reader sees it: a dict, or a parse-error string; None
+        for a CSV line with no fields (a lone CR), which the row reader skips as blank."""
+        if self.fmt == "csv":  # as the row reader decodes a CSV line
+            text = raw.decode("utf-8", "replace")
+        else:
             try:
-                rec = json.loads(text)
-            except json.JSONDecodeError:
-                return "invalid JSON"
-            return rec if isinstance(rec, dict) else "not a JSON object"
-        fields = next(csv.reader([text], delimiter=self.delimiter), [])
+                text = raw.decode("utf-8")
+            except UnicodeDecodeError:
+                return "invalid UTF-8"
+            return json_record(text)
+        fields = csv_fields(text, self.delimiter)
+        if isinstance(fields, str) or not fields:
+            return fields or None
         assert self.header is not None
-        rec = dict(zip(self.header, fields))
-        for name in self.header[len(fields) :]:
-            rec[name] = None  # DictReader's restval
-        return rec
+        return csv_record(self.header, fields)
 
     # -- blocks --------------------------------------------------------------------------
     def chunks(self, chunk_size: int) -> Iterator[Chunk]:
@@ -169,7 +167,7 @@ class FastReader:
             if self.fmt == "csv":
                 head = fh.readline()
                 first_line = 2
-                self.header = next(csv.reader([head.decode("utf-8", "replace")], delimiter=self.delimiter), [])
+                self.header = csv_header(csv_line(head), self.delimiter, self.path)
             carry = b""
             while True:
                 data = fh.read(_BLOCK_BYTES)
@@ -218,7 +216,10 @@ class FastReader:
         return text[pos:], line - first_line
 
     def _parse_one(self, raw: bytes, line: int, bad: SkipTally, parts: dict[str, list[Any]]) -> None:
-        parsed = self.rows.parse(self._record(raw))
+        rec = self._record(raw)
+        if rec is None:
+            return
+        parsed = self.rows.parse(rec)
         if isinstance(parsed, str):
             bad.add(parsed, line)
             return

@@ -6,9 +6,12 @@ closed without an error (see :mod:`calipers.io.atomic`)."""
 from __future__ import annotations
 
 import csv
+import datetime
 import gzip
 import json
+import math
 from collections.abc import Sequence
+from decimal import Decimal
 from types import TracebackType
 from typing import IO, Any
 
@@ -21,16 +24,72 @@ from .formats import delimiter, log_format
 __all__ = ["RowWriter"]
 
 
+def _json_line(rec: dict[str, Any]) -> str:
+    """One JSONL line; a NaN or infinite number (an input's NaN token passed through) is
+    written as null, since JSON has neither (``json.dumps`` would write bare NaN); values
+    JSON has no type for (from Parquet: see :func:`_plain`) as their plain form."""
+    try:
+        return json.dumps(rec, allow_nan=False, default=_plain) + "\n"
+    except ValueError:
+        return json.dumps(_finite(rec), allow_nan=False, default=_plain) + "\n"
+
+
+def _plain(value: Any) -> Any:
+    """A Parquet value JSON cannot hold as it is: a decimal as a float, a date, time or
+    timestamp as ISO 8601 text, a duration as seconds, bytes as text (undecodable bytes as
+    \\xNN escapes), anything else as its str()."""
+    if isinstance(value, Decimal):
+        number = float(value)
+        return number if math.isfinite(number) else None
+    if isinstance(value, (datetime.date, datetime.time)):
+        return value.isoformat()
+    if isinstance(value, datetime.timedelta):
+        return value.total_seconds()
+    if isinstance(value, (bytes, bytearray)):
+        return bytes(value).decode("utf-8", "backslashreplace")
+    return str(value)
+
+
+def _finite(value: Any) -> Any:
+    if isinstance(value, float):
+        return value if math.isfinite(value) else None
+    if isinstance(value, dict):
+        return {k: _finite(v) for k, v in value.items()}
+    if isinstance(value, list):
+        return [_finite(v) for v in value]
+    return value
+
+
+def _csv_cells(rec: dict[str, Any]) -> dict[str, Any]:
+    """A row's CSV cells: a nested value (a list or an object, e.g. a probability vector)
+    as its JSON text, not Python's repr."""
+    if not any(isinstance(v, (dict, list)) for v in rec.values()):
+        return rec
+    return {k: _json_cell(v) if isinstance(v, (dict, list)) else v for k, v in rec.items()}
+
+
+def _json_cell(value: Any) -> str:
+    try:
+        return json.dumps(value, allow_nan=False, default=_plain)
+    except ValueError:
+        return json.dumps(_finite(value), allow_nan=False, default=_plain)
+
+
 class RowWriter:
     """``write(records)`` appends a chunk of dict rows, ``write_batch`` a pyarrow record
     batch; use as a context manager: the file appears (complete) when the block ends
     without an error, and is never left half written.
 
+    JSONL rows are strict JSON: a NaN or infinite number becomes null. A nested value (a list
+    or an object) in a CSV cell is written as JSON text.
+
     ``types`` forces Arrow types on named columns of a Parquet output (e.g. the appended
     calibrated value as float64 even when a first chunk holds only nulls); ``trailing``
-    names columns kept last in a CSV header. A CSV header is the union of the first
-    chunk's fields; a later row with a field outside it raises ValueError (nothing is
-    dropped silently), as does a Parquet chunk that does not fit the first one's types.
+    names columns kept last, always present in a CSV header and a Parquet schema (empty
+    where a row lacks them; a JSONL row carries only its own fields). A CSV header is the
+    union of the first chunk's fields; a later row with a field outside it raises
+    ValueError (nothing is dropped silently), as does a Parquet chunk with a field outside
+    the first one's or that does not fit its types.
     """
 
     def __init__(self, path: str, *, types: dict[str, str] | None = None, trailing: Sequence[str] = ()) -> None:
@@ -64,9 +123,13 @@ class RowWriter:
         first chunk's schema)."""
         if not records:
             return
+        if self.kind != "jsonl" and self.trailing:
+            for rec in records:
+                for name in self.trailing:
+                    rec.setdefault(name, None)
         if self.kind == "jsonl":
             assert self._fh is not None
-            self._fh.write("".join(json.dumps(rec) + "\n" for rec in records))
+            self._fh.write("".join(_json_line(rec) for rec in records))
         elif self.kind == "csv":
             self._write_csv(records)
         else:
@@ -78,7 +141,7 @@ class RowWriter:
             seen: dict[str, None] = {}
             for rec in records:
                 seen.update(dict.fromkeys(rec))
-            fields = [k for k in seen if k not in self.trailing] + [k for k in self.trailing if k in seen]
+            fields = [k for k in seen if k not in self.trailing] + list(self.trailing)
             self._fields = fields
             self._csv = csv.DictWriter(self._fh, fieldnames=fields, delimiter=delimiter(self.path))
             self._csv.writeheader()
@@ -90,7 +153,7 @@ class RowWriter:
                     f"{self.path}: a row has field {extra[0]!r} that the CSV header (the fields of the "
                     "first chunk) does not; write JSONL or Parquet instead"
                 )
-        self._csv.writerows(records)
+        self._csv.writerows([_csv_cells(rec) for rec in records])
 
     def write_batch(
         self, batch: Any, column: str, values: np.ndarray, reason_column: str | None = None, reasons: Any = None
@@ -98,22 +161,20 @@ class RowWriter:
         """Append a pyarrow record batch with the column ``column`` (null where ``values`` is
         NaN) and, if given, ``reason_column`` holding ``reasons`` (None for scored rows);
         columnar for Parquet."""
+        for name in (column, reason_column):
+            if name is not None and name in batch.schema.names:
+                raise ValueError(f"{self.path}: the input already has a column {name!r}; it would be overwritten")
         if self.kind != "parquet":
             records = batch.to_pylist()
             for i, (rec, value) in enumerate(zip(records, values.tolist())):
-                rec.pop(column, None)
                 rec[column] = None if value != value else value
                 if reason_column is not None:
-                    rec.pop(reason_column, None)
                     rec[reason_column] = None if reasons is None else reasons[i]
             self.write(records)
             return
         import pyarrow as pa
 
         table = pa.Table.from_batches([batch])
-        for name in (column, reason_column):
-            if name is not None and name in table.column_names:
-                table = table.drop([name])
         table = table.append_column(column, pa.array(values, pa.float64(), mask=np.isnan(values)))
         if reason_column is not None:
             table = table.append_column(reason_column, pa.array(list(reasons), pa.string()))
@@ -122,6 +183,15 @@ class RowWriter:
     def _write_parquet(self, records: list[dict[str, Any]]) -> None:
         import pyarrow as pa
 
+        if self._schema is not None:  # from_pylist would drop a field outside the schema silently
+            known = set(self._schema.names)
+            for rec in records:
+                extra = [k for k in rec if k not in known]
+                if extra:
+                    raise ValueError(
+                        f"{self.path}: a row has field {extra[0]!r} that the Parquet schema (the fields of the "
+                        "first chunk) does not; write JSONL instead"
+                    )
         try:
             if self._schema is not None:
                 table = pa.Table.from_pylist(records, schema=self._schema)

@@ -25,7 +25,8 @@ import numpy as np
 
 from .._common.binstats import stream_pairs
 from .._common.grid import KIND_MARGINAL, width_edges
-from .._common.validate import DEFAULT_ROW_SUM_ATOL, Checked, check, check_bins, check_choice
+from .._common.groups import group_keys
+from .._common.validate import DEFAULT_ROW_SUM_ATOL, Checked, check, check_bins, check_choice, reject_masked
 from .._kernels import backend as _backend
 
 __all__ = ["pce", "piece", "quantile_edges"]
@@ -35,15 +36,6 @@ def discrepancy(f: np.ndarray, y: np.ndarray, norm: str) -> np.ndarray:
     """|f - y| (``norm='l1'``) or its square (``'l2'``), element-wise."""
     gap = np.abs(f - y)
     return np.asarray(gap if norm == "l1" else gap * gap)
-
-
-def group_codes(groups: Any, n: int, name: str = "groups") -> np.ndarray:
-    """Integer codes 0..G-1 of one group id per row (ValueError for a wrong shape)."""
-    g = np.asarray(groups)
-    if g.ndim != 1 or len(g) != n:
-        raise ValueError(f"{name} must be 1-D with one entry per row ({n}), got shape {g.shape}")
-    _, codes = np.unique(g, return_inverse=True)
-    return codes.reshape(-1)
 
 
 def _pce_checked(c: Checked, kernels: Any, partitions: list[np.ndarray], weights: np.ndarray, norm: str) -> float:
@@ -87,16 +79,17 @@ def pce(
     sample_weight: Any = None,
     backend: str = "auto",
 ) -> float:
-    """Partitioned calibration error. ``groups``: one group id per row (any hashable
-    values numpy can sort), or a list of such arrays (several partitions, averaged with
-    ``weights``, default equal). ``sample_weight``: per-row weights (group masses and means
+    """Partitioned calibration error. ``groups``: one group key per row (strings or
+    integers, kept apart by type, none missing: the rule of :class:`calipers.GroupedSketch`,
+    see :func:`calipers._common.groups.group_keys`), or a list of such columns (several
+    partitions, averaged with ``weights``, default equal). ``sample_weight``: per-row weights (group masses and means
     become weighted; zero-weight rows drop out)."""
     check_choice("norm", norm, ("l1", "l2"))
     kernels = _backend.resolve(backend)
     c = check(scores, labels, kernels, mode=mode, row_sum_atol=row_sum_atol, sample_weight=sample_weight)
     several = isinstance(groups, (list, tuple)) and len(groups) > 0 and np.ndim(groups[0]) == 1
     parts = list(groups) if several else [groups]
-    codes = [group_codes(g, c.n, f"groups[{i}]" if several else "groups") for i, g in enumerate(parts)]
+    codes = [group_keys(g, c.n, f"groups[{i}]" if several else "groups")[1] for i, g in enumerate(parts)]
     w = np.full(len(codes), 1.0 / len(codes)) if weights is None else np.asarray(weights, np.float64)
     if w.shape != (len(codes),) or np.any(w < 0) or not np.all(np.isfinite(w)):
         raise ValueError(f"weights must be {len(codes)} finite non-negative numbers, got {weights!r}")
@@ -146,23 +139,27 @@ def piece(
     backend: str = "auto",
 ) -> float:
     """Proximity-informed expected calibration error (see the module docstring): the
-    repo's experiments use ``conf_bins=15, prox_bins=10``. ``sample_weight`` weights the
+    repo's experiments use ``conf_bins=15, prox_bins=10``. A constant ``proximity`` (no
+    quantile bin wider than 1e-8) is one proximity bin, so PIECE is then the ECE. ``sample_weight`` weights the
     cells and the proximity quantiles (as if rows were repeated)."""
     if mode != "top-label":
         raise ValueError(f"piece bins the top-label confidence: mode must be 'top-label', got {mode!r}")
     conf_bins = check_bins(conf_bins)
     kernels = _backend.resolve(backend)
     c = check(scores, labels, kernels, mode="top-label", row_sum_atol=row_sum_atol, sample_weight=sample_weight)
+    reject_masked(proximity, "proximity")
     prox = np.asarray(proximity, np.float64).reshape(-1)
     if prox.size != c.n:
         raise ValueError(f"proximity must have one value per row ({c.n}), got {prox.size}")
     if not np.all(np.isfinite(prox)):
         raise ValueError(f"proximity must be finite (first bad index {int(np.argmax(~np.isfinite(prox)))})")
     edges = quantile_edges(prox, prox_bins, c.weights) if prox_edges is None else np.asarray(prox_edges, np.float64)
+    if prox_edges is None and edges.size < 2:  # a constant proximity: one bin (KBinsDiscretizer's rule too)
+        edges = np.array([-np.inf, np.inf])
     if edges.ndim != 1 or edges.size < 2 or np.any(np.diff(edges) <= 0):
         raise ValueError("prox_edges must be increasing, with at least 2 entries")
     ((p, _),) = stream_pairs(c, kernels)
     conf_bin = np.searchsorted(width_edges(conf_bins)[1:-1], p.astype(np.float64), side="right")
     prox_bin = np.searchsorted(edges[1:-1], prox, side="right")
     joint = conf_bin * (edges.size - 1) + prox_bin
-    return _pce_checked(c, kernels, [group_codes(joint, c.n)], np.ones(1), "l1")
+    return _pce_checked(c, kernels, [np.unique(joint, return_inverse=True)[1].reshape(-1)], np.ones(1), "l1")

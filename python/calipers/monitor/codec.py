@@ -20,9 +20,12 @@ from typing import Any
 
 import numpy as np
 
+from .._common import jsontext
 from .._common import serde as _serde
 from .._common.grid import FIELDS, KIND_BINARY, KIND_MARGINAL, KIND_TOP_LABEL
 from ..streaming.sketch import _check_consistent
+from .groups import OTHER
+from .inputs import group_error
 from .pending import REASONS
 from .state import MonitorState
 from .window import AUX, OVERALL, Window
@@ -78,7 +81,7 @@ def encode(state: MonitorState, pending: dict[int, int]) -> bytes:
 def read_header(payload: bytes) -> tuple[dict[str, Any], int]:
     """The JSON header of a monitor payload and where the blocks start."""
     (hlen,) = struct.unpack_from("<I", payload)
-    header = json.loads(payload[4 : 4 + hlen])
+    header = jsontext.loads(payload[4 : 4 + hlen])
     if not isinstance(header, dict):
         raise ValueError("the header is not an object")
     return header, 4 + hlen
@@ -131,8 +134,8 @@ def install(state: MonitorState, h: dict[str, Any], payload: bytes, pos: int, ad
     creates a group slot. Raises ValueError (or KeyError/TypeError on a malformed header)."""
     s = state.settings
     keys: list[Hashable] = h["keys"]
-    if any(not isinstance(k, (str, int)) or isinstance(k, bool) for k in keys) or len(set(keys)) != len(keys):
-        raise ValueError("group keys must be distinct strings or integers")
+    if any(k != OTHER and group_error(k) is not None for k in keys) or len(set(keys)) != len(keys):
+        raise ValueError("group keys must be distinct strings or integers, not reserved, valid Unicode")
     if h["kind"] not in ((KIND_MARGINAL,) if s.classes else (None, KIND_BINARY, KIND_TOP_LABEL)):
         raise ValueError(f"kind {h['kind']!r} does not match classes={s.classes}")
     for key in keys:

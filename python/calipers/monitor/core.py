@@ -406,7 +406,7 @@ class CalibrationMonitor(RecordingMixin):
         with state.read_lock:
             with state.lock:
                 merging.merge_kind(state, src)
-            slots = [self._slot_of(k) for k in src.groups.keys]
+            slots = [self._merged_slot(k) for k in src.groups.keys]
             merging.merge_drops(state, src, slots)
             with state.lock:
                 merging.merge_pending_and_records(state, src, slots)

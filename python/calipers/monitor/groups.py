@@ -24,16 +24,27 @@ class GroupTable:
         self.max_groups = max_groups
         self.slots: dict[Hashable, int] = {None: -1}
         self.keys: list[Hashable] = []
+        self.other: int | None = None  # the slot of OTHER: never looked up by name on the record path
 
     def __len__(self) -> int:
         return len(self.keys)
 
     def add(self, key: Hashable) -> int:
-        """A new slot for ``key`` (the caller holds the state lock and knows it is new)."""
+        """A new slot for ``key`` (the caller holds the state lock and knows it is new).
+        :data:`OTHER` gets the pool's slot, which no recorded key reaches by its name."""
         slot = len(self.keys)
         self.keys.append(key)
-        self.slots[key] = slot
+        if key == OTHER:
+            self.other = slot
+        else:
+            self.slots[key] = slot
         return slot
+
+    def pool(self) -> tuple[int, bool]:
+        """(the slot of :data:`OTHER`, whether it was created now), under the state lock."""
+        if self.other is not None:
+            return self.other, False
+        return self.add(OTHER), True
 
     def place(self, key: Hashable) -> tuple[int, bool, bool]:
         """The slot of a key not seen before (under the state lock): (slot, created, pooled).
@@ -43,10 +54,7 @@ class GroupTable:
             return slot, False, False
         if len(self.keys) < self.max_groups:
             return self.add(key), True, False
-        other = self.slots.get(OTHER)
-        created = other is None
-        if other is None:
-            other = self.add(OTHER)
+        other, created = self.pool()
         self.slots[key] = other
         return other, created, True
 

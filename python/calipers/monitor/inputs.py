@@ -14,13 +14,16 @@ from typing import Any
 
 import numpy as np
 
-from .._common.validate import check
+from .._common.validate import check, reject_masked
+from ..io.times import MAX_EPOCH, MIN_EPOCH
 
 __all__ = [
     "as_score",
     "as_label",
     "as_time",
     "check_group",
+    "group_error",
+    "RESERVED_GROUPS",
     "group_keys",
     "times_of",
     "prediction_of",
@@ -48,33 +51,74 @@ def as_label(label: Any) -> int:
 
 
 def as_time(t: Any) -> float:
-    """A finite number of seconds since the epoch as a float."""
+    """A number of seconds since the epoch as a float: finite and a time of years 1 to 9999
+    (:data:`calipers.io.times.MIN_EPOCH` <= t < :data:`~calipers.io.times.MAX_EPOCH`, the
+    range the log readers label), so every window index is an exact integer."""
     if isinstance(t, (str, bytes)) or not isinstance(t, (int, float, np.integer, np.floating)):
         raise TypeError(f"t must be a number of seconds, got {type(t).__name__}")
-    value = float(t)
+    try:
+        value = float(t)
+    except OverflowError:  # an int beyond float range
+        value = math.inf if t > 0 else -math.inf
     if not math.isfinite(value):
         raise ValueError(f"t must be finite, got {t!r}")
+    if not MIN_EPOCH <= value < MAX_EPOCH:
+        raise ValueError(f"t must be seconds since the epoch within years 1 to 9999, got {t!r}")
     return value
 
 
-def check_group(group: Hashable) -> None:
-    """A group key is a string or an integer (None, no group, never reaches here)."""
+# Names the monitor gives itself: every record (the Prometheus / OpenTelemetry label of the
+# overall series) and the pool of groups beyond max_groups. A user's group may not take them.
+RESERVED_GROUPS = ("__all__", "__other__")
+
+
+def group_error(group: Hashable) -> Exception | None:
+    """Why ``group`` cannot be a group key (None when it can): TypeError unless a string
+    or an integer, ValueError for a reserved name (:data:`RESERVED_GROUPS`) or a string
+    that is not valid Unicode text (a lone surrogate cannot be written as UTF-8, so
+    ``/metrics`` could not render it)."""
     if isinstance(group, bool) or not isinstance(group, (str, int)):
-        raise TypeError(f"group must be None, a string or an integer, got {type(group).__name__}")
+        return TypeError(f"group must be None, a string or an integer, got {type(group).__name__}")
+    if isinstance(group, str):
+        if group in RESERVED_GROUPS:
+            return ValueError(f"group {group!r} is reserved by the monitor ({', '.join(RESERVED_GROUPS)})")
+        try:
+            group.encode("utf-8")
+        except UnicodeEncodeError as exc:
+            return ValueError(f"group {group!r} is not valid Unicode text: a lone surrogate at index {exc.start}")
+    return None
+
+
+def check_group(group: Hashable) -> None:
+    """A group key is a string or an integer, not reserved, valid Unicode (None, no group,
+    never reaches here); raises :func:`group_error`'s error."""
+    error = group_error(group)
+    if error is not None:
+        raise error
 
 
 def group_keys(groups: Any, n: int) -> list[Hashable]:
-    """``record_many``'s groups: None (no group) or one key per row."""
+    """``record_many``'s groups: None (no group) or one key per row, every key checked
+    (:func:`group_error`) before any is used."""
     if groups is None:
         return [None] * n
     if isinstance(groups, (str, bytes)):
         raise TypeError("groups must be a sequence of keys, one per row")
+    reject_masked(groups, "groups")
     keys = list(groups.tolist() if isinstance(groups, np.ndarray) else groups)
     if len(keys) != n:
         raise ValueError(f"groups must have one key per row ({n}), got {len(keys)}")
+    checked: set[Hashable] = set()
     for i, k in enumerate(keys):
-        if k is not None and (isinstance(k, bool) or not isinstance(k, (str, int))):
+        if k is None or k in checked:
+            continue
+        error = group_error(k)
+        if isinstance(error, TypeError):
             raise TypeError(f"group keys must be strings or integers, got {type(k).__name__} at index {i}")
+        if error is not None:
+            bad = sum(1 for v in keys if v == k)
+            raise ValueError(f"groups: {bad} key(s) {k!r} cannot be used, first at index {i}: {error}")
+        checked.add(k)
     return keys
 
 
@@ -82,6 +126,7 @@ def times_of(t: Any, n: int, clock: Callable[[], float]) -> np.ndarray:
     """``record_many``'s times: None (now), one time, or n finite times."""
     if t is None:
         return np.full(n, float(clock()))
+    reject_masked(t, "t")
     if np.ndim(t) == 0:
         return np.full(n, as_time(t))
     times = np.asarray(t)
@@ -91,6 +136,13 @@ def times_of(t: Any, n: int, clock: Callable[[], float]) -> np.ndarray:
     bad = ~np.isfinite(times)
     if bad.any():
         raise ValueError(f"t must be finite: {int(bad.sum())} value(s) are not, first at index {int(np.argmax(bad))}")
+    bad = (times < MIN_EPOCH) | (times >= MAX_EPOCH)
+    if bad.any():
+        i = int(np.argmax(bad))
+        raise ValueError(
+            f"t must be seconds since the epoch within years 1 to 9999: {int(bad.sum())} value(s) are not, "
+            f"first at index {i} ({float(times[i])!r})"
+        )
     return times
 
 

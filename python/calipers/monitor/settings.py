@@ -94,6 +94,12 @@ class Settings:
         }
 
 
+# The window length's range: a time of years 1-9999 (what record() takes) is then at most
+# 2.6e14 windows from the epoch, an exact integer in float64 and int64.
+MIN_WINDOW = 1e-3
+MAX_WINDOW = 1e9
+
+
 def make_settings(
     bins: int,
     classes: int | None,
@@ -128,8 +134,13 @@ def make_settings(
     )
     grid_pair = grid_spec(grid)
     overall_pair = grid_spec(overall_grid)
-    if not (isinstance(window, (int, float)) and not isinstance(window, bool) and 0 < window < math.inf):
-        raise ValueError(f"window must be a positive number of seconds, got {window!r}")
+    if isinstance(window, bool) or not isinstance(window, (int, float, np.integer, np.floating)):
+        raise TypeError(f"window must be a number of seconds, got {type(window).__name__}")
+    if not MIN_WINDOW <= window <= MAX_WINDOW:
+        raise ValueError(
+            f"window must be a number of seconds in [{MIN_WINDOW:g}, {MAX_WINDOW:g}] (1 ms to about 31 years), "
+            f"got {window!r}"
+        )
     for name, value, low in (
         ("history", history, 1),
         ("max_groups", max_groups, 1),

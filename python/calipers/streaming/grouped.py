@@ -4,7 +4,6 @@ serialized as one blob; its PCE comes from the groups' exact sums."""
 from __future__ import annotations
 
 import json
-import math
 import struct
 import threading
 from collections.abc import Iterable, Iterator
@@ -12,7 +11,9 @@ from typing import Any
 
 import numpy as np
 
+from .._common import jsontext
 from .._common import serde as _serde
+from .._common.groups import group_keys
 from .._common.validate import DEFAULT_ROW_SUM_ATOL, Checked, check, check_choice, warn_empty
 from .._kernels import backend as _backend
 from ..metrics.partition import discrepancy
@@ -44,67 +45,6 @@ def pce_from_sketches(sketches: Iterable[ReliabilitySketch], *, norm: str = "l1"
     return total
 
 
-def _is_missing(value: Any) -> bool:
-    if value is None:
-        return True
-    if isinstance(value, float) and math.isnan(value):
-        return True
-    return type(value).__name__ in ("NAType", "NaTType")
-
-
-def group_keys(groups: Any, n: int) -> tuple[list[Any], np.ndarray]:
-    """(distinct keys as Python str / int, each row's index into them) of a group column:
-    numpy, lists, pandas (object, string, category, nullable integer) and pyarrow (string,
-    dictionary, integer) columns. Keys of different types stay apart (1 and '1' are two
-    groups); a missing key (None, NaN, pd.NA) is a ValueError, any other kind of key
-    (floats with a fraction, booleans, bytes, objects) a TypeError."""
-    if isinstance(groups, (str, bytes)):
-        raise TypeError(f"groups must be an array of keys, got {type(groups).__name__}")
-    try:  # a Python sequence keeps its elements' types (np.asarray would make 1 and '1' one string)
-        keys = np.asarray(groups, dtype=object) if isinstance(groups, (list, tuple)) else np.asarray(groups)
-    except (TypeError, ValueError) as exc:
-        raise TypeError(f"groups must be an array of string or integer keys: {exc}") from None
-    if keys.ndim != 1 or len(keys) != n:
-        raise ValueError(f"groups must be 1-D with one entry per row ({n}), got shape {keys.shape}")
-    kind = keys.dtype.kind
-    if kind == "f":
-        missing = np.isnan(keys)
-        if missing.any():
-            raise ValueError(
-                f"group keys must not be missing: {int(missing.sum())} value(s) are NaN, "
-                f"first at index {int(np.argmax(missing))}"
-            )
-        fraction = keys != np.floor(keys)
-        if fraction.any():
-            i = int(np.argmax(fraction))
-            raise TypeError(f"group keys must be strings or integers: index {i} holds the float {keys[i].item()!r}")
-        keys = keys.astype(np.int64)
-        kind = "i"
-    if kind in "iuU":
-        uniq, inverse = np.unique(keys, return_inverse=True)
-        return uniq.tolist(), inverse.reshape(-1)
-    if kind != "O":
-        raise TypeError(f"group keys must be strings or integers, got dtype {keys.dtype}")
-    index: dict[Any, int] = {}
-    codes = np.empty(n, np.int64)
-    for i, value in enumerate(keys.tolist()):
-        if isinstance(value, str) or (isinstance(value, int) and not isinstance(value, bool)):
-            key: Any = value
-        elif isinstance(value, np.integer):
-            key = int(value)
-        elif _is_missing(value):
-            bad = [j for j, v in enumerate(keys.tolist()) if _is_missing(v)]
-            raise ValueError(
-                f"group keys must not be missing: {len(bad)} value(s) are, first at index {bad[0]} ({value!r})"
-            )
-        else:
-            raise TypeError(
-                f"group keys must be strings or integers: index {i} holds a {type(value).__name__} ({value!r})"
-            )
-        codes[i] = index.setdefault(key, len(index))
-    return list(index), codes
-
-
 class GroupedSketch:
     """One :class:`ReliabilitySketch` per group key, updated in one call, merged per key,
     serialized as one blob. Keys are strings or integers (what a log's group column holds;
@@ -115,6 +55,12 @@ class GroupedSketch:
     groups, exact from the sketches' sums. Updates and merges are safe from many threads:
     a merge locks both grouped sketches in a fixed order and changes nothing if any group
     cannot merge.
+
+    ``grid`` is every group's :class:`ReliabilitySketch` grid, kept through ``to_bytes``:
+    with many groups, ``grid="compact"`` keeps 4.7 KB per group instead of 128 KB (bins=15;
+    equal-width ECE, Brier, log loss and the PCE stay exact, the cell-based metrics cost
+    what the ReliabilitySketch docstring states). Only grouped sketches of one grid merge;
+    :meth:`coarsen` folds a finer one onto a coarser grid exactly.
     """
 
     def __init__(
@@ -124,8 +70,9 @@ class GroupedSketch:
         *,
         row_sum_atol: float = DEFAULT_ROW_SUM_ATOL,
         backend: str = "auto",
+        grid: str | tuple[int, int] | None = "fine",
     ) -> None:
-        self._template = ReliabilitySketch(bins, classes, row_sum_atol=row_sum_atol, backend=backend)
+        self._template = ReliabilitySketch(bins, classes, row_sum_atol=row_sum_atol, backend=backend, grid=grid)
         self._groups: dict[Any, ReliabilitySketch] = {}
         self._lock = threading.Lock()
 
@@ -138,6 +85,23 @@ class GroupedSketch:
     def classes(self) -> int | None:
         """Classes of every group's sketch (None: binary or top-label)."""
         return self._template.classes
+
+    @property
+    def grid(self) -> str | tuple[int, int] | None:
+        """The grid of every group's sketch (see :class:`ReliabilitySketch`)."""
+        return self._template.grid
+
+    def _settings(self) -> tuple[int, int | None, str | tuple[int, int] | None]:
+        return self._template.bins, self._template.classes, self._template.grid
+
+    def coarsen(self, grid: str | tuple[int, int] | None) -> GroupedSketch:
+        """A copy with every group's sketch on a coarser grid, folded exactly (see
+        :meth:`ReliabilitySketch.coarsen`)."""
+        t = self._template
+        out = GroupedSketch(t.bins, t.classes, row_sum_atol=t._row_sum_atol, backend=t._backend, grid=grid)
+        out._template = t.coarsen(grid)  # raises unless ``grid`` coarsens this one's
+        out._groups = {k: s.coarsen(grid) for k, s in self._snapshot().items()}
+        return out
 
     def _new(self) -> ReliabilitySketch:
         return self._template.copy()
@@ -179,8 +143,11 @@ class GroupedSketch:
         """Add ``other``'s groups into this one in place (exact, all-or-nothing); returns self."""
         if not isinstance(other, GroupedSketch):
             raise TypeError(f"can only merge a GroupedSketch, got {type(other).__name__}")
-        if (other._template.bins, other._template.classes) != (self._template.bins, self._template.classes):
-            raise ValueError("cannot merge grouped sketches with different bins or classes")
+        if other._settings() != self._settings():
+            raise ValueError(
+                "cannot merge grouped sketches with different bins, classes or grids "
+                f"({other._settings()} into {self._settings()}; coarsen() the finer one)"
+            )
         locks = [self._lock] if other is self else [g._lock for g in sorted((self, other), key=id)]
         for lock in locks:
             lock.acquire()
@@ -208,6 +175,7 @@ class GroupedSketch:
             self._template.classes,
             row_sum_atol=self._template._row_sum_atol,
             backend=self._template._backend,
+            grid=self._template.grid,
         )
         out._groups = {k: s.copy() for k, s in self._snapshot().items()}
         return out
@@ -256,8 +224,9 @@ class GroupedSketch:
     __hash__ = None  # type: ignore[assignment]
 
     def __repr__(self) -> str:
+        grid = "" if self._template.grid == "fine" else f", grid={self._template.grid!r}"
         return (
-            f"GroupedSketch(bins={self._template.bins}, classes={self._template.classes}, groups={len(self)}, "
+            f"GroupedSketch(bins={self._template.bins}, classes={self._template.classes}{grid}, groups={len(self)}, "
             f"count={self.count})"
         )
 
@@ -282,7 +251,7 @@ class GroupedSketch:
         payload = _serde.unpack_payload(data, TYPE_GROUPED_SKETCH)
         try:
             (hlen,) = struct.unpack_from("<I", payload)
-            header = json.loads(payload[4 : 4 + hlen])
+            header = jsontext.loads(payload[4 : 4 + hlen])
             keys, sizes, tlen = header["keys"], header["sizes"], int(header["template"])
             if not isinstance(keys, list) or not isinstance(sizes, list) or len(keys) != len(sizes):
                 raise ValueError("keys and sizes disagree")
@@ -298,11 +267,11 @@ class GroupedSketch:
         template = ReliabilitySketch.from_bytes(payload[pos : pos + tlen])
         if template.count:
             raise ValueError("calipers grouped-sketch blob has a non-empty template")
-        out = cls(template.bins, template.classes, row_sum_atol=template._row_sum_atol)
+        out = cls(template.bins, template.classes, row_sum_atol=template._row_sum_atol, grid=template.grid)
         pos += tlen
         for key, size in zip(keys, sizes):
             sketch = ReliabilitySketch.from_bytes(payload[pos : pos + size])
-            if (sketch.bins, sketch.classes) != (template.bins, template.classes):
+            if (sketch.bins, sketch.classes, sketch.grid) != (template.bins, template.classes, template.grid):
                 raise ValueError(f"calipers grouped-sketch blob: group {key!r} has other settings")
             out._groups[key] = sketch
             pos += size

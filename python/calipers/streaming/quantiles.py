@@ -29,6 +29,7 @@ from typing import Any
 
 import numpy as np
 
+from .._common import jsontext
 from .._common import serde as _serde
 from .._common.validate import check_int, finite_values, plain, warn_empty
 
@@ -238,7 +239,7 @@ class QuantileSketch:
         payload = _serde.unpack_payload(data, TYPE_QUANTILE_SKETCH)
         try:
             (hlen,) = struct.unpack_from("<I", payload)
-            h = json.loads(payload[4 : 4 + hlen])
+            h = jsontext.loads(payload[4 : 4 + hlen])
             out = cls(int(h["k"]), seed=seed)
             if not isinstance(h["levels"], list) or len(h["levels"]) > 64:
                 raise ValueError("levels must be a list of at most 64 sizes")

@@ -35,6 +35,7 @@ from .._common.grid import (
     KIND_BINARY,
     KIND_MARGINAL,
     KIND_TOP_LABEL,
+    LOG_LOSS_FLOOR,
     PART_ALL,
     UNIT_SCALE,
     WEIGHT_BITS,
@@ -940,6 +941,34 @@ def _check_bins_against_grid(
             raise ValueError(f"calipers blob is inconsistent: bin and grid {what} hold different samples")
 
 
+def _cell_bounds(
+    cells: np.ndarray, lower: np.ndarray, upper: np.ndarray
+) -> tuple[tuple[np.ndarray, np.ndarray], tuple[np.ndarray, np.ndarray]]:
+    """Per stream, the least and greatest sum of squared errors and of log loss that the
+    cells' samples can have: a cell of c samples, k of them positive, with scores in
+    [lo, hi] holds k (1 - hi)^2 + (c - k) lo^2 <= sum (p - y)^2 <= k (1 - lo)^2 + (c - k) hi^2,
+    and the same with L(q) = -ln max(q, 1e-15) of p for positives and of 1 - p for negatives.
+    On the fine grid (cells 1/64 of the distance to 0 or 1 wide) the two bounds are close,
+    so totals edited after the fact cannot move far from the truth unnoticed."""
+    count = cells[:, :, 0].astype(np.float64)
+    pos = cells[:, :, 1].astype(np.float64)
+    neg = count - pos
+
+    def loss(q: np.ndarray) -> np.ndarray:
+        out: np.ndarray = -np.log(np.maximum(q, LOG_LOSS_FLOOR))
+        return out
+
+    sq = (
+        (pos * (1.0 - upper) ** 2 + neg * lower**2).sum(axis=1),
+        (pos * (1.0 - lower) ** 2 + neg * upper**2).sum(axis=1),
+    )
+    ll = (
+        (pos * loss(upper) + neg * loss(1.0 - lower)).sum(axis=1),
+        (pos * loss(lower) + neg * loss(1.0 - upper)).sum(axis=1),
+    )
+    return sq, ll
+
+
 def _check_consistent(
     state: np.ndarray,
     bins: int,
@@ -1006,6 +1035,15 @@ def _check_consistent(
             raise ValueError(
                 "calipers blob is inconsistent: its squared-error or log-loss totals are below what its cells imply"
             )
+        lower, upper = (
+            (fine_cell_lower_edges(*grid), fine_cell_upper_edges(*grid)) if grid_cells else (edges[:-1], edges[1:])
+        )
+        for total, (low, high), what in zip((sq, ll), _cell_bounds(cells, lower, upper), ("squared-error", "log-loss")):
+            if np.any(total < low * (1 - 1e-9) - slack) or np.any(total > high * (1 + 1e-9) + slack):
+                raise ValueError(
+                    f"calipers blob is inconsistent: its {what} total lies outside what the scores and outcomes "
+                    "of its cells allow"
+                )
     empty = n == 0
     if bool(flags & _serde.FLAG_EMPTY) != empty or flags & ~_serde.FLAG_EMPTY:
         raise ValueError(f"calipers blob flags {flags:#x} do not match its counts")
