@@ -193,9 +193,9 @@ def torchmetrics_ece(scores: Any, labels: Any, bins: int, norm: str, kernels: An
         conf, acc = p, (y == 1).astype(p.dtype)
     else:
         P = _softmax(s) if outside else s
-        pred = P.argmax(axis=1)
-        conf = P[np.arange(P.shape[0]), pred].astype(np.float32)
-        acc = (pred == y).astype(np.float32)
+        top, correct = kernels.top_label(np.ascontiguousarray(P), y)  # max and first argmax == label, one pass
+        conf = top.astype(np.float32)
+        acc = correct.astype(np.float32)
     dtype = conf.dtype
     edges = torchmetrics_edges(bins, "float32" if dtype == np.float32 else "float64")
     idx = np.searchsorted(edges, conf, side="right") - 1
