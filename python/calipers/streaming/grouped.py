@@ -14,6 +14,7 @@ import numpy as np
 from .._common import jsontext
 from .._common import serde as _serde
 from .._common.groups import group_keys
+from .._common.locking import both_locked
 from .._common.validate import DEFAULT_ROW_SUM_ATOL, Checked, check, check_choice, warn_empty
 from .._kernels import backend as _backend
 from ..metrics.partition import discrepancy
@@ -148,18 +149,12 @@ class GroupedSketch:
                 "cannot merge grouped sketches with different bins, classes or grids "
                 f"({other._settings()} into {self._settings()}; coarsen() the finer one)"
             )
-        locks = [self._lock] if other is self else [g._lock for g in sorted((self, other), key=id)]
-        for lock in locks:
-            lock.acquire()
-        try:
+        with both_locked(self, other):
             staged = {
                 key: self._groups[key] + sketch if key in self._groups else sketch.copy()
                 for key, sketch in other._groups.items()
             }
             self._groups.update(staged)  # every group merged above: nothing can fail here
-        finally:
-            for lock in reversed(locks):
-                lock.release()
         return self
 
     def __iadd__(self, other: GroupedSketch) -> GroupedSketch:

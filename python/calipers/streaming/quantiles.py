@@ -31,6 +31,7 @@ import numpy as np
 
 from .._common import jsontext
 from .._common import serde as _serde
+from .._common.locking import both_locked
 from .._common.validate import check_int, finite_values, plain, warn_empty
 
 __all__ = ["QuantileSketch"]
@@ -122,10 +123,7 @@ class QuantileSketch:
             raise TypeError(f"can only merge a QuantileSketch, got {type(other).__name__}")
         if other.k != self.k:
             raise ValueError(f"cannot merge sketches with k={self.k} and k={other.k}")
-        locks = [self._lock] if other is self else [q._lock for q in sorted((self, other), key=id)]
-        for lock in locks:
-            lock.acquire()
-        try:
+        with both_locked(self, other):
             levels = [lv.copy() for lv in other._levels]
             n, bound, bound_sq, lo, hi = other._n, other._bound, other._bound_sq, other._min, other._max
             while len(self._levels) < len(levels):
@@ -137,9 +135,6 @@ class QuantileSketch:
             self._bound_sq += bound_sq
             self._min, self._max = min(self._min, lo), max(self._max, hi)
             self._compress()
-        finally:
-            for lock in reversed(locks):
-                lock.release()
         return self
 
     def __iadd__(self, other: QuantileSketch) -> QuantileSketch:

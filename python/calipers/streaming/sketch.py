@@ -48,6 +48,7 @@ from .._common.grid import (
     stream_size,
     width_edges,
 )
+from .._common.locking import both_locked
 from .._common.validate import (
     DEFAULT_ROW_SUM_ATOL,
     Checked,
@@ -416,10 +417,7 @@ class ReliabilitySketch:
                 f"cannot merge a sketch with {other.replicates} bootstrap replicates into one with "
                 f"{self.replicates}: every part of a stream needs the same replicates="
             )
-        locks = [self._lock] if other is self else [s._lock for s in sorted((self, other), key=id)]
-        for lock in locks:
-            lock.acquire()
-        try:
+        with both_locked(self, other):
             kind = other._kind
             if kind is not None and self._kind is not None and kind != self._kind:
                 raise ValueError(f"cannot merge incompatible sketches: {self._settings()} vs {other._settings()}")
@@ -434,9 +432,6 @@ class ReliabilitySketch:
                 self._replicates += reps.copy() if other is self else reps  # type: ignore[operator]
             if self._kind is None:
                 self._kind = kind
-        finally:
-            for lock in reversed(locks):
-                lock.release()
         return self
 
     def __iadd__(self, other: ReliabilitySketch) -> ReliabilitySketch:
