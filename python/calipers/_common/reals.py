@@ -10,7 +10,7 @@ from typing import Any
 
 import numpy as np
 
-from .validate import finite_values
+from .validate import finite_values, refuse_any
 
 __all__ = ["MAX_REAL", "real_values", "real_error", "finite_result"]
 
@@ -28,13 +28,8 @@ def real_values(x: Any, name: str) -> np.ndarray:
     """A non-empty 1-D float64 array of finite values within +-:data:`MAX_REAL`; ValueError
     naming ``name``, the rule, the count and the first offender otherwise."""
     arr = finite_values(x, name)
-    big = np.abs(arr) > MAX_REAL
-    if big.any():
-        i = int(np.argmax(big))
-        raise ValueError(
-            f"{name} must lie within +-{MAX_REAL:g} (their squares must stay finite in float64): "
-            f"{int(big.sum())} value(s) do not, first at index {i} (value {float(arr[i])!r})"
-        )
+    rule = f"{name} must lie within +-{MAX_REAL:g} (their squares must stay finite in float64)"
+    refuse_any(np.abs(arr) > MAX_REAL, rule, "do not", arr)
     return arr
 
 

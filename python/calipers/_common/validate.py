@@ -104,6 +104,16 @@ def as_scores(x: Any, name: str = "scores") -> np.ndarray:
     return np.ascontiguousarray(arr, dtype=np.float64)
 
 
+def refuse_any(bad: np.ndarray, rule: str, verb: str = "are not", values: np.ndarray | None = None) -> None:
+    """ValueError ``"<rule>: N value(s) <verb>, first at index i"`` (and ``(value v)`` when
+    ``values`` is given) when any entry of the 1-D mask ``bad`` is set; the one wording of the
+    error rule (argument, rule, count, first offender)."""
+    if bad.any():
+        i = int(np.argmax(bad))
+        shown = "" if values is None else f" (value {values[i].item()!r})"
+        raise ValueError(f"{rule}: {int(bad.sum())} value(s) {verb}, first at index {i}{shown}")
+
+
 def finite_values(x: Any, name: str, *, flatten: bool = False) -> np.ndarray:
     """A non-empty 1-D float64 array of finite numbers (``flatten`` accepts any shape)."""
     arr = as_scores(x, name).astype(np.float64, copy=False)
@@ -113,11 +123,7 @@ def finite_values(x: Any, name: str, *, flatten: bool = False) -> np.ndarray:
         raise ValueError(f"{name} must be a 1-D array, got shape {arr.shape}")
     if arr.size == 0:
         raise ValueError(f"{name} is empty")
-    bad = ~np.isfinite(arr)
-    if bad.any():
-        raise ValueError(
-            f"{name} must be finite: {int(bad.sum())} value(s) are not, first at index {int(np.argmax(bad))}"
-        )
+    refuse_any(~np.isfinite(arr), f"{name} must be finite")
     return arr
 
 

@@ -18,7 +18,7 @@ from typing import Any
 import numpy as np
 
 from .._common.reals import real_values
-from .._common.validate import as_labels, check_choice, finite_values
+from .._common.validate import as_labels, check_choice, finite_values, refuse_any
 from ..calibration.base import check_weights
 from ..metrics.bootstrap import bootstrap_ci
 
@@ -128,11 +128,7 @@ def treatment_mask(treatment: Any, n: int) -> np.ndarray:
     t = as_labels(treatment, "treatment")
     if t.ndim != 1 or t.shape[0] != n:
         raise ValueError(f"treatment must be 1-D with one entry per prediction ({n}), got shape {t.shape}")
-    bad = (t != 0) & (t != 1)
-    if bad.any():
-        raise ValueError(
-            f"treatment must be 0 or 1: {int(bad.sum())} value(s) are not, first at index {int(np.argmax(bad))}"
-        )
+    refuse_any((t != 0) & (t != 1), "treatment must be 0 or 1")
     treated = t.astype(bool)
     if treated.all() or not treated.any():
         raise ValueError("treatment needs both treated (1) and control (0) rows")

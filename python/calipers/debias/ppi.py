@@ -28,7 +28,7 @@ import numpy as np
 
 from .._common import serde as _serde
 from .._common.reals import real_values
-from .._common.validate import as_labels, finite_values
+from .._common.validate import as_labels, finite_values, refuse_any
 from .moments import CoMoments, Moments
 
 __all__ = ["PPIResult", "ppi_mean", "ppi_prevalence", "PPISketch", "TYPE_PPI_SKETCH"]
@@ -115,21 +115,13 @@ def _binary(labels: Any, n: int) -> np.ndarray:
     y = as_labels(labels, "labels")
     if y.ndim != 1 or y.shape[0] != n:
         raise ValueError(f"labels must be 1-D with one entry per score ({n}), got shape {y.shape}")
-    bad = (y != 0) & (y != 1)
-    if bad.any():
-        raise ValueError(
-            f"labels must be 0 or 1: {int(bad.sum())} value(s) are not, first at index {int(np.argmax(bad))}"
-        )
+    refuse_any((y != 0) & (y != 1), "labels must be 0 or 1")
     return y.astype(np.float64)
 
 
 def _unit_scores(scores: Any, name: str) -> np.ndarray:
     s = finite_values(scores, name)
-    bad = (s < 0.0) | (s > 1.0)
-    if bad.any():
-        raise ValueError(
-            f"{name} must lie in [0, 1]: {int(bad.sum())} value(s) outside, first at index {int(np.argmax(bad))}"
-        )
+    refuse_any((s < 0.0) | (s > 1.0), f"{name} must lie in [0, 1]", "outside")
     return s
 
 

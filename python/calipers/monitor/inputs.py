@@ -14,7 +14,7 @@ from typing import Any
 
 import numpy as np
 
-from .._common.validate import check, reject_masked
+from .._common.validate import check, refuse_any, reject_masked
 from ..io.times import MAX_EPOCH, MIN_EPOCH
 
 __all__ = [
@@ -133,16 +133,12 @@ def times_of(t: Any, n: int, clock: Callable[[], float]) -> np.ndarray:
     if times.dtype.kind not in "iuf" or times.shape != (n,):
         raise ValueError(f"t must be None, one time or {n} finite times, got shape {times.shape}")
     times = times.astype(np.float64)
-    bad = ~np.isfinite(times)
-    if bad.any():
-        raise ValueError(f"t must be finite: {int(bad.sum())} value(s) are not, first at index {int(np.argmax(bad))}")
-    bad = (times < MIN_EPOCH) | (times >= MAX_EPOCH)
-    if bad.any():
-        i = int(np.argmax(bad))
-        raise ValueError(
-            f"t must be seconds since the epoch within years 1 to 9999: {int(bad.sum())} value(s) are not, "
-            f"first at index {i} ({float(times[i])!r})"
-        )
+    refuse_any(~np.isfinite(times), "t must be finite")
+    refuse_any(
+        (times < MIN_EPOCH) | (times >= MAX_EPOCH),
+        "t must be seconds since the epoch within years 1 to 9999",
+        values=times,
+    )
     return times
 
 
