@@ -225,14 +225,19 @@ class RowWriter:
                 ) from exc
         self._parquet.write_table(table)
 
+    def _close_handles(self) -> bool:
+        """Close the open text file or Parquet writer; True when a Parquet writer was open."""
+        if self._fh is not None:
+            self._fh.close()
+        if self._parquet is not None:
+            self._parquet.close()
+            return True
+        return False
+
     def close(self) -> None:
         """Finish the file and move it into place (atomically)."""
         try:
-            if self._fh is not None:
-                self._fh.close()
-            if self._parquet is not None:
-                self._parquet.close()
-            elif self.kind == "parquet":  # no rows: an empty file still opens
+            if not self._close_handles() and self.kind == "parquet":  # no rows: an empty file still opens
                 import pyarrow as pa
                 import pyarrow.parquet as pq
 
@@ -245,10 +250,7 @@ class RowWriter:
     def abort(self) -> None:
         """Drop everything written: the target is left as it was."""
         try:
-            if self._fh is not None:
-                self._fh.close()
-            if self._parquet is not None:
-                self._parquet.close()
+            self._close_handles()
         except Exception:  # the file is being thrown away; its close errors do not matter
             pass
         finally:
