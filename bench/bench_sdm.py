@@ -174,6 +174,15 @@ def main(argv: list[str] | None = None) -> None:
                 results=agree_f,
                 headline=nthreads == cores,
             )
+        if nthreads == cores:  # docs/sdm.md
+            text = (
+                f"{fmt_seconds(t['cpp'].median)} for the neighbours and q of {n:,} calibration points against a "
+                f"{n:,} x {dims} support set (median of {t['cpp'].rounds} rounds, {nthreads} threads; numpy's BLAS "
+                f"route {fmt_seconds(t['np'].median)}"
+            )
+            if index is not None:
+                text += f", faiss's search of its prebuilt index {fmt_seconds(t['faiss'].median)}"
+            report.quote("sdm_calibration_knn", text + ")")
 
     for nthreads in sorted({1, cores}):
         with threads(nthreads):

@@ -1,9 +1,9 @@
 """Run every benchmark script of bench/ and regenerate the tables of bench/README.md and the
-numbers README.md quotes, from one command.
+numbers README.md and docs/*.md quote, from one command.
 
     python bench/run_all.py --quick            # every script at its quick sizes (under 10 minutes on 2 cores)
     python bench/run_all.py --full             # the larger sizes
-    python bench/run_all.py --quick --dry-run  # print the commands; check both READMEs' markers; run nothing
+    python bench/run_all.py --quick --dry-run  # print the commands; check every marker against the stored results
     python bench/run_all.py --quick --only sdm logs   # re-run some jobs; render from every stored result
 
 Each job is one script in a fresh process (``python bench/SCRIPT ARGS --MODE --json ...``);
@@ -11,8 +11,12 @@ its results are stored in bench/results/JOB.json and every table is rendered fro
 stored results, between ``<!-- BEGIN run_all:KEY -->`` and ``<!-- END run_all:KEY -->`` in
 bench/README.md (the prose around them stays), each under a line naming its command, date,
 machine, versions and load average at the start and end of the job. Like-for-like rows come
-first; the headline ratios are taken from like-for-like rows only. README.md's quoted numbers
-sit between ``<!-- bench:KEY -->`` and ``<!-- /bench:KEY -->``.
+first; the headline ratios are taken from like-for-like rows only. The numbers README.md and
+docs/*.md quote sit between ``<!-- bench:KEY -->`` and ``<!-- /bench:KEY -->`` (a value may be
+a whole markdown table or code block); each KEY is printed by one job (:data:`QUOTES`,
+``Report.quote``) and stored in its result. ``--dry-run`` checks, without running anything,
+that every marker is closed, names a key some job prints, has a stored value and shows that
+value, and that every key a job prints is quoted somewhere.
 """
 
 from __future__ import annotations
@@ -24,7 +28,7 @@ import re
 import subprocess
 import sys
 import time
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -32,7 +36,7 @@ HERE = Path(__file__).resolve().parent
 ROOT = HERE.parent
 sys.path.insert(0, str(HERE))
 
-from timing import fmt_ratio, loadavg, machine, pair_cells  # noqa: E402
+from timing import fmt_ratio, loadavg, machine, markdown_table, md_cell, pair_cells  # noqa: E402
 
 #: job name -> the script and its arguments (the mode and --json are added)
 JOBS: dict[str, list[str]] = {
@@ -44,17 +48,28 @@ JOBS: dict[str, list[str]] = {
     "debiased": ["bench_debiased.py"],
     "logs": ["bench_logs.py"],
     "serving": ["bench_serving.py"],
+    "examples": ["bench_examples.py"],
 }
-#: the README.md quotes each job prints (``Report.quote``), at quick and full sizes
+#: the quotes of README.md and docs/*.md each job prints (``Report.quote``), at every size
 QUOTES: dict[str, list[str]] = {
     "estimators": ["bootstrap_1e6"],
-    "sdm": ["sdm_one_query"],
+    "sdm": ["sdm_one_query", "sdm_calibration_knn"],
+    "debiased": ["debias_table", "debias_bound_scale", "debias_fast_worst"],
     "logs": ["logs_rows", "logs_parquet", "logs_csv", "logs_jsonl", "logs_peak_rss", "apply_parquet"],
-    "serving": ["monitor_record"],
-}
+    "serving": [
+        "monitor_record", "monitor_record_costs", "monitor_record_replicates", "monitor_read_copy",
+        "monitor_pending", "monitor_snapshot_smooth", "monitor_scrape", "monitor_scrape_format",
+        "monitor_overall_bytes", "monitor_memory_table", "monitor_replicates_bytes", "monitor_replicates_memory",
+    ],
+    "examples": [
+        "example_debias_fit", "example_debias_contrast", "example_debias_ppi", "example_hcal_table",
+        "example_hcal_verdict", "example_sdm_output", "example_sdm_thin",
+    ],
+}  # fmt: skip
 SECTIONS = ["run", "headline", "like-for-like", "other-pairs", *[f"job:{j}" for j in JOBS]]
 BEGIN, END = "<!-- BEGIN run_all:{} -->", "<!-- END run_all:{} -->"
 QUOTE_RE = re.compile(r"<!-- bench:([\w-]+) -->(.*?)<!-- /bench:\1 -->", re.S)
+OPEN_RE, CLOSE_RE = re.compile(r"<!-- bench:([\w-]+) -->"), re.compile(r"<!-- /bench:([\w-]+) -->")
 
 
 def command(job: str, mode: str) -> list[str]:
@@ -91,16 +106,8 @@ def run_job(job: str, mode: str, results: Path, log_dir: Path) -> dict[str, Any]
 
 
 # ---------------------------------------------------------------- rendering
-def md(cell: object) -> str:
-    """A table cell: pipes escaped, newlines flattened."""
-    return str(cell).replace("|", "\\|").replace("\n", " ")
-
-
-def md_table(columns: Sequence[str], rows: Iterable[Sequence[object]]) -> list[str]:
-    """A markdown table."""
-    lines = ["| " + " | ".join(md(c) for c in columns) + " |", "|" + "---|" * len(columns)]
-    lines += ["| " + " | ".join(md(c) for c in row) + " |" for row in rows]
-    return lines
+md = md_cell
+md_table = markdown_table
 
 
 def stamp(d: Mapping[str, Any]) -> str:
@@ -216,33 +223,88 @@ def render(readme: str, results: Mapping[str, Mapping[str, Any]], header: Mappin
     return readme
 
 
-def quote(text: str, results: Mapping[str, Mapping[str, Any]], strict: bool) -> str:
-    """README.md with every ``<!-- bench:KEY -->`` number replaced by the stored result."""
-    quotes = {k: v for d in results.values() for k, v in d.get("quotes", {}).items()}
+def stored_quotes(results: Mapping[str, Mapping[str, Any]]) -> dict[str, str]:
+    """Every stored quote, by key."""
+    return {k: v for d in results.values() for k, v in d.get("quotes", {}).items()}
+
+
+def quote(text: str, results: Mapping[str, Mapping[str, Any]], strict: bool, name: str = "README.md") -> str:
+    """``text`` (README.md or a docs page, called ``name`` in errors) with every
+    ``<!-- bench:KEY -->`` value replaced by the stored result."""
+    quotes = stored_quotes(results)
 
     def sub(m: re.Match[str]) -> str:
         key = m.group(1)
         if key not in quotes:
             if strict:
-                raise SystemExit(f"README.md quotes bench:{key}, which no stored result has")
+                raise SystemExit(f"{name} quotes bench:{key}, which no stored result has")
             return m.group(0)
         return f"<!-- bench:{key} -->{quotes[key]}<!-- /bench:{key} -->"
 
     return QUOTE_RE.sub(sub, text)
 
 
-def check_markers(bench_readme: str, readme: str) -> list[str]:
-    """Problems: a missing block in bench/README.md, a README.md quote no job prints."""
+def job_of(key: str) -> str | None:
+    """The job that prints quote ``key`` (None: no job)."""
+    return next((job for job, keys in QUOTES.items() if key in keys), None)
+
+
+def check_markers(bench_readme: str, quoting: Mapping[str, str]) -> list[str]:
+    """Problems found without results: a missing block in bench/README.md; in the quoting
+    files (name -> text: README.md, docs/*.md), a marker left open or closed without its
+    opening, a key no job prints, an inline marker at the start of a line (CommonMark reads
+    a line that starts with ``<!--`` as an HTML block, which would split the paragraph and
+    show the number unformatted); a key a job prints that no file quotes."""
     problems = [
         f"bench/README.md lacks {BEGIN.format(k)} ... {END.format(k)}"
         for k in SECTIONS
         if BEGIN.format(k) not in bench_readme or END.format(k) not in bench_readme
     ]
-    known = {q for qs in QUOTES.values() for q in qs}
+    used: set[str] = set()
+    for name, text in quoting.items():
+        pairs = [k for k, _ in QUOTE_RE.findall(text)]
+        used.update(pairs)
+        for key in sorted(set(OPEN_RE.findall(text) + CLOSE_RE.findall(text))):
+            opened, closed = OPEN_RE.findall(text).count(key), CLOSE_RE.findall(text).count(key)
+            if not opened == closed == pairs.count(key):
+                problems.append(f"{name}: bench:{key} is opened {opened} and closed {closed} times")
+        problems += [f"{name} quotes bench:{k}, which no job prints" for k in dict.fromkeys(pairs) if job_of(k) is None]
+        for m in QUOTE_RE.finditer(text):
+            line_start = text.rfind("\n", 0, m.start()) + 1
+            if not m.group(2).startswith("\n") and not text[line_start : m.start()].strip():
+                line = text.count("\n", 0, m.start()) + 1
+                problems.append(f"{name}:{line}: bench:{m.group(1)} starts a line, so markdown would end the paragraph "
+                                "there (an HTML block): put a word before it")  # fmt: skip
     problems += [
-        f"README.md quotes bench:{k}, which no job prints" for k, _ in QUOTE_RE.findall(readme) if k not in known
+        f"bench:{k} (printed by {job}) is quoted nowhere: drop it from QUOTES or quote it"
+        for job, keys in QUOTES.items()
+        for k in keys
+        if k not in used
     ]
     return problems
+
+
+def check_stored(quoting: Mapping[str, str], results: Mapping[str, Mapping[str, Any]]) -> list[str]:
+    """Problems against the stored results: a marker whose key has no stored value, or
+    whose text is not the stored value (edited by hand, or not rendered since the job ran)."""
+    quotes = stored_quotes(results)
+    problems = []
+    for name, text in quoting.items():
+        for key, shown_value in QUOTE_RE.findall(text):
+            if job_of(key) is None:
+                continue  # check_markers reports it
+            if key not in quotes:
+                problems.append(f"{name} quotes bench:{key}, which no stored result has (run the {job_of(key)} job)")
+            elif shown_value != quotes[key]:
+                problems.append(f"{name}'s bench:{key} is not the stored value {quotes[key]!r} (render it)")
+    return problems
+
+
+def quoting_files(root_readme: Path, docs_dir: Path) -> dict[str, Path]:
+    """The files that quote numbers: README.md and every docs/*.md, by display name."""
+    files = {"README.md": root_readme}
+    files.update({f"docs/{p.name}": p for p in sorted(docs_dir.glob("*.md"))})
+    return files
 
 
 def load_results(results_dir: Path) -> dict[str, dict[str, Any]]:
@@ -265,20 +327,25 @@ def main(argv: Sequence[str] | None = None) -> int:
     ap.add_argument("--dry-run", action="store_true", help="print the commands, check the markers, run nothing")
     ap.add_argument("--results-dir", type=Path, default=HERE / "results")
     ap.add_argument("--readme", type=Path, default=HERE / "README.md", help="the tables' file (bench/README.md)")
-    ap.add_argument("--root-readme", type=Path, default=ROOT / "README.md", help="the quotes' file (README.md)")
+    ap.add_argument("--root-readme", type=Path, default=ROOT / "README.md", help="a quotes' file (README.md)")
+    ap.add_argument("--docs-dir", type=Path, default=ROOT / "docs", help="the other quotes' files (docs/*.md)")
     args = ap.parse_args(argv)
     jobs = args.only or list(JOBS)
     bench_text = args.readme.read_text(encoding="utf-8")
-    root_text = args.root_readme.read_text(encoding="utf-8")
-    problems = check_markers(bench_text, root_text)
+    files = quoting_files(args.root_readme, args.docs_dir)
+    texts = {name: path.read_text(encoding="utf-8") for name, path in files.items()}
+    problems = check_markers(bench_text, texts)
     for job in jobs:
         print(shown(job, args.mode))
+    if args.dry_run:
+        problems += check_stored(texts, load_results(args.results_dir))
     if problems:
         print("\n".join(problems), file=sys.stderr)
         return 1
     if args.dry_run:
-        print(f"dry run: {len(jobs)} jobs; bench/README.md has all {len(SECTIONS)} blocks; README.md's "
-              f"{len(QUOTE_RE.findall(root_text))} quotes are all printed by a job")  # fmt: skip
+        n = sum(len(QUOTE_RE.findall(t)) for t in texts.values())
+        print(f"dry run: {len(jobs)} jobs; bench/README.md has all {len(SECTIONS)} blocks; the {n} quotes of "
+              f"{', '.join(files)} are each printed by a job and show its stored value")  # fmt: skip
         return 0
     args.results_dir.mkdir(parents=True, exist_ok=True)
     header = {
@@ -294,8 +361,11 @@ def main(argv: Sequence[str] | None = None) -> int:
     header["seconds"] = time.perf_counter() - t0
     header["load_end"] = loadavg()
     results = load_results(args.results_dir)
+    rendered = {name: quote(texts[name], results, strict=args.mode != "tiny", name=name) for name in files}
     args.readme.write_text(render(bench_text, results, header), encoding="utf-8")
-    args.root_readme.write_text(quote(root_text, results, strict=args.mode != "tiny"), encoding="utf-8")
+    for name, path in files.items():
+        if rendered[name] != texts[name]:
+            path.write_text(rendered[name], encoding="utf-8")
     print(f"{header['command']}: {header['seconds']:.0f} s; load {header['load_start']} -> {header['load_end']}")
     return 0
 

@@ -31,7 +31,7 @@ import platform
 import statistics
 import sys
 import time
-from collections.abc import Callable, Iterator, Mapping, Sequence
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -449,9 +449,10 @@ class Report:
         return t
 
     def quote(self, key: str, text: str) -> None:
-        """A number README.md quotes (between ``<!-- bench:KEY -->`` markers)."""
+        """A number (or a table) README.md or docs/*.md quotes between ``<!-- bench:KEY -->``
+        markers; bench/run_all.py's QUOTES lists the keys each script prints."""
         self.quotes[key] = text
-        print(f"README quote {key}: {text}", flush=True)
+        print(f"quote {key}: {text}", flush=True)
 
     def note(self, text: str) -> None:
         """A line printed under the script's tables."""
@@ -502,6 +503,24 @@ def pair_cells(row: Mapping[str, Any]) -> list[str]:
         row["threads"],
         row["results"],
     ]
+
+
+def md_cell(cell: object) -> str:
+    """A markdown table cell: pipes escaped, newlines flattened."""
+    return str(cell).replace("|", "\\|").replace("\n", " ")
+
+
+def markdown_table(columns: Sequence[str], rows: Iterable[Sequence[object]]) -> list[str]:
+    """The lines of a markdown table."""
+    lines = ["| " + " | ".join(md_cell(c) for c in columns) + " |", "|" + "---|" * len(columns)]
+    lines += ["| " + " | ".join(md_cell(c) for c in row) + " |" for row in rows]
+    return lines
+
+
+def quoted_table(columns: Sequence[str], rows: Iterable[Sequence[object]]) -> str:
+    """A markdown table as a :meth:`Report.quote` value: blank lines around it, so that it
+    renders as a table between its ``<!-- bench:KEY -->`` markers."""
+    return "\n\n" + "\n".join(markdown_table(columns, rows)) + "\n\n"
 
 
 def agreement(a: float, b: float) -> str:

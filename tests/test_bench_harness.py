@@ -1,7 +1,9 @@
 """The benchmark harness: bench/timing.py times every side of a comparison alike, pins the
 thread pools, refuses a headline from a row that is not like-for-like; bench/run_all.py finds
-every marker of both READMEs, renders the stored results between them (prose kept), and runs a
-real job end to end at the tiny size."""
+every marker of bench/README.md, README.md and docs/*.md, renders the stored results between
+them (prose kept), refuses a quote no job prints, one without a stored value, one that does
+not show its stored value and a printed key quoted nowhere, and runs a real job end to end at
+the tiny size."""
 
 from __future__ import annotations
 
@@ -92,20 +94,127 @@ def test_report_refuses_rows_that_hide_what_differs(tmp_path: Path) -> None:
     assert stored["machine"]["nproc"] >= 1 and stored["machine"]["cpu"]
 
 
-def test_dry_run_finds_every_marker_of_both_readmes() -> None:
-    proc = subprocess.run(
-        [sys.executable, str(BENCH / "run_all.py"), "--quick", "--dry-run"], capture_output=True, text=True, check=False
+DOCS = sorted((ROOT / "docs").glob("*.md"))
+
+
+def _quoting() -> dict[str, str]:
+    files = run_all.quoting_files(ROOT / "README.md", ROOT / "docs")
+    return {name: path.read_text(encoding="utf-8") for name, path in files.items()}
+
+
+def _dry_run(*extra: str) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [sys.executable, str(BENCH / "run_all.py"), "--quick", "--dry-run", *extra],
+        capture_output=True,
+        text=True,
+        check=False,
     )
+
+
+def test_dry_run_finds_every_marker_of_the_readmes_and_docs() -> None:
+    """The repository as committed: every marker of README.md and docs/*.md names a key a
+    job prints, has a stored value in bench/results and shows it; every printed key is quoted."""
+    proc = _dry_run()
     assert proc.returncode == 0, proc.stderr
     assert "python bench/bench_sdm.py --quick" in proc.stdout
     assert f"all {len(run_all.SECTIONS)} blocks" in proc.stdout
+    assert DOCS and all(f"docs/{p.name}" in proc.stdout for p in DOCS)
+    n = sum(len(run_all.QUOTE_RE.findall(t)) for t in _quoting().values())
+    assert f"the {n} quotes" in proc.stdout and n >= len({k for ks in run_all.QUOTES.values() for k in ks})
+    # every docs page quotes numbers (what issue 15 asked: no hand-written measurements left there)
+    for path in DOCS:
+        assert run_all.QUOTE_RE.search(path.read_text(encoding="utf-8")), path.name
 
 
 def test_dry_run_fails_on_a_missing_marker_or_an_unknown_quote(tmp_path: Path) -> None:
     bench = (BENCH / "README.md").read_text().replace("<!-- END run_all:job:sdm -->", "")
     readme = (ROOT / "README.md").read_text() + "\n<!-- bench:nobody -->1 s<!-- /bench:nobody -->\n"
-    problems = run_all.check_markers(bench, readme)
-    assert any("job:sdm" in p for p in problems) and any("bench:nobody" in p for p in problems)
+    problems = run_all.check_markers(bench, {"README.md": readme})
+    assert any("job:sdm" in p for p in problems) and any("README.md quotes bench:nobody" in p for p in problems)
+
+
+def test_markers_of_the_docs_are_checked_like_the_readmes() -> None:
+    bench = (BENCH / "README.md").read_text()
+    texts = _quoting()
+    assert run_all.check_markers(bench, texts) == []
+    serving = texts["docs/serving.md"]
+    # a stale key: a marker no job prints
+    stale = {
+        **texts,
+        "docs/serving.md": serving + "\nSee <!-- bench:monitor_gone -->5 ms<!-- /bench:monitor_gone -->.\n",
+    }
+    assert run_all.check_markers(bench, stale) == ["docs/serving.md quotes bench:monitor_gone, which no job prints"]
+    # a marker left open, or closed under another key
+    broken = {**texts, "docs/serving.md": serving + "\nSee <!-- bench:monitor_read_copy -->5 ms.\n"}
+    assert any(
+        "bench:monitor_read_copy is opened 2 and closed 1 times" in p for p in run_all.check_markers(bench, broken)
+    )
+    # a printed key that no file quotes any more
+    start = serving.index("<!-- bench:monitor_pending -->")
+    end = serving.index("<!-- /bench:monitor_pending -->") + len("<!-- /bench:monitor_pending -->")
+    dropped = {**texts, "docs/serving.md": serving[:start] + "about 200 bytes" + serving[end:]}
+    assert run_all.check_markers(bench, dropped) == [
+        "bench:monitor_pending (printed by serving) is quoted nowhere: drop it from QUOTES or quote it"
+    ]
+    # an inline number at the start of a line would be an HTML block in markdown (the paragraph splits)
+    split = {
+        **texts,
+        "docs/sdm.md": texts["docs/sdm.md"].replace(
+            "end to end.", "end to end\n<!-- bench:sdm_one_query -->1 ms<!-- /bench:sdm_one_query -->."
+        ),
+    }
+    assert any("bench:sdm_one_query starts a line" in p for p in run_all.check_markers(bench, split))
+
+
+def test_docs_markers_need_a_stored_value_that_they_show() -> None:
+    texts = _quoting()
+    results = run_all.load_results(BENCH / "results")
+    assert run_all.check_stored(texts, results) == []
+    # a marker whose job has no stored result (never run, or its results deleted)
+    without = {job: d for job, d in results.items() if job != "serving"}
+    missing = run_all.check_stored(texts, without)
+    assert missing and all("run the serving job" in p for p in missing)
+    assert any(p.startswith("docs/serving.md quotes bench:monitor_memory_table") for p in missing)
+    # a stored result without one of its keys
+    no_key = {**results, "sdm": {**results["sdm"], "quotes": {"sdm_one_query": "1 ms"}}}
+    problems = run_all.check_stored(texts, no_key)
+    assert "docs/sdm.md quotes bench:sdm_calibration_knn, which no stored result has (run the sdm job)" in problems
+    assert any("README.md's bench:sdm_one_query is not the stored value '1 ms'" in p for p in problems)
+    # a number edited by hand between the markers
+    stored = results["serving"]["quotes"]["monitor_read_copy"]
+    edited = {**texts, "docs/serving.md": texts["docs/serving.md"].replace(stored, "5 ms")}
+    assert run_all.check_stored(edited, results) == [
+        f"docs/serving.md's bench:monitor_read_copy is not the stored value {stored!r} (render it)"
+    ]
+
+
+def test_dry_run_exits_nonzero_on_a_stale_docs_key_or_a_missing_stored_value(tmp_path: Path) -> None:
+    docs = tmp_path / "docs"
+    shutil.copytree(ROOT / "docs", docs)
+    page = docs / "sdm.md"
+    page.write_text(page.read_text() + "\nIt takes <!-- bench:sdm_old -->9 s<!-- /bench:sdm_old -->.\n")
+    proc = _dry_run("--docs-dir", str(docs))
+    assert proc.returncode == 1 and "docs/sdm.md quotes bench:sdm_old, which no job prints" in proc.stderr
+    shutil.copytree(ROOT / "docs", docs, dirs_exist_ok=True)  # the stale key removed again
+    results = tmp_path / "results"
+    shutil.copytree(BENCH / "results", results)
+    (results / "examples.json").unlink()
+    proc = _dry_run("--docs-dir", str(docs), "--results-dir", str(results))
+    assert proc.returncode == 1
+    assert "docs/debiasing.md quotes bench:example_hcal_table, which no stored result has (run the examples job)" in (
+        proc.stderr
+    )
+
+
+def test_every_stored_result_prints_exactly_the_quotes_its_job_declares() -> None:
+    results = run_all.load_results(BENCH / "results")
+    assert set(results) == set(run_all.JOBS)
+    for job, d in results.items():
+        assert sorted(d.get("quotes", {})) == sorted(run_all.QUOTES.get(job, [])), job
+    # the docs' tables are markdown tables with blank lines around them, so they render
+    for key in ("debias_table", "monitor_memory_table", "example_hcal_table", "example_debias_contrast"):
+        value = run_all.stored_quotes(results)[key]
+        assert value.startswith("\n\n| ") and value.endswith("|\n\n") and "\n|---|" in value, key
 
 
 def _fake_result(job: str) -> dict[str, Any]:
@@ -178,6 +287,16 @@ def test_render_fills_every_block_keeps_the_prose_and_stamps_each_table() -> Non
     )
     with pytest.raises(SystemExit, match="sdm_one_query"):
         run_all.quote("<!-- bench:sdm_one_query -->1<!-- /bench:sdm_one_query -->", results, strict=True)
+    # a docs page's quote may be a whole table (blank lines around it, so that it renders)
+    table = timing.quoted_table(["a", "b"], [["1", "x | y"]])
+    assert table == "\n\n| a | b |\n|---|---|\n| 1 | x \\| y |\n\n"
+    page = "Sizes:\n<!-- bench:monitor_memory_table -->\n\nold\n\n<!-- /bench:monitor_memory_table -->\n\nMore."
+    with_table = {**results, "serving": {**_fake_result("serving"), "quotes": {"monitor_memory_table": table}}}
+    assert run_all.quote(page, with_table, strict=True, name="docs/serving.md") == (
+        f"Sizes:\n<!-- bench:monitor_memory_table -->{table}<!-- /bench:monitor_memory_table -->\n\nMore."
+    )
+    with pytest.raises(SystemExit, match=r"docs/serving\.md quotes bench:monitor_memory_table"):
+        run_all.quote(page, results, strict=True, name="docs/serving.md")
     with pytest.raises(SystemExit, match="no <!-- BEGIN run_all:run -->"):
         run_all.render("no markers", results, header)
 
@@ -186,12 +305,14 @@ def test_run_all_tiny_runs_a_job_and_rewrites_only_its_copies(tmp_path: Path) ->
     """A real job (the speed section at the tiny size, a few seconds) through run_all."""
     shutil.copy(BENCH / "README.md", tmp_path / "bench.md")
     shutil.copy(ROOT / "README.md", tmp_path / "README.md")
+    shutil.copytree(ROOT / "docs", tmp_path / "docs")
     before = (BENCH / "README.md").read_text()
+    docs_before = {p.name: p.read_text() for p in DOCS}
     proc = subprocess.run(
         [
             *(sys.executable, str(BENCH / "run_all.py"), "--tiny", "--only", "speed"),
             *("--results-dir", str(tmp_path / "results"), "--readme", str(tmp_path / "bench.md")),
-            *("--root-readme", str(tmp_path / "README.md")),
+            *("--root-readme", str(tmp_path / "README.md"), "--docs-dir", str(tmp_path / "docs")),
         ],
         capture_output=True,
         text=True,
@@ -207,4 +328,7 @@ def test_run_all_tiny_runs_a_job_and_rewrites_only_its_copies(tmp_path: Path) ->
     assert all("agree" in p["results"] for p in stored["pairs"])
     out = (tmp_path / "bench.md").read_text()
     assert "### python bench/ratios.py speed --tiny" in out and "numpy bincount ECE" in out
-    assert (BENCH / "README.md").read_text() == before  # the repository's copy is untouched
+    assert (BENCH / "README.md").read_text() == before  # the repository's copies are untouched
+    assert {p.name: p.read_text() for p in DOCS} == docs_before
+    # tiny mode leaves quotes without a stored value alone (only speed ran, and it prints none)
+    assert (tmp_path / "docs" / "serving.md").read_text() == docs_before["serving.md"]
