@@ -24,7 +24,8 @@ on smooth, skewed, bimodal and discrete calibration sets and on real model outpu
 
     |fast - exact| <= fast_error_bound_ = 30 * sigma**2 / h * (step / h)**2
 
-(about 3e-5 sigma**2/h at r = 1024). The largest error the tests measure is 0.037 of it;
+(about 3e-5 sigma**2/h at r = 1024; the largest measured error, a small fraction of it, is in
+docs/debiasing.md, written by ``bench/bench_debiased.py``);
 an isolated calibration point gives about u/4 (step/h)**2 sigma**2/h at u bandwidths from
 it, and u stays below about 7.4 inside the trusted region for n up to 10^7. ``method="auto"`` takes the fast path once
 ``n_calibration * n_predictions`` passes 2**24.

@@ -5,7 +5,7 @@ Routes (GET or HEAD):
 - ``/metrics``: Prometheus text exposition of :class:`PrometheusCollector` (needs
   prometheus_client, extra ``monitor``);
 - ``/calibration``: the :meth:`CalibrationMonitor.snapshot` as JSON (``?last=N`` windows,
-  ``?closed=1``, ``?smooth=0`` to leave out the smooth ECE, which costs about 4 ms per
+  ``?closed=1``, ``?smooth=0`` to leave out the smooth ECE, which costs milliseconds per
   group), whose ``count`` is the number of outcomes recorded;
 - ``/sketch``: ``ReliabilitySketch.to_bytes()`` of ``sketch(last, group)`` (``?last=N``,
   ``?group=KEY``), or the whole monitor's bytes with ``?format=monitor`` (to merge replicas,

@@ -261,7 +261,7 @@ class CalibrationMonitor(RecordingMixin):
         calibrator), pending and dropped counts; plus ``count`` (outcomes recorded since
         the start), the drops by reason and the firing alerts. JSON-serializable.
         ``closed=True`` counts back from the last closed window instead of the open one.
-        ``smooth=False`` leaves out the smooth ECE (about 4 ms per group)."""
+        ``smooth=False`` leaves out the smooth ECE (milliseconds per group, see docs/serving.md)."""
         self.flush()
         self.evaluate()
         state, window = self._state, self._settings.window

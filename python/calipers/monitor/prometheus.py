@@ -36,10 +36,9 @@ class PrometheusCollector:
     """A prometheus_client collector: ``REGISTRY.register(PrometheusCollector(monitor))``.
 
     Each scrape flushes the monitor and reads every group at once from the stacked window
-    state (three snapshots without the smooth ECE): 0.15-0.42 s for 1000 groups x 60
-    windows x 200 replicates on a shared 2-core VM, a third to a half of it
-    prometheus_client formatting the 22,000 samples (``bench/bench_serving.py``). ``windows`` picks the window labels
-    exported.
+    state (three snapshots without the smooth ECE); docs/serving.md gives the scrape times
+    ``bench/bench_serving.py`` measures at 1000 groups x 60 windows x 200 replicates.
+    ``windows`` picks the window labels exported.
     """
 
     def __init__(self, monitor: CalibrationMonitor, *, windows: tuple[str, ...] = WINDOWS) -> None:

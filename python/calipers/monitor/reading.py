@@ -11,8 +11,8 @@ for the copy:
   (:mod:`.group_metrics`);
 * the ECE intervals from the replicates: one window's own, the ring's running total for
   the whole ring (or the ring without a few windows), a sum over the windows otherwise;
-* the smooth ECE only when asked for (about 4 ms per group: a fixed point of FFT
-  smoothings), from each group's sketch.
+* the smooth ECE only when asked for (milliseconds per group, measured in docs/serving.md: a
+  fixed point of FFT smoothings), from each group's sketch.
 
 A closed window's metrics are cached and reused until the window changes (its
 ``version``): the ``last`` window of every scrape and the alert checks cost nothing after
