@@ -499,3 +499,57 @@ def test_every_corrupted_correction_json_field_raises_or_loads_valid(index):
                 raise AssertionError(
                     f"corrupted JSON loaded into an invalid correction: {path}={value!r}: {exc}"
                 ) from exc
+
+
+# ------------------------------------------------------------------ numbers stay numbers
+
+
+def _node(doc: Any, path: tuple[Any, ...]) -> Any:
+    for key in path:
+        doc = doc[key]
+    return doc
+
+
+def _json_views(kind: str, obj: Any) -> tuple[Any, Any] | None:
+    """(document, loader of a changed document) for each format holding JSON numbers."""
+    if kind in ("calibrator", "correction"):
+        family = calipers.Calibrator if kind == "calibrator" else Correction
+        return json.loads(obj.to_json()), lambda doc: family.from_json(json.dumps(doc))
+    blob = obj.to_bytes()
+    parsed = _json_head(_payload(blob))
+    if parsed is None:
+        return None
+    head, body = parsed
+    load = LOADERS[kind][0]
+
+    def from_head(doc: Any) -> Any:
+        text = json.dumps(doc).encode()
+        return load(_reseal(blob, struct.pack("<I", len(text)) + text + body))
+
+    return head, from_head
+
+
+NUMBER_OBJECTS = [(kind, name, obj) for kind, name, obj in OBJECTS if _json_views(kind, obj) is not None]
+
+
+@pytest.mark.parametrize("index", range(len(NUMBER_OBJECTS)), ids=[f"{k}-{n}" for k, n, _ in NUMBER_OBJECTS])
+def test_a_saved_number_written_as_a_string_or_boolean_is_refused(index):
+    """float("1_0") is 10.0 and float(True) is 1.0: every number a writer saved must be read
+    back as a JSON number, so its string spellings ("1_0", " 2 ", "0x1p0", str(value)) and
+    true are refused by every loader (hardening3 item 13), with a ValueError."""
+    kind, _, obj = NUMBER_OBJECTS[index]
+    views = _json_views(kind, obj)
+    assert views is not None
+    doc, load = views
+    numbers = [
+        p for p in leaves(doc) if isinstance(_node(doc, p), (int, float)) and not isinstance(_node(doc, p), bool)
+    ]
+    assert numbers
+    for path in numbers:
+        value = _node(doc, path)
+        field = path[-1] if isinstance(path[-1], str) else None  # list items: the message shows the list
+        for bad in (str(value), f" {value} ", "1_0", "0x1p0", True):
+            with pytest.raises(ValueError) as err:
+                _quiet(load, replaced(doc, path, bad))
+            # the message names the field (the format version by its words)
+            assert field is None or field in str(err.value) or field.replace("_", " ") in str(err.value), (path, err)

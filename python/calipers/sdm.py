@@ -39,6 +39,7 @@ import numpy as np
 from ._common import jsontext
 from ._common import serde as _serde
 from ._common.optional import require
+from ._common.saved import saved_int, saved_number, saved_numbers, saved_optional_number
 from ._common.validate import as_embeddings, check_int, check_number
 from ._kernels import backend as _backend
 
@@ -381,8 +382,12 @@ class SDMEstimator:
         try:
             (hlen,) = struct.unpack_from("<I", payload)
             h = jsontext.loads(payload[4 : 4 + hlen])
-            out = cls(float(h["alpha"]), int(h["k"]), backend=backend, neighbours=str(h["neighbours"]))
-            classes = int(h["classes"])
+            owner = "SDM header"
+            if not isinstance(h.get("neighbours"), str):
+                raise ValueError(f"{owner}: field 'neighbours' must be a JSON string, got {h.get('neighbours')!r}")
+            alpha, k = saved_number(h, "alpha", owner), saved_int(h, "k", owner)
+            out = cls(alpha, k, backend=backend, neighbours=h["neighbours"])
+            classes = saved_int(h, "classes", owner)
             layout = h["layout"]
             if not isinstance(layout, list) or not 2 <= classes <= 1_000_000 or len(layout) != 3 + 2 * classes:
                 raise ValueError(f"classes={classes} does not match {len(layout)} arrays")
@@ -414,9 +419,9 @@ class SDMEstimator:
                 pos += size
             if pos != len(body):
                 raise ValueError("trailing bytes after the arrays")
-            psi: np.ndarray = np.asarray(h["psi"], np.float64)
-            q_min = math.inf if h["q_prime_min"] is None else float(h["q_prime_min"])
-            acc = float(h["acc_hr"])
+            psi: np.ndarray = saved_numbers(h, "psi", owner)
+            q_min = saved_optional_number(h, "q_prime_min", owner, none=math.inf)
+            acc = saved_number(h, "acc_hr", owner)
         except (struct.error, ValueError, KeyError, TypeError, IndexError) as exc:
             raise ValueError(f"calipers SDM blob is malformed: {exc}") from exc
         support = arrays["support"]

@@ -99,7 +99,7 @@ class Estimator:
             raise ValueError(f"not calipers {noun} JSON: {exc}") from None
         if not isinstance(doc, dict) or doc.get("format") != fmt:
             raise ValueError(f"not calipers {noun} JSON: missing format {fmt!r}")
-        if doc.get("format_version") != 1:
+        if type(doc.get("format_version")) is not int or doc["format_version"] != 1:  # true == 1 in Python
             raise ValueError(f"unsupported {noun} format version {doc.get('format_version')!r} (this build reads 1)")
         name = doc.get("type")
         member = cls._registry.get(name) if isinstance(name, str) else None

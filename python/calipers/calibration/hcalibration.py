@@ -27,6 +27,7 @@ from typing import Any
 
 import numpy as np
 
+from .._common.saved import saved_int, saved_numbers, saved_optional_number
 from .._common.validate import as_labels, check, check_choice
 from .._kernels import backend as _backend
 from .base import Calibrator
@@ -478,10 +479,11 @@ class HCalibration(Calibrator):
 
     def _fitted_from_dict(self, d: dict[str, Any]) -> _FittedHCal:
         try:
-            beta = np.asarray(d["inverse_temperatures"], dtype=np.float64)
-            w = np.asarray(d["weights"], dtype=np.float64)
-            metric = math.nan if d["selected_metric"] is None else float(d["selected_metric"])
-            st = _FittedHCal(beta, w, int(d["epochs"]), int(d["selected_epoch"]), metric)
+            owner = "HCalibration state"
+            beta = saved_numbers(d, "inverse_temperatures", owner)
+            w = saved_numbers(d, "weights", owner)
+            metric = saved_optional_number(d, "selected_metric", owner)
+            st = _FittedHCal(beta, w, saved_int(d, "epochs", owner), saved_int(d, "selected_epoch", owner), metric)
         except (KeyError, TypeError, ValueError) as exc:
             raise ValueError(f"malformed HCalibration state: {exc!r}") from None
         if beta.shape != (self.temperatures,) or w.shape != (self.temperatures,):

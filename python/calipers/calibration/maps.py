@@ -12,6 +12,7 @@ from typing import Any, ClassVar
 import numpy as np
 
 from .._common import binning as _binning
+from .._common.saved import saved_number, saved_numbers
 from .solvers import NotConverged, newton_logistic
 
 FLOAT64_EPS = float(np.finfo(np.float64).eps)
@@ -163,14 +164,16 @@ def map_from_dict(d: dict[str, Any]) -> Map:
             family = d["family"]
             if not isinstance(family, str) or family not in ("platt", "beta"):
                 raise ValueError(f"unknown logistic family {family!r}")
-            out: Map = LogisticMap(family, float(d["a"]), float(d["b"]), float(d["c"]), float(d["clip"]))
+            a, b, c, clip = (saved_number(d, key, "calibration map") for key in ("a", "b", "c", "clip"))
+            out: Map = LogisticMap(family, a, b, c, clip)
         elif kind == "interp":
-            x, y = _frozen(d["x"]), _frozen(d["y"])
+            x, y = _frozen(saved_numbers(d, "x", "calibration map")), _frozen(saved_numbers(d, "y", "calibration map"))
             if x.ndim != 1 or x.size == 0 or x.shape != y.shape or np.any(np.diff(x) <= 0):
                 raise ValueError("isotonic points must be non-empty with strictly increasing x")
             out = InterpMap(x, y)
         elif kind == "bins":
-            cuts, values = _frozen(d["cuts"]), _frozen(d["values"])
+            cuts = _frozen(saved_numbers(d, "cuts", "calibration map"))
+            values = _frozen(saved_numbers(d, "values", "calibration map"))
             if cuts.ndim != 1 or values.ndim != 1 or values.size == 0 or np.any(np.diff(cuts) < 0):
                 raise ValueError("histogram cuts must be sorted and values non-empty")
             platt = d.get("platt")

@@ -264,7 +264,9 @@ class PlattScaling(_OneDimensional):
         row_sum_atol: float = DEFAULT_ROW_SUM_ATOL,
         backend: str = "auto",
     ) -> None:
-        if C is not None and not (isinstance(C, (int, float)) and C > 0 and math.isfinite(C)):
+        if C is not None and not (
+            isinstance(C, (int, float)) and not isinstance(C, bool) and C > 0 and math.isfinite(C)
+        ):
             raise ValueError(f"C must be None or a positive finite number, got {plain(C)}")
         self.C, self.smoothing = C, bool(smoothing)
         self._init_common(mode, renormalize, row_sum_atol, backend)

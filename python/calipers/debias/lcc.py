@@ -5,6 +5,7 @@
 
 from __future__ import annotations
 
+import functools
 import math
 import warnings
 from dataclasses import dataclass
@@ -13,6 +14,7 @@ from typing import Any
 import numpy as np
 
 from .._common.reals import MAX_REAL, finite_result, real_values
+from .._common.saved import saved_int, saved_number
 from .base import Correction, DebiasingWarning
 from .moments import CoMoments
 from .sketch import RegressionSketch
@@ -178,14 +180,15 @@ class LinearCalibrationCorrection(Correction):
 
     def _fitted_from_dict(self, d: dict[str, Any]) -> _FittedLCC:
         try:
+            num = functools.partial(saved_number, d, owner="LCC state")
             st = _FittedLCC(
-                float(d["slope"]),
-                float(d["intercept"]),
-                float(d["residual_std"]),
-                float(d["r2"]),
-                int(d["n"]),
-                float(d["prediction_min"]),
-                float(d["prediction_max"]),
+                num("slope"),
+                num("intercept"),
+                num("residual_std"),
+                num("r2"),
+                saved_int(d, "n", "LCC state"),
+                num("prediction_min"),
+                num("prediction_max"),
             )
         except (KeyError, TypeError, ValueError) as exc:
             raise ValueError(f"malformed LCC state: {exc!r}") from None

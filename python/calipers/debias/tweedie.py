@@ -37,6 +37,7 @@ cell's centroid; the cost is stated in :mod:`calipers.debias.sketch`).
 
 from __future__ import annotations
 
+import functools
 import math
 import warnings
 from dataclasses import dataclass
@@ -45,6 +46,7 @@ from typing import Any
 import numpy as np
 
 from .._common.reals import MAX_REAL, finite_result, real_values
+from .._common.saved import saved_int, saved_number, saved_numbers
 from .._common.validate import check_choice
 from .._kernels import backend as _backend
 from .base import Correction, DebiasingWarning
@@ -288,15 +290,17 @@ class TweedieCorrection(Correction):
 
     def _fitted_from_dict(self, d: dict[str, Any]) -> _FittedTweedie:
         try:
-            points = np.asarray(d["points"], dtype=np.float64)
-            weights = None if d["weights"] is None else np.asarray(d["weights"], dtype=np.float64)
+            owner = "Tweedie state"
+            num = functools.partial(saved_number, d, owner=owner)
+            points = saved_numbers(d, "points", owner)
+            weights = None if d["weights"] is None else saved_numbers(d, "weights", owner)
             st = _FittedTweedie(
-                float(d["sigma"]),
-                float(d["bandwidth"]),
-                float(d["delta"]),
-                int(d["n"]),
-                float(d["prediction_min"]),
-                float(d["prediction_max"]),
+                num("sigma"),
+                num("bandwidth"),
+                num("delta"),
+                saved_int(d, "n", owner),
+                num("prediction_min"),
+                num("prediction_max"),
                 np.ascontiguousarray(points),
                 None if weights is None else np.ascontiguousarray(weights),
             )

@@ -136,13 +136,16 @@ def install(state: MonitorState, h: dict[str, Any], payload: bytes, pos: int, ad
     keys: list[Hashable] = h["keys"]
     if any(k != OTHER and group_error(k) is not None for k in keys) or len(set(keys)) != len(keys):
         raise ValueError("group keys must be distinct strings or integers, not reserved, valid Unicode")
-    if h["kind"] not in ((KIND_MARGINAL,) if s.classes else (None, KIND_BINARY, KIND_TOP_LABEL)):
+    kind_ok = h["kind"] is None or type(h["kind"]) is int  # not true, which equals 1
+    if not kind_ok or h["kind"] not in ((KIND_MARGINAL,) if s.classes else (None, KIND_BINARY, KIND_TOP_LABEL)):
         raise ValueError(f"kind {h['kind']!r} does not match classes={s.classes}")
     for key in keys:
         add_slot(key)
     state.kind = h["kind"]
     current = h["current"]
-    if current is not None and (not _is_count(abs(current)) or not math.isfinite((abs(current) + 1.0) * s.window)):
+    if current is not None and (
+        type(current) is not int or not _is_count(abs(current)) or not math.isfinite((abs(current) + 1.0) * s.window)
+    ):
         raise ValueError(f"current window {current!r} is not a window index of this monitor")
     state.ring.current = current
     n = len(keys)
@@ -151,8 +154,11 @@ def install(state: MonitorState, h: dict[str, Any], payload: bytes, pos: int, ad
     if int(records[:-1].sum()) > int(records[-1]):
         raise ValueError("records of the groups add up to more than the total")
     tallies.records = records
-    if set(h["dropped"]) != set(tallies.dropped) or any(not isinstance(v, int) or v < 0 for v in h["dropped"].values()):
-        raise ValueError("drop counts are malformed")
+    if set(h["dropped"]) != set(tallies.dropped):
+        raise ValueError(f"drop counts must be given for exactly the reasons {sorted(tallies.dropped)}")
+    for reason, v in h["dropped"].items():
+        if not _is_count(v):
+            raise ValueError(f"drop count {reason!r} must be a non-negative JSON integer, got {v!r}")
     tallies.dropped = {r: int(h["dropped"][r]) for r in tallies.dropped}
     rows = h["dropped_groups"]
     if not isinstance(rows, list) or len(rows) != n:
@@ -167,7 +173,9 @@ def install(state: MonitorState, h: dict[str, Any], payload: bytes, pos: int, ad
     R, units = s.replicates, s.units
     last_index = None
     for entry in h["windows"]:
-        index, reps, has_overall = int(entry[0]), list(entry[1]), bool(entry[2])
+        if not (isinstance(entry, list) and len(entry) == 3 and _is_count(abs(entry[0])) and type(entry[2]) is bool):
+            raise ValueError(f"window entry {entry!r} is not [index, replicate owners, has_overall]")
+        index, reps, has_overall = entry[0], list(entry[1]), entry[2]
         if last_index is not None and index <= last_index:
             raise ValueError("windows are not in increasing order")
         last_index = index
@@ -183,7 +191,7 @@ def install(state: MonitorState, h: dict[str, Any], payload: bytes, pos: int, ad
             owners.append(OVERALL)
             arrays.append(blocks.take(R * units * 2, "<f8").astype(np.float64).reshape(R, units, 2))
         for i in reps:
-            if not isinstance(i, int) or not 0 <= i < n:
+            if not _is_count(i) or not 0 <= i < n:
                 raise ValueError("replicate owner out of range")
             owners.append(i)
             arrays.append(blocks.take(R * units * 2, "<f8").astype(np.float64).reshape(R, units, 2))

@@ -15,6 +15,7 @@ from .._common import jsontext
 from .._common import serde as _serde
 from .._common.groups import group_keys
 from .._common.locking import both_locked
+from .._common.saved import saved_int
 from .._common.validate import DEFAULT_ROW_SUM_ATOL, Checked, check, check_choice, warn_empty
 from .._kernels import backend as _backend
 from ..metrics.partition import discrepancy
@@ -247,7 +248,7 @@ class GroupedSketch:
         try:
             (hlen,) = struct.unpack_from("<I", payload)
             header = jsontext.loads(payload[4 : 4 + hlen])
-            keys, sizes, tlen = header["keys"], header["sizes"], int(header["template"])
+            keys, sizes, tlen = header["keys"], header["sizes"], saved_int(header, "template", "grouped-sketch header")
             if not isinstance(keys, list) or not isinstance(sizes, list) or len(keys) != len(sizes):
                 raise ValueError("keys and sizes disagree")
             if any(not isinstance(k, (str, int)) or isinstance(k, bool) for k in keys) or len(set(keys)) != len(keys):

@@ -32,6 +32,7 @@ import numpy as np
 from .._common import jsontext
 from .._common import serde as _serde
 from .._common.locking import both_locked
+from .._common.saved import saved_int, saved_number
 from .._common.validate import check_int, finite_values, plain, warn_empty
 
 __all__ = ["QuantileSketch"]
@@ -235,11 +236,19 @@ class QuantileSketch:
         try:
             (hlen,) = struct.unpack_from("<I", payload)
             h = jsontext.loads(payload[4 : 4 + hlen])
-            out = cls(int(h["k"]), seed=seed)
-            if not isinstance(h["levels"], list) or len(h["levels"]) > 64:
+            owner = "quantile-sketch header"
+            out = cls(saved_int(h, "k", owner), seed=seed)
+            levels = h["levels"]
+            if not isinstance(levels, list) or len(levels) > 64:
                 raise ValueError("levels must be a list of at most 64 sizes")
-            sizes = [int(s) for s in h["levels"]]
-            n, bound, bound_sq = int(h["n"]), float(h["bound"]), float(h["bound_sq"])
+            if any(not isinstance(s, int) or isinstance(s, bool) for s in levels):
+                raise ValueError(f"{owner}: 'levels' must hold JSON integers, got {levels!r}")
+            sizes: list[int] = list(levels)
+            n, bound, bound_sq = (
+                saved_int(h, "n", owner),
+                saved_number(h, "bound", owner),
+                saved_number(h, "bound_sq", owner),
+            )
         except (struct.error, ValueError, KeyError, TypeError) as exc:
             raise ValueError(f"calipers quantile-sketch blob has a malformed header: {exc}") from exc
         body = payload[4 + hlen :]
@@ -247,19 +256,10 @@ class QuantileSketch:
             raise ValueError("calipers quantile-sketch blob sizes do not match its items")
         items = np.frombuffer(body, "<f8").astype(np.float64)
         weight = sum(s * 2**i for i, s in enumerate(sizes))
-        lo, hi = h.get("min"), h.get("max")
-        exact = (
-            (
-                isinstance(lo, (int, float))
-                and isinstance(hi, (int, float))
-                and not isinstance(lo, bool)
-                and not isinstance(hi, bool)
-                and math.isfinite(lo)
-                and math.isfinite(hi)
-            )
-            if n
-            else True
-        )
+        lo = hi = math.nan
+        if n:  # the exact extremes of what was added: JSON numbers
+            lo, hi = saved_number(h, "min", owner), saved_number(h, "max", owner)
+        exact = math.isfinite(lo) and math.isfinite(hi) if n else True
         capacity = sum(max(2, math.ceil(out.k * (2.0 / 3.0) ** (len(sizes) - 1 - h))) for h in range(len(sizes)))
         if (
             n < 0
@@ -282,7 +282,7 @@ class QuantileSketch:
         out._levels = list(np.split(items, np.cumsum(sizes)[:-1]))
         out._n, out._bound, out._bound_sq = n, bound, bound_sq
         if n:
-            out._min, out._max = float(h["min"]), float(h["max"])
+            out._min, out._max = lo, hi
         return out
 
     def __reduce__(self) -> tuple[Any, tuple[bytes]]:
