@@ -373,3 +373,47 @@ def test_fit_sketch_errors():
         LinearCalibrationCorrection().fit_sketch(RegressionSketch())
     with pytest.raises(TypeError):
         TweedieCorrection().fit_sketch(object())  # type: ignore[arg-type]
+
+
+@pytest.mark.parametrize("scale", [1e-9, 1e9])
+@pytest.mark.parametrize("make", [LinearCalibrationCorrection, TweedieCorrection], ids=["lcc", "tweedie"])
+def test_corrections_do_not_depend_on_the_units(scale, make):  # type: ignore[no-untyped-def]
+    """Both corrections are equivariant under a common change of units (LCC's slope is
+    unit-free, Tweedie's sigma^2 * score scales with the data), so fitting on data in other
+    units gives the same corrected values in those units: at 1e-9 the old absolute guards
+    (std <= 1e-8) refused the data as "nearly constant" (hardening3 #16). Measured: 9.5e-16."""
+    rng = np.random.default_rng(3)
+    truth = rng.normal(size=2000)
+    pred = 0.6 * truth + 0.3 * rng.normal(size=2000)
+    base = _quiet(make().fit, pred, truth).transform(pred)
+    scaled = _quiet(make().fit, scale * pred, scale * truth).transform(scale * pred)
+    np.testing.assert_allclose(scaled / scale, base, rtol=1e-12, atol=1e-12)
+    sketch = RegressionSketch().update(scale * pred, scale * truth)
+    from_sketch = _quiet(make().fit_sketch, sketch).transform(scale * pred)
+    np.testing.assert_allclose(
+        from_sketch / scale,
+        _quiet(make().fit_sketch, RegressionSketch().update(pred, truth)).transform(pred),
+        rtol=1e-12,
+        atol=1e-12,
+    )
+
+
+@pytest.mark.parametrize("make", [LinearCalibrationCorrection, TweedieCorrection], ids=["lcc", "tweedie"])
+def test_nearly_constant_is_relative_to_the_magnitude(make):  # type: ignore[no-untyped-def]
+    rng = np.random.default_rng(4)
+    truth = rng.normal(size=500)
+    # a spread of 1e-3 on values of 1e9 (1e-12 relative) is constant at unit scale too: refused
+    with pytest.raises(ValueError, match=r"nearly constant \(std .* <= 1e-08 x their largest magnitude"):
+        _quiet(make().fit, 1e9 + 1e-3 * truth, 1e9 + 1e-3 * truth)
+
+
+def test_lcc_slope_guard_is_in_standard_deviation_units():
+    rng = np.random.default_rng(5)
+    truth = rng.normal(size=500)
+    pred = 0.6 * truth + 0.3 * rng.normal(size=500)
+    # targets in other units than the predictions: the slope is 6e-10, yet the map is invertible
+    with pytest.warns(DebiasingWarning, match="weak slope"):
+        lcc = LinearCalibrationCorrection().fit(pred, 1e9 * truth)
+    assert lcc.slope_ == pytest.approx(LinearCalibrationCorrection().fit(pred, truth).slope_ / 1e9, rel=1e-12)
+    with pytest.raises(ValueError, match=r"\(correlation -0.883\) is not above 1e-08 in standard-deviation units"):
+        LinearCalibrationCorrection().fit(-pred, truth)

@@ -22,9 +22,13 @@ from .sketch import RegressionSketch
 __all__ = ["LinearCalibrationCorrection", "MIN_SLOPE", "WEAK_SLOPE", "CONSTANT_STD"]
 
 _FAR = "the correction cannot map predictions that far from its calibration data"
-MIN_SLOPE = 1e-8  # unshrink: slope <= 1e-8 (or non-finite) is an error
-WEAK_SLOPE = 0.2  # unshrink: slope < 0.2 warns ("weak_slope")
-CONSTANT_STD = 1e-8  # unshrink: np.isclose(std, 0) -> a constant variable
+# unshrink's guards are absolute (slope <= 1e-8, np.isclose(std, 0)); calipers states them
+# relative to the data's scale, so they equal unshrink's for data of unit scale and give the
+# same answer for data in nanometres or in dollars-times-1e9 (one check per unit, not per number).
+MIN_SLOPE = 1e-8  # slope * std(targets) / std(predictions) (a correlation) <= 1e-8: an error
+WEAK_SLOPE = 0.2  # unshrink: slope < 0.2 warns ("weak_slope"); predictions and targets share units
+TINY_STD = 1e-140  # below this, squared deviations are subnormal or 0 in float64
+CONSTANT_STD = 1e-8  # std <= 1e-8 * max|value|: below that the inputs' rounding is a 1e-8 of the spread
 
 
 @dataclass(frozen=True)
@@ -48,14 +52,23 @@ def check_pairs(predictions: Any, targets: Any) -> tuple[np.ndarray, np.ndarray]
     return x, y
 
 
-def check_varies(lo: float, hi: float, std: float, name: str) -> None:
-    """ValueError when a calibration variable is constant (one distinct value, or a
-    standard deviation that ``np.isclose`` calls 0, unshrink's rule)."""
+def check_varies(lo: float, hi: float, std: float, name: str, why: str = "the correction needs them to vary") -> None:
+    """ValueError when a calibration variable is constant: one distinct value, or a standard
+    deviation at most :data:`CONSTANT_STD` times its largest magnitude (unshrink's
+    ``np.isclose(std, 0)`` for data of unit scale, the same answer at any scale)."""
     if lo == hi:
         raise ValueError(f"{name} hold one distinct value ({lo!r}): the correction needs {name} that vary")
-    if std <= CONSTANT_STD:
-        shown = f"std {std!r}" if std > 0 else f"from {lo!r} to {hi!r}, std"  # a std of 1e-200 squares to 0
-        raise ValueError(f"{name} are nearly constant ({shown} <= {CONSTANT_STD}): the correction needs them to vary")
+    scale = max(abs(lo), abs(hi))
+    if std < TINY_STD:  # squares of 1e-154 underflow: the moments lose every digit
+        raise ValueError(
+            f"{name} vary too little for float64 moments (from {lo!r} to {hi!r}, std {std!r} < {TINY_STD:g}: "
+            "their squares underflow); rescale them"
+        )
+    if std <= CONSTANT_STD * scale:
+        shown = f"std {std!r}"
+        raise ValueError(
+            f"{name} are nearly constant ({shown} <= {CONSTANT_STD} x their largest magnitude {scale!r}): {why}"
+        )
 
 
 def warn_outside(x: np.ndarray, lo: float, hi: float) -> None:
@@ -77,8 +90,12 @@ class LinearCalibrationCorrection(Correction):
     direction); ``transform(p) = (p - intercept) / slope``. An ATE or a contrast of group
     means becomes the naive one divided by the slope.
 
-    Guards (unshrink's): constant targets or predictions (one distinct value, or std <= 1e-8)
-    and a slope <= 1e-8 or non-finite raise ValueError; a slope < 0.2 warns
+    Guards (unshrink's, stated relative to the data's scale so that they do not depend on the
+    units): constant targets or predictions (one distinct value, or std <= 1e-8 times the
+    largest magnitude; unshrink: std <= 1e-8) and a slope that is non-finite or at most 1e-8 in
+    standard-deviation units (``slope * std(targets) / std(predictions)``, the correlation;
+    unshrink: slope <= 1e-8) raise ValueError; for data of unit scale both equal unshrink's
+    rules. A slope < 0.2 warns
     (:class:`DebiasingWarning`, "weak slope"), and so do predictions outside the calibration
     predictions' range in ``transform``. Fitted attributes: ``slope_``, ``intercept_``,
     ``residual_std_`` (std of prediction - (intercept + slope * target), ddof 0), ``r2_``
@@ -135,10 +152,12 @@ class LinearCalibrationCorrection(Correction):
         check_varies(co.lo_y, co.hi_y, math.sqrt(co.m2_y / co.n), "targets")
         check_varies(co.lo_x, co.hi_x, math.sqrt(co.m2_x / co.n), "predictions")
         slope = co.c_xy / co.m2_y
-        if not math.isfinite(slope) or slope <= MIN_SLOPE:
+        unit_free = slope * math.sqrt(co.m2_y / co.m2_x)  # the correlation: the slope in std units
+        if not math.isfinite(slope) or not unit_free > MIN_SLOPE:
             raise ValueError(
-                f"LCC slope {slope!r} is not above {MIN_SLOPE}: the predictions do not increase with the "
-                "targets, so the linear map cannot be inverted"
+                f"LCC slope {slope!r} (correlation {unit_free:.3g}) is not above {MIN_SLOPE} in standard-"
+                "deviation units: the predictions do not increase with the targets, so the linear map "
+                "cannot be inverted"
             )
         if slope < WEAK_SLOPE:
             warnings.warn(
@@ -194,9 +213,16 @@ class LinearCalibrationCorrection(Correction):
             raise ValueError(f"malformed LCC state: {exc!r}") from None
         if not all(math.isfinite(v) for v in (st.slope, st.intercept, st.residual_std, st.r2, st.lo, st.hi)):
             raise ValueError("LCC state must hold finite numbers")
-        if st.slope <= MIN_SLOPE or st.residual_std < 0 or not 0.0 <= st.r2 <= 1.0 or st.n < 2 or st.lo >= st.hi:
+        if (
+            not (st.slope > 0 and math.isfinite(1.0 / st.slope))
+            or st.residual_std < 0
+            or not 0.0 <= st.r2 <= 1.0
+            or st.n < 2
+            or st.lo >= st.hi
+        ):
             raise ValueError(
-                "LCC state breaks an invariant (slope > 1e-8, residual_std >= 0, r2 in [0, 1], n >= 2, min < max)"
+                "LCC state breaks an invariant (slope > 0 with a finite 1/slope, residual_std >= 0, "
+                "r2 in [0, 1], n >= 2, min < max)"
             )
         if max(abs(st.lo), abs(st.hi)) > MAX_REAL:
             raise ValueError(f"LCC state: the prediction range must lie within +-{MAX_REAL:g}, as a fit's does")

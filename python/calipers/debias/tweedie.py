@@ -50,7 +50,7 @@ from .._common.saved import saved_int, saved_number, saved_numbers
 from .._common.validate import check_choice
 from .._kernels import backend as _backend
 from .base import Correction, DebiasingWarning
-from .lcc import _FAR, check_pairs, warn_outside
+from .lcc import _FAR, check_pairs, check_varies, warn_outside
 from .moments import Moments
 from .sketch import RegressionSketch
 
@@ -199,8 +199,7 @@ class TweedieCorrection(Correction):
                 f"predictions hold one distinct value ({pred.lo!r}): Tweedie's KDE needs at least two distinct"
             )
         std0 = math.sqrt(pred.var)
-        if std0 <= 1e-8:
-            raise ValueError(f"predictions are nearly constant (std {std0!r} <= 1e-8): the KDE is singular")
+        check_varies(pred.lo, pred.hi, std0, "predictions", "the KDE is singular")
         sigma = math.sqrt(resid.var) if self.sigma is None else self.sigma
         h = math.sqrt(pred.m2 / (pred.n - 1)) * pred.n ** (-0.2)
         delta = self.delta if self.delta is not None else unshrink_delta(std0)
