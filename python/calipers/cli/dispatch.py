@@ -19,6 +19,7 @@ from .commands import run_apply, run_fit, run_merge
 from .common import CommandError, NothingScored, int_in, parse_duration
 from .debias_commands import CORRECTIONS, run_fit_correction
 from .score import run_score
+from .scored import MAX_GROUPS
 
 CHUNK_MAX = 2**31 - 1
 
@@ -82,6 +83,14 @@ def build_parser() -> argparse.ArgumentParser:
     score.add_argument("--save-sketch", default=None, metavar="FILE", help="write the sketch bytes to FILE")
     score.add_argument(
         "--by", default=None, metavar="COL", help="one sketch per value of COL, with the PCE across them"
+    )
+    score.add_argument(
+        "--max-groups",
+        type=int_in(1, 100_000_000),
+        default=MAX_GROUPS,
+        metavar="N",
+        help=f"stop with an error past N groups (--by) or windows (default {MAX_GROUPS:,}): a column of ids "
+        "would otherwise eat the machine",
     )
     score.add_argument(
         "--time", default=None, metavar="COL", help="timestamp column (epoch s/ms/us/ns numbers or ISO 8601)"

@@ -10,11 +10,12 @@ from ..io.records import Skipped
 from ..streaming.grouped import GroupedSketch
 from ..streaming.sketch import ReliabilitySketch, merge_all
 
-__all__ = ["Scored", "merge_scored", "GROUP_GRID", "grouped"]
+__all__ = ["Scored", "merge_scored", "GROUP_GRID", "MAX_GROUPS", "grouped"]
 
 # The grid of the per-group (--by) and per-window sketches: 4.7 KB each instead of the
 # fine grid's 128 KB (bins=15); the overall sketch keeps the fine grid.
 GROUP_GRID = "compact"
+MAX_GROUPS = 100_000  # default cap on groups (and on windows) of one score run: --max-groups
 
 
 def grouped(bins: int = 15, classes: int | None = None, backend: str = "auto") -> GroupedSketch:

@@ -69,9 +69,14 @@ def _fold(nodes: np.ndarray) -> np.ndarray:
 def _gaussian_spectrum(sigma: float, m: int) -> np.ndarray:
     """rfft of the period-2 Gaussian sum_k phi_sigma(x + 2k) sampled at the 2M circle nodes:
     M exp(-(pi sigma nu)^2 / 2) for nu = 0..M (its Fourier series; the aliased terms are
-    below exp(-(pi sigma M)^2 / 2), nothing for sigma >= 1e-3 and M = 2^15)."""
-    nu = np.arange(m + 1, dtype=np.float64)
-    return m * np.exp(-0.5 * (math.pi * sigma * nu) ** 2)
+    below exp(-(pi sigma M)^2 / 2), nothing for sigma >= 1e-3 and M = 2^15). Frequencies
+    whose factor underflows to exactly 0 (exponent below -746) are not computed: the same
+    array, 5x cheaper at sigma = 0.05."""
+    out = np.zeros(m + 1)
+    top = min(m, int(math.sqrt(2.0 * 746.0) / (math.pi * sigma)) + 1)  # exp(-746) == 0.0 in float64
+    nu = np.arange(top + 1, dtype=np.float64)
+    out[: top + 1] = m * np.exp(-0.5 * (math.pi * sigma * nu) ** 2)
+    return out
 
 
 class _ExactSmoother:
