@@ -58,6 +58,49 @@ class GroupTable:
         self.slots[key] = other
         return other, created, True
 
+    def plan(self, keys: list[Hashable]) -> tuple[list[int], list[Hashable], list[Hashable]]:
+        """Where a merged monitor's keys would go, changing nothing (under the state lock):
+        (each key's slot, the keys that would get a new slot in slot order, the keys that
+        would be pooled under :data:`OTHER`). :data:`OTHER` itself goes to the pool's slot.
+        :meth:`commit` makes it so."""
+        slots: list[int] = []
+        new: list[Hashable] = []
+        pooled: list[Hashable] = []
+        planned: dict[Hashable, int] = {}
+        size, other = len(self.keys), self.other
+
+        def pool_slot() -> int:
+            nonlocal size, other
+            if other is None:
+                other, size = size, size + 1
+                new.append(OTHER)
+            return other
+
+        for key in keys:
+            if key == OTHER:
+                slots.append(pool_slot())
+                continue
+            slot = self.slots.get(key, planned.get(key))
+            if slot is None:
+                if size < self.max_groups:
+                    slot, size = size, size + 1
+                    new.append(key)
+                else:
+                    slot = pool_slot()
+                    pooled.append(key)
+                planned[key] = slot
+            slots.append(slot)
+        return slots, new, pooled
+
+    def commit(self, new: list[Hashable], pooled: list[Hashable]) -> None:
+        """Create the slots a :meth:`plan` (made under the same lock hold) said."""
+        for key in new:
+            self.add(key)
+        if pooled:
+            assert self.other is not None
+            for key in pooled:
+                self.slots[key] = self.other
+
     def sorted_slots(self) -> list[int]:
         """Slots in key order (integers, then strings)."""
         return sorted(range(len(self.keys)), key=lambda s: key_order(self.keys[s]))

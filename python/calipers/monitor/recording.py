@@ -21,7 +21,6 @@ from .._common.grid import KIND_BINARY, KIND_MARGINAL, KIND_TOP_LABEL
 from .._common.validate import check
 from . import reading
 from .buffers import CODE_JOINED, ThreadBuffers, decode
-from .groups import OTHER
 from .ingest import add_to_window
 from .inputs import (
     as_label,
@@ -195,18 +194,6 @@ class RecordingMixin:
         """The slot of a group key (-1: no group), created on first use."""
         slot = self._slots.get(key)
         return self._new_slot(key) if slot is None else slot
-
-    def _merged_slot(self, key: Hashable) -> int:
-        """The slot a merged monitor's group goes to: its pool of groups beyond max_groups
-        (:data:`OTHER`) into this one's pool, any other key as :meth:`_slot_of`."""
-        if key != OTHER:
-            return self._slot_of(key)
-        state = self._state
-        with state.lock:
-            slot, created = state.groups.pool()
-            if created:
-                state.tallies.add_slot()
-            return slot
 
     def _add_slot(self, key: Hashable) -> int:
         """A slot for a key known to be new (loading bytes)."""
