@@ -6,7 +6,8 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from calipers import CalibrationMonitor
+import calipers
+from calipers import CalibrationMonitor, GroupedSketch
 from calipers.monitor import merging
 
 
@@ -68,3 +69,148 @@ def test_monitor_merge_is_all_or_nothing(monkeypatch):
     monkeypatch.setattr(merging, "_merge_window", real)
     a.merge(b)
     assert a.groups == ["__other__", "w", "x"] and a.dropped()["overflow"] == 2 and a.records_total == 8
+
+
+# ---------------------------------------------------------------- 4: GroupedSketch.merge input kinds
+
+
+def test_grouped_merge_refuses_mixed_input_kinds():
+    rng = np.random.default_rng(4)
+    one_d = GroupedSketch(grid="compact").update(rng.random(20), rng.integers(0, 2, 20), ["a"] * 20)
+    probs = rng.dirichlet(np.ones(3), 20)
+    top = GroupedSketch(grid="compact").update(probs, rng.integers(0, 3, 20), ["b"] * 20)
+    before = one_d.to_bytes()
+    with pytest.raises(ValueError, match=r"^cannot merge grouped sketches holding different kinds of input"):
+        one_d.merge(top)
+    assert one_d.to_bytes() == before and list(one_d) == ["a"]
+    with pytest.raises(ValueError, match="different kinds of input"):
+        top + one_d
+    # what update refuses, merge refuses: the same pair through update
+    with pytest.raises(ValueError, match="another kind of input"):
+        one_d.update(probs, rng.integers(0, 3, 20), ["b"] * 20)
+    # an empty grouped sketch merges with either kind
+    assert list(GroupedSketch(grid="compact").merge(top)) == ["b"]
+
+
+# ---------------------------------------------------------------- 8 and 9: one group-key rule
+
+
+def test_monitor_refuses_keys_whose_labels_collide():
+    clock = Clock()
+    m = CalibrationMonitor(window=60.0, clock=clock)
+    m.record(0.9, 1, group=1, t=5990.0)
+    before = m.to_bytes()
+    message = r"^group '1' would show as '1', as the group 1 does: keys whose labels \(str\) are equal"
+    with pytest.raises(ValueError, match=message):
+        m.record(0.1, 1, group="1", t=5990.0)
+    with pytest.raises(ValueError, match=message):
+        m.predicted("k", 0.1, group="1", t=5990.0)
+    # record_many: all-or-nothing, a fresh key "z" before the colliding one is not created either
+    with pytest.raises(ValueError, match=r"^groups: the key '1' would show as '1', as the group 1 does"):
+        m.record_many([0.2, 0.3], [0, 1], groups=["z", "1"], t=5990.0)
+    # two new keys with one label in one batch
+    with pytest.raises(ValueError, match=r"^groups: the key '2' would show as '2', as the group 2 does"):
+        m.record_many([0.2, 0.3], [0, 1], groups=[2, "2"], t=5990.0)
+    assert m.to_bytes() == before and m.groups == [1]
+    snap = m.snapshot()
+    assert snap["count"] == 1
+    # merge: a source holding '1' into a target holding 1 changes nothing
+    other = CalibrationMonitor(window=60.0, clock=clock)
+    other.record(0.4, 0, group="1", t=5990.0)
+    other.record(0.4, 0, group="q", t=5990.0)
+    with pytest.raises(ValueError, match="would show as '1', as the group 1 does"):
+        m.merge(other)
+    assert m.to_bytes() == before
+
+
+@pytest.mark.parametrize("same", [1.0, np.float64(1), np.int64(1), np.int32(1), np.uint8(1)])
+def test_monitor_group_rule_does_not_depend_on_state(same):
+    fresh, held = CalibrationMonitor(), CalibrationMonitor()
+    held.record(0.5, 1, group=1)
+    fresh.record(0.5, 1, group=same)
+    held.record(0.5, 1, group=same)
+    assert fresh.groups == [1] and held.groups == [1] and held.records_by_group() == {1: 2}
+    many = CalibrationMonitor()
+    many.record_many(np.array([0.5, 0.6]), np.array([1, 0]), groups=np.array([same, same]))
+    assert many.groups == [1]
+
+
+@pytest.mark.parametrize(
+    ("bad", "error", "message"),
+    [
+        (True, TypeError, r"^group must be a string or an integer, got a bool \(True\)$"),
+        (np.bool_(True), TypeError, r"^group must be a string or an integer, got a bool \(True\)$"),
+        (1 + 0j, TypeError, r"^group must be a string or an integer, got a complex \(\(1\+0j\)\)$"),
+        (1.5, TypeError, r"^group must be a string or an integer, got the float 1.5 \(not integer-valued\)$"),
+        (b"1", TypeError, r"^group must be a string or an integer, got a bytes \(b'1'\)$"),
+        (float("nan"), ValueError, r"^group must be a string or an integer: group keys must not be missing"),
+        ([1], TypeError, r"^group must be None, a string or an integer, got list$"),
+    ],
+)
+def test_monitor_group_refusals_are_the_same_fresh_or_not(bad, error, message):
+    fresh, held = CalibrationMonitor(), CalibrationMonitor()
+    held.record(0.5, 1, group=1)
+    before = held.to_bytes()
+    for m in (fresh, held):
+        with pytest.raises(error, match=message):
+            m.record(0.5, 1, group=bad)
+        with pytest.raises(error, match=message):
+            m.predicted("k", 0.5, group=bad)
+    assert held.to_bytes() == before and fresh.groups == []
+
+
+def test_record_many_groups_follow_the_pce_rule():
+    p, y = np.array([0.2, 0.7, 0.4, 0.9]), np.array([0, 1, 1, 1])
+    floats = np.array([1.0, 2.0, 1.0, 2.0])
+    m = CalibrationMonitor()
+    m.record_many(p, y, groups=floats)  # integer-valued floats, as pce takes them
+    assert m.groups == [1, 2] and m.records_by_group() == {1: 2, 2: 2}
+    assert calipers.pce(p, y, floats) == calipers.pce(p, y, np.array([1, 2, 1, 2]))
+    with pytest.raises(ValueError, match=r"^groups must be 1-D with one entry per row \(4\), got shape \(4, 1\)$"):
+        m.record_many(p, y, groups=np.array([[1], [2], [1], [2]]))
+    with pytest.raises(TypeError, match=r"^groups: group keys must be strings or integers: index 2 holds the float"):
+        m.record_many(p, y, groups=np.array([1.0, 2.0, 1.5, 2.5]))
+    with pytest.raises(TypeError, match=r"index 1 holds a bool \(True\); 2 value\(s\) are not keys$"):
+        m.record_many(p, y, groups=[1, True, "a", False])
+    for bad in ([1, True, "a", "b"], np.array([1.5, 1, 2, 3])):
+        with pytest.raises(TypeError):
+            calipers.pce(p, y, bad)
+        with pytest.raises(TypeError):
+            GroupedSketch(grid="compact").update(p, y, bad)
+    assert m.records_by_group() == {1: 2, 2: 2}
+    # None rows are "no group" for the monitor, a missing key for pce
+    m.record_many(p, y, groups=[None, "a", None, "a"])
+    assert m.records_by_group() == {1: 2, 2: 2, "a": 2} and m.records_total == 8
+    with pytest.raises(ValueError, match="must not be missing"):
+        calipers.pce(p, y, [None, "a", None, "a"])
+
+
+def test_grouped_sketch_lookup_follows_the_key_rule():
+    g = GroupedSketch(grid="compact").update([0.2, 0.7], [0, 1], [1, "a"])
+    assert g[1.0] is g[1] and g[np.int64(1)] is g[1] and g[np.str_("a")] is g["a"]
+    assert True not in g and 1.0 in g and "1" not in g
+    with pytest.raises(TypeError, match=r"^key must be a string or an integer, got a bool \(True\)$"):
+        g[True]
+    with pytest.raises(KeyError):
+        g["1"]
+
+
+# ---------------------------------------------------------------- 11: masked-array advice
+
+
+def test_masked_array_advice_works_as_written():
+    p = np.ma.masked_array([0.2, 0.7, 0.4, 0.9], [False, True, False, False])
+    y = np.array([0, 1, 1, 1])
+    groups = np.ma.masked_array(["a", "b", "c", "d"], [False, False, True, False])
+    with pytest.raises(ValueError) as info:
+        calipers.pce(p.data, y, groups)
+    message = str(info.value)
+    assert "keep = ~np.ma.getmaskarray(groups), then pass groups.data[keep]" in message
+    assert "filled" not in message
+    keep = ~np.ma.getmaskarray(groups)  # the advice, followed
+    assert calipers.pce(p.data[keep], y[keep], groups.data[keep]) == calipers.pce(
+        p.data[[0, 1, 3]], y[[0, 1, 3]], ["a", "b", "d"]
+    )
+    probs = np.ma.masked_array(np.full((3, 2), 0.5), [[False, False], [False, True], [False, False]])
+    with pytest.raises(ValueError, match=r"keep = ~np.ma.getmaskarray\(scores\).any\(axis=1\)"):
+        calipers.ece(probs, [0, 1, 1])

@@ -134,8 +134,14 @@ def install(state: MonitorState, h: dict[str, Any], payload: bytes, pos: int, ad
     creates a group slot. Raises ValueError (or KeyError/TypeError on a malformed header)."""
     s = state.settings
     keys: list[Hashable] = h["keys"]
-    if any(k != OTHER and group_error(k) is not None for k in keys) or len(set(keys)) != len(keys):
-        raise ValueError("group keys must be distinct strings or integers, not reserved, valid Unicode")
+    if (
+        any(k != OTHER and group_error(k) is not None for k in keys)
+        or len(set(keys)) != len(keys)
+        or len({str(k) for k in keys}) != len(keys)
+    ):
+        raise ValueError(
+            "group keys must be distinct strings or integers with distinct labels, not reserved, valid Unicode"
+        )
     if h["kind"] not in ((KIND_MARGINAL,) if s.classes else (None, KIND_BINARY, KIND_TOP_LABEL)):
         raise ValueError(f"kind {h['kind']!r} does not match classes={s.classes}")
     for key in keys:

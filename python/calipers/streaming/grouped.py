@@ -13,7 +13,7 @@ import numpy as np
 
 from .._common import jsontext
 from .._common import serde as _serde
-from .._common.groups import group_keys
+from .._common.groups import as_key, group_keys
 from .._common.locking import both_locked
 from .._common.validate import DEFAULT_ROW_SUM_ATOL, Checked, check, check_choice, warn_empty
 from .._kernels import backend as _backend
@@ -150,6 +150,11 @@ class GroupedSketch:
                 f"({other._settings()} into {self._settings()}; coarsen() the finer one)"
             )
         with both_locked(self, other):
+            kinds = {s._kind for s in (*self._groups.values(), *other._groups.values())} - {None}
+            if len(kinds) > 1:  # what update refuses, merge refuses
+                raise ValueError(
+                    "cannot merge grouped sketches holding different kinds of input (1-D and (n, K) do not mix)"
+                )
             staged = {
                 key: self._groups[key] + sketch if key in self._groups else sketch.copy()
                 for key, sketch in other._groups.items()
@@ -176,10 +181,17 @@ class GroupedSketch:
         return out
 
     def __getitem__(self, key: Any) -> ReliabilitySketch:
-        return self._groups[key]
+        """The sketch of group ``key``, read by the shared key rule (:func:`as_key`: 1.0 and
+        np.int64(1) are the key 1, True is no key: TypeError); KeyError when absent."""
+        return self._groups[as_key(key, "key")]
 
     def __contains__(self, key: Any) -> bool:
-        return key in self._groups
+        """Whether group ``key`` (by the shared key rule) holds a sketch; False for a value
+        that is no key."""
+        try:
+            return as_key(key, "key") in self._groups
+        except (TypeError, ValueError):
+            return False
 
     def __len__(self) -> int:
         return len(self._groups)
