@@ -3,6 +3,10 @@ it (public API or CLI), with the exact error, exit code and state after the call
 
 from __future__ import annotations
 
+import json
+import re
+import struct
+
 import numpy as np
 import pytest
 
@@ -214,3 +218,119 @@ def test_masked_array_advice_works_as_written():
     probs = np.ma.masked_array(np.full((3, 2), 0.5), [[False, False], [False, True], [False, False]])
     with pytest.raises(ValueError, match=r"keep = ~np.ma.getmaskarray\(scores\).any\(axis=1\)"):
         calipers.ece(probs, [0, 1, 1])
+
+
+# ---------------------------------------------------------------- 5 and 18: saved-run headers
+
+
+def _run(capsys, *argv):
+    from calipers.cli import main
+
+    code = main(list(argv))
+    out, err = capsys.readouterr()
+    return code, out, err
+
+
+def _log(path, n=300, seed=0):
+    rng = np.random.default_rng(seed)
+    with open(path, "w") as fh:
+        for i in range(n):
+            p = float(rng.random())
+            row = {"score": p, "label": int(rng.random() < p), "g": "ab"[i % 2], "region": "xyz"[i % 3]}
+            row.update({"ts": 1.7e9 + 10.0 * i, "ts2": 1.7e9 + 20.0 * i})
+            fh.write(json.dumps(row) + "\n")
+    return str(path)
+
+
+def _header(blob):
+    from calipers._common import serde
+
+    payload = serde.unpack_payload(blob, serde.TYPE_SAVED_SCORE)
+    (hlen,) = struct.unpack_from("<I", payload)
+    return json.loads(payload[4 : 4 + hlen]), payload[4 + hlen :]
+
+
+def _with_header(text, rest):
+    from calipers._common import serde
+
+    raw = text.encode()
+    return serde.pack_payload(serde.TYPE_SAVED_SCORE, struct.pack("<I", len(raw)) + raw + rest)
+
+
+def test_merge_refuses_groups_of_different_columns(tmp_path, capsys):
+    log = _log(tmp_path / "a.jsonl")
+    by_g, by_region, by_g2 = (str(tmp_path / name) for name in ("g.bin", "region.bin", "g2.bin"))
+    assert _run(capsys, "score", log, "--by", "g", "--save-sketch", by_g)[0] == 0
+    assert _run(capsys, "score", log, "--by", "region", "--save-sketch", by_region)[0] == 0
+    assert _run(capsys, "score", log, "--by", "g", "--save-sketch", by_g2)[0] == 0
+    header, _ = _header((tmp_path / "g.bin").read_bytes())
+    assert (header["by"], header["time"], header["window"]) == ("g", None, None)
+    out = tmp_path / "out.bin"
+    code, stdout, err = _run(capsys, "merge", by_g, by_region, "-o", str(out))
+    assert (code, stdout) == (2, "")
+    assert err == (
+        f"calipers merge: cannot merge groups of --by 'g' ({by_g}) and of --by 'region' ({by_region}): "
+        "they are keyed by different columns\n"
+    )
+    assert not out.exists()
+    assert _run(capsys, "merge", by_g, by_g2, "-o", str(out))[0] == 0
+    assert _header(out.read_bytes())[0]["by"] == "g"  # the merged file keeps the column
+    # an old file (no "by" in its header): unknown, merges with either column
+    header, rest = _header((tmp_path / "region.bin").read_bytes())
+    del header["by"], header["time"]
+    old = tmp_path / "old.bin"
+    old.write_bytes(_with_header(json.dumps(header), rest))
+    assert _run(capsys, "merge", str(old), str(out), "-o", str(tmp_path / "m.bin"))[0] == 0
+    assert _header((tmp_path / "m.bin").read_bytes())[0]["by"] == "g"
+
+
+def test_merge_refuses_windows_of_different_time_columns(tmp_path, capsys):
+    log = _log(tmp_path / "a.jsonl")
+    ts, ts2 = str(tmp_path / "ts.bin"), str(tmp_path / "ts2.bin")
+    assert _run(capsys, "score", log, "--time", "ts", "--window", "1h", "--save-sketch", ts)[0] == 0
+    assert _run(capsys, "score", log, "--time", "ts2", "--window", "1h", "--save-sketch", ts2)[0] == 0
+    assert _header((tmp_path / "ts.bin").read_bytes())[0]["time"] == "ts"
+    code, _, err = _run(capsys, "merge", ts, ts2)
+    assert (code, err) == (
+        2,
+        f"calipers merge: cannot merge windows of --time 'ts' ({ts}) and of --time 'ts2' ({ts2}): "
+        "they are keyed by different columns\n",
+    )
+
+
+@pytest.mark.parametrize(
+    ("edit", "message"),
+    [
+        (lambda h: h.replace('"window":3600.0', '"window":1e300'), "window must be null or a number of seconds in"),
+        (lambda h: h.replace('"window":3600.0', '"window":0.0001'), "window must be null or a number of seconds in"),
+        (lambda h: h.replace('"rows":300', '"rows":300,"rows":300'), "duplicate key 'rows' (2 times in one object)"),
+        (lambda h: h.replace('"skipped":{}', '"skipped":{"a":1,"a":2}'), "duplicate key 'a'"),
+        (lambda h: h.replace('"by":null', '"by":7'), "by must be null or a column name"),
+        (lambda h: h.replace('"time":"ts"', '"time":""'), "time must be null or a column name"),
+    ],
+)
+def test_saved_header_is_range_checked(tmp_path, capsys, edit, message):
+    log = _log(tmp_path / "a.jsonl")
+    saved = tmp_path / "s.bin"
+    assert _run(capsys, "score", log, "--time", "ts", "--window", "1h", "--save-sketch", str(saved))[0] == 0
+    header, rest = _header(saved.read_bytes())
+    text = json.dumps(header, separators=(",", ":"))
+    changed = edit(text)
+    assert changed != text
+    bad = tmp_path / "bad.bin"
+    bad.write_bytes(_with_header(changed, rest))
+    from calipers.cli.saved import load_saved
+
+    with pytest.raises(ValueError, match=re.escape(message)):
+        load_saved(bad.read_bytes())
+    code, out, err = _run(capsys, "merge", str(bad))
+    assert (code, out) == (2, "") and err.startswith(f"calipers merge: cannot read {bad}: ") and err.count("\n") == 1
+
+
+def test_window_option_is_range_checked(tmp_path, capsys):
+    log = _log(tmp_path / "a.jsonl")
+    for text in ("99999999999w", "0.0001s"):
+        with pytest.raises(SystemExit) as info:
+            _run(capsys, "score", log, "--time", "ts", "--window", text)
+        assert info.value.code == 2
+        assert f"invalid duration '{text}': must lie in [0.001, 1e+09] seconds" in capsys.readouterr().err

@@ -172,6 +172,7 @@ def run_score(args: argparse.Namespace) -> int:
             print_report(result, args.binning, True, f"{len(paths)} file(s)", args.window)
         raise NothingScored(nothing_scored(skipped))
     if args.save_sketch:
+        result.by, result.time = args.by, args.time
         save(args.save_sketch, dump_saved(result, args.window))
     if args.report:
         from .html_report import write_report

@@ -25,13 +25,17 @@ def grouped(bins: int = 15, classes: int | None = None, backend: str = "auto") -
 @dataclass
 class Scored:
     """One log's (or many merged logs') sketches: overall, per group, and per window
-    (keyed by the window's index: its start is index * window)."""
+    (keyed by the window's index: its start is index * window), and the names of the
+    --by and --time columns (None: not given, or unknown in a file saved before they
+    were recorded)."""
 
     sketch: ReliabilitySketch
     rows: int
     skipped: Skipped
     groups: GroupedSketch = field(default_factory=grouped)
     windows: GroupedSketch = field(default_factory=grouped)
+    by: str | None = None
+    time: str | None = None
 
 
 def merge_scored(parts: Sequence[Scored]) -> Scored:
