@@ -30,7 +30,7 @@ from ..io.records import Skipped
 from ..monitor.settings import MAX_WINDOW, MIN_WINDOW
 from ..streaming.grouped import GroupedSketch
 from ..streaming.sketch import ReliabilitySketch
-from .scored import GROUP_GRID, Scored, grouped
+from .scored import Scored, grouped
 
 __all__ = ["TYPE_SAVED_SCORE", "SAVED_VERSION", "dump_saved", "load_saved"]
 
@@ -81,12 +81,12 @@ def _skipped(counts: Any, first: Any) -> Skipped:
 
 
 def _grouped_part(part: bytes, bins: int, classes: int | None) -> GroupedSketch:
-    """The groups or windows of a saved run on :data:`GROUP_GRID` (a run saved before they
-    were kept on it holds them on the fine grid: folded exactly), or none."""
+    """The groups or windows of a saved run on the grid they were saved on (``--group-grid``;
+    a run saved before that option holds them on the fine grid), or none. ``calipers
+    merge`` folds parts of different grids onto :data:`calipers.cli.scored.GROUP_GRID`."""
     if not part:
         return grouped(bins, classes)
-    loaded = GroupedSketch.from_bytes(part)
-    return loaded if loaded.grid == GROUP_GRID else loaded.coarsen(GROUP_GRID)
+    return GroupedSketch.from_bytes(part)
 
 
 def load_saved(data: bytes) -> tuple[Scored, float | None]:

@@ -18,7 +18,7 @@ from .common import CommandError, NothingScored, Progress, columns, log_paths
 from .output import print_report, window_label
 from .outputs import check_outputs, save
 from .saved import dump_saved
-from .scored import Scored, grouped, merge_scored
+from .scored import GROUP_GRID, Scored, grouped, merge_scored
 
 
 @dataclass(frozen=True)
@@ -33,6 +33,7 @@ class Plan:
     window: float | None
     replicates: int = 0
     keep_going: bool = False
+    group_grid: str = GROUP_GRID
 
 
 def plan_of(args: argparse.Namespace) -> Plan:
@@ -46,6 +47,7 @@ def plan_of(args: argparse.Namespace) -> Plan:
         getattr(args, "window", None),
         getattr(args, "bootstrap", 0) or 0,
         getattr(args, "keep_going", False),
+        getattr(args, "group_grid", GROUP_GRID),
     )
 
 
@@ -55,8 +57,8 @@ def empty_scored(plan: Plan) -> Scored:
         ReliabilitySketch(bins=plan.bins, backend=plan.backend, replicates=plan.replicates),
         0,
         Skipped(),
-        grouped(plan.bins, backend=plan.backend),
-        grouped(plan.bins, backend=plan.backend),
+        grouped(plan.bins, backend=plan.backend, grid=plan.group_grid),
+        grouped(plan.bins, backend=plan.backend, grid=plan.group_grid),
     )
 
 
