@@ -396,3 +396,26 @@ def test_group_grid_in_html_report_and_merge(tmp_path, capsys):
     assert mixed["group_grid"]["grid"] == "compact"
     two_compact = json.loads(_run(capsys, "merge", compact, compact2, "--json")[1])
     assert mixed["groups"] == two_compact["groups"]
+
+
+@pytest.mark.parametrize("kind", ["monitor", "grouped"])
+def test_blob_headers_refuse_duplicate_keys(kind):
+    """A key given twice with the same value loaded before (json.loads keeps the last)."""
+    from calipers._common import serde
+
+    if kind == "monitor":
+        m = CalibrationMonitor()
+        m.record_many([0.2, 0.7], [0, 1], groups=["a", "b"])
+        blob, type_id, load = m.to_bytes(), serde.TYPE_MONITOR, CalibrationMonitor.from_bytes
+    else:
+        g = GroupedSketch(grid="compact").update([0.2, 0.7], [0, 1], ["a", "b"])
+        blob, type_id, load = g.to_bytes(), serde.TYPE_GROUPED_SKETCH, GroupedSketch.from_bytes
+    payload = serde.unpack_payload(blob, type_id)
+    (hlen,) = struct.unpack_from("<I", payload)
+    text = payload[4 : 4 + hlen].decode()
+    first = next(iter(json.loads(text)))
+    doubled = ("{" + json.dumps(first) + ":" + json.dumps(json.loads(text)[first]) + "," + text[1:]).encode()
+    forged = serde.pack_payload(type_id, struct.pack("<I", len(doubled)) + doubled + payload[4 + hlen :])
+    with pytest.raises(ValueError, match=f"duplicate key '{first}'"):
+        load(forged)
+    assert load(blob).to_bytes() == blob  # the untouched blob loads

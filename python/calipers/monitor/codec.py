@@ -81,7 +81,7 @@ def encode(state: MonitorState, pending: dict[int, int]) -> bytes:
 def read_header(payload: bytes) -> tuple[dict[str, Any], int]:
     """The JSON header of a monitor payload and where the blocks start."""
     (hlen,) = struct.unpack_from("<I", payload)
-    header = jsontext.loads(payload[4 : 4 + hlen])
+    header = jsontext.loads(payload[4 : 4 + hlen], object_pairs_hook=jsontext.unique_keys)
     if not isinstance(header, dict):
         raise ValueError("the header is not an object")
     return header, 4 + hlen

@@ -258,7 +258,7 @@ class GroupedSketch:
         payload = _serde.unpack_payload(data, TYPE_GROUPED_SKETCH)
         try:
             (hlen,) = struct.unpack_from("<I", payload)
-            header = jsontext.loads(payload[4 : 4 + hlen])
+            header = jsontext.loads(payload[4 : 4 + hlen], object_pairs_hook=jsontext.unique_keys)
             keys, sizes, tlen = header["keys"], header["sizes"], int(header["template"])
             if not isinstance(keys, list) or not isinstance(sizes, list) or len(keys) != len(sizes):
                 raise ValueError("keys and sizes disagree")
