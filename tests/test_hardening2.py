@@ -425,7 +425,8 @@ def test_score_by_and_window_keep_compact_sketches(tmp_path: Path, capsys: pytes
     assert len(scored.groups) == 50 and len(scored.windows) == 11
     per_part = (by.stat().st_size - plain.stat().st_size) / parts
     assert 4672 < per_part < 5000  # measured 4,740 saved bytes per group (128,000 on the fine grid)
-    # a run saved with fine-grid groups (before this change) still loads, folded onto the compact grid
+    # a run saved with fine-grid groups (before this change, or with --group-grid fine) loads on its
+    # grid; merged with compact-grid runs it is folded onto the compact grid, exactly
     old = Scored(
         scored.sketch,
         scored.rows,
@@ -437,7 +438,8 @@ def test_score_by_and_window_keep_compact_sketches(tmp_path: Path, capsys: pytes
     )
     old_file = tmp_path / "old.bin"
     old_file.write_bytes(dump_saved(old, None))
-    assert load_saved(old_file.read_bytes())[0].groups == scored.groups
+    loaded = load_saved(old_file.read_bytes())[0].groups
+    assert loaded.grid == "fine" and loaded.coarsen("compact") == scored.groups
     by_only = tmp_path / "by_only.bin"
     assert main(["score", str(log), "--by", "g", "--save-sketch", str(by_only), "--quiet"]) == 0
     capsys.readouterr()

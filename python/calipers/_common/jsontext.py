@@ -12,9 +12,10 @@ from __future__ import annotations
 
 import json
 import re
+from collections.abc import Callable
 from typing import Any
 
-__all__ = ["MAX_DEPTH", "JSONNestingError", "loads", "nesting_error"]
+__all__ = ["MAX_DEPTH", "JSONNestingError", "loads", "nesting_error", "unique_keys"]
 
 MAX_DEPTH = 256  # far beyond any calipers document or log row, far below the recursion limit
 
@@ -45,10 +46,25 @@ def nesting_error(text: str) -> JSONNestingError | None:
     return None
 
 
-def loads(text: str | bytes | bytearray) -> Any:
-    """``json.loads(text)``, except that nesting deeper than :data:`MAX_DEPTH` raises
-    :class:`JSONNestingError` (a ``json.JSONDecodeError``); bytes are decoded as
-    ``json.loads`` decodes them (UnicodeDecodeError, a ValueError, if they cannot be)."""
+def unique_keys(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
+    """An ``object_pairs_hook`` that refuses an object with a key twice (``json.loads``
+    would keep the last value silently): ValueError naming the key and the count."""
+    out: dict[str, Any] = {}
+    for key, value in pairs:
+        if key in out:
+            count = sum(1 for k, _ in pairs if k == key)
+            raise ValueError(f"duplicate key {key!r} ({count} times in one object)")
+        out[key] = value
+    return out
+
+
+def loads(
+    text: str | bytes | bytearray, *, object_pairs_hook: Callable[[list[tuple[str, Any]]], Any] | None = None
+) -> Any:
+    """``json.loads(text, object_pairs_hook=...)``, except that nesting deeper than
+    :data:`MAX_DEPTH` raises :class:`JSONNestingError` (a ``json.JSONDecodeError``); bytes
+    are decoded as ``json.loads`` decodes them (UnicodeDecodeError, a ValueError, if they
+    cannot be). ``object_pairs_hook=unique_keys`` refuses duplicate keys."""
     if isinstance(text, (bytes, bytearray)):
         text = bytes(text).decode(json.detect_encoding(text), "surrogatepass")
     if not isinstance(text, str):  # json.loads's own TypeError
@@ -56,4 +72,4 @@ def loads(text: str | bytes | bytearray) -> Any:
     error = nesting_error(text)
     if error is not None:
         raise error
-    return json.loads(text)
+    return json.loads(text, object_pairs_hook=object_pairs_hook)

@@ -75,9 +75,11 @@ def reject_masked(x: Any, name: str) -> None:
         if count:
             first = np.unravel_index(int(np.argmax(mask)), mask.shape) if mask.ndim else (0,)
             where = f"index {int(first[0])}" if mask.ndim <= 1 else f"row {int(first[0])}"
+            keep = f"~np.ma.getmaskarray({name})" + (".any(axis=1)" if mask.ndim == 2 else "")
             raise ValueError(
                 f"{name} is a masked array with {count} masked value(s), first at {where}: calipers reads no "
-                f"masks; pass {name}.filled(np.nan) to have the NaN rule apply, or drop those rows"
+                f"masks; drop the masked rows from every argument: keep = {keep}, "
+                f"then pass {name}.data[keep] and the other arrays [keep]"
             )
 
 

@@ -52,6 +52,24 @@ def _same_parts(parts: list[tuple[str, Scored]], what: str) -> None:
         )
 
 
+def _same_column(parts: list[tuple[str, Scored]], what: str, name: str) -> str | None:
+    """The --by (or --time) column shared by the files holding groups (or windows): two
+    known names that differ are refused; a file saved before the names were recorded
+    (unknown: None) matches any. Returns the known name, or None."""
+    known: dict[str, str] = {}
+    for path, s in parts:
+        column = getattr(s, name)
+        if len(getattr(s, what)) and column is not None:
+            known.setdefault(column, path)
+    if len(known) > 1:
+        (a, pa), (b, pb) = list(known.items())[:2]
+        raise CommandError(
+            f"cannot merge {what} of --{name} {a!r} ({pa}) and of --{name} {b!r} ({pb}): "
+            f"they are keyed by different columns"
+        )
+    return next(iter(known), None)
+
+
 def run_merge(args: argparse.Namespace) -> int:
     """Combine what ``calipers score --save-sketch`` saved on many machines (overall, groups,
     windows and skip counts; plain sketch files too), report, and save with -o."""
@@ -69,10 +87,13 @@ def run_merge(args: argparse.Namespace) -> int:
         raise CommandError(f"cannot merge windows of {a:g} s ({pa}) and of {b:g} s ({pb})")
     _same_parts(parts, "groups")
     _same_parts(parts, "windows")
+    by = _same_column(parts, "groups", "by")
+    time = _same_column(parts, "windows", "time")
     try:
         merged = merge_scored([s for _, s in parts])
     except ValueError as exc:
         raise CommandError(f"cannot merge {', '.join(args.sketches)}: {exc}") from None
+    merged.by, merged.time = by, time
     window = next(iter(windows), None)
     if args.output:
         save(args.output, dump_saved(merged, window))

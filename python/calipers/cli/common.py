@@ -13,6 +13,7 @@ import time
 from typing import Any
 
 from ..io.records import Columns
+from ..monitor.settings import MAX_WINDOW, MIN_WINDOW
 
 
 class CommandError(Exception):
@@ -124,11 +125,16 @@ _UNITS = {"s": 1, "m": 60, "h": 3600, "d": 86400, "w": 604800}
 
 
 def parse_duration(text: str) -> float:
-    """'90s', '15m', '1h', '1.5d', '2w' -> seconds."""
+    """'90s', '15m', '1h', '1.5d', '2w' -> seconds, in the monitor's window range."""
     m = re.fullmatch(r"\s*(\d+(?:\.\d+)?)\s*([smhdw])\s*", text)
     if not m or float(m.group(1)) <= 0:
         raise argparse.ArgumentTypeError(f"invalid duration {text!r}: use e.g. 30s, 15m, 1h, 1d, 1w")
-    return float(m.group(1)) * _UNITS[m.group(2)]
+    seconds = float(m.group(1)) * _UNITS[m.group(2)]
+    if not MIN_WINDOW <= seconds <= MAX_WINDOW:  # the monitor's range, checked again in saved runs
+        raise argparse.ArgumentTypeError(
+            f"invalid duration {text!r}: must lie in [{MIN_WINDOW:g}, {MAX_WINDOW:g}] seconds (1 ms to about 31 years)"
+        )
+    return seconds
 
 
 class Progress:

@@ -14,7 +14,7 @@ from .._common.optional import require
 from ..io.atomic import write_atomic
 from ..streaming.grouped import pce_from_sketches
 from ..streaming.sketch import ReliabilitySketch
-from .output import metric_names
+from .output import group_grid_note, metric_names
 
 
 def _figure_png(draw: Callable[[Any], None], figsize: tuple[float, float] = (5.5, 5.5)) -> bytes:
@@ -187,6 +187,8 @@ def write_report(
             f'<h2>Drift</h2>{_img(dpng, "drift plot", "drift")}<table id="windows"><tr><th>window start'
             f"</th><th>rows</th><th>ECE</th><th>Brier</th></tr>{rows_html}</table>"
         )
+    parts = [*(groups or {}).values(), *(windows or {}).values()]
+    grid_html = f'<p id="group-grid">Note: {html.escape(group_grid_note(parts[0].grid))}.</p>' if parts else ""
     metrics: dict[str, Any] = dict(sketch.metrics())
     if binning == "mass":
         metrics["ece"] = metrics["ece_mass"]
@@ -237,7 +239,7 @@ td,th{{border:1px solid #ccc;padding:0.25em 0.6em;text-align:right}}th{{text-ali
 <h2>Metrics</h2><table id="metrics">{metric_rows}</table>
 <h2>Reliability table</h2><table id="bins"><tr><th>bin</th><th>count</th><th>share of samples</th><th>mean score</th>
 <th>frequency</th><th>Wilson {table.confidence:.0%}</th></tr>{bin_rows}</table>
-{"<h2>Groups</h2>" if groups else ""}{"".join(extra)}
+{"<h2>Groups</h2>" if groups else ""}{grid_html}{"".join(extra)}
 <h2>Skipped rows</h2><table id="skipped"><tr><th>reason</th><th>rows</th><th>first at</th></tr>{skip_rows}</table>
 </body></html>
 """

@@ -8,7 +8,7 @@ from typing import Any
 
 from ..streaming.sketch import ReliabilitySketch
 from .common import clean, fmt, json_safe
-from .scored import Scored
+from .scored import Scored, grid_cells
 
 
 def summary(sketch: ReliabilitySketch) -> dict[str, Any]:
@@ -46,6 +46,28 @@ def metric_names(binning: str, mode: str | None) -> dict[str, str]:
     }
 
 
+def group_grid_of(scored: Scored) -> str | tuple[int, int] | None:
+    """The grid of the groups (or else the windows) of a run, or None when it has neither."""
+    for part in (scored.groups, scored.windows):
+        if len(part):
+            return part.grid
+    return None
+
+
+def group_grid_note(grid: str | tuple[int, int] | None) -> str:
+    """The sentence saying which grid the per-group and per-window metrics use."""
+    cells = grid_cells(grid)
+    exact = (
+        "the same as scoring each group's rows alone"
+        if grid == "fine"
+        else "--group-grid fine gives the values of scoring each group's rows alone"
+    )
+    return (
+        f"per-group and per-window equal-mass ECE and smooth ECE use the {grid} grid ({cells} cells; "
+        f"equal-width ECE and Brier are exact on any grid): {exact}"
+    )
+
+
 def print_report(scored: Scored, binning: str, as_json: bool, source: str, window: float | None = None) -> int:
     """Print the reliability table and metrics (or one JSON object), per group and window too."""
     sketch, rows, skipped = scored.sketch, scored.rows, scored.skipped
@@ -60,6 +82,7 @@ def print_report(scored: Scored, binning: str, as_json: bool, source: str, windo
     table = sketch.reliability(binning=binning)
     groups = {key: summary(s) for key, s in scored.groups.items()}
     windows = [{"start": window_label(index * window), **summary(s)} for index, s in scored.windows.items()]
+    grid = group_grid_of(scored)
     if as_json:
         out: dict[str, Any] = {
             "rows": rows,
@@ -72,6 +95,7 @@ def print_report(scored: Scored, binning: str, as_json: bool, source: str, windo
             "reliability": table.to_dict(),
             "groups": groups,
             "windows": windows,
+            "group_grid": None if grid is None else {"grid": grid, "cells": grid_cells(grid)},
         }
         print(json.dumps(json_safe(out), indent=2, allow_nan=False))
         return 0
@@ -100,4 +124,6 @@ def print_report(scored: Scored, binning: str, as_json: bool, source: str, windo
             for key, entry in items:
                 ece, brier = entry["metrics"]["ece"], entry["metrics"]["brier"]
                 print(f"{str(key)[:26]:>26s} {entry['rows']:>10,} {fmt(ece):>9s} {fmt(brier):>9s}")
+    if grid is not None:
+        print(f"\n{group_grid_note(grid)}")
     return 0

@@ -5,10 +5,16 @@ and the skip counts with the first file:line of each reason) in one versioned bl
 Layout: the calipers envelope (magic, format version, type 8, payload length, CRC-32; see
 :mod:`calipers._common.serde`) around a payload of a u32 header length, a JSON header
 ``{"format": "calipers.score", "version": 1, "rows", "skipped", "skipped_first", "window",
-"sizes": [overall, groups, windows]}`` and the three sketch blobs (a ReliabilitySketch and
+"by", "time", "sizes": [overall, groups, windows]}`` and the three sketch blobs (a ReliabilitySketch and
 two GroupedSketches, each with its own checks; 0 bytes for no groups or no windows). ``load_saved`` also takes a plain
 ReliabilitySketch blob (what ``--save-sketch`` wrote before this format): its groups,
 windows and skip counts are then empty.
+
+``by`` and ``time`` name the ``--by`` and ``--time`` columns (null: not given). A file saved
+before they were recorded lacks them: its columns are *unknown*, and ``calipers merge``
+takes an unknown column as matching any; two known names that differ are refused (so are
+two different windows). The header is checked like the monitor's settings: ``window`` in
+[1e-3, 1e9] seconds, no key twice in any object.
 """
 
 from __future__ import annotations
@@ -21,9 +27,10 @@ from typing import Any
 from .._common import jsontext
 from .._common import serde as _serde
 from ..io.records import Skipped
+from ..monitor.settings import MAX_WINDOW, MIN_WINDOW
 from ..streaming.grouped import GroupedSketch
 from ..streaming.sketch import ReliabilitySketch
-from .scored import GROUP_GRID, Scored, grouped
+from .scored import Scored, grouped
 
 __all__ = ["TYPE_SAVED_SCORE", "SAVED_VERSION", "dump_saved", "load_saved"]
 
@@ -32,7 +39,8 @@ SAVED_VERSION = 1
 
 
 def dump_saved(scored: Scored, window: float | None) -> bytes:
-    """The saved form of a score run (``window``: the --window length in seconds, or None)."""
+    """The saved form of a score run (``window``: the --window length in seconds, or None;
+    the --by / --time column names are ``scored.by`` / ``scored.time``)."""
     blobs = [
         scored.sketch.to_bytes(),
         scored.groups.to_bytes() if len(scored.groups) else b"",  # none: 0 bytes
@@ -46,6 +54,8 @@ def dump_saved(scored: Scored, window: float | None) -> bytes:
             "skipped": scored.skipped.counts,
             "skipped_first": scored.skipped.first,
             "window": window,
+            "by": scored.by,
+            "time": scored.time,
             "sizes": [len(b) for b in blobs],
         },
         separators=(",", ":"),
@@ -71,12 +81,12 @@ def _skipped(counts: Any, first: Any) -> Skipped:
 
 
 def _grouped_part(part: bytes, bins: int, classes: int | None) -> GroupedSketch:
-    """The groups or windows of a saved run on :data:`GROUP_GRID` (a run saved before they
-    were kept on it holds them on the fine grid: folded exactly), or none."""
+    """The groups or windows of a saved run on the grid they were saved on (``--group-grid``;
+    a run saved before that option holds them on the fine grid), or none. ``calipers
+    merge`` folds parts of different grids onto :data:`calipers.cli.scored.GROUP_GRID`."""
     if not part:
         return grouped(bins, classes)
-    loaded = GroupedSketch.from_bytes(part)
-    return loaded if loaded.grid == GROUP_GRID else loaded.coarsen(GROUP_GRID)
+    return GroupedSketch.from_bytes(part)
 
 
 def load_saved(data: bytes) -> tuple[Scored, float | None]:
@@ -94,7 +104,7 @@ def load_saved(data: bytes) -> tuple[Scored, float | None]:
     payload = _serde.unpack_payload(data, TYPE_SAVED_SCORE)
     try:
         (hlen,) = struct.unpack_from("<I", payload)
-        header = jsontext.loads(payload[4 : 4 + hlen])
+        header = jsontext.loads(payload[4 : 4 + hlen], object_pairs_hook=jsontext.unique_keys)
         if not isinstance(header, dict) or header.get("format") != "calipers.score":
             raise ValueError("missing format 'calipers.score'")
         if header.get("version") != SAVED_VERSION:
@@ -110,9 +120,16 @@ def load_saved(data: bytes) -> tuple[Scored, float | None]:
         if isinstance(rows, bool) or not isinstance(rows, int) or rows < 0:
             raise ValueError("rows must be a non-negative integer")
         if window is not None and (
-            isinstance(window, bool) or not isinstance(window, (int, float)) or not math.isfinite(window) or window <= 0
+            isinstance(window, bool)
+            or not isinstance(window, (int, float))
+            or not math.isfinite(window)
+            or not MIN_WINDOW <= window <= MAX_WINDOW
         ):
-            raise ValueError("window must be null or a positive number of seconds")
+            raise ValueError(f"window must be null or a number of seconds in [{MIN_WINDOW:g}, {MAX_WINDOW:g}]")
+        columns = {name: header.get(name) for name in ("by", "time")}  # missing (an older file): unknown
+        for name, value in columns.items():
+            if value is not None and (not isinstance(value, str) or not value):
+                raise ValueError(f"{name} must be null or a column name")
         skipped = _skipped(header["skipped"], header["skipped_first"])
     except (struct.error, json.JSONDecodeError, UnicodeDecodeError, KeyError, TypeError, ValueError) as exc:
         raise ValueError(f"calipers saved-score blob has a malformed header: {exc}") from None
@@ -134,4 +151,5 @@ def load_saved(data: bytes) -> tuple[Scored, float | None]:
             raise ValueError(f"calipers saved-score blob: its {name} have other bins or classes than its sketch")
     if len(windows) and window is None:
         raise ValueError("calipers saved-score blob has windows but no window length")
-    return Scored(sketch, rows, skipped, groups, windows), (float(window) if window is not None else None)
+    out = Scored(sketch, rows, skipped, groups, windows, by=columns["by"], time=columns["time"])
+    return out, (float(window) if window is not None else None)

@@ -18,7 +18,7 @@ from .common import CommandError, NothingScored, Progress, columns, log_paths
 from .output import print_report, window_label
 from .outputs import check_outputs, save
 from .saved import dump_saved
-from .scored import MAX_GROUPS, Scored, grouped, merge_scored
+from .scored import GROUP_GRID, MAX_GROUPS, Scored, grouped, merge_scored
 
 
 @dataclass(frozen=True)
@@ -34,6 +34,7 @@ class Plan:
     replicates: int = 0
     keep_going: bool = False
     max_groups: int = MAX_GROUPS
+    group_grid: str = GROUP_GRID
 
 
 def plan_of(args: argparse.Namespace) -> Plan:
@@ -48,6 +49,7 @@ def plan_of(args: argparse.Namespace) -> Plan:
         getattr(args, "bootstrap", 0) or 0,
         getattr(args, "keep_going", False),
         getattr(args, "max_groups", MAX_GROUPS),
+        getattr(args, "group_grid", GROUP_GRID),
     )
 
 
@@ -72,8 +74,8 @@ def empty_scored(plan: Plan) -> Scored:
         ReliabilitySketch(bins=plan.bins, backend=plan.backend, replicates=plan.replicates),
         0,
         Skipped(),
-        grouped(plan.bins, backend=plan.backend),
-        grouped(plan.bins, backend=plan.backend),
+        grouped(plan.bins, backend=plan.backend, grid=plan.group_grid),
+        grouped(plan.bins, backend=plan.backend, grid=plan.group_grid),
     )
 
 
@@ -191,6 +193,7 @@ def run_score(args: argparse.Namespace) -> int:
             print_report(result, args.binning, True, f"{len(paths)} file(s)", args.window)
         raise NothingScored(nothing_scored(skipped))
     if args.save_sketch:
+        result.by, result.time = args.by, args.time
         save(args.save_sketch, dump_saved(result, args.window))
     if args.report:
         from .html_report import write_report

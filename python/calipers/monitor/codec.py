@@ -81,7 +81,7 @@ def encode(state: MonitorState, pending: dict[int, int]) -> bytes:
 def read_header(payload: bytes) -> tuple[dict[str, Any], int]:
     """The JSON header of a monitor payload and where the blocks start."""
     (hlen,) = struct.unpack_from("<I", payload)
-    header = jsontext.loads(payload[4 : 4 + hlen])
+    header = jsontext.loads(payload[4 : 4 + hlen], object_pairs_hook=jsontext.unique_keys)
     if not isinstance(header, dict):
         raise ValueError("the header is not an object")
     return header, 4 + hlen
@@ -134,8 +134,14 @@ def install(state: MonitorState, h: dict[str, Any], payload: bytes, pos: int, ad
     creates a group slot. Raises ValueError (or KeyError/TypeError on a malformed header)."""
     s = state.settings
     keys: list[Hashable] = h["keys"]
-    if any(k != OTHER and group_error(k) is not None for k in keys) or len(set(keys)) != len(keys):
-        raise ValueError("group keys must be distinct strings or integers, not reserved, valid Unicode")
+    if (
+        any(k != OTHER and group_error(k) is not None for k in keys)
+        or len(set(keys)) != len(keys)
+        or len({str(k) for k in keys}) != len(keys)
+    ):
+        raise ValueError(
+            "group keys must be distinct strings or integers with distinct labels, not reserved, valid Unicode"
+        )
     kind_ok = h["kind"] is None or type(h["kind"]) is int  # not true, which equals 1
     if not kind_ok or h["kind"] not in ((KIND_MARGINAL,) if s.classes else (None, KIND_BINARY, KIND_TOP_LABEL)):
         raise ValueError(f"kind {h['kind']!r} does not match classes={s.classes}")

@@ -388,7 +388,8 @@ class CalibrationMonitor(RecordingMixin):
     def merge(self, other: CalibrationMonitor | bytes) -> CalibrationMonitor:
         """Add another monitor (or its bytes: a replica, a forked worker) into this one,
         exactly: windows by index, groups by key, counts by reason. Windows that fall out
-        of this monitor's ring count as ``late``. Returns self."""
+        of this monitor's ring count as ``late``. All-or-nothing: a merge that fails
+        changes nothing. Returns self."""
         if isinstance(other, (bytes, bytearray, memoryview)):
             other = CalibrationMonitor.from_bytes(bytes(other))
         if not isinstance(other, CalibrationMonitor):
@@ -403,14 +404,8 @@ class CalibrationMonitor(RecordingMixin):
         src = CalibrationMonitor.from_bytes(other.to_bytes())._state  # a consistent copy, flushed
         self.flush()
         state = self._state
-        with state.read_lock:
-            with state.lock:
-                merging.merge_kind(state, src)
-            slots = [self._merged_slot(k) for k in src.groups.keys]
-            merging.merge_drops(state, src, slots)
-            with state.lock:
-                merging.merge_pending_and_records(state, src, slots)
-                merging.merge_windows(state, src, slots)
+        with state.read_lock, state.lock:
+            merging.merge_into(state, src)  # all-or-nothing
         return self
 
     def __repr__(self) -> str:

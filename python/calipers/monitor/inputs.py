@@ -14,6 +14,8 @@ from typing import Any
 
 import numpy as np
 
+from .._common.groups import as_key
+from .._common.groups import group_keys as shared_group_keys
 from .._common.validate import check, refuse_any, reject_masked
 from ..io.times import MAX_EPOCH, MIN_EPOCH
 
@@ -73,12 +75,10 @@ RESERVED_GROUPS = ("__all__", "__other__")
 
 
 def group_error(group: Hashable) -> Exception | None:
-    """Why ``group`` cannot be a group key (None when it can): TypeError unless a string
-    or an integer, ValueError for a reserved name (:data:`RESERVED_GROUPS`) or a string
-    that is not valid Unicode text (a lone surrogate cannot be written as UTF-8, so
-    ``/metrics`` could not render it)."""
-    if isinstance(group, bool) or not isinstance(group, (str, int)):
-        return TypeError(f"group must be None, a string or an integer, got {type(group).__name__}")
+    """Why a key of the shared rule (:func:`calipers._common.groups.as_key`: a str or an
+    int) cannot be a monitor's group (None when it can): ValueError for a reserved name
+    (:data:`RESERVED_GROUPS`) or a string that is not valid Unicode text (a lone surrogate
+    cannot be written as UTF-8, so ``/metrics`` could not render it)."""
     if isinstance(group, str):
         if group in RESERVED_GROUPS:
             return ValueError(f"group {group!r} is reserved by the monitor ({', '.join(RESERVED_GROUPS)})")
@@ -86,40 +86,43 @@ def group_error(group: Hashable) -> Exception | None:
             group.encode("utf-8")
         except UnicodeEncodeError as exc:
             return ValueError(f"group {group!r} is not valid Unicode text: a lone surrogate at index {exc.start}")
+    elif isinstance(group, bool) or not isinstance(group, int):
+        return TypeError(f"group must be None, a string or an integer, got {type(group).__name__}")
     return None
 
 
-def check_group(group: Hashable) -> None:
-    """A group key is a string or an integer, not reserved, valid Unicode (None, no group,
-    never reaches here); raises :func:`group_error`'s error."""
-    error = group_error(group)
+def check_group(group: Any) -> Hashable:
+    """``group`` as a monitor's group key: None (no group) or the shared rule's str / int
+    (:func:`calipers._common.groups.as_key`, the same for every monitor whatever it holds),
+    not reserved, valid Unicode; raises the rule's error otherwise."""
+    if group is None:
+        return None
+    try:
+        hash(group)
+    except TypeError:
+        raise TypeError(f"group must be None, a string or an integer, got {type(group).__name__}") from None
+    key = as_key(group, "group")
+    error = group_error(key)
     if error is not None:
         raise error
+    return key
 
 
-def group_keys(groups: Any, n: int) -> list[Hashable]:
-    """``record_many``'s groups: None (no group) or one key per row, every key checked
+def group_keys(groups: Any, n: int) -> tuple[list[Hashable], np.ndarray] | None:
+    """``record_many``'s groups: None (no groups given) or (distinct keys, each row's index
+    into them) by the shared rule (None in a row: no group), every key checked
     (:func:`group_error`) before any is used."""
     if groups is None:
-        return [None] * n
-    if isinstance(groups, (str, bytes)):
-        raise TypeError("groups must be a sequence of keys, one per row")
-    reject_masked(groups, "groups")
-    keys = list(groups.tolist() if isinstance(groups, np.ndarray) else groups)
-    if len(keys) != n:
-        raise ValueError(f"groups must have one key per row ({n}), got {len(keys)}")
-    checked: set[Hashable] = set()
-    for i, k in enumerate(keys):
-        if k is None or k in checked:
-            continue
-        error = group_error(k)
-        if isinstance(error, TypeError):
-            raise TypeError(f"group keys must be strings or integers, got {type(k).__name__} at index {i}")
+        return None
+    keys, codes = shared_group_keys(groups, n, "groups", none_ok=True)
+    for j, k in enumerate(keys):
+        error = None if k is None else group_error(k)
         if error is not None:
-            bad = sum(1 for v in keys if v == k)
-            raise ValueError(f"groups: {bad} key(s) {k!r} cannot be used, first at index {i}: {error}")
-        checked.add(k)
-    return keys
+            rows = codes == j
+            raise ValueError(
+                f"groups: {int(rows.sum())} key(s) {k!r} cannot be used, first at index {int(np.argmax(rows))}: {error}"
+            )
+    return keys, codes
 
 
 def times_of(t: Any, n: int, clock: Callable[[], float]) -> np.ndarray:

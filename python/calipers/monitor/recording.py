@@ -21,7 +21,6 @@ from .._common.grid import KIND_BINARY, KIND_MARGINAL, KIND_TOP_LABEL
 from .._common.validate import check
 from . import reading
 from .buffers import CODE_JOINED, ThreadBuffers, decode
-from .groups import OTHER
 from .ingest import add_to_window
 from .inputs import (
     as_label,
@@ -39,6 +38,8 @@ from .state import MonitorState
 from .window import Window
 
 __all__ = ["RecordingMixin"]
+
+_PLAIN_KEYS = frozenset((str, int, type(None)))  # key types the record path looks up as given
 
 _KIND_NAMES = {KIND_BINARY: "binary", KIND_TOP_LABEL: "top-label", KIND_MARGINAL: "marginal"}
 
@@ -65,7 +66,7 @@ class RecordingMixin:
             score = self._score_of(score)
         if type(label) is not int or (label != 0 and label != 1):
             label = as_label(label)
-        slot = self._slots.get(group)
+        slot = self._slots.get(group) if type(group) in _PLAIN_KEYS else None
         if slot is None:
             slot = self._new_slot(group)
         try:
@@ -104,14 +105,20 @@ class RecordingMixin:
         if s.classes and c.classes != s.classes:
             raise ValueError(f"this monitor has classes={s.classes}: scores must have shape (n, {s.classes})")
         n = c.n
-        keys = group_keys(groups, n)
+        grouped = group_keys(groups, n)
         times = times_of(t, n, self._clock)
+        if grouped is not None:
+            with self._state.lock:  # refuse a label collision before anything changes
+                self._state.groups.check_labels(grouped[0], "groups: the key")
         if c.kind == KIND_TOP_LABEL:
             p, y = kernels.top_label(c.scores, c.labels)
         else:
             p, y = c.scores, c.labels
         self._claim_kind(c.kind)
-        slots = np.array([self._slot_of(k) for k in keys], np.int64)
+        if grouped is None:
+            slots = np.full(n, -1, np.int64)
+        else:
+            slots = self._slots_of(grouped[0])[grouped[1]]
         self._drain(
             (), arrays=(np.asarray(p, np.float64), np.asarray(y, np.int64), np.zeros(n, np.int8), slots, times, c.kind)
         )
@@ -128,7 +135,7 @@ class RecordingMixin:
         s = self._settings
         score, argmax = prediction_of(score, s.classes, self._kernels, s.row_sum_atol)
         t = self._clock() if t is None else as_time(t)
-        slot = self._slots.get(group)
+        slot = self._slots.get(group) if type(group) in _PLAIN_KEYS else None
         if slot is None:
             slot = self._new_slot(group)
         if not self._state.pending.put(key, (score, slot, t, argmax), t):
@@ -180,33 +187,38 @@ class RecordingMixin:
             self._claim_kind(KIND_BINARY)
         return self._state.buffers.new(self._state.lock)
 
-    def _new_slot(self, group: Hashable) -> int:
-        check_group(group)
-        state = self._state
-        with state.lock:
-            slot, created, pooled = state.groups.place(group)
-            if created:
-                state.tallies.add_slot()
-            if pooled:
-                state.tallies.count_overflow()  # counted once per key pooled
-            return slot
-
-    def _slot_of(self, key: Hashable) -> int:
-        """The slot of a group key (-1: no group), created on first use."""
+    def _new_slot(self, group: Any) -> int:
+        """The slot of a key not found by the record path's plain lookup: the key by the
+        shared rule (:func:`check_group`, the same whatever this monitor holds), then its
+        slot, created on first use (a key whose label collides is refused)."""
+        key = check_group(group)
         slot = self._slots.get(key)
-        return self._new_slot(key) if slot is None else slot
-
-    def _merged_slot(self, key: Hashable) -> int:
-        """The slot a merged monitor's group goes to: its pool of groups beyond max_groups
-        (:data:`OTHER`) into this one's pool, any other key as :meth:`_slot_of`."""
-        if key != OTHER:
-            return self._slot_of(key)
+        if slot is not None:
+            return slot
         state = self._state
         with state.lock:
-            slot, created = state.groups.pool()
-            if created:
-                state.tallies.add_slot()
-            return slot
+            state.groups.check_labels([key])
+            return self._place(key)
+
+    def _place(self, key: Hashable) -> int:
+        """The slot of a checked key (under the state lock), created or pooled on first use."""
+        state = self._state
+        slot, created, pooled = state.groups.place(key)
+        if created:
+            state.tallies.add_slot()
+        if pooled:
+            state.tallies.count_overflow()  # counted once per key pooled
+        return slot
+
+    def _slots_of(self, keys: list[Hashable]) -> np.ndarray:
+        """The slots of checked keys (None: -1), all created at once: a key whose label
+        collides refuses them all."""
+        slots = [self._slots.get(k) for k in keys]
+        if any(s is None for s in slots):
+            with self._state.lock:
+                self._state.groups.check_labels(keys, "groups: the key")
+                slots = [self._place(k) for k in keys]
+        return np.array(slots, np.int64)
 
     def _add_slot(self, key: Hashable) -> int:
         """A slot for a key known to be new (loading bytes)."""

@@ -13,7 +13,7 @@ import numpy as np
 
 from .._common import jsontext
 from .._common import serde as _serde
-from .._common.groups import group_keys
+from .._common.groups import as_key, group_keys
 from .._common.locking import both_locked
 from .._common.saved import saved_int
 from .._common.validate import DEFAULT_ROW_SUM_ATOL, Checked, check, check_choice, warn_empty
@@ -155,6 +155,11 @@ class GroupedSketch:
                 f"({other._settings()} into {self._settings()}; coarsen() the finer one)"
             )
         with both_locked(self, other):
+            kinds = {s._kind for s in (*self._groups.values(), *other._groups.values())} - {None}
+            if len(kinds) > 1:  # what update refuses, merge refuses
+                raise ValueError(
+                    "cannot merge grouped sketches holding different kinds of input (1-D and (n, K) do not mix)"
+                )
             staged = {
                 key: self._groups[key] + sketch if key in self._groups else sketch.copy()
                 for key, sketch in other._groups.items()
@@ -181,10 +186,17 @@ class GroupedSketch:
         return out
 
     def __getitem__(self, key: Any) -> ReliabilitySketch:
-        return self._groups[key]
+        """The sketch of group ``key``, read by the shared key rule (:func:`as_key`: 1.0 and
+        np.int64(1) are the key 1, True is no key: TypeError); KeyError when absent."""
+        return self._groups[as_key(key, "key")]
 
     def __contains__(self, key: Any) -> bool:
-        return key in self._groups
+        """Whether group ``key`` (by the shared key rule) holds a sketch; False for a value
+        that is no key."""
+        try:
+            return as_key(key, "key") in self._groups
+        except (TypeError, ValueError):
+            return False
 
     def __len__(self) -> int:
         return len(self._groups)
@@ -251,7 +263,7 @@ class GroupedSketch:
         payload = _serde.unpack_payload(data, TYPE_GROUPED_SKETCH)
         try:
             (hlen,) = struct.unpack_from("<I", payload)
-            header = jsontext.loads(payload[4 : 4 + hlen])
+            header = jsontext.loads(payload[4 : 4 + hlen], object_pairs_hook=jsontext.unique_keys)
             keys, sizes, tlen = header["keys"], header["sizes"], saved_int(header, "template", "grouped-sketch header")
             if not isinstance(keys, list) or not isinstance(sizes, list) or len(keys) != len(sizes):
                 raise ValueError("keys and sizes disagree")
