@@ -2,7 +2,11 @@
 // line into a row-major block of doubles, intern one text field (the group key), and defer
 // every line that is not plainly well-formed to the Python row parser, which owns the skip
 // reasons. So the fast path never decides that a row is bad; it only decides that a row is
-// plainly good or hands it over.
+// plainly good or hands it over. A line whose objects (at any level) repeat a key is handed
+// over too: the row parser refuses it ('duplicate key').
+//
+// Values (and interned codes) are kept for the parsed rows only, so memory is bounded by the
+// text: a parsed row holds at least one byte and a separator per value, whatever the width.
 #pragma once
 
 #include <algorithm>
@@ -19,8 +23,9 @@ namespace calipers::logscan {
 
 // Epoch: a time given as a plain number only (an explicit --time-unit scales it; an ISO 8601
 // string or a quoted number is deferred to Python, which knows its unit from its spelling).
-// Label: a number, or a JSON true/false (1/0: an outcome may be a boolean); a Number (a
-// score, a probability) is never a boolean.
+// Label: a number, or a JSON true/false (1/0: an outcome may be a boolean), or in a CSV cell
+// the text true/false, True/False or TRUE/FALSE; a Number (a score, a probability) is never
+// a boolean.
 enum class Kind : std::uint8_t { Number, Vector, Text, Time, Epoch, Label };
 
 struct Field {
@@ -33,9 +38,9 @@ struct Field {
 
 struct Block {
   int width = 0;                    // doubles per row
-  std::vector<double> values;       // rows * width
-  std::vector<std::int32_t> codes;  // interned text per row (-1 when there is no text field)
-  std::vector<std::uint8_t> deferred;
+  std::vector<double> values;       // parsed rows * width (deferred rows hold none)
+  std::vector<std::int32_t> codes;  // interned text per parsed row (empty when there is no text field)
+  std::vector<std::uint8_t> deferred;  // per line scanned (blank lines excepted)
   std::vector<std::int64_t> line, start, stop;  // 0-based line in the buffer, byte range
   std::deque<std::string> names;    // interned text, in order of first sight (stable addresses)
   std::unordered_map<std::string_view, std::int32_t> index;  // views into `names`: no copy per lookup
@@ -155,12 +160,24 @@ struct LineValues {
 
 // A scalar field's text; `quoted` for a JSON string, which Python takes as text (a group
 // key, an ISO time, or a number spelled as a string, which is left to Python).
+// The text spellings of a boolean label (as the row parser takes them; padded ones are
+// deferred to it).
+inline bool boolean_text(std::string_view s, double& out) {
+  if (s == "true" || s == "True" || s == "TRUE") { out = 1.0; return true; }
+  if (s == "false" || s == "False" || s == "FALSE") { out = 0.0; return true; }
+  return false;
+}
+
 inline bool take_scalar(const Field& f, std::string_view text, bool quoted, Block& block, LineValues& lv) {
   double v;
   switch (f.kind) {
+    case Kind::Label:
+      if (quoted) return false;
+      if (!parse_number(text, v) && !boolean_text(text, v)) return false;
+      lv.row[f.slot] = v;
+      return true;
     case Kind::Number:
     case Kind::Epoch:
-    case Kind::Label:
       if (quoted || !parse_number(text, v)) return false;
       lv.row[f.slot] = v;
       return true;
@@ -177,15 +194,37 @@ inline bool take_scalar(const Field& f, std::string_view text, bool quoted, Bloc
   }
 }
 
+// The keys of the objects being read, one list per nesting level (reused across lines).
+using KeyStack = std::vector<std::vector<std::string_view>>;
+
+// True when `keys` names a key twice (sorts it: a list of keys of one finished object).
+inline bool repeats_a_key(std::vector<std::string_view>& keys) {
+  if (keys.size() < 2) return false;
+  if (keys.size() <= 8) {
+    for (std::size_t a = 0; a < keys.size(); ++a)
+      for (std::size_t b = a + 1; b < keys.size(); ++b)
+        if (keys[a] == keys[b]) return true;
+    return false;
+  }
+  std::sort(keys.begin(), keys.end());
+  return std::adjacent_find(keys.begin(), keys.end()) != keys.end();
+}
+
 class JsonLine {
  public:
-  JsonLine(std::string_view s, const std::vector<Field>& fields, Block& block, LineValues& lv)
-      : s_(s), fields_(fields), block_(block), lv_(lv) {}
+  static constexpr int kMaxDepth = 64;  // deeper values are deferred (the row parser's rule is 256)
+
+  JsonLine(std::string_view s, const std::vector<Field>& fields, Block& block, LineValues& lv, KeyStack& keys)
+      : s_(s), fields_(fields), block_(block), lv_(lv), keys_(keys) {
+    // one list per level, sized once: references to them stay valid while skip() recurses
+    if (keys_.size() < kMaxDepth + 2) keys_.resize(kMaxDepth + 2);
+  }
 
   bool scan() {
     ws();
     if (!eat('{')) return false;
     ws();
+    auto& keys = level(0);
     if (!eat('}')) {
       for (;;) {
         std::string_view key;
@@ -195,6 +234,7 @@ class JsonLine {
         if (!eat(':')) return false;
         ws();
         if (!plain) return false;  // an escaped key might spell a wanted one: let Python decide
+        keys.push_back(key);
         const Field* f = find(key);
         if (f != nullptr) {
           if (!wanted(*f)) return false;
@@ -208,6 +248,7 @@ class JsonLine {
         return false;
       }
     }
+    if (repeats_a_key(keys)) return false;  // the row parser says 'duplicate key'
     ws();
     return i_ == s_.size();
   }
@@ -217,7 +258,15 @@ class JsonLine {
   const std::vector<Field>& fields_;
   Block& block_;
   LineValues& lv_;
+  KeyStack& keys_;
   std::size_t i_ = 0;
+
+  // The (emptied) key list of an object at nesting `depth` (0 .. kMaxDepth + 1).
+  std::vector<std::string_view>& level(int depth) {
+    auto& keys = keys_[static_cast<std::size_t>(depth)];
+    keys.clear();
+    return keys;
+  }
 
   void ws() { while (i_ < s_.size() && (s_[i_] == ' ' || s_[i_] == '\t' || s_[i_] == '\r' || s_[i_] == '\n')) ++i_; }
   bool eat(char c) { if (i_ < s_.size() && s_[i_] == c) { ++i_; return true; } return false; }
@@ -301,7 +350,7 @@ class JsonLine {
 
   // Skip (and check) any JSON value.
   bool skip(int depth) {
-    if (depth > 64 || i_ >= s_.size()) return false;
+    if (depth > kMaxDepth || i_ >= s_.size()) return false;
     char c = s_[i_];
     if (c == '"') { std::string_view t; bool p; return string(t, p); }
     if (c == '{' || c == '[') {
@@ -309,10 +358,12 @@ class JsonLine {
       ++i_;
       ws();
       if (eat(close)) return true;
+      auto& keys = level(depth + 1);
       for (;;) {
         if (c == '{') {
           std::string_view k; bool p;
-          if (!string(k, p)) return false;
+          if (!string(k, p) || !p) return false;  // an escaped key may repeat a plain one: Python decides
+          keys.push_back(k);
           ws();
           if (!eat(':')) return false;
           ws();
@@ -320,7 +371,8 @@ class JsonLine {
         if (!skip(depth + 1)) return false;
         ws();
         if (eat(',')) { ws(); continue; }
-        return eat(close);
+        if (!eat(close)) return false;
+        return c != '{' || !repeats_a_key(keys);
       }
     }
     auto t = token();
@@ -362,6 +414,7 @@ inline void scan(std::string_view text, char csv_delimiter, const std::vector<Fi
   std::size_t pos = 0;
   std::vector<double> scratch(static_cast<std::size_t>(std::max(block.width, 1)));
   LineValues lv{scratch.data(), -1, std::vector<bool>(fields.size())};
+  KeyStack keys;
   while (pos < text.size()) {
     std::size_t end = text.find('\n', pos);
     if (end == std::string_view::npos) end = text.size();
@@ -375,11 +428,13 @@ inline void scan(std::string_view text, char csv_delimiter, const std::vector<Fi
     lv.code = -1;
     std::fill(lv.seen.begin(), lv.seen.end(), false);
     bool ok = csv_delimiter ? scan_csv_line(line, csv_delimiter, fields, max_column, block, lv)
-                            : JsonLine(line, fields, block, lv).scan();
+                            : JsonLine(line, fields, block, lv, keys).scan();
     for (bool seen : lv.seen) ok = ok && seen;  // a wanted field that is absent: the row parser says why
     block.deferred.push_back(ok ? 0 : 1);
-    for (int k = 0; k < block.width; ++k) block.values.push_back(ok ? scratch[k] : 0.0);
-    if (has_text) block.codes.push_back(ok ? lv.code : -1);
+    if (ok) {  // a deferred line holds no values: memory stays bounded by the text whatever the width
+      block.values.insert(block.values.end(), scratch.begin(), scratch.begin() + block.width);
+      if (has_text) block.codes.push_back(lv.code);
+    }
     block.line.push_back(lineno);
     block.start.push_back(static_cast<std::int64_t>(line_start));
     block.stop.push_back(static_cast<std::int64_t>(line_start + line.size()));

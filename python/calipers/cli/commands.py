@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 import functools
 import math
+import re
 import sys
 import warnings
 from collections.abc import Callable
@@ -167,7 +168,7 @@ def _calibrate_rows(
     paths: list[str],
     read_rows: Callable[[str], Any],
     columnar: Callable[[str], Any] | None,
-    transform: Callable[[np.ndarray], Any],
+    transform: Callable[[np.ndarray, Callable[[int], str]], Any],
     names: list[str],
     skipped: Skipped,
 ) -> tuple[int, int]:
@@ -177,7 +178,8 @@ def _calibrate_rows(
     ``read_rows(path)`` yields :class:`calipers.io.rows.RowChunk` s; ``columnar(path)``,
     when it gives batches, yields Parquet (batch, values NaN where invalid, reasons)
     instead. A row whose transformed value is not finite gets null and the reason
-    'non-finite result' (JSON has no NaN or infinity)."""
+    'non-finite result' (JSON has no NaN or infinity). ``transform(values, where)`` gets the
+    values of a chunk's valid rows and ``where(i)``, the file:line of the i-th of them."""
     column, reason_column, raw_column = names
     written = done = 0
     for path in paths:  # in order, so each reason's first file:line is the first in the logs
@@ -189,7 +191,9 @@ def _calibrate_rows(
                 values = np.full(len(scores), np.nan)
                 good = ~np.isnan(scores)
                 if good.any():
-                    values[good] = np.asarray(transform(np.ascontiguousarray(scores[good])), np.float64)
+                    rows = np.flatnonzero(good)
+                    where = functools.partial(_where, path, (offset + 1 + rows).tolist())
+                    values[good] = np.asarray(transform(np.ascontiguousarray(scores[good]), where), np.float64)
                 for i in np.flatnonzero(good & ~np.isfinite(values)).tolist():
                     reasons[i] = _NON_FINITE
                     skipped.add(_NON_FINITE, f"{path}:{offset + i + 1}")
@@ -203,7 +207,10 @@ def _calibrate_rows(
             values_list: list[Any] = [None] * len(chunk.records)
             reasons = chunk.reasons
             if len(chunk.good):
-                for i, value in zip(chunk.good.tolist(), np.asarray(transform(np.asarray(chunk.values))).tolist()):
+                where = functools.partial(_where, path, [chunk.positions[i] for i in chunk.good.tolist()])
+                for i, value in zip(
+                    chunk.good.tolist(), np.asarray(transform(np.asarray(chunk.values), where)).tolist()
+                ):
                     if math.isfinite(value):
                         values_list[i] = value
                         done += 1
@@ -222,6 +229,40 @@ def _calibrate_rows(
 
 
 _NON_FINITE = "non-finite result"
+
+
+def _where(path: str, positions: list[int], i: int) -> str:
+    return f"{path}:{positions[i]}"
+
+
+# a warning about some of the values of one transform call, e.g. "3 prediction(s) lie
+# outside the calibration range [0.1, 0.9] (first at index 1): the correction extrapolates"
+_COUNTED = re.compile(r"(\d+) (.*)\(first at index (\d+)\)(.*)", re.S)
+
+
+class _Warnings:
+    """The warnings of every transform call of a run, each said once: a warning counting
+    values ('N prediction(s) ... (first at index i)', the index into one chunk's valid
+    rows) is summed over the chunks and names the first row's file:line instead."""
+
+    def __init__(self) -> None:
+        self.counted: dict[tuple[str, str], list[Any]] = {}
+        self.other: dict[str, None] = {}
+
+    def add(self, message: str, where: Callable[[int], str]) -> None:
+        """Note one warning of a transform call whose rows ``where`` locates."""
+        match = _COUNTED.fullmatch(message)
+        if match is None:
+            self.other.setdefault(message)
+            return
+        count, head, index, tail = match.groups()
+        entry = self.counted.setdefault((head, tail), [0, where(int(index))])
+        entry[0] += int(count)
+
+    def lines(self) -> list[str]:
+        """The warnings to print, in order of first sight."""
+        counted = [f"{count} {head}(first at {first}){tail}" for (head, tail), (count, first) in self.counted.items()]
+        return [*self.other, *counted]
 
 
 def run_apply(args: argparse.Namespace) -> int:
@@ -256,25 +297,25 @@ def run_apply(args: argparse.Namespace) -> int:
         wanted = [args.prediction] if correcting else [args.score, args.probs, *(columns(args).prob_columns or [])]
         _checked_call(path, functools.partial(check_parquet_types, path, wanted))
     skipped = Skipped()
+    caught = _Warnings()
     opts = dict(chunk_size=args.chunk_size, strict=args.strict, skipped=skipped)
     if correcting:
         read_rows: Callable[[str], Any] = lambda path: read_all_prediction_rows(path, args.prediction, **opts)
         columnar = None
-        caught: list[warnings.WarningMessage] = []
 
-        def transform(values: np.ndarray) -> Any:
+        def transform(values: np.ndarray, where: Callable[[int], str]) -> Any:
             with warnings.catch_warnings(record=True) as chunk:
                 warnings.simplefilter("always")
                 out_values = fitted._transform_values(values)  # a non-finite result: null and a reason
-            caught.extend(chunk[: max(0, 5 - len(caught))])
+            for w in chunk:
+                caught.add(str(w.message), where)
             return out_values
 
     else:
         cols = columns(args)
         read_rows = lambda path: score_rows(path, cols, **opts)
         columnar = lambda path: read_scored_batches(path, cols, **opts) if parquet_scores_ok(path, cols) else None
-        transform = fitted.transform
-        caught = []
+        transform = lambda values, where: fitted.transform(values)
     try:
         out = RowWriter(
             args.output,
@@ -291,8 +332,8 @@ def run_apply(args: argparse.Namespace) -> int:
                 raise NothingScored(nothing_scored(skipped).replace("scored", verb, 1) + "; nothing written")
     except OSError as exc:  # the disk filled up, the folder went away: the output was discarded
         raise CommandError(f"cannot write {args.output}: {exc.strerror or exc}") from None
-    for w in caught:
-        print(f"calipers apply: warning: {w.message}", file=sys.stderr)
+    for line in caught.lines():
+        print(f"calipers apply: warning: {line}", file=sys.stderr)
     if not args.quiet:
         print(
             f"calipers apply: {written:,} rows written to {args.output}"

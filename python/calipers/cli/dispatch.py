@@ -169,28 +169,74 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 class Terminated(SystemExit):
-    """SIGTERM while a command runs: raised in the main thread, so every ``with`` block
-    unwinds (an atomic output's temporary file is removed) before the exit."""
+    """SIGTERM or SIGHUP while a command runs: raised in the main thread, so every ``with``
+    block unwinds (an atomic output's temporary file is removed) before the exit, with
+    status 128 + the signal's number."""
 
-    def __init__(self) -> None:
-        super().__init__(128 + signal.SIGTERM)
+    def __init__(self, signum: int = signal.SIGTERM) -> None:
+        super().__init__(128 + signum)
+        self.signum = signum
 
 
-def _on_sigterm(signum: int, frame: FrameType | None) -> None:
-    raise Terminated
+def _on_signal(signum: int, frame: FrameType | None) -> None:
+    raise Terminated(signum)
+
+
+def _handled_signals() -> list[int]:
+    """SIGTERM, and SIGHUP (the terminal went away) where the OS has it and it is not
+    ignored (under ``nohup`` it stays ignored)."""
+    signals: list[int] = [signal.SIGTERM]
+    hangup = getattr(signal, "SIGHUP", None)
+    if hangup is not None and signal.getsignal(hangup) != signal.SIG_IGN:
+        signals.append(hangup)
+    return signals
 
 
 def main(argv: Sequence[str] | None = None) -> int:
     """Run the ``calipers`` command; returns the exit code (0 ok, 1 a malformed row under
     --strict or nothing scored, 2 any other failure, with one line on stderr; 130 on
-    Ctrl-C and 143 on SIGTERM, after removing any half-written output)."""
+    Ctrl-C, 143 on SIGTERM and 129 on SIGHUP, after removing any half-written output)."""
     if threading.current_thread() is not threading.main_thread():
-        return _main(argv)
-    previous = signal.signal(signal.SIGTERM, _on_sigterm)
+        return _guarded(argv)
+    previous = {signum: signal.signal(signum, _on_signal) for signum in _handled_signals()}
     try:
-        return _main(argv)
+        return _guarded(argv)
     finally:
-        signal.signal(signal.SIGTERM, previous if previous is not None else signal.SIG_DFL)
+        for signum, handler in previous.items():
+            signal.signal(signum, handler if handler is not None else signal.SIG_DFL)
+
+
+def _guarded(argv: Sequence[str] | None) -> int:
+    """:func:`_main` with stdout named: a write that fails outside a command (``--version``,
+    ``--help``) is one line 'calipers: cannot write <stdout>: why' and exit 2 too."""
+    stdout = sys.stdout
+    sys.stdout = _NamedStdout(stdout)
+    try:
+        code = _main(argv)
+        sys.stdout.flush()
+        return code
+    except OSError as exc:
+        if exc.filename != STDOUT:
+            raise
+        _drop_stdout()
+        _say("", _stdout_failure(exc))
+        return 2
+    finally:
+        sys.stdout = stdout
+
+
+def _stdout_failure(exc: OSError) -> str:
+    why = "Broken pipe (its reader closed it)" if isinstance(exc, BrokenPipeError) else exc.strerror or str(exc)
+    return f"cannot write {STDOUT}: {why}"
+
+
+def _drop_stdout() -> None:
+    """Point stdout's file descriptor at the null device, so the flush at exit of what is
+    still buffered cannot fail again (a second message, exit status 120)."""
+    try:
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+    except (OSError, ValueError):
+        pass
 
 
 def _main(argv: Sequence[str] | None) -> int:
@@ -218,7 +264,7 @@ def _main(argv: Sequence[str] | None) -> int:
 
 def _say(command: str, message: str) -> None:
     try:
-        print(f"calipers {command}: {message}", file=sys.stderr)
+        print(f"calipers {command}: {message}" if command else f"calipers: {message}", file=sys.stderr)
     except OSError:  # stderr is gone too: nothing left to tell
         pass
 
@@ -234,12 +280,9 @@ def _run(command: object, args: argparse.Namespace) -> int:
         code: int = command(args)  # type: ignore[operator]
         sys.stdout.flush()  # a full disk or closed pipe fails here, named, not at exit
         return code
-    except BrokenPipeError:
-        try:  # the reader of stdout went away (| head): no flush at exit may fail again
-            os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
-        except (OSError, ValueError):
-            pass
-        _say(name, "cannot write <stdout>: Broken pipe (its reader closed it)")
+    except BrokenPipeError as exc:  # the reader of stdout went away (| head)
+        _drop_stdout()
+        _say(name, _stdout_failure(exc))
         return 2
     except MalformedRow as exc:
         _say(name, f"malformed row at {exc}")
@@ -252,7 +295,8 @@ def _run(command: object, args: argparse.Namespace) -> int:
         return 2
     except OSError as exc:
         if exc.filename == STDOUT:
-            _say(name, f"cannot write {STDOUT}: {exc.strerror or exc}")
+            _drop_stdout()
+            _say(name, _stdout_failure(exc))
         else:
             where = f"{exc.filename}: " if exc.filename else ""
             _say(name, f"{where}{exc.strerror or exc}")
@@ -261,7 +305,7 @@ def _run(command: object, args: argparse.Namespace) -> int:
         _say(name, "interrupted")
         return 130
     except Terminated as exc:
-        _say(name, "terminated (SIGTERM); nothing half written was left")
+        _say(name, f"terminated ({signal.Signals(exc.signum).name}); nothing half written was left")
         return int(exc.code)  # type: ignore[arg-type]
     finally:
         sys.stdout = stdout

@@ -7,6 +7,7 @@ import csv
 import json
 import math
 import re
+import threading
 from collections.abc import Callable, Iterator
 from decimal import Decimal
 from typing import Any, NamedTuple
@@ -45,14 +46,39 @@ def parse_time(value: Any) -> float | None:
     return None
 
 
+class _DuplicateKey(Exception):
+    """An object of a JSONL line names a key twice."""
+
+
+def _unique_keys(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
+    """``json.loads``'s object_pairs_hook: the object as a dict; :class:`_DuplicateKey` when a
+    key comes twice (the dict would keep the last value and lose the others)."""
+    obj = dict(pairs)
+    if len(obj) != len(pairs):
+        seen: set[str] = set()
+        for key, _ in pairs:
+            if key in seen:
+                raise _DuplicateKey(key)
+            seen.add(key)
+    return obj
+
+
+# built once: json.loads with a hook would build a decoder per call (2 us, half a row's time)
+_RECORDS = json.JSONDecoder(object_pairs_hook=_unique_keys)
+
+
 def json_record(text: str) -> dict[str, Any] | str:
     """A JSONL line as a record, or the reason it is skipped: 'invalid JSON', 'JSON nested
-    too deeply' (more than :data:`calipers._common.jsontext.MAX_DEPTH` levels) or 'not a
-    JSON object'. The row reader and the C++ scanner's deferred lines both go through it."""
-    try:
-        rec = jsontext.loads(text)
-    except jsontext.JSONNestingError:
+    too deeply' (more than :data:`calipers._common.jsontext.MAX_DEPTH` levels), 'duplicate
+    key 'K'' (an object at any level names K twice: which value would count?) or 'not a
+    JSON object'. The row reader and the C++ scanner's deferred lines both go through it
+    (the scanner defers any line whose objects repeat a key)."""
+    if jsontext.nesting_error(text) is not None:
         return "JSON nested too deeply"
+    try:
+        rec = _RECORDS.decode(text)
+    except _DuplicateKey as exc:
+        return f"duplicate key {exc.args[0]!r}"
     except json.JSONDecodeError:
         return "invalid JSON"
     return rec if isinstance(rec, dict) else "not a JSON object"
@@ -141,9 +167,32 @@ def csv_fields(text: str, sep: str) -> list[str] | str:
     try:
         return next(csv.reader([text], delimiter=sep), [])
     except csv.Error as exc:
+        if "field larger than field limit" in str(exc):
+            return _wide_csv_fields(text, sep)
         if "new-line character" in str(exc):
             return "stray CR in an unquoted CSV field"
         return f"malformed CSV row ({exc})"
+
+
+_FIELD_LIMIT = threading.Lock()
+
+
+def _wide_csv_fields(text: str, sep: str) -> list[str] | str:
+    """:func:`csv_fields` of a line with a field over the csv module's size limit (131072
+    characters by default; a probability vector of 8000 classes is longer). The limit guards
+    memory, and the line is in memory already: it is raised to the line's length for this
+    parse (under a lock: the limit is process-wide) and put back."""
+    with _FIELD_LIMIT:
+        before = csv.field_size_limit()
+        csv.field_size_limit(max(before, len(text) + 1))
+        try:
+            return next(csv.reader([text], delimiter=sep), [])
+        except csv.Error as exc:
+            if "new-line character" in str(exc):
+                return "stray CR in an unquoted CSV field"
+            return f"malformed CSV row ({exc})"
+        finally:
+            csv.field_size_limit(before)
 
 
 def csv_record(header: list[str], fields: list[str]) -> dict[str, str | None]:
@@ -196,12 +245,21 @@ def number(value: Any, *, booleans: bool = False) -> float:
     raise ValueError(f"not a number: {value!r}")
 
 
+# A label spelled as a boolean in text (a CSV cell: pandas writes True/False, spreadsheets
+# TRUE/FALSE), with spaces or tabs around it as a number may have: 1 or 0.
+_BOOLEAN_TEXT = {"true": 1.0, "True": 1.0, "TRUE": 1.0, "false": 0.0, "False": 0.0, "FALSE": 0.0}
+
+
 def _parse_label(rec: dict[str, Any], cols: Columns) -> int | str:
-    """The integer label, or the reason the row is skipped."""
+    """The integer label, or the reason the row is skipped. A label may be a boolean: JSON
+    true/false, or the text true/false, True/False or TRUE/FALSE (1/0)."""
     if cols.label not in rec or rec[cols.label] in (None, ""):
         return f"missing field '{cols.label}'"
+    raw = rec[cols.label]
+    if isinstance(raw, str) and raw.strip(" \t") in _BOOLEAN_TEXT:
+        return int(_BOOLEAN_TEXT[raw.strip(" \t")])
     try:
-        label_f = number(rec[cols.label], booleans=True)
+        label_f = number(raw, booleans=True)
     except (ValueError, TypeError):
         return f"non-numeric '{cols.label}'"
     if not math.isfinite(label_f) or label_f != int(label_f):

@@ -241,10 +241,10 @@ class FastReader:
                     self._parse_one(raw.rstrip(b"\r"), first_line + i, bad, parts)
             return text.count(b"\n") + (0 if text.endswith(b"\n") else 1)
         out = self.scan(text, self.delimiter if self.fmt == "csv" else "", fields, layout.width)
+        # values and codes: the parsed (not deferred) lines only, in order
         values, deferred, lines = out["values"], out["deferred"].view(bool), out["line"] + first_line
-        ok = ~deferred
-        skipped_rows = bad.add_masks([(mask & ok, reason) for mask, reason in _columnar_reasons(layout, values)], lines)
-        keep = ok & ~skipped_rows
+        skipped_rows = bad.add_masks(_columnar_reasons(layout, values), lines[~deferred])
+        keep = ~skipped_rows
         if keep.any():
             kept = values[keep]
             parts["scores"].append(kept[:, : layout.k] if layout.vector else kept[:, 0])

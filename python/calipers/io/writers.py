@@ -13,12 +13,12 @@ import math
 from collections.abc import Sequence
 from decimal import Decimal
 from types import TracebackType
-from typing import IO, Any
+from typing import IO, Any, cast
 
 import numpy as np
 
 from .._common.optional import require
-from .atomic import AtomicFile
+from .atomic import AtomicFile, is_stream
 from .formats import delimiter, log_format
 
 __all__ = ["RowWriter"]
@@ -75,6 +75,47 @@ def _json_cell(value: Any) -> str:
         return json.dumps(_finite(value), allow_nan=False, default=_plain)
 
 
+def _one_line(exc: BaseException) -> str:
+    """An Arrow message's first line (some run over several)."""
+    text = str(exc).strip()
+    return text.splitlines()[0] if text else type(exc).__name__
+
+
+def _bad_column(records: list[dict[str, Any]], schema: Any, exc: BaseException) -> tuple[str, str]:
+    """(the first column whose values Arrow cannot hold, why), found by converting the
+    columns of ``records`` one by one (to ``schema``'s type when given); the whole chunk's
+    error when no single column fails."""
+    import pyarrow as pa
+
+    names: dict[str, None] = {}
+    for rec in records:
+        names.update(dict.fromkeys(rec))
+    for name in names:
+        kind = None if schema is None or name not in schema.names else schema.field(name).type
+        try:
+            pa.array([rec.get(name) for rec in records], type=kind)
+        except (pa.ArrowException, OverflowError, TypeError) as column_exc:
+            why = _one_line(column_exc)
+            if isinstance(column_exc, OverflowError):
+                why = f"an integer beyond 64 bits: {why}"
+            return name, why
+    return "?", _one_line(exc)
+
+
+def _unwritable_column(schema: Any) -> str:
+    """The first field of ``schema`` that Parquet cannot store (tried alone on an empty
+    in-memory file)."""
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    for field in schema:
+        try:
+            pq.ParquetWriter(pa.BufferOutputStream(), pa.schema([field])).close()
+        except pa.ArrowException:
+            return str(field.name)
+    return "?"
+
+
 class RowWriter:
     """``write(records)`` appends a chunk of dict rows, ``write_batch`` a pyarrow record
     batch; use as a context manager: the file appears (complete) when the block ends
@@ -90,15 +131,20 @@ class RowWriter:
     union of the first chunk's fields; a later row with a field outside it raises
     ValueError (nothing is dropped silently), as does a Parquet chunk with a field outside
     the first one's or that does not fit its types.
+
+    A stream (``/dev/stdout``, a FIFO: see :func:`calipers.io.atomic.is_stream`) is written
+    directly, as JSONL when its name gives no format.
     """
 
     def __init__(self, path: str, *, types: dict[str, str] | None = None, trailing: Sequence[str] = ()) -> None:
         try:
             self.kind = log_format(path)  # the same names the readers take
         except ValueError:
-            raise ValueError(
-                f"cannot tell the output format of {path!r}: use .jsonl, .csv (optionally .gz) or .parquet"
-            ) from None
+            if not is_stream(path):
+                raise ValueError(
+                    f"cannot tell the output format of {path!r}: use .jsonl, .csv (optionally .gz) or .parquet"
+                ) from None
+            self.kind = "jsonl"  # /dev/stdout, a FIFO: JSONL unless the name says otherwise
         if self.kind == "parquet":
             require("pyarrow", f"writing {path}")
         self.path = path
@@ -109,11 +155,15 @@ class RowWriter:
         self._fields: list[str] | None = None
         self._parquet: Any = None
         self._schema: Any = None
+        self._sink: IO[bytes] | None = None  # a stream's Parquet output (pyarrow would seek a FIFO)
         self._file = AtomicFile(path)
         try:
             if self.kind != "parquet":
                 opener = gzip.open if path.endswith(".gz") else open
-                self._fh = opener(self._file.tmp, "wt", encoding="utf-8", newline="")
+                mode = self._file.mode + "t"  # "wt", or "at" for a stream
+                self._fh = cast(IO[str], opener(self._file.tmp, mode, encoding="utf-8", newline=""))
+            elif self._file.direct:
+                self._sink = open(self._file.tmp, "ab")
         except BaseException:
             self._file.discard()
             raise
@@ -201,9 +251,15 @@ class RowWriter:
                     if name in table.column_names:
                         i = table.column_names.index(name)
                         table = table.set_column(i, name, table.column(name).cast(type_name))
-        except (pa.ArrowInvalid, pa.ArrowTypeError, pa.ArrowNotImplementedError, TypeError) as exc:
+        except (pa.ArrowException, OverflowError, TypeError) as exc:
+            name, why = _bad_column(records, self._schema, exc)
+            if self._schema is None:
+                raise ValueError(
+                    f"{self.path}: column {name!r} cannot be written to Parquet ({why}); write JSONL instead"
+                ) from exc
             raise ValueError(
-                f"{self.path}: a later chunk does not fit the column types of the first ({exc}); write JSONL instead"
+                f"{self.path}: a later chunk does not fit the column types of the first (column {name!r}: "
+                f"{why}); write JSONL instead"
             ) from exc
         self._write_table(table)
 
@@ -213,15 +269,21 @@ class RowWriter:
         import pyarrow.parquet as pq
 
         if self._parquet is None:
+            try:
+                self._parquet = pq.ParquetWriter(self._sink or self._file.tmp, table.schema)
+            except pa.ArrowException as exc:  # a type Parquet has no form for, e.g. an empty object
+                name = _unwritable_column(table.schema)
+                raise ValueError(
+                    f"{self.path}: column {name!r} cannot be written to Parquet ({_one_line(exc)}); write JSONL instead"
+                ) from exc
             self._schema = table.schema
-            self._parquet = pq.ParquetWriter(self._file.tmp, self._schema)
         elif table.schema != self._schema:
             try:
                 table = table.select(self._schema.names).cast(self._schema)
             except (pa.ArrowInvalid, pa.ArrowTypeError, pa.ArrowNotImplementedError, ValueError, KeyError) as exc:
                 raise ValueError(
                     f"{self.path}: a later chunk does not fit the column types of the first "
-                    f"({exc}); write JSONL instead"
+                    f"({_one_line(exc)}); write JSONL instead"
                 ) from exc
         self._parquet.write_table(table)
 
@@ -241,9 +303,13 @@ class RowWriter:
                 import pyarrow as pa
                 import pyarrow.parquet as pq
 
-                pq.write_table(pa.table({}), self._file.tmp)
+                pq.write_table(pa.table({}), self._sink or self._file.tmp)
+            if self._sink is not None:
+                self._sink.close()
             self._file.commit()
         except BaseException:
+            if self._sink is not None:
+                self._sink.close()
             self._file.discard()
             raise
 
@@ -251,6 +317,8 @@ class RowWriter:
         """Drop everything written: the target is left as it was."""
         try:
             self._close_handles()
+            if self._sink is not None:
+                self._sink.close()
         except Exception:  # the file is being thrown away; its close errors do not matter
             pass
         finally:
