@@ -6,10 +6,12 @@ from __future__ import annotations
 import json
 import os
 import re
+import signal
 from pathlib import Path
 
 import numpy as np
 import pytest
+from signals import signal_mid_write
 
 import calipers
 from calipers.cli import main
@@ -832,38 +834,6 @@ def test_lcc_on_tiny_values_says_what_it_sees() -> None:
 # -- 18. SIGTERM mid-write ---------------------------------------------------------------------
 
 
-def _term_mid_write(argv: list[str], folder: Path, target: str) -> tuple[int, str]:
-    """Start calipers, SIGTERM it once its temporary output holds bytes (tries again when
-    the run ends first on a loaded machine); returns (exit status, stderr)."""
-    import signal
-    import subprocess
-    import sys
-    import time
-
-    env = {**os.environ, "PYTHONPATH": str(Path(calipers.__file__).resolve().parent.parent)}
-    for _ in range(5):
-        proc = subprocess.Popen(
-            [sys.executable, "-m", "calipers", *argv], env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE
-        )
-        caught = False
-        deadline = time.monotonic() + 120
-        while time.monotonic() < deadline and proc.poll() is None:
-            tmps = [p for p in folder.iterdir() if p.name.startswith(f".{target}.") and p.name.endswith(".tmp")]
-            try:
-                if any(p.stat().st_size > 0 for p in tmps):
-                    caught = True
-                    break
-            except FileNotFoundError:
-                continue
-            time.sleep(0.0005)
-        proc.send_signal(signal.SIGTERM)
-        _, err = proc.communicate(timeout=120)
-        if caught and proc.returncode != 0:
-            return proc.returncode, err.decode()
-        (folder / target).unlink(missing_ok=True)
-    raise AssertionError("the run always finished before SIGTERM")
-
-
 @pytest.mark.parametrize("command", ["apply", "score"])
 def test_sigterm_mid_write_leaves_no_temporary_file(tmp_path: Path, command: str) -> None:
     """Finding: SIGTERM during a CLI write left the temporary file behind (the atomic-write
@@ -883,7 +853,7 @@ def test_sigterm_mid_write_leaves_no_temporary_file(tmp_path: Path, command: str
         target = "run.bin"  # 2,500 compact group sketches: a 12 MB file, written for a while
         argv = ["score", str(log), "--by", "g", "--save-sketch", str(tmp_path / target), "--quiet"]
     before = sorted(os.listdir(tmp_path))
-    status, err = _term_mid_write(argv, tmp_path, target)
+    status, err = signal_mid_write(argv, tmp_path, target, signal.SIGTERM)
     assert status == 143
     assert err == f"calipers {command}: terminated (SIGTERM); nothing half written was left\n"
     assert sorted(os.listdir(tmp_path)) == before  # no target, no temporary file

@@ -19,14 +19,13 @@ from typing import Any
 
 import numpy as np
 import pytest
+from signals import ENV, signal_mid_write
 
 import calipers
 from calipers.cli import main
 from calipers.io import Columns, Skipped, atomic, read_table_chunks
 from calipers.io.scan import scanner
 from calipers.io.writers import RowWriter
-
-ENV = {**os.environ, "PYTHONPATH": str(Path(calipers.__file__).resolve().parent.parent)}
 
 
 def _run(capsys: pytest.CaptureFixture[str], *argv: str) -> tuple[int, str, str]:
@@ -276,32 +275,6 @@ def test_version_to_a_closed_pipe_is_one_line() -> None:
 # -- 12. SIGHUP mid-write --------------------------------------------------------------------
 
 
-def _signal_mid_write(argv: list[str], folder: Path, target: str, signum: int) -> tuple[int, str]:
-    """Start calipers, send ``signum`` once its temporary output holds bytes (again when the
-    run ends first on a loaded machine); returns (exit status, stderr)."""
-    for _ in range(5):
-        proc = subprocess.Popen(
-            [sys.executable, "-m", "calipers", *argv], env=ENV, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE
-        )
-        caught = False
-        deadline = time.monotonic() + 120
-        while time.monotonic() < deadline and proc.poll() is None:
-            tmps = [p for p in folder.iterdir() if p.name.startswith(f".{target}.") and p.name.endswith(".tmp")]
-            try:
-                if any(p.stat().st_size > 0 for p in tmps):
-                    caught = True
-                    break
-            except FileNotFoundError:
-                continue
-            time.sleep(0.0005)
-        proc.send_signal(signum)
-        _, err = proc.communicate(timeout=120)
-        if caught and proc.returncode != 0:
-            return proc.returncode, err.decode()
-        (folder / target).unlink(missing_ok=True)
-    raise AssertionError("the run always finished before the signal")
-
-
 @pytest.mark.skipif(not hasattr(signal, "SIGHUP"), reason="SIGHUP is POSIX")
 def test_sighup_mid_apply_leaves_no_temporary_file(tmp_path: Path) -> None:
     """Finding: SIGHUP (the terminal closed) left `.out.jsonl.XXXX.tmp` behind."""
@@ -315,7 +288,7 @@ def test_sighup_mid_apply_leaves_no_temporary_file(tmp_path: Path) -> None:
     cal.write_text(calipers.PlattScaling().fit(p, y).to_json())
     argv = ["apply", str(cal), str(log), "-o", str(tmp_path / "out.jsonl"), "--chunk-size", "500"]
     before = sorted(os.listdir(tmp_path))
-    status, err = _signal_mid_write(argv, tmp_path, "out.jsonl", signal.SIGHUP)
+    status, err = signal_mid_write(argv, tmp_path, "out.jsonl", signal.SIGHUP)
     assert status == 128 + signal.SIGHUP
     assert err == "calipers apply: terminated (SIGHUP); nothing half written was left\n"
     assert sorted(os.listdir(tmp_path)) == before
