@@ -111,10 +111,26 @@ def speed_section(report: Report) -> None:
     update_parts(report, p, y, cores)
 
     torch, tm_ece = _torch()
+    top_floor = report.table(
+        "speed-top-floor",
+        "Top-label one-shot ECE against one read of the matrix (`np.sum(P)`), float64",
+        [
+            "input",
+            "calipers threads",
+            "np.sum(P) (best / median)",
+            "calipers.ece (best / median)",
+            "ece / np.sum (best)",
+        ],
+    )
     for m, k in TOP[mode]:
         P, labels = _top_label(rng, m, k)
         size = f"top-label {m:.0e} x {k} float64"
         value = agreement(calipers.ece(P, labels), numpy_top_label_ece(P, labels))
+        for nthreads in sorted({1, cores}):
+            with threads(nthreads):
+                floor_t = compare({"c": lambda: calipers.ece(P, labels), "sum": lambda: np.sum(P)}, mode)
+            ratio = floor_t["c"].best / floor_t["sum"].best
+            top_floor.add(f"{m:.0e} x {k}", nthreads, floor_t["sum"].cell(), floor_t["c"].cell(), f"{ratio:.2f}x")
         with threads(1):
             t = compare({"c": lambda: calipers.ece(P, labels), "np": lambda: numpy_top_label_ece(P, labels)}, mode)
         report.pair(
