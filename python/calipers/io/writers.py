@@ -10,7 +10,7 @@ import datetime
 import gzip
 import json
 import math
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 from decimal import Decimal
 from types import TracebackType
 from typing import IO, Any, cast
@@ -116,6 +116,21 @@ def _unwritable_column(schema: Any) -> str:
     return "?"
 
 
+def _refuse_new_fields(
+    path: str, records: list[dict[str, Any]], fields: Iterable[str], layout: str, instead: str
+) -> None:
+    """ValueError when a row has a field the output's fixed layout (from the first chunk) lacks:
+    the writer would drop its value silently."""
+    known = set(fields)
+    for rec in records:
+        extra = [k for k in rec if k not in known]
+        if extra:
+            raise ValueError(
+                f"{path}: a row has field {extra[0]!r} that the {layout} (the fields of the first chunk) "
+                f"does not; write {instead} instead"
+            )
+
+
 class RowWriter:
     """``write(records)`` appends a chunk of dict rows, ``write_batch`` a pyarrow record
     batch; use as a context manager: the file appears (complete) when the block ends
@@ -195,14 +210,7 @@ class RowWriter:
             self._fields = fields
             self._csv = csv.DictWriter(self._fh, fieldnames=fields, delimiter=delimiter(self.path))
             self._csv.writeheader()
-        known = set(self._fields or ())
-        for rec in records:
-            extra = [k for k in rec if k not in known]
-            if extra:
-                raise ValueError(
-                    f"{self.path}: a row has field {extra[0]!r} that the CSV header (the fields of the "
-                    "first chunk) does not; write JSONL or Parquet instead"
-                )
+        _refuse_new_fields(self.path, records, self._fields or (), "CSV header", "JSONL or Parquet")
         self._csv.writerows([_csv_cells(rec) for rec in records])
 
     def write_batch(
@@ -234,14 +242,7 @@ class RowWriter:
         import pyarrow as pa
 
         if self._schema is not None:  # from_pylist would drop a field outside the schema silently
-            known = set(self._schema.names)
-            for rec in records:
-                extra = [k for k in rec if k not in known]
-                if extra:
-                    raise ValueError(
-                        f"{self.path}: a row has field {extra[0]!r} that the Parquet schema (the fields of the "
-                        "first chunk) does not; write JSONL instead"
-                    )
+            _refuse_new_fields(self.path, records, self._schema.names, "Parquet schema", "JSONL")
         try:
             if self._schema is not None:
                 table = pa.Table.from_pylist(records, schema=self._schema)
