@@ -167,3 +167,22 @@ def unpack_payload(data: bytes, expected_type: int) -> bytes:
         raise ValueError(f"calipers blob length {len(data)} does not match its header ({length} payload bytes)")
     _check_crc(data, head + length)
     return data[head : head + length]
+
+
+class EqualBytes:
+    """Mixin: two objects of one type are equal when their :meth:`to_bytes` are (the exact
+    state, not its metrics); unhashable, since the state changes with every update."""
+
+    __slots__ = ()
+
+    def to_bytes(self) -> bytes:
+        """The serialized state (each class using the mixin defines it)."""
+        raise NotImplementedError
+
+    def __eq__(self, other: object) -> bool:
+        if type(other) is not type(self):
+            return NotImplemented
+        assert isinstance(other, EqualBytes)
+        return self.to_bytes() == other.to_bytes()
+
+    __hash__ = None  # type: ignore[assignment]

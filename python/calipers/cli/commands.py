@@ -19,7 +19,7 @@ from ..io.records import Skipped, UnreadableFile
 from ..io.rows import header_columns, score_rows
 from .common import CommandError, NothingScored, columns, distinct_inputs, log_paths
 from .output import print_report
-from .outputs import check_outputs, save
+from .outputs import check_outputs, save, save_fitted
 from .saved import dump_saved, load_saved
 from .score import nothing_scored, stream_sketch
 from .scored import Scored, merge_scored
@@ -115,14 +115,7 @@ def run_fit(args: argparse.Namespace) -> int:
         calibrator = sketch.calibrator(args.method, **params)
     for w in caught:
         print(f"calipers fit: warning: {w.message}", file=sys.stderr)
-    save(args.output, calibrator.to_json() + "\n")
-    if not args.quiet:
-        print(
-            f"calipers fit: {args.method} fitted on {rows:,} rows"
-            + (f" ({skipped.total:,} skipped)" if skipped.total else "")
-            + f", written to {args.output}",
-            file=sys.stderr,
-        )
+    save_fitted(args, calibrator.to_json(), rows, skipped)
     return 0
 
 

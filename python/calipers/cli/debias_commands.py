@@ -20,7 +20,7 @@ from ..io.pairs import read_pairs
 from ..io.readers import guarded
 from ..io.records import Skipped, UnreadableFile
 from .common import NothingScored, log_paths
-from .outputs import check_outputs, save
+from .outputs import check_outputs, save_fitted
 
 __all__ = ["CORRECTIONS", "is_correction_file", "run_fit_correction"]
 
@@ -87,13 +87,7 @@ def run_fit_correction(args: argparse.Namespace) -> int:
         warnings.simplefilter("always")
         correction.fit_sketch(sketch)
     _report_warnings("fit", caught)
-    save(args.output, correction.to_json() + "\n")
+    save_fitted(args, correction.to_json(), sketch.count, skipped)
     if not args.quiet:
-        print(
-            f"calipers fit: {args.method} fitted on {sketch.count:,} rows"
-            + (f" ({skipped.total:,} skipped)" if skipped.total else "")
-            + f", written to {args.output}",
-            file=sys.stderr,
-        )
         _skips("fit", skipped)
     return 0

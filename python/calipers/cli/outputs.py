@@ -5,13 +5,16 @@ or killed run leaves the target as it was. Failures become one-line CommandError
 
 from __future__ import annotations
 
+import argparse
 import os
+import sys
 from collections.abc import Iterable
 
 from ..io.atomic import check_writable, same_file, write_atomic
+from ..io.records import Skipped
 from .common import CommandError
 
-__all__ = ["check_outputs", "save", "report_files"]
+__all__ = ["check_outputs", "save", "save_fitted", "report_files"]
 
 # the fixed files a --report DIR gets (group diagrams add reliability_<group>.png)
 REPORT_FILES = ("index.html", "reliability.png", "smooth.png", "drift.png")
@@ -72,3 +75,16 @@ def save(path: str, data: bytes | str) -> None:
         write_atomic(path, data)
     except OSError as exc:
         raise CommandError(f"cannot write {path}: {exc.strerror or exc}") from None
+
+
+def save_fitted(args: argparse.Namespace, text: str, rows: int, skipped: Skipped) -> None:
+    """Write a fitted calibrator's or correction's JSON to ``args.output`` and, unless
+    --quiet, say on stderr what was fitted on how many rows."""
+    save(args.output, text + "\n")
+    if not args.quiet:
+        print(
+            f"calipers fit: {args.method} fitted on {rows:,} rows"
+            + (f" ({skipped.total:,} skipped)" if skipped.total else "")
+            + f", written to {args.output}",
+            file=sys.stderr,
+        )

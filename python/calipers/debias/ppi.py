@@ -137,7 +137,7 @@ def ppi_prevalence(
     return ppi_from_moments(CoMoments.of(s, y), Moments.of(u), alpha, lam)
 
 
-class PPISketch:
+class PPISketch(_serde.EqualBytes):
     """Mergeable PPI state: co-moments of the labelled (Y, Yhat) pairs and moments of the
     unlabelled predictions. ``update_labeled`` / ``update_unlabeled`` add batches
     (all-or-nothing), ``merge`` adds another sketch, ``result(alpha, lam)`` gives the
@@ -207,13 +207,6 @@ class PPISketch:
 
     def __reduce__(self) -> tuple[Any, tuple[bytes]]:
         return (PPISketch.from_bytes, (self.to_bytes(),))
-
-    def __eq__(self, other: object) -> bool:
-        if not isinstance(other, PPISketch):
-            return NotImplemented
-        return self.to_bytes() == other.to_bytes()
-
-    __hash__ = None  # type: ignore[assignment]
 
     def __repr__(self) -> str:
         return f"PPISketch(n={self.n}, N={self.N})"

@@ -105,7 +105,7 @@ def _check_residual(co: CoMoments, res: Moments) -> None:
         raise ValueError("RegressionSketch residual moments do not match its co-moments")
 
 
-class RegressionSketch:
+class RegressionSketch(_serde.EqualBytes):
     """Mergeable summary of (prediction, target) pairs: co-moments for LCC, residual moments
     and a fine prediction histogram for Tweedie's correction. See the module docstring."""
 
@@ -291,13 +291,6 @@ class RegressionSketch:
 
     def __reduce__(self) -> tuple[Any, tuple[bytes]]:
         return (RegressionSketch.from_bytes, (self.to_bytes(),))
-
-    def __eq__(self, other: object) -> bool:
-        if not isinstance(other, RegressionSketch):
-            return NotImplemented
-        return self.to_bytes() == other.to_bytes()
-
-    __hash__ = None  # type: ignore[assignment]
 
     def __repr__(self) -> str:
         return f"RegressionSketch(count={self.count}, cells={self._k.size}, cell_width={self.cell_width!r})"

@@ -47,7 +47,7 @@ def pce_from_sketches(sketches: Iterable[ReliabilitySketch], *, norm: str = "l1"
     return total
 
 
-class GroupedSketch:
+class GroupedSketch(_serde.EqualBytes):
     """One :class:`ReliabilitySketch` per group key, updated in one call, merged per key,
     serialized as one blob. Keys are strings or integers (what a log's group column holds;
     see :func:`group_keys` for the columns taken), and keys of different types stay apart.
@@ -227,13 +227,6 @@ class GroupedSketch:
     def metrics(self) -> dict[Any, dict[str, float]]:
         """Each group's :meth:`ReliabilitySketch.metrics`."""
         return {k: s.metrics() for k, s in self.items()}
-
-    def __eq__(self, other: object) -> bool:
-        if not isinstance(other, GroupedSketch):
-            return NotImplemented
-        return self.to_bytes() == other.to_bytes()
-
-    __hash__ = None  # type: ignore[assignment]
 
     def __repr__(self) -> str:
         grid = "" if self._template.grid == "fine" else f", grid={self._template.grid!r}"

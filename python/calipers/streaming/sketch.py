@@ -92,7 +92,7 @@ def _add_state(dst: np.ndarray, src: np.ndarray, bins: int, streams: int) -> Non
     dst[lo + 1] += (dst[lo] < before).astype(np.uint64)
 
 
-class ReliabilitySketch:
+class ReliabilitySketch(_serde.EqualBytes):
     """Streaming reliability statistics that merge exactly and serialize compactly.
 
     Parameters
@@ -460,13 +460,6 @@ class ReliabilitySketch:
             if self._replicates is not None:
                 self._replicates[:] = 0.0
             self._kind = KIND_MARGINAL if self._classes else None
-
-    def __eq__(self, other: object) -> bool:
-        if not isinstance(other, ReliabilitySketch):
-            return NotImplemented
-        return self.to_bytes() == other.to_bytes()
-
-    __hash__ = None  # type: ignore[assignment]
 
     def __repr__(self) -> str:
         return f"ReliabilitySketch({self._settings()}, count={self.count})"
