@@ -42,6 +42,7 @@ import sys
 import threading
 import time
 import tracemalloc
+from collections.abc import Callable
 
 import numpy as np
 from timing import ROUNDS, WARMUP, Report, Timing, fmt_seconds, measure, parse_args, quoted_table
@@ -53,6 +54,23 @@ ROOT = pathlib.Path(__file__).parents[1]
 PEERS = ("prometheus-client", "fastapi", "uvicorn", "httpx")
 #: untimed predict + feedback pairs per client before the timed ones
 WARMUP_PAIRS = 10
+
+
+def _run_together(
+    target: Callable[[int], None], n: int, barrier: threading.Barrier, after: Callable[[], object] | None = None
+) -> float:
+    """Run ``target(k)`` on n threads released together (``barrier`` has n + 1 parties), join
+    them, call ``after``; returns the seconds from the release to the end."""
+    ts = [threading.Thread(target=target, args=(k,)) for k in range(n)]
+    for t in ts:
+        t.start()
+    barrier.wait()
+    t0 = time.perf_counter()
+    for t in ts:
+        t.join()
+    if after is not None:
+        after()
+    return time.perf_counter() - t0
 
 
 def record_cost(records: int, threads: int, replicates: int = 0, groups: int = 100) -> dict[str, float]:
@@ -76,15 +94,7 @@ def record_cost(records: int, threads: int, replicates: int = 0, groups: int = 1
                 rec(p[i], y[i], group=keys[i])
             out.append((clock() - t0) / 100)
 
-    ts = [threading.Thread(target=work, args=(k,)) for k in range(threads)]
-    for t in ts:
-        t.start()
-    barrier.wait()
-    t0 = time.perf_counter()
-    for t in ts:
-        t.join()
-    m.flush()
-    wall = time.perf_counter() - t0
+    wall = _run_together(work, threads, barrier, after=m.flush)
     assert m.records_total == per * threads, "lost records"
     all_blocks = np.concatenate([np.array(b) for b in blocks])
     return {
@@ -346,14 +356,7 @@ def serve_and_load(monitor: bool, requests: int, clients: int) -> dict[str, floa
                     if i >= 0:
                         latencies[k].append(time.perf_counter() - t0)
 
-        ts = [threading.Thread(target=client, args=(k,)) for k in range(clients)]
-        for t in ts:
-            t.start()
-        barrier.wait()
-        t0 = time.perf_counter()
-        for t in ts:
-            t.join()
-        wall = time.perf_counter() - t0
+        wall = _run_together(client, clients, barrier)
         lat = np.concatenate([np.array(x) for x in latencies]) * 1e3
         counted = None
         if monitor:
