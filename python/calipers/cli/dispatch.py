@@ -18,6 +18,7 @@ from ..io.times import TIME_UNITS
 from .commands import run_apply, run_fit, run_merge
 from .common import CommandError, NothingScored, int_in, parse_duration
 from .debias_commands import CORRECTIONS, run_fit_correction
+from .outputs import names_stdout
 from .score import run_score
 from .scored import GROUP_GRID, GROUP_GRIDS, MAX_GROUPS
 
@@ -275,7 +276,8 @@ def _run(command: object, args: argparse.Namespace) -> int:
     writing, a closed stdout, invalid values, a missing extra)."""
     name = args.command
     stdout = sys.stdout
-    sys.stdout = _NamedStdout(stdout)
+    # data written to standard output: the report and messages go to stderr instead
+    sys.stdout = _NamedStdout(sys.stderr if names_stdout(_outputs(args)) else stdout)
     try:
         code: int = command(args)  # type: ignore[operator]
         sys.stdout.flush()  # a full disk or closed pipe fails here, named, not at exit
@@ -312,6 +314,11 @@ def _run(command: object, args: argparse.Namespace) -> int:
 
 
 STDOUT = "<stdout>"
+
+
+def _outputs(args: argparse.Namespace) -> list[str | None]:
+    """The files a command writes (-o, --save-sketch)."""
+    return [getattr(args, "output", None), getattr(args, "save_sketch", None)]
 
 
 class _NamedStdout:

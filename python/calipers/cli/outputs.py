@@ -10,11 +10,11 @@ import os
 import sys
 from collections.abc import Iterable
 
-from ..io.atomic import check_writable, same_file, write_atomic
+from ..io.atomic import check_writable, descriptor_of, same_file, write_atomic
 from ..io.records import Skipped
 from .common import CommandError
 
-__all__ = ["check_outputs", "save", "save_fitted", "report_files"]
+__all__ = ["check_outputs", "names_stdout", "save", "save_fitted", "report_files"]
 
 # the fixed files a --report DIR gets (group diagrams add reliability_<group>.png)
 REPORT_FILES = ("index.html", "reliability.png", "smooth.png", "drift.png")
@@ -36,6 +36,29 @@ def _nearest_folder(path: str) -> str:
     return current
 
 
+def _same_output(a: str, b: str) -> bool:
+    """Two outputs that would land in one place: one path (also before it exists), one
+    existing file (through links), or one descriptor of this process."""
+    fd = descriptor_of(a)
+    if fd is not None and fd >= 0:
+        return fd == descriptor_of(b)
+    return os.path.realpath(a) == os.path.realpath(b) or same_file(a, b)
+
+
+def _distinct_outputs(files: list[str]) -> None:
+    for i, a in enumerate(files):
+        for b in files[:i]:
+            if _same_output(a, b):
+                shown = a if a == b else f"{b} and {a}"
+                raise CommandError(f"refusing to write {shown}: two outputs of this run land in one place")
+
+
+def names_stdout(outputs: Iterable[str | None]) -> bool:
+    """True when an output is standard output (``/dev/stdout``, ``/dev/fd/1``, ...): the
+    run's messages and report then go to standard error, so they do not mix with the data."""
+    return any(p and descriptor_of(p) == 1 for p in outputs)
+
+
 def check_outputs(outputs: Iterable[str | None], inputs: Iterable[str], *, report: str | None = None) -> None:
     """Refuse, before anything is opened for writing, an output that is one of the inputs
     (the same file by device and inode) or that cannot be written; ``report`` is a
@@ -44,7 +67,13 @@ def check_outputs(outputs: Iterable[str | None], inputs: Iterable[str], *, repor
     files = [p for p in outputs if p]
     if report:
         files += report_files(report)
+    _distinct_outputs(files)
     for out in files:
+        if descriptor_of(out) == 2:
+            raise CommandError(
+                f"refusing to write {out}: it is standard error, where calipers writes its messages; "
+                "write to /dev/stdout or a file"
+            )
         for inp in inputs:
             if same_file(out, inp):
                 shown = out if os.path.abspath(out) == os.path.abspath(inp) else f"{out} ({inp})"

@@ -22,7 +22,7 @@ import tempfile
 from collections.abc import Iterator
 from types import TracebackType
 
-__all__ = ["AtomicFile", "atomic_path", "write_atomic", "same_file", "check_writable", "is_stream"]
+__all__ = ["AtomicFile", "atomic_path", "write_atomic", "same_file", "check_writable", "is_stream", "descriptor_of"]
 
 # a folder whose entries are a process's open file descriptors (/dev/fd links here)
 _FD_FOLDER = re.compile(r"/proc/(?:self|thread-self|\d+)(?:/task/\d+)?/fd")
@@ -52,20 +52,29 @@ def same_file(a: str, b: str) -> bool:
     return (sa.st_dev, sa.st_ino) == (sb.st_dev, sb.st_ino)
 
 
-def _names_descriptor(path: str) -> bool:
-    """True when ``path`` (or a symlink on its way) names an open file descriptor:
-    ``/dev/stdout``, ``/dev/fd/1``, ``/proc/self/fd/1`` (what it points to may be a pipe, a
+def descriptor_of(path: str) -> int | None:
+    """The file descriptor ``path`` (or a symlink on its way) names: 1 for ``/dev/stdout``,
+    ``/dev/fd/1`` or ``/proc/self/fd/1``, 2 for ``/dev/stderr``; -1 for another process's
+    descriptor; None when it names none (what a descriptor points to may be a pipe, a
     terminal or a file the shell opened, possibly for appending)."""
     current = os.path.abspath(path)
     for _ in range(40):  # the kernel's own limit on symlinks followed
-        if _FD_FOLDER.fullmatch(os.path.realpath(os.path.dirname(current))):
-            return True
+        folder = os.path.realpath(os.path.dirname(current))
+        if _FD_FOLDER.fullmatch(folder):
+            name = os.path.basename(current)
+            owner = folder.split("/")[2]
+            ours = owner in ("self", "thread-self", str(os.getpid()))
+            return int(name) if ours and name.isdigit() else -1
         try:
             link = os.readlink(current)
         except OSError:  # not a symlink (or missing): the end of the chain
-            return False
+            return None
         current = os.path.normpath(os.path.join(os.path.dirname(current), link))
-    return False
+    return None
+
+
+def _names_descriptor(path: str) -> bool:
+    return descriptor_of(path) is not None
 
 
 def is_stream(path: str) -> bool:
