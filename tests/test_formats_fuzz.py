@@ -511,10 +511,10 @@ def _node(doc: Any, path: tuple[Any, ...]) -> Any:
 
 
 def _json_views(kind: str, obj: Any) -> tuple[Any, Any] | None:
-    """(document, loader of a changed document) for each format holding JSON numbers."""
+    """(document, loader of a changed document's JSON text) for each format holding JSON."""
     if kind in ("calibrator", "correction"):
         family = calipers.Calibrator if kind == "calibrator" else Correction
-        return json.loads(obj.to_json()), lambda doc: family.from_json(json.dumps(doc))
+        return json.loads(obj.to_json()), family.from_json
     blob = obj.to_bytes()
     parsed = _json_head(_payload(blob))
     if parsed is None:
@@ -522,9 +522,9 @@ def _json_views(kind: str, obj: Any) -> tuple[Any, Any] | None:
     head, body = parsed
     load = LOADERS[kind][0]
 
-    def from_head(doc: Any) -> Any:
-        text = json.dumps(doc).encode()
-        return load(_reseal(blob, struct.pack("<I", len(text)) + text + body))
+    def from_head(text: str) -> Any:
+        raw = text.encode()
+        return load(_reseal(blob, struct.pack("<I", len(raw)) + raw + body))
 
     return head, from_head
 
@@ -550,6 +550,35 @@ def test_a_saved_number_written_as_a_string_or_boolean_is_refused(index):
         field = path[-1] if isinstance(path[-1], str) else None  # list items: the message shows the list
         for bad in (str(value), f" {value} ", "1_0", "0x1p0", True):
             with pytest.raises(ValueError) as err:
-                _quiet(load, replaced(doc, path, bad))
+                _quiet(load, json.dumps(replaced(doc, path, bad)))
             # the message names the field (the format version by its words)
             assert field is None or field in str(err.value) or field.replace("_", " ") in str(err.value), (path, err)
+
+
+def _emit(node: Any, twice: tuple[Any, ...], path: tuple[Any, ...] = ()) -> str:
+    """JSON text of ``node`` with the first key of the object at ``twice`` written twice."""
+    if isinstance(node, dict):
+        items = [f"{json.dumps(k)}: {_emit(v, twice, path + (k,))}" for k, v in node.items()]
+        if path == twice and items:
+            items.insert(1, items[0])
+        return "{" + ", ".join(items) + "}"
+    if isinstance(node, list):
+        return "[" + ", ".join(_emit(v, twice, path + (i,)) for i, v in enumerate(node)) + "]"
+    return json.dumps(node)
+
+
+@pytest.mark.parametrize("index", range(len(NUMBER_OBJECTS)), ids=[f"{k}-{n}" for k, n, _ in NUMBER_OBJECTS])
+def test_a_key_written_twice_is_refused(index):
+    """json.loads keeps the last of two equal keys silently (a tampered "slope" loaded as the
+    second value, a "type" as another calibrator): every saved JSON document and header
+    refuses any object with a key twice (adversarial pass 3, item 5)."""
+    kind, _, obj = NUMBER_OBJECTS[index]
+    views = _json_views(kind, obj)
+    assert views is not None
+    doc, load = views
+    objects = [()] + [p for p in leaves(doc) if isinstance(_node(doc, p), dict) and _node(doc, p)]
+    for path in objects:
+        text = _emit(doc, path)
+        assert json.loads(text) == doc  # the same document to a lenient reader
+        with pytest.raises(ValueError, match="duplicate key"):
+            _quiet(load, text)

@@ -307,6 +307,8 @@ def test_merge_refuses_windows_of_different_time_columns(tmp_path, capsys):
         (lambda h: h.replace('"skipped":{}', '"skipped":{"a":1,"a":2}'), "duplicate key 'a'"),
         (lambda h: h.replace('"by":null', '"by":7'), "by must be null or a column name"),
         (lambda h: h.replace('"time":"ts"', '"time":""'), "time must be null or a column name"),
+        (lambda h: h.replace('"version":1', '"version":true'), "unsupported version True"),  # true == 1 in Python
+        (lambda h: h.replace('"version":1', '"version":1.0'), "unsupported version 1.0"),
     ],
 )
 def test_saved_header_is_range_checked(tmp_path, capsys, edit, message):
@@ -334,6 +336,10 @@ def test_window_option_is_range_checked(tmp_path, capsys):
             _run(capsys, "score", log, "--time", "ts", "--window", text)
         assert info.value.code == 2
         assert f"invalid duration '{text}': must lie in [0.001, 1e+09] seconds" in capsys.readouterr().err
+    for text in ("\uff11h", "1\u0661m", "\u0661s"):  # full-width and Arabic-Indic digits: refused, as in numbers
+        with pytest.raises(SystemExit) as info:
+            _run(capsys, "score", log, "--time", "ts", "--window", text)
+        assert info.value.code == 2 and f"invalid duration {text!r}: use e.g. 30s" in capsys.readouterr().err
 
 
 # ---------------------------------------------------------------- 7: the per-group grid, visible and chosen

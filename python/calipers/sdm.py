@@ -381,7 +381,7 @@ class SDMEstimator:
         payload = _serde.unpack_payload(data, TYPE_SDM)
         try:
             (hlen,) = struct.unpack_from("<I", payload)
-            h = jsontext.loads(payload[4 : 4 + hlen])
+            h = jsontext.loads(payload[4 : 4 + hlen], object_pairs_hook=jsontext.unique_keys)
             owner = "SDM header"
             if not isinstance(h.get("neighbours"), str):
                 raise ValueError(f"{owner}: field 'neighbours' must be a JSON string, got {h.get('neighbours')!r}")

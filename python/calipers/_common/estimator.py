@@ -94,8 +94,8 @@ class Estimator:
         """Any member of ``cls``'s family from :meth:`to_json` output (ValueError otherwise)."""
         noun, fmt = cls._noun, cls._format
         try:
-            doc = jsontext.loads(text)
-        except (json.JSONDecodeError, UnicodeDecodeError, TypeError) as exc:
+            doc = jsontext.loads(text, object_pairs_hook=jsontext.unique_keys)
+        except (ValueError, TypeError) as exc:  # bad JSON, bad UTF-8, a key twice, not text
             raise ValueError(f"not calipers {noun} JSON: {exc}") from None
         if not isinstance(doc, dict) or doc.get("format") != fmt:
             raise ValueError(f"not calipers {noun} JSON: missing format {fmt!r}")

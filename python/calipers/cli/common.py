@@ -126,7 +126,7 @@ _UNITS = {"s": 1, "m": 60, "h": 3600, "d": 86400, "w": 604800}
 
 def parse_duration(text: str) -> float:
     """'90s', '15m', '1h', '1.5d', '2w' -> seconds, in the monitor's window range."""
-    m = re.fullmatch(r"\s*(\d+(?:\.\d+)?)\s*([smhdw])\s*", text)
+    m = re.fullmatch(r"\s*([0-9]+(?:\.[0-9]+)?)\s*([smhdw])\s*", text, re.ASCII)  # no full-width digits
     if not m or float(m.group(1)) <= 0:
         raise argparse.ArgumentTypeError(f"invalid duration {text!r}: use e.g. 30s, 15m, 1h, 1d, 1w")
     seconds = float(m.group(1)) * _UNITS[m.group(2)]

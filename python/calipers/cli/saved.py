@@ -107,7 +107,7 @@ def load_saved(data: bytes) -> tuple[Scored, float | None]:
         header = jsontext.loads(payload[4 : 4 + hlen], object_pairs_hook=jsontext.unique_keys)
         if not isinstance(header, dict) or header.get("format") != "calipers.score":
             raise ValueError("missing format 'calipers.score'")
-        if header.get("version") != SAVED_VERSION:
+        if type(header.get("version")) is not int or header["version"] != SAVED_VERSION:  # not true, not 1.0
             raise ValueError(f"unsupported version {header.get('version')!r} (this build reads {SAVED_VERSION})")
         sizes, rows, window = header["sizes"], header["rows"], header["window"]
         if (

@@ -161,7 +161,11 @@ class FastReader:
 
     # -- blocks --------------------------------------------------------------------------
     def chunks(self, chunk_size: int) -> Iterator[Chunk]:
-        """Chunks of at most ``chunk_size`` valid rows of the file, in file order."""
+        """Chunks of at most ``chunk_size`` valid rows of the file, block by block in file
+        order; within a block (a few MB of lines) the rows the scanner reads come first and
+        the lines it hands to the row parser after them. Each row keeps its own score, label,
+        group and time, and every metric is order-free, so only the order of rows differs
+        from the row reader's (``apply`` keeps file order: it reads with the row reader)."""
         with open_binary(self.path) as fh:
             first_line = 1
             if self.fmt == "csv":

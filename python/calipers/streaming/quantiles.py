@@ -235,7 +235,7 @@ class QuantileSketch:
         payload = _serde.unpack_payload(data, TYPE_QUANTILE_SKETCH)
         try:
             (hlen,) = struct.unpack_from("<I", payload)
-            h = jsontext.loads(payload[4 : 4 + hlen])
+            h = jsontext.loads(payload[4 : 4 + hlen], object_pairs_hook=jsontext.unique_keys)
             owner = "quantile-sketch header"
             out = cls(saved_int(h, "k", owner), seed=seed)
             levels = h["levels"]
