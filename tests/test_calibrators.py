@@ -411,3 +411,15 @@ def test_every_corrupted_json_field_raises_or_loads_a_valid_calibrator(make, cif
 def test_calibrator_from_random_bytes_raises_value_error(blob):  # type: ignore[no-untyped-def]
     with pytest.raises(ValueError):
         Calibrator.from_bytes(blob)
+
+
+def test_from_json_on_a_member_class_returns_that_class_or_refuses():
+    rng = np.random.default_rng(0)
+    p = rng.random(200)
+    y = (rng.random(200) < p).astype(int)
+    platt, beta = PlattScaling().fit(p, y), BetaCalibration().fit(p, y)
+    assert isinstance(Calibrator.from_json(beta.to_json()), BetaCalibration)  # the family: any member
+    back = PlattScaling.from_bytes(platt.to_bytes())
+    assert isinstance(back, PlattScaling) and back == platt
+    with pytest.raises(ValueError, match="the saved object is a BetaCalibration, not a PlattScaling"):
+        PlattScaling.from_json(beta.to_json())

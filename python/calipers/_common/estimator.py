@@ -13,12 +13,14 @@ and come back unchanged, and the family's ``_fitted_from_dict`` checks the fitte
 from __future__ import annotations
 
 import json
-from typing import Any, ClassVar
+from typing import Any, ClassVar, TypeVar
 
 from . import jsontext
 from . import serde as _serde
 
 __all__ = ["Estimator"]
+
+_E = TypeVar("_E", bound="Estimator")
 
 
 class Estimator:
@@ -124,6 +126,26 @@ class Estimator:
                 out._fitted = out._fitted_from_dict(fitted)
             except (TypeError, KeyError, AttributeError, OverflowError) as exc:
                 raise ValueError(f"malformed fitted state of {member.__name__}: {exc!r}") from None
+        return out
+
+    @classmethod
+    def from_json(cls: type[_E], text: str | bytes) -> _E:
+        """Rebuild an object from :meth:`to_json` output. On a family (``Calibrator``,
+        ``Correction``) it returns whichever member the JSON holds; on a member class the
+        JSON must hold that class. Every parameter is checked as the constructor checks it
+        (and must come back unchanged), and a fitted state must hold what a fit gives (see
+        the family's notes). ValueError otherwise."""
+        return cls._this_kind(cls._load_json(text))
+
+    @classmethod
+    def from_bytes(cls: type[_E], data: bytes) -> _E:
+        """Rebuild an object from :meth:`to_bytes` output (checked as :meth:`from_json`)."""
+        return cls._this_kind(cls._load_bytes(data))
+
+    @classmethod
+    def _this_kind(cls: type[_E], out: Any) -> _E:
+        if not isinstance(out, cls):
+            raise ValueError(f"the saved object is a {type(out).__name__}, not a {cls.__name__}")
         return out
 
     def to_bytes(self) -> bytes:

@@ -53,7 +53,11 @@ def _check_one(v: float) -> float:
 class Calibrator(Estimator, family=True):
     """Shared protocol of calibrators: ``fit(scores, labels, sample_weight=None)``,
     ``transform(scores)``, parameters, the fitted-state guard and JSON / bytes serialization
-    (:class:`calipers._common.estimator.Estimator`)."""
+    (:class:`calipers._common.estimator.Estimator`). ``Calibrator.from_json`` /
+    ``from_bytes`` rebuild any calibrator; a loaded fitted state must hold what a fit gives:
+    finite maps that never decrease (unless the calibrator allows it, as
+    ``HistogramBinning(monotone=False)``), probabilities in [0, 1], one map per class in
+    marginal mode."""
 
     _noun = "calibrator"
     _format = "calipers.calibrator"
@@ -73,19 +77,3 @@ class Calibrator(Estimator, family=True):
         if state is None:
             raise ValueError(f"this {type(self).__name__} is not fitted yet: call fit(scores, labels) first")
         return state
-
-    @staticmethod
-    def from_json(text: str | bytes) -> Calibrator:
-        """Rebuild any calibrator from :meth:`to_json` output. Every parameter is checked as
-        the constructor checks it (and must come back unchanged), and a fitted state must
-        hold what a fit gives: finite maps that never decrease (unless the calibrator allows
-        it, as ``HistogramBinning(monotone=False)``), probabilities in [0, 1], one map per
-        class in marginal mode. ValueError otherwise."""
-        out: Calibrator = Calibrator._load_json(text)
-        return out
-
-    @staticmethod
-    def from_bytes(data: bytes) -> Calibrator:
-        """Rebuild any calibrator from :meth:`to_bytes` output (checked as :meth:`from_json`)."""
-        out: Calibrator = Calibrator._load_bytes(data)
-        return out

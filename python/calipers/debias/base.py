@@ -103,15 +103,3 @@ class Correction(Estimator, family=True):
             seed=seed,
             naive=naive,
         )
-
-    @staticmethod
-    def from_json(text: str | bytes) -> Correction:
-        """Rebuild any correction from :meth:`to_json` output; ValueError if malformed."""
-        out: Correction = Correction._load_json(text)
-        return out
-
-    @staticmethod
-    def from_bytes(data: bytes) -> Correction:
-        """Rebuild any correction from :meth:`to_bytes` output; ValueError if corrupted."""
-        out: Correction = Correction._load_bytes(data)
-        return out
