@@ -16,6 +16,7 @@ name is importable from here; the subpackages hold the implementation:
 
 from __future__ import annotations
 
+from . import metrics as _metrics
 from ._kernels.backend import available as available_backends
 from ._kernels.backend import get_num_threads, set_num_threads, show_config
 from ._version import __version__
@@ -31,54 +32,16 @@ from .calibration import (
     h_calibration_loss,
 )
 from .debias import LinearCalibrationCorrection, TweedieCorrection, ppi_mean, ppi_prevalence
-from .metrics import (
-    BootstrapInterval,
-    BrierDecomposition,
-    ReliabilityTable,
-    SmoothReliability,
-    auroc,
-    bootstrap_ci,
-    brier,
-    brier_decomposition,
-    brier_skill_score,
-    conformal_threshold,
-    ece,
-    knn,
-    log_loss,
-    pce,
-    piece,
-    proximity,
-    reliability,
-    smooth_ece,
-    smooth_reliability,
-)
+from .metrics import *  # noqa: F403  (every one-shot metric: metrics.__all__)
 from .monitor import CalibrationMonitor
 from .sdm import SDMEstimator, SDMPrediction
 from .streaming import GroupedSketch, QuantileSketch, ReliabilitySketch, merge_all
 
 __all__ = [
-    "ece",
-    "reliability",
-    "brier",
-    "brier_skill_score",
-    "log_loss",
-    "pce",
-    "piece",
-    "proximity",
-    "knn",
+    *_metrics.__all__,  # every one-shot metric
     "GroupedSketch",
-    "smooth_ece",
-    "smooth_reliability",
-    "SmoothReliability",
-    "bootstrap_ci",
-    "BootstrapInterval",
-    "auroc",
-    "brier_decomposition",
-    "BrierDecomposition",
-    "conformal_threshold",
     "QuantileSketch",
     "ReliabilitySketch",
-    "ReliabilityTable",
     "CalibrationMonitor",
     "merge_all",
     "TemperatureScaling",
