@@ -161,3 +161,71 @@ def test_fit_tweedie_saves_the_backend_option(tmp_path, tweedie_pairs):
     out = tmp_path / "tw.json"
     assert main(["fit", "tweedie", str(log), "-o", str(out), "--backend", "numpy", "--quiet"]) == 0
     assert json.loads(out.read_text())["params"]["backend"] == "numpy"
+
+
+# -- two signals in quick succession during apply ------------------------------------------
+
+
+def _big_log(path, rows: int = 400_000) -> None:
+    rng = np.random.default_rng(3)
+    s = rng.random(rows)
+    y = (rng.random(rows) < s).astype(int)
+    path.write_text("".join(f'{{"score":{a!r},"label":{b}}}\n' for a, b in zip(s.tolist(), y.tolist())))
+
+
+@pytest.fixture(scope="module")
+def apply_inputs(tmp_path_factory):
+    import calipers
+
+    root = tmp_path_factory.mktemp("signals")
+    rng = np.random.default_rng(0)
+    s = rng.random(500)
+    y = (rng.random(500) < s).astype(int)
+    (root / "cal.json").write_text(calipers.IsotonicCalibration().fit(s, y).to_json())
+    _big_log(root / "big.jsonl")
+    return root
+
+
+@pytest.mark.parametrize(
+    ("first", "second", "suffix"),
+    [("SIGTERM", "SIGTERM", "jsonl"), ("SIGHUP", "SIGTERM", "jsonl"), ("SIGTERM", "SIGTERM", "parquet")],
+)
+def test_two_signals_back_to_back_leave_nothing_during_apply(apply_inputs, tmp_path, first, second, suffix):
+    import os
+    import signal
+    import subprocess
+    import sys
+    import time
+
+    if suffix == "parquet":
+        pytest.importorskip("pyarrow")
+    out_dir = tmp_path / "out"
+    out_dir.mkdir()
+    env = {**os.environ, "PYTHONPATH": os.pathsep.join(sys.path)}
+    cmd = [sys.executable, "-m", "calipers", "apply", str(apply_inputs / "cal.json"), str(apply_inputs / "big.jsonl")]
+    proc = subprocess.Popen(
+        [*cmd, "-o", str(out_dir / f"o.{suffix}")], env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE
+    )
+    try:
+        deadline = time.monotonic() + 60
+        while not any(out_dir.iterdir()) and proc.poll() is None and time.monotonic() < deadline:
+            time.sleep(0.005)
+        assert proc.poll() is None, "apply finished before its temporary file was seen"
+        time.sleep(0.05)  # inside the write loop
+        os.kill(proc.pid, getattr(signal, first))
+        for _ in range(3000):  # the second signal, again and again while the first one unwinds
+            if proc.poll() is not None:
+                break
+            os.kill(proc.pid, getattr(signal, second))
+            time.sleep(0.0005)
+        _, err = proc.communicate(timeout=60)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait()
+    text = err.decode()
+    # 128 + the first signal's number; or, when a repeat lands after main() restored the
+    # default handlers (the cleanup done, the message printed), killed by it
+    assert proc.returncode in (128 + getattr(signal, first), -getattr(signal, second)), text
+    assert sorted(p.name for p in out_dir.iterdir()) == []  # before: .o.jsonl.XXXX.tmp (8-16 MB)
+    assert text == f"calipers apply: terminated ({first}); nothing half written was left\n", proc.returncode

@@ -191,7 +191,17 @@ class Terminated(SystemExit):
         self.signum = signum
 
 
+_terminating: list[int] = []  # the signal that ended the running command, once one has
+
+
 def _on_signal(signum: int, frame: FrameType | None) -> None:
+    """The first SIGTERM/SIGHUP: raise Terminated. Any later one (TERM+TERM, HUP+TERM) is
+    ignored, so it cannot interrupt the cleanup the first one started (the temporary file
+    was left behind). Nothing here calls ``signal.signal``: it runs pending handlers first,
+    so a second signal would be raised from inside this one."""
+    if _terminating:
+        return
+    _terminating.append(signum)
     raise Terminated(signum)
 
 
@@ -212,11 +222,13 @@ def main(argv: Sequence[str] | None = None) -> int:
     if threading.current_thread() is not threading.main_thread():
         return _guarded(argv)
     previous = {signum: signal.signal(signum, _on_signal) for signum in _handled_signals()}
+    _terminating.clear()
     try:
         return _guarded(argv)
     finally:
-        for signum, handler in previous.items():
+        for signum, handler in previous.items():  # a repeat pending here is still ignored
             signal.signal(signum, handler if handler is not None else signal.SIG_DFL)
+        _terminating.clear()
 
 
 def _guarded(argv: Sequence[str] | None) -> int:
