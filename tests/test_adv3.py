@@ -279,3 +279,43 @@ def test_fifo_input_is_read_like_a_file(tmp_path, capsys, command):
         plain.write_bytes(data)
         assert main(["fit", "isotonic", str(plain), "-o", str(tmp_path / "ref.json"), "--quiet"]) == 0
         assert (tmp_path / "cal.json").read_text() == (tmp_path / "ref.json").read_text()
+
+
+# -- per-group report files: unique, stable names; --quiet stays quiet -----------------------
+
+
+def test_report_group_files_and_ids_are_unique_and_stable(tmp_path, capsys):
+    import hashlib
+    import re
+
+    pytest.importorskip("matplotlib")
+    names = ["日本", "中国", "Ελλάδα", "a/b", "a_b", "grid", "x" * 100, "x" * 100 + "y"]
+    rng = np.random.default_rng(7)
+    log = tmp_path / "g.jsonl"
+    with open(log, "w", encoding="utf-8") as fh:
+        for i in range(1600):
+            s = float(rng.random())
+            fh.write(json.dumps({"score": s, "label": int(rng.random() < s), "g": names[i % len(names)]}) + "\n")
+    report = tmp_path / "rep"
+    assert main(["score", str(log), "--by", "g", "--report", str(report), "--quiet"]) == 0
+    err = capsys.readouterr().err
+    assert err == ""  # before: matplotlib's 'Glyph ... missing' UserWarning source lines
+    files = sorted(f.name for f in report.iterdir() if f.name.startswith("reliability_"))
+    assert len(files) == len(names)  # before: 5 files for 8 groups ('reliability__.png' held 3)
+
+    def stem(key: str) -> str:  # the documented rule, written out again
+        return re.sub(r"[^A-Za-z0-9_.-]+", "_", key)[:40] + "-" + hashlib.sha256(key.encode()).hexdigest()[:10]
+
+    assert files == sorted(f"reliability_{stem(k)}.png" for k in names)
+    page = (report / "index.html").read_text(encoding="utf-8")
+    ids = re.findall(r'id="([^"]+)"', page)
+    assert len(ids) == len(set(ids))  # no duplicate ids ('group-grid' is the note's)
+    pairs = re.findall(r'<h3>(.*?)</h3><p>[^<]*</p><img id="([^"]+)"', page)
+    assert sorted(k for k, _ in pairs) == sorted(names)
+    for key, ident in pairs:  # each group's heading is followed by its own diagram
+        assert ident == f"group-{stem(key)}"
+    # without --quiet, one line says what the font lacks (4 CJK characters), no source lines
+    assert main(["score", str(log), "--by", "g", "--report", str(tmp_path / "rep2")]) == 0
+    err = capsys.readouterr().err
+    assert "calipers score: warning: the plotting font lacks 4 character(s) of the group names" in err
+    assert "UserWarning" not in err and "tight_layout" not in err
