@@ -319,3 +319,91 @@ def test_report_group_files_and_ids_are_unique_and_stable(tmp_path, capsys):
     err = capsys.readouterr().err
     assert "calipers score: warning: the plotting font lacks 4 character(s) of the group names" in err
     assert "UserWarning" not in err and "tight_layout" not in err
+
+
+# -- CalibrationMonitor: window indices in the blob, from_bytes options, t=True --------------
+
+
+def _monitor_blob():
+    import calipers
+
+    clock = [100.0]
+    m = calipers.CalibrationMonitor(window=60.0, history=5, clock=lambda: clock[0])
+    rng = np.random.default_rng(1)
+    s = rng.random(300)
+    m.record_many(s, (rng.random(300) < s).astype(int), t=np.full(300, 100.0))
+    return m, m.to_bytes()
+
+
+def _repack(blob: bytes, edit) -> bytes:
+    import struct
+
+    from calipers._common import serde
+    from calipers.monitor import codec
+    from calipers.monitor.core import TYPE_MONITOR
+
+    payload = serde.unpack_payload(blob, TYPE_MONITOR)
+    h, pos = codec.read_header(payload)
+    edit(h)
+    head = json.dumps(h, separators=(",", ":")).encode()
+    return serde.pack_payload(TYPE_MONITOR, struct.pack("<I", len(head)) + head + payload[pos:])
+
+
+@pytest.mark.parametrize("index", [True, "current-5", "current+1", -1000, 1.0])
+def test_monitor_from_bytes_refuses_a_window_index_outside_the_ring(index):
+    import calipers
+
+    _, blob = _monitor_blob()
+    assert calipers.CalibrationMonitor.from_bytes(_repack(blob, lambda h: None)).snapshot()["overall"]["count"] == 300
+
+    def edit(h):
+        current = h["current"]
+        value = (
+            {"current-5": current - 5, "current+1": current + 1}.get(index, index) if isinstance(index, str) else index
+        )
+        h["windows"][0][0] = value
+
+    with pytest.raises(ValueError, match=r"window index .* is not in the ring|is not \[index"):
+        calipers.CalibrationMonitor.from_bytes(_repack(blob, edit))  # before: loaded, count 0
+
+
+def test_monitor_from_bytes_checks_its_options_before_the_bytes():
+    import calipers
+
+    _, blob = _monitor_blob()
+    for options in ({"window": 30}, {"bogus": 1}, {"bins": 10}):
+        with pytest.raises(TypeError, match=r"from_bytes\(\) got option\(s\)") as info:
+            calipers.CalibrationMonitor.from_bytes(blob, **options)
+        assert "malformed" not in str(info.value)
+    with pytest.raises(ValueError, match=r"thresholds\['ece'\] must be a finite number, got 'x'") as info:
+        calipers.CalibrationMonitor.from_bytes(blob, thresholds={"ece": "x"})
+    assert "malformed" not in str(info.value)
+    with pytest.raises(ValueError, match="ttl must be a positive number"):
+        calipers.CalibrationMonitor.from_bytes(b"not a blob", ttl=-1)  # the option, not the bytes, is blamed
+    with pytest.raises(ValueError, match="calipers blob truncated"):
+        calipers.CalibrationMonitor.from_bytes(b"not a blob", ttl=5.0)
+    ok = calipers.CalibrationMonitor.from_bytes(blob, thresholds={"ece": 0.1}, ttl=5.0)
+    assert ok.snapshot()["overall"]["count"] == 300
+
+
+def test_monitor_refuses_bool_and_non_numeric_times():
+    import calipers
+
+    m = calipers.CalibrationMonitor(clock=lambda: 100.0)
+    calls = {
+        "record": lambda: m.record(0.5, 1, t=True),
+        "record_many": lambda: m.record_many([0.5], [1], t=True),
+        "predicted": lambda: m.predicted("k", 0.5, t=True),
+        "np.True_": lambda: m.record(0.5, 1, t=np.True_),
+    }
+    for call in calls.values():
+        with pytest.raises(TypeError, match="t must be a number of seconds, got bool"):
+            call()
+    for bad in (np.array(["a", "b"]), [True, False], np.array([1.0, None], dtype=object)):
+        with pytest.raises(TypeError, match="t must hold numbers of seconds, got an array of dtype"):
+            m.record_many([0.5, 0.4], [1, 0], t=bad)
+    with pytest.raises(ValueError, match=r"got shape \(3,\)"):
+        m.record_many([0.5, 0.4], [1, 0], t=[1e9, 1e9, 1e9])
+    m.flush()
+    snap = m.snapshot()
+    assert snap["overall"]["count"] == 0 and m.records_total == 0  # all-or-nothing: nothing recorded
