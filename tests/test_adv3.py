@@ -407,3 +407,36 @@ def test_monitor_refuses_bool_and_non_numeric_times():
     m.flush()
     snap = m.snapshot()
     assert snap["overall"]["count"] == 0 and m.records_total == 0  # all-or-nothing: nothing recorded
+
+
+# -- --by keys: the library's group-key rule for JSON and Parquet numbers ---------------------
+
+
+def _groups_of(capsys, *argv: str) -> dict[str, int]:
+    assert main(["score", *argv, "--json"]) == 0
+    report = json.loads(capsys.readouterr().out)
+    return {k: v["rows"] for k, v in report["groups"].items()}
+
+
+def test_by_keys_integer_valued_floats_are_the_integer(tmp_path, capsys):
+    log = tmp_path / "k.jsonl"
+    values = ["1", "1.0", "1e0", '"1"', "10.5", "-0.0", "0", "2e20", "200000000000000000000"]
+    log.write_text("".join(f'{{"score":0.5,"label":1,"g":{v}}}\n' for v in values))
+    # before: '1', '1.0', '10.5', '-0.0', '0', '2e+20', '200000000000000000000' (7 groups)
+    assert _groups_of(capsys, str(log), "--by", "g") == {"1": 4, "10.5": 1, "0": 2, "200000000000000000000": 2}
+    # CSV cells are text, kept as written
+    csv_log = tmp_path / "k.csv"
+    csv_log.write_text("score,label,g\n0.5,1,1\n0.5,1,1.0\n")
+    assert _groups_of(capsys, str(csv_log), "--by", "g") == {"1": 1, "1.0": 1}
+
+
+def test_by_keys_agree_between_int_and_float_parquet_columns(tmp_path, capsys):
+    pa = pytest.importorskip("pyarrow")
+    import pyarrow.parquet as pq
+
+    for name, typ in (("i.parquet", pa.int64()), ("f.parquet", pa.float64())):
+        table = pa.table({"score": [0.2, 0.7, 0.4], "label": [0, 1, 1], "g": pa.array([1, 2, 1], type=typ)})
+        pq.write_table(table, tmp_path / name)
+    ints = _groups_of(capsys, str(tmp_path / "i.parquet"), "--by", "g")
+    floats = _groups_of(capsys, str(tmp_path / "f.parquet"), "--by", "g")
+    assert ints == floats == {"1": 2, "2": 1}  # before: {'1.0': 2, '2.0': 1} for the float64 column
