@@ -8,6 +8,7 @@ import html
 import io
 import os
 import re
+import threading
 import warnings
 from collections.abc import Callable
 from typing import Any
@@ -33,11 +34,13 @@ def _figure_png(draw: Callable[[Any], None], figsize: tuple[float, float] = (5.5
         fig.tight_layout()
         fig.savefig(buf, format="png", dpi=100)
     plt.close(fig)
-    _CAUGHT.extend(str(w.message) for w in caught)
+    sink = getattr(_CAUGHT, "messages", None)
+    if sink is not None:
+        sink.extend(str(w.message) for w in caught)
     return buf.getvalue()
 
 
-_CAUGHT: list[str] = []  # warnings of the figures drawn by the running write_report
+_CAUGHT = threading.local()  # .messages: warnings of the figures the running write_report drew
 _GLYPH = re.compile(r"Glyph \d+ .* missing from font")
 
 
@@ -189,12 +192,12 @@ def write_report(
     ``index.html`` embedding them with the tables; returns the HTML path. Plotting warnings
     (a font without some characters of a group name) go to ``warn``, one line each, or
     nowhere when it is None."""
-    _CAUGHT.clear()
+    _CAUGHT.messages = []
     try:
         return _write_report(directory, sketch, rows, skipped, skipped_first, binning, title, groups, windows)
     finally:
-        lines = _warning_lines(_CAUGHT)
-        _CAUGHT.clear()
+        lines = _warning_lines(_CAUGHT.messages)
+        _CAUGHT.messages = None
         if warn is not None:
             for line in lines:
                 warn(line)
