@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import gzip
+import hashlib
 import json
 import subprocess
 import sys
@@ -328,12 +329,13 @@ def test_groups_windows_prob_columns_and_globs(tmp_path, capsys):  # type: ignor
     assert {f.name for f in report.iterdir()} >= {
         "index.html",
         "reliability.png",
-        "reliability_a.png",
-        "reliability_b.png",
+        f"reliability_a-{hashlib.sha256(b'a').hexdigest()[:10]}.png",
+        f"reliability_b-{hashlib.sha256(b'b').hexdigest()[:10]}.png",
         "drift.png",
     }
     page = (report / "index.html").read_text()
-    assert 'id="drift"' in page and 'id="group-a"' in page and 'id="windows"' in page
+    assert 'id="drift"' in page and f'id="group-a-{hashlib.sha256(b"a").hexdigest()[:10]}"' in page
+    assert 'id="windows"' in page
     assert main(["score", str(tmp_path / "nothing*.csv")]) == 2
     assert "no file matches" in capsys.readouterr().err
     with pytest.raises(SystemExit):

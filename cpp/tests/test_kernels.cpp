@@ -13,6 +13,7 @@
 #include "calipers/knn.hpp"
 #include "calipers/temperature.hpp"
 #include "calipers/transforms.hpp"
+#include "calipers/tweedie.hpp"
 #include "calipers/validate.hpp"
 #include "check.hpp"
 
@@ -128,4 +129,22 @@ TEST(binned_stats_clamps_to_the_last_bin) {
     double sx[2] = {0, 0}, sy[2] = {0, 0};
     binned_stats_edges(x, y, 3, cuts, 2, true, 2, count, sx, sy);
     CHECK(count[0] == 1 && count[1] == 2);
+}
+
+TEST(kde_score_stays_finite_far_from_the_points) {
+    // nearest-point exponents: far away the score is (nearest - q) / h^2, never an empty sum
+    const std::vector<double> x = {-1.0, 0.0, 0.0, 2.0};
+    const std::vector<double> q = {1e8, 1e12, -1e12, 1e100, 1.0};
+    std::vector<double> log_sum(q.size()), score(q.size());
+    kde_score(x.data(), nullptr, x.size(), 0.5, q.data(), q.size(), log_sum.data(), score.data());
+    const double nearest[] = {2.0, 2.0, -1.0, 2.0};
+    for (std::size_t j = 0; j < 4; ++j) {
+        CHECK(std::isfinite(score[j]));
+        CHECK(std::fabs(score[j] - (nearest[j] - q[j]) / 0.25) <= 1e-15 * std::fabs(score[j]));
+    }
+    for (std::size_t j = 0; j < 3; ++j) CHECK(std::isfinite(log_sum[j]));
+    // between the points: the plain sum (0 at distance 1 holds twice the mass of 2)
+    const double e0 = 2.0 * std::exp(-2.0), e2 = std::exp(-2.0), em1 = std::exp(-8.0);
+    const double ref = (-e0 + e2 - 2.0 * em1) / ((e0 + e2 + em1) * 0.25);
+    CHECK(std::fabs(score[4] - ref) <= 1e-14 * std::fabs(ref));
 }

@@ -34,29 +34,37 @@ struct KdeValue {
 };
 
 // One query against sorted points (w may be null: unit weights).
+// Every exponent is taken relative to the nearest point x_k, with d_k = x_k - q and
+// a_i = x_i - x_k: d_i^2 - d_k^2 = a_i (a_i + 2 d_k), and the score is
+// d_k / h^2 + sum_i e_i a_i / (h^2 sum_i e_i). Both are products and sums of offsets between
+// points and one offset to the query, so nothing cancels when the query lies far from the
+// data (the score then tends to d_k / h^2 and stays finite), and the nearest point is always
+// in the window, so the sum is never empty.
 inline KdeValue kde_one(const double* x, const double* w, std::size_t n, double h, double q) {
     const double two_h2 = 2.0 * h * h;
-    // nearest point: the largest exponent
-    const double* it = std::lower_bound(x, x + n, q);
-    std::size_t pos = static_cast<std::size_t>(it - x);
-    double dmin = std::numeric_limits<double>::infinity();
-    if (pos < n) dmin = x[pos] - q;
-    if (pos > 0) dmin = std::fmin(dmin, q - x[pos - 1]);
+    // nearest point: the largest exponent (ties go to the right-hand point)
+    const std::size_t pos = static_cast<std::size_t>(std::lower_bound(x, x + n, q) - x);
+    std::size_t near = pos;
+    if (pos == n || (pos > 0 && q - x[pos - 1] < x[pos] - q)) near = pos - 1;
+    const double dk = x[near] - q;
+    const double dmin = std::fabs(dk);
     // window of points whose exponent is within kKdeCutoff of the largest
     const double reach = std::sqrt(dmin * dmin + kKdeCutoff * two_h2);
-    const std::size_t lo = static_cast<std::size_t>(std::lower_bound(x, x + n, q - reach) - x);
-    const std::size_t hi = static_cast<std::size_t>(std::upper_bound(x, x + n, q + reach) - x);
+    const std::size_t lo =
+        std::min(near, static_cast<std::size_t>(std::lower_bound(x, x + n, q - reach) - x));
+    const std::size_t hi =
+        std::max(near + 1, static_cast<std::size_t>(std::upper_bound(x, x + n, q + reach) - x));
     const double shift = dmin * dmin / two_h2;
     double den = 0.0, num = 0.0;
     for (std::size_t i = lo; i < hi; ++i) {
-        const double d = x[i] - q;
-        const double e = std::exp(shift - d * d / two_h2) * (w ? w[i] : 1.0);
+        const double a = x[i] - x[near];
+        const double e = std::exp(-(a * (a + 2.0 * dk)) / two_h2) * (w ? w[i] : 1.0);
         den += e;
-        num += e * d;
+        num += e * a;
     }
     KdeValue v;
     v.log_sum = std::log(den) - shift;
-    v.score = num / (den * h * h);
+    v.score = dk / (h * h) + num / (den * h * h);
     return v;
 }
 

@@ -29,24 +29,24 @@ def _kde(x, w, has_w, h, q, log_sum, score):  # type: ignore[no-untyped-def]
     for j in range(q.size):
         qj = q[j]
         pos = np.searchsorted(x, qj)
-        dmin = math.inf
-        if pos < n:
-            dmin = x[pos] - qj
-        if pos > 0:
-            dmin = min(dmin, qj - x[pos - 1])
+        near = pos
+        if pos == n or (pos > 0 and qj - x[pos - 1] < x[pos] - qj):
+            near = pos - 1
+        dk = x[near] - qj
+        dmin = abs(dk)
         reach = math.sqrt(dmin * dmin + KDE_CUTOFF * two_h2)
-        lo = np.searchsorted(x, qj - reach)
-        hi = np.searchsorted(x, qj + reach, side="right")
+        lo = min(near, np.searchsorted(x, qj - reach))
+        hi = max(near + 1, np.searchsorted(x, qj + reach, side="right"))
         shift = dmin * dmin / two_h2
         den = 0.0
         num = 0.0
         for i in range(lo, hi):
-            d = x[i] - qj
-            e = math.exp(shift - d * d / two_h2) * (w[i] if has_w else 1.0)
+            a = x[i] - x[near]
+            e = math.exp(-(a * (a + 2.0 * dk)) / two_h2) * (w[i] if has_w else 1.0)
             den += e
-            num += e * d
+            num += e * a
         log_sum[j] = math.log(den) - shift
-        score[j] = num / (den * h * h)
+        score[j] = dk / (h * h) + num / (den * h * h)
 
 
 def kde_score(points, weights, queries, h):  # type: ignore[no-untyped-def]

@@ -39,34 +39,47 @@ def check_kde_inputs(points: np.ndarray, weights: np.ndarray | None, queries: np
         raise ValueError(f"kde_score: queries must be finite (first bad index {_first(badq)})")
 
 
-def nearest_distance(points: np.ndarray, queries: np.ndarray) -> np.ndarray:
-    """Distance from each query to its nearest support point (sorted points)."""
+def nearest_index(points: np.ndarray, queries: np.ndarray) -> np.ndarray:
+    """Index of each query's nearest support point (sorted points; ties go right)."""
+    n = points.size
     pos = np.searchsorted(points, queries, side="left")
-    right = np.where(pos < points.size, points[np.minimum(pos, points.size - 1)] - queries, np.inf)
-    left = np.where(pos > 0, queries - points[np.maximum(pos - 1, 0)], np.inf)
-    return np.fmin(right, left)
+    right = points[np.minimum(pos, n - 1)] - queries
+    left = queries - points[np.maximum(pos - 1, 0)]
+    go_left = (pos == n) | ((pos > 0) & (left < right))
+    return np.where(go_left, pos - 1, pos)
 
 
 def kde_score(points, weights, queries, h):  # type: ignore[no-untyped-def]
-    """tweedie.hpp kde_score: (log sum_i w_i exp(-(q - x_i)^2 / 2h^2), score) per query."""
+    """tweedie.hpp kde_score: (log sum_i w_i exp(-(q - x_i)^2 / 2h^2), score) per query.
+
+    Exponents are taken relative to the nearest point x_k (d_k = x_k - q, a_i = x_i - x_k):
+    d_i^2 - d_k^2 = a_i (a_i + 2 d_k) and score = d_k / h^2 + sum e_i a_i / (h^2 sum e_i), so
+    nothing cancels far from the data and the nearest point is always summed."""
     check_kde_inputs(points, weights, queries, h)
     two_h2 = 2.0 * h * h
-    dmin = nearest_distance(points, queries)
+    near = nearest_index(points, queries)
+    xk = points[near]
+    dk = xk - queries
+    dmin = np.abs(dk)
     reach = np.sqrt(dmin * dmin + KDE_CUTOFF * two_h2)
+    lo = np.minimum(near, np.searchsorted(points, queries - reach, side="left"))
+    hi = np.maximum(near + 1, np.searchsorted(points, queries + reach, side="right"))
     shift = dmin * dmin / two_h2
     w = np.ones_like(points) if weights is None else weights
+    idx = np.arange(points.size)
     log_sum = np.empty(queries.size)
     score = np.empty(queries.size)
     chunk = max(1, (1 << 22) // points.size)
     for start in range(0, queries.size, chunk):
-        q = queries[start : start + chunk, None]
         sl = slice(start, start + chunk)
-        d = points[None, :] - q
-        keep = (points[None, :] >= q - reach[sl, None]) & (points[None, :] <= q + reach[sl, None])
-        e = np.where(keep, np.exp(shift[sl, None] - d * d / two_h2) * w[None, :], 0.0)
+        a = points[None, :] - xk[sl, None]
+        keep = (idx[None, :] >= lo[sl, None]) & (idx[None, :] < hi[sl, None])
+        with np.errstate(over="ignore"):
+            expo = -(a * (a + 2.0 * dk[sl, None])) / two_h2
+        e = np.where(keep, np.exp(np.where(keep, expo, 0.0)) * w[None, :], 0.0)
         den = e.sum(axis=1)
         log_sum[sl] = np.log(den) - shift[sl]
-        score[sl] = (e * d).sum(axis=1) / (den * h * h)
+        score[sl] = dk[sl] / (h * h) + (e * a).sum(axis=1) / (den * h * h)
     return log_sum, score
 
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import functools
+import json
 import math
 import re
 import sys
@@ -13,6 +14,7 @@ from typing import Any, TypeVar
 
 import numpy as np
 
+from .._kernels import backend as _backend
 from ..io.parquet import check_parquet_types, parquet_scores_ok, read_scored_batches
 from ..io.readers import file_format, guarded, unreadable_reason
 from ..io.records import Skipped, UnreadableFile
@@ -130,9 +132,10 @@ def _checked_call(path: str, call: Callable[[], T]) -> T:
         raise UnreadableFile(path, *why) from exc
 
 
-def load_fitted(path: str, family: Any) -> Any:
+def load_fitted(path: str, family: Any, backend: str | None = None) -> Any:
     """A fitted calibrator or correction (``family``: Calibrator or Correction) from a JSON
-    file; every failure is a one-line CommandError."""
+    file; every failure is a one-line CommandError. ``backend`` (``apply --backend``) replaces
+    the backend saved in the JSON, for the estimators that take one."""
     try:
         with open(path, encoding="utf-8") as fh:
             fitted = family.from_json(fh.read())
@@ -142,6 +145,14 @@ def load_fitted(path: str, family: Any) -> Any:
         raise CommandError(f"cannot read {path}: {exc}") from None
     if not fitted.is_fitted:
         raise CommandError(f"{path} holds an unfitted {family._noun}")
+    if backend is not None and "backend" in fitted.get_params() and fitted.backend != backend:
+        try:
+            _backend.resolve(backend)
+        except ImportError as exc:
+            raise CommandError(f"--backend {backend}: {exc}") from None
+        doc = json.loads(fitted.to_json())  # through the loader again: kernels cached at load follow it
+        doc["params"]["backend"] = backend
+        fitted = family.from_json(json.dumps(doc))
     return fitted
 
 
@@ -273,7 +284,7 @@ def run_apply(args: argparse.Namespace) -> int:
     paths = log_paths(args, "apply")
     check_outputs([args.output], [*paths, args.calibrator])
     correcting = is_correction_file(args.calibrator)
-    fitted = load_fitted(args.calibrator, Correction if correcting else Calibrator)
+    fitted = load_fitted(args.calibrator, Correction if correcting else Calibrator, backend=args.backend)
     column = args.column
     reason_column = args.reason_column or f"{column}_skip_reason"
     if reason_column == column:

@@ -81,7 +81,9 @@ def run_fit_correction(args: argparse.Namespace) -> int:
             f"no row holds both '{args.prediction}' and '{args.target}' as finite numbers; nothing written"
         )
     correction: Any = (
-        LinearCalibrationCorrection() if args.method == "lcc" else TweedieCorrection(score=args.tweedie_score)
+        LinearCalibrationCorrection()
+        if args.method == "lcc"
+        else TweedieCorrection(score=args.tweedie_score, backend=args.backend)
     )
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always")

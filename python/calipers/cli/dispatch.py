@@ -25,7 +25,7 @@ from .scored import GROUP_GRID, GROUP_GRIDS, MAX_GROUPS
 CHUNK_MAX = 2**31 - 1
 
 
-def _addcolumns(p: argparse.ArgumentParser, *, label_required: bool = True) -> None:
+def _addcolumns(p: argparse.ArgumentParser, *, label_required: bool = True, backend_help: str | None = None) -> None:
     p.add_argument("--score", default="score", help="column holding the score in [0, 1] (default: score)")
     p.add_argument(
         "--label",
@@ -42,7 +42,12 @@ def _addcolumns(p: argparse.ArgumentParser, *, label_required: bool = True) -> N
     p.add_argument("--chunk-size", type=int_in(1, CHUNK_MAX), default=65536, help="rows per chunk (>= 1)")
     p.add_argument("--strict", action="store_true", help="stop at the first malformed row")
     p.add_argument("--quiet", action="store_true", help="no progress on stderr")
-    p.add_argument("--backend", default="auto", choices=("auto", "cpp", "numba", "numpy"))
+    p.add_argument(
+        "--backend",
+        default="auto",
+        choices=("auto", "cpp", "numba", "numpy"),
+        help=backend_help or "kernels to compute with (default auto: C++, else Numba, else numpy)",
+    )
 
 
 def _add_keep_going(p: argparse.ArgumentParser) -> None:
@@ -138,7 +143,11 @@ def build_parser() -> argparse.ArgumentParser:
     fit.add_argument("method", choices=("platt", "beta", "isotonic", "histogram", "scaling-binning", *CORRECTIONS))
     fit.add_argument("logs", nargs="+", help="log files")
     fit.add_argument("-o", "--output", required=True, help="calibrator JSON file to write")
-    _addcolumns(fit)
+    _addcolumns(
+        fit,
+        backend_help="kernels to compute with (default auto); lcc/tweedie: the backend saved in the JSON (Tweedie's "
+        "transform runs kernels; LCC runs none)",
+    )
     fit.add_argument(
         "--bins", type=int_in(1, 1_000_000), default=15, help="equal-width bins of the sketch (default 15)"
     )
@@ -165,7 +174,11 @@ def build_parser() -> argparse.ArgumentParser:
         help="column holding why a row was not calibrated (default: COLUMN_skip_reason)",
     )
     apply.add_argument("--prediction", default="prediction", help="with a correction: the prediction column")
-    _addcolumns(apply, label_required=False)
+    _addcolumns(
+        apply,
+        label_required=False,
+        backend_help="kernels the transform runs on, in place of the backend saved in the JSON (default auto)",
+    )
     return parser
 
 
@@ -179,7 +192,17 @@ class Terminated(SystemExit):
         self.signum = signum
 
 
+_terminating: list[int] = []  # the signal that ended the running command, once one has
+
+
 def _on_signal(signum: int, frame: FrameType | None) -> None:
+    """The first SIGTERM/SIGHUP: raise Terminated. Any later one (TERM+TERM, HUP+TERM) is
+    ignored, so it cannot interrupt the cleanup the first one started (the temporary file
+    was left behind). Nothing here calls ``signal.signal``: it runs pending handlers first,
+    so a second signal would be raised from inside this one."""
+    if _terminating:
+        return
+    _terminating.append(signum)
     raise Terminated(signum)
 
 
@@ -200,11 +223,13 @@ def main(argv: Sequence[str] | None = None) -> int:
     if threading.current_thread() is not threading.main_thread():
         return _guarded(argv)
     previous = {signum: signal.signal(signum, _on_signal) for signum in _handled_signals()}
+    _terminating.clear()
     try:
         return _guarded(argv)
     finally:
-        for signum, handler in previous.items():
+        for signum, handler in previous.items():  # a repeat pending here is still ignored
             signal.signal(signum, handler if handler is not None else signal.SIG_DFL)
+        _terminating.clear()
 
 
 def _guarded(argv: Sequence[str] | None) -> int:

@@ -3,10 +3,13 @@
 from __future__ import annotations
 
 import base64
+import hashlib
 import html
 import io
 import os
 import re
+import threading
+import warnings
 from collections.abc import Callable
 from typing import Any
 
@@ -24,12 +27,33 @@ def _figure_png(draw: Callable[[Any], None], figsize: tuple[float, float] = (5.5
     import matplotlib.pyplot as plt
 
     fig, ax = plt.subplots(figsize=figsize)
-    draw(ax)
     buf = io.BytesIO()
-    fig.tight_layout()
-    fig.savefig(buf, format="png", dpi=100)
+    with warnings.catch_warnings(record=True) as caught:  # told once, in write_report's words
+        warnings.simplefilter("always")
+        draw(ax)
+        fig.tight_layout()
+        fig.savefig(buf, format="png", dpi=100)
     plt.close(fig)
+    sink = getattr(_CAUGHT, "messages", None)
+    if sink is not None:
+        sink.extend(str(w.message) for w in caught)
     return buf.getvalue()
+
+
+_CAUGHT = threading.local()  # .messages: warnings of the figures the running write_report drew
+_GLYPH = re.compile(r"Glyph \d+ .* missing from font")
+
+
+def _warning_lines(messages: list[str]) -> list[str]:
+    """Each distinct figure warning once; matplotlib's one per missing glyph as one line."""
+    glyphs = {m for m in messages if _GLYPH.search(m)}
+    lines = list(dict.fromkeys(m for m in messages if m not in glyphs))
+    if glyphs:
+        lines.append(
+            f"the plotting font lacks {len(glyphs)} character(s) of the group names: the diagrams show them as "
+            "boxes (index.html prints the names in full)"
+        )
+    return lines
 
 
 def _diagram_png(sketch: ReliabilitySketch, binning: str, title: str) -> bytes:
@@ -141,8 +165,13 @@ def _img(png: bytes, alt: str, ident: str) -> str:
     return f'<img id="{ident}" alt="{html.escape(alt)}" src="data:image/png;base64,{base64.b64encode(png).decode()}">'
 
 
-def _safe(name: str) -> str:
-    return re.sub(r"[^A-Za-z0-9_.-]+", "_", name)[:80] or "group"
+def group_stem(key: str) -> str:
+    """The file-name and HTML-id stem of a group: its name with every run outside
+    [A-Za-z0-9_.-] as '_', cut at 40 characters, then '-' and the first 10 hex digits of the
+    SHA-256 of its UTF-8 name, so different names ('日本' and '中国', 'a/b' and 'a_b') never
+    share a file or an id, and a name always gets the same one."""
+    digest = hashlib.sha256(key.encode("utf-8", "surrogatepass")).hexdigest()[:10]
+    return f"{re.sub(r'[^A-Za-z0-9_.-]+', '_', key)[:40] or 'group'}-{digest}"
 
 
 def write_report(
@@ -156,10 +185,35 @@ def write_report(
     title: str = "calipers report",
     groups: dict[str, ReliabilitySketch] | None = None,
     windows: dict[str, ReliabilitySketch] | None = None,
+    warn: Callable[[str], None] | None = None,
 ) -> str:
-    """Write ``reliability.png`` (one more per group), ``smooth.png`` (the smoothed curve),
-    ``drift.png`` for windows, and a self-contained ``index.html`` embedding them with the
-    tables; returns the HTML path."""
+    """Write ``reliability.png``, one ``reliability_<group_stem(key)>.png`` per group,
+    ``smooth.png`` (the smoothed curve), ``drift.png`` for windows, and a self-contained
+    ``index.html`` embedding them with the tables; returns the HTML path. Plotting warnings
+    (a font without some characters of a group name) go to ``warn``, one line each, or
+    nowhere when it is None."""
+    _CAUGHT.messages = []
+    try:
+        return _write_report(directory, sketch, rows, skipped, skipped_first, binning, title, groups, windows)
+    finally:
+        lines = _warning_lines(_CAUGHT.messages)
+        _CAUGHT.messages = None
+        if warn is not None:
+            for line in lines:
+                warn(line)
+
+
+def _write_report(
+    directory: str,
+    sketch: ReliabilitySketch,
+    rows: int,
+    skipped: dict[str, int],
+    skipped_first: dict[str, str],
+    binning: str,
+    title: str,
+    groups: dict[str, ReliabilitySketch] | None,
+    windows: dict[str, ReliabilitySketch] | None,
+) -> str:
     os.makedirs(directory, exist_ok=True)
     png = _save(directory, "reliability.png", _diagram_png(sketch, binning, f"Reliability diagram ({rows:,} rows)"))
     extra = []
@@ -171,11 +225,12 @@ def write_report(
         extra.append(_overview_html(directory, groups))
     for key, s in sorted((groups or {}).items(), key=lambda item: (isinstance(item[0], str), item[0])):
         key = str(key)
-        gpng = _save(directory, f"reliability_{_safe(key)}.png", _diagram_png(s, binning, f"{key} ({s.count:,} rows)"))
+        stem = group_stem(key)
+        gpng = _save(directory, f"reliability_{stem}.png", _diagram_png(s, binning, f"{key} ({s.count:,} rows)"))
         m = s.metrics()
         extra.append(
             f"<h3>{html.escape(key)}</h3><p>{s.count:,} rows, ECE {_fmt(m['ece'])}, "
-            f"Brier {_fmt(m['brier'])}</p>{_img(gpng, f'reliability diagram of {key}', 'group-' + _safe(key))}"
+            f"Brier {_fmt(m['brier'])}</p>{_img(gpng, f'reliability diagram of {key}', 'group-' + stem)}"
         )
     if windows:
         dpng = _save(directory, "drift.png", _drift_png(windows))

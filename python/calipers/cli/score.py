@@ -208,6 +208,7 @@ def run_score(args: argparse.Namespace) -> int:
                 binning=args.binning,
                 groups=dict(result.groups.items()),
                 windows={window_label(i * args.window): v for i, v in result.windows.items()},
+                warn=None if args.quiet else lambda line: print(f"calipers score: warning: {line}", file=sys.stderr),
             )
         except ImportError as exc:
             raise CommandError(str(exc)) from exc

@@ -314,6 +314,16 @@ def _parse_score(rec: dict[str, Any], cols: Columns) -> float | list[float] | st
     return _probabilities(raw, f"'{cols.probs}'")
 
 
+def group_text(raw: Any) -> str:
+    """The ``--by`` key of a JSON or Parquet value: its text, with the library's group-key
+    rule for numbers (an integer-valued float is the integer it equals, so JSON 1, 1.0 and
+    1e0, or an int64 and a float64 column, give the one group '1'). A CSV cell is text and
+    is kept as written."""
+    if isinstance(raw, float) and math.isfinite(raw) and raw == math.floor(raw):
+        return str(int(raw))
+    return str(raw)
+
+
 class RowParser:
     """Parses rows in order, remembering the probability-vector width of the first valid row."""
 
@@ -330,7 +340,7 @@ class RowParser:
             raw = rec.get(self.cols.group)
             if raw is None or raw == "":
                 return f"missing field '{self.cols.group}'"
-            group = str(raw)
+            group = group_text(raw)
         if self.cols.time is not None:
             raw = rec.get(self.cols.time)
             if raw is None or raw == "":

@@ -173,6 +173,8 @@ class FastReader:
                 first_line = 2
                 self.header = csv_header(csv_line(head), self.delimiter, self.path)
             carry = b""
+            raw = getattr(fh, "fileobj", fh)  # the file on disk (the compressed bytes of a .gz)
+            on_bytes = self.on_bytes if raw.seekable() else None  # a FIFO or pipe has no position
             while True:
                 data = fh.read(_BLOCK_BYTES)
                 text = carry + data
@@ -185,8 +187,8 @@ class FastReader:
                 if text:
                     parts, used = self._block(text, first_line)
                     first_line += used
-                    if self.on_bytes is not None:  # bytes of the file on disk (compressed for .gz)
-                        self.on_bytes(getattr(fh, "fileobj", fh).tell())
+                    if on_bytes is not None:
+                        on_bytes(raw.tell())
                     yield from _split(parts, chunk_size)
                 if not data:
                     return

@@ -182,6 +182,11 @@ def install(state: MonitorState, h: dict[str, Any], payload: bytes, pos: int, ad
         if not (isinstance(entry, list) and len(entry) == 3 and _is_count(abs(entry[0])) and type(entry[2]) is bool):
             raise ValueError(f"window entry {entry!r} is not [index, replicate owners, has_overall]")
         index, reps, has_overall = entry[0], list(entry[1]), entry[2]
+        if type(index) is not int or current is None or not current - s.history < index <= current:
+            raise ValueError(  # a window outside the ring (or `true`) would hold records no read sees
+                f"window index {index!r} is not in the ring ({'no current window' if current is None else ''}"
+                f"{'' if current is None else f'{current - s.history + 1} to {current}'})"
+            )
         if last_index is not None and index <= last_index:
             raise ValueError("windows are not in increasing order")
         last_index = index

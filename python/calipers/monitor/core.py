@@ -25,6 +25,7 @@ buffer would otherwise outlive the window it writes to, and at interpreter exit.
 
 from __future__ import annotations
 
+import inspect
 import json
 import struct
 import time
@@ -358,7 +359,10 @@ class CalibrationMonitor(RecordingMixin):
         are not serialized: thresholds, on_alert, calibrator, clock, ...). Without
         ``clock`` the monitor's clock stays at the time it was saved (its ring is read as
         it was, not aged by the time since); pass ``clock=time.time`` to go on recording.
-        Raises ValueError on truncated, corrupted or foreign bytes."""
+        Raises ValueError on truncated, corrupted or foreign bytes. The options are checked
+        before the bytes are read: an option that is not a run-time one (``window``, ``bins``
+        ... come from the bytes) raises TypeError, a bad value the constructor's error."""
+        _check_runtime_options(kwargs)
         payload = _serde.unpack_payload(data, TYPE_MONITOR)
         try:
             h, pos = codec.read_header(payload)
@@ -426,3 +430,22 @@ class CalibrationMonitor(RecordingMixin):
         with state.read_lock, state.lock:
             total = sum(win.nbytes for win in state.ring.windows.values())
             return total + (0 if state.ring.totals is None else state.ring.totals.nbytes)
+
+
+_SAVED = ("bins", "classes", "window", "history", "max_groups", "replicates", "grid", "overall_grid", "row_sum_atol")
+
+
+def _check_runtime_options(options: dict[str, Any]) -> None:
+    """from_bytes's keyword options: run-time ones only (TypeError naming the others), each
+    value checked as the constructor checks it (with the default saved settings)."""
+    params = inspect.signature(CalibrationMonitor.__init__).parameters
+    runtime = [name for name in params if name != "self" and name not in _SAVED]
+    unknown = sorted(set(options) - set(runtime))
+    if unknown:
+        saved = [name for name in unknown if name in _SAVED]
+        why = f"{saved} come from the bytes; " if saved else ""
+        raise TypeError(
+            f"from_bytes() got option(s) {unknown} it does not take: {why}the run-time options are {runtime}"
+        )
+    values = {name: params[name].default for name in (*_SAVED, *runtime)}
+    make_settings(**{**values, **options})

@@ -56,8 +56,8 @@ def as_time(t: Any) -> float:
     """A number of seconds since the epoch as a float: finite and a time of years 1 to 9999
     (:data:`calipers.io.times.MIN_EPOCH` <= t < :data:`~calipers.io.times.MAX_EPOCH`, the
     range the log readers label), so every window index is an exact integer."""
-    if isinstance(t, (str, bytes)) or not isinstance(t, (int, float, np.integer, np.floating)):
-        raise TypeError(f"t must be a number of seconds, got {type(t).__name__}")
+    if isinstance(t, (str, bytes, bool)) or not isinstance(t, (int, float, np.integer, np.floating)):
+        raise TypeError(f"t must be a number of seconds, got {type(t).__name__}")  # True is not 1 s
     try:
         value = float(t)
     except OverflowError:  # an int beyond float range
@@ -133,7 +133,9 @@ def times_of(t: Any, n: int, clock: Callable[[], float]) -> np.ndarray:
     if np.ndim(t) == 0:
         return np.full(n, as_time(t))
     times = np.asarray(t)
-    if times.dtype.kind not in "iuf" or times.shape != (n,):
+    if times.dtype.kind not in "iuf":  # strings, booleans, objects: not seconds
+        raise TypeError(f"t must hold numbers of seconds, got an array of dtype {times.dtype}")
+    if times.shape != (n,):
         raise ValueError(f"t must be None, one time or {n} finite times, got shape {times.shape}")
     times = times.astype(np.float64)
     refuse_any(~np.isfinite(times), "t must be finite")
