@@ -56,13 +56,14 @@ def _through_fifo(fifo: Path, run: Any) -> tuple[Any, bytes]:
 
     def drain() -> None:
         while True:
+            finished = done.is_set()  # read before: an EOF seen before the writer opened is not the end
             try:
                 data = os.read(fd, 1 << 16)
             except BlockingIOError:
                 data = None
             if data:
                 chunks.append(data)
-            elif done.is_set() and data == b"":
+            elif finished and data == b"":
                 return
             else:
                 time.sleep(0.001)
