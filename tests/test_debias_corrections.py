@@ -399,12 +399,19 @@ def test_corrections_do_not_depend_on_the_units(scale, make):  # type: ignore[no
 
 
 @pytest.mark.parametrize("make", [LinearCalibrationCorrection, TweedieCorrection], ids=["lcc", "tweedie"])
-def test_nearly_constant_is_relative_to_the_magnitude(make):  # type: ignore[no-untyped-def]
+def test_nearly_constant_shrinks_below_unit_scale_and_is_unshrinks_above(make):  # type: ignore[no-untyped-def]
     rng = np.random.default_rng(4)
     truth = rng.normal(size=500)
-    # a spread of 1e-3 on values of 1e9 (1e-12 relative) is constant at unit scale too: refused
-    with pytest.raises(ValueError, match=r"nearly constant \(std .* <= 1e-08 x their largest magnitude"):
-        _quiet(make().fit, 1e9 + 1e-3 * truth, 1e9 + 1e-3 * truth)
+    # from unit scale up, unshrink's std <= 1e-8: a spread of 5 on an offset of 1e9 is data
+    # (4e7 float steps; the adversarial pass found the relative rule refusing it)
+    big = 1e9 + 5 * truth
+    _quiet(make().fit, big, big + 2 * rng.normal(size=500))
+    with pytest.raises(ValueError, match=r"nearly constant \(std .* <= 1e-08 = 1e-08 x min\(1, largest magnitude"):
+        _quiet(make().fit, 3 + 1e-9 * truth, 3 + 1e-9 * truth)
+    # below unit scale the bound shrinks with the data: 1e-6 +- 1e-15 is constant, 1e-9 +- 1e-10 is not
+    with pytest.raises(ValueError, match=r"nearly constant \(std .* <= 1e-14 = 1e-08 x min\(1"):
+        _quiet(make().fit, 1e-6 + 1e-15 * truth, 1e-6 + 1e-15 * truth)
+    _quiet(make().fit, 1e-9 * (1 + 0.1 * truth), 1e-9 * (1 + 0.1 * truth + 0.01 * rng.normal(size=500)))
 
 
 def test_lcc_slope_guard_is_in_standard_deviation_units():

@@ -5,7 +5,9 @@ two outputs of one run may not land in one place."""
 
 from __future__ import annotations
 
+import argparse
 import json
+import os
 import subprocess
 import sys
 from pathlib import Path
@@ -74,3 +76,35 @@ def test_two_outputs_of_one_run_may_not_land_in_one_place(
     assert not (report / "index.html").exists()  # nothing written
     # beside the report's files is fine
     assert main(["score", str(log), "--save-sketch", str(report / "run.bin"), "--report", str(report)]) == 0
+
+
+def test_standard_input_and_unopened_descriptors_are_refused(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    log = _log(tmp_path / "log.jsonl")
+    assert main(["score", str(log), "--save-sketch", "/dev/stdin"]) == 2
+    assert "it is standard input, which calipers only reads" in capsys.readouterr().err
+    unopened = next(fd for fd in range(900, 1000) if not os.path.exists(f"/dev/fd/{fd}"))
+    assert main(["score", str(log), "--save-sketch", f"/dev/fd/{unopened}"]) == 2
+    err = capsys.readouterr().err  # was "Permission denied"
+    assert f"cannot write /dev/fd/{unopened}: No such file or directory (not an open file descriptor)" in err
+
+
+def test_a_signal_says_a_stream_output_is_incomplete(tmp_path: Path) -> None:
+    from calipers.cli.dispatch import _what_was_left
+
+    fifo = tmp_path / "pipe"
+    os.mkfifo(fifo)
+    said = _what_was_left(argparse.Namespace(output=str(fifo), save_sketch=None))
+    assert said == f"{fifo} is a stream: what reached it before the signal is incomplete"
+    assert _what_was_left(argparse.Namespace(output=str(tmp_path / "x.jsonl"))) == "nothing half written was left"
+
+
+def test_from_json_of_something_that_is_not_text_is_a_type_error() -> None:
+    from calipers import Calibrator
+    from calipers.debias import Correction
+
+    for family in (Calibrator, Correction):
+        for bad in (123, None, [1]):
+            with pytest.raises(TypeError, match="from_json expects JSON text"):
+                family.from_json(bad)  # type: ignore[arg-type]

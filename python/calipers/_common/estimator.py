@@ -95,6 +95,8 @@ class Estimator:
     def _load_json(cls, text: str | bytes) -> Any:
         """Any member of ``cls``'s family from :meth:`to_json` output (ValueError otherwise)."""
         noun, fmt = cls._noun, cls._format
+        if not isinstance(text, (str, bytes, bytearray)):
+            raise TypeError(f"from_json expects JSON text (str or bytes), got {type(text).__name__}")
         try:
             doc = jsontext.loads(text, object_pairs_hook=jsontext.unique_keys)
         except (ValueError, TypeError) as exc:  # bad JSON, bad UTF-8, a key twice, not text

@@ -13,6 +13,7 @@ from typing import Any, NoReturn, TextIO
 
 from .. import __version__
 from .._kernels.backend import show_config
+from ..io.atomic import is_stream
 from ..io.records import MalformedRow
 from ..io.times import TIME_UNITS
 from .commands import run_apply, run_fit, run_merge
@@ -332,13 +333,22 @@ def _run(command: object, args: argparse.Namespace) -> int:
         _say(name, "interrupted")
         return 130
     except Terminated as exc:
-        _say(name, f"terminated ({signal.Signals(exc.signum).name}); nothing half written was left")
+        _say(name, f"terminated ({signal.Signals(exc.signum).name}); {_what_was_left(args)}")
         return int(exc.code)  # type: ignore[arg-type]
     finally:
         sys.stdout = stdout
 
 
 STDOUT = "<stdout>"
+
+
+def _what_was_left(args: argparse.Namespace) -> str:
+    """After a signal: files are written atomically, so nothing half written is left; a stream
+    (stdout, a FIFO) keeps what reached it, which is then incomplete."""
+    streams = [p for p in _outputs(args) if p and is_stream(p)]
+    if streams:
+        return f"{streams[0]} is a stream: what reached it before the signal is incomplete"
+    return "nothing half written was left"
 
 
 def _outputs(args: argparse.Namespace) -> list[str | None]:

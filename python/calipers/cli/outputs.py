@@ -69,11 +69,14 @@ def check_outputs(outputs: Iterable[str | None], inputs: Iterable[str], *, repor
         files += report_files(report)
     _distinct_outputs(files)
     for out in files:
-        if descriptor_of(out) == 2:
+        fd = descriptor_of(out)
+        if fd == 2:
             raise CommandError(
                 f"refusing to write {out}: it is standard error, where calipers writes its messages; "
                 "write to /dev/stdout or a file"
             )
+        if fd == 0:
+            raise CommandError(f"refusing to write {out}: it is standard input, which calipers only reads")
         for inp in inputs:
             if same_file(out, inp):
                 shown = out if os.path.abspath(out) == os.path.abspath(inp) else f"{out} ({inp})"

@@ -28,7 +28,7 @@ _FAR = "the correction cannot map predictions that far from its calibration data
 MIN_SLOPE = 1e-8  # slope * std(targets) / std(predictions) (a correlation) <= 1e-8: an error
 WEAK_SLOPE = 0.2  # unshrink: slope < 0.2 warns ("weak_slope"); predictions and targets share units
 TINY_STD = 1e-140  # below this, squared deviations are subnormal or 0 in float64
-CONSTANT_STD = 1e-8  # std <= 1e-8 * max|value|: below that the inputs' rounding is a 1e-8 of the spread
+CONSTANT_STD = 1e-8  # std <= 1e-8 * min(1, max|value|): unshrink's np.isclose(std, 0) from unit scale up
 
 
 @dataclass(frozen=True)
@@ -54,8 +54,9 @@ def check_pairs(predictions: Any, targets: Any) -> tuple[np.ndarray, np.ndarray]
 
 def check_varies(lo: float, hi: float, std: float, name: str, why: str = "the correction needs them to vary") -> None:
     """ValueError when a calibration variable is constant: one distinct value, or a standard
-    deviation at most :data:`CONSTANT_STD` times its largest magnitude (unshrink's
-    ``np.isclose(std, 0)`` for data of unit scale, the same answer at any scale)."""
+    deviation at most :data:`CONSTANT_STD` x min(1, its largest magnitude). From unit scale
+    up that is unshrink's ``np.isclose(std, 0)`` (std <= 1e-8, so 1e9 +- 5 is data, as there);
+    below it the bound shrinks with the data, so values of order 1e-9 are not "constant"."""
     if lo == hi:
         raise ValueError(f"{name} hold one distinct value ({lo!r}): the correction needs {name} that vary")
     scale = max(abs(lo), abs(hi))
@@ -64,10 +65,11 @@ def check_varies(lo: float, hi: float, std: float, name: str, why: str = "the co
             f"{name} vary too little for float64 moments (from {lo!r} to {hi!r}, std {std!r} < {TINY_STD:g}: "
             "their squares underflow); rescale them"
         )
-    if std <= CONSTANT_STD * scale:
-        shown = f"std {std!r}"
+    bound = CONSTANT_STD * min(1.0, scale)
+    if std <= bound:
         raise ValueError(
-            f"{name} are nearly constant ({shown} <= {CONSTANT_STD} x their largest magnitude {scale!r}): {why}"
+            f"{name} are nearly constant (std {std!r} <= {bound:.3g} = {CONSTANT_STD} x min(1, largest magnitude "
+            f"{scale!r})): {why}"
         )
 
 
@@ -90,9 +92,9 @@ class LinearCalibrationCorrection(Correction):
     direction); ``transform(p) = (p - intercept) / slope``. An ATE or a contrast of group
     means becomes the naive one divided by the slope.
 
-    Guards (unshrink's, stated relative to the data's scale so that they do not depend on the
-    units): constant targets or predictions (one distinct value, or std <= 1e-8 times the
-    largest magnitude; unshrink: std <= 1e-8) and a slope that is non-finite or at most 1e-8 in
+    Guards (unshrink's, made independent of the units where they depended on them): constant
+    targets or predictions (one distinct value, or std <= 1e-8 x min(1, largest magnitude);
+    unshrink: std <= 1e-8) and a slope that is non-finite or at most 1e-8 in
     standard-deviation units (``slope * std(targets) / std(predictions)``, the correlation;
     unshrink: slope <= 1e-8) raise ValueError; for data of unit scale both equal unshrink's
     rules. A slope < 0.2 warns

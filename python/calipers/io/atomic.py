@@ -97,6 +97,8 @@ def check_writable(path: str) -> None:
     :func:`is_stream`) is checked for write permission only (opening a FIFO would block
     until a reader comes)."""
     if is_stream(path):
+        if descriptor_of(path) is not None and not os.path.exists(path):
+            raise FileNotFoundError(2, "No such file or directory (not an open file descriptor)", path)
         if not os.access(path, os.W_OK):
             raise PermissionError(13, "Permission denied", path)
         return
