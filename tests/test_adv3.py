@@ -440,3 +440,18 @@ def test_by_keys_agree_between_int_and_float_parquet_columns(tmp_path, capsys):
     ints = _groups_of(capsys, str(tmp_path / "i.parquet"), "--by", "g")
     floats = _groups_of(capsys, str(tmp_path / "f.parquet"), "--by", "g")
     assert ints == floats == {"1": 2, "2": 1}  # before: {'1.0': 2, '2.0': 1} for the float64 column
+
+
+@pytest.mark.parametrize("fast", [True, False])
+def test_boolean_and_huge_group_values_keep_their_json_spelling(tmp_path, fast):  # type: ignore[no-untyped-def]
+    """JSON true was the group 'True' (Python's spelling, merging with the string "True" while
+    false stayed apart from "false") (adversarial pass 4). Integer-valued floats of any size
+    are the integer they equal, as the library's group keys."""
+    from calipers.io import Columns, Skipped, read_table_chunks
+
+    log = tmp_path / "g.jsonl"
+    values = [True, "True", False, "false", 1.0, 1, 2.0**53 + 2]
+    log.write_text("".join(json.dumps({"score": 0.5, "label": 1, "g": v}) + "\n" for v in values))
+    cols = Columns(group="g")
+    groups = [g for c in read_table_chunks([str(log)], cols, skipped=Skipped(), fast=fast) for g in c.groups]
+    assert sorted(groups) == sorted(["true", "True", "false", "false", "1", "1", "9007199254740994"])

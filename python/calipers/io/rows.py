@@ -317,8 +317,12 @@ def _parse_score(rec: dict[str, Any], cols: Columns) -> float | list[float] | st
 def group_text(raw: Any) -> str:
     """The ``--by`` key of a JSON or Parquet value: its text, with the library's group-key
     rule for numbers (an integer-valued float is the integer it equals, so JSON 1, 1.0 and
-    1e0, or an int64 and a float64 column, give the one group '1'). A CSV cell is text and
-    is kept as written."""
+    1e0, or an int64 and a float64 column, give the one group '1', at any magnitude: 2e20 and
+    200000000000000000000 are one group, as in ``calipers.pce``), and booleans spelled as JSON
+    spells them ('true', 'false'; a string "True" stays "True").
+    A CSV cell is text and is kept as written."""
+    if isinstance(raw, bool):  # before numbers: True is an int in Python
+        return "true" if raw else "false"
     if isinstance(raw, float) and math.isfinite(raw) and raw == math.floor(raw):
         return str(int(raw))
     return str(raw)
