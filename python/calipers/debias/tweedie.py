@@ -13,9 +13,12 @@ cancels far from the data: there the score tends to -(x - nearest point) / h**2 
 finite (the same value on every backend). Analytic (``score="analytic"``) or unshrink's
 central difference of the log density (``score="finite-difference"``); both equal their
 float64 reference (scipy's ``gaussian_kde``) to 1e-9. Where the log density is so large
-(far from the data) that its rounding would pass 1e-6 of the central difference, the
-analytic score is used: the log density is a parabola there, whose central difference is
-its derivative.
+that its rounding would pass 1e-6 of the central difference, the analytic score is used:
+far from the data the log density is a parabola, whose central difference is its
+derivative. That also happens near the data when ``delta`` spans very many bandwidths
+(unshrink's default step never goes below 1e-8, so on data of scale 1e-20 it is ~1e12
+bandwidths); well before that (5.8x at scale 1e-9) such a step is not a derivative of
+anything: give ``delta`` at the data's scale for finite differences on tiny data.
 
 Fast (large inputs): the calibration points are linearly binned onto a grid of step
 ``h / r`` (r = 1024 cells per bandwidth, fewer if the grid would pass 2**21 nodes); FFT
