@@ -380,6 +380,8 @@ BAD: list[tuple[str, Callable[[Any], Any]]] = [
     ("softmax 1-D", lambda k: k.softmax_scaled(LOGITS[:, 0].copy(), 1.0)),
     ("kde unsorted", lambda k: k.kde_score(SORTED[::-1].copy(), None, LOG_X, 0.1)),
     ("kde bandwidth", lambda k: k.kde_score(SORTED, None, LOG_X, 0.0)),
+    ("kde bandwidth squared underflows", lambda k: k.kde_score(SORTED, None, LOG_X, 1e-170)),
+    ("kde bandwidth squared overflows", lambda k: k.kde_score(SORTED, None, LOG_X, 1e160)),
     ("kde weights", lambda k: k.kde_score(SORTED, -np.ones(300), LOG_X, 0.1)),
     ("binning cells", lambda k: k.linear_binning(SORTED, None, 0.0, 0.01, 0)),
     ("grid short", lambda k: k.grid_score(LOG_X, 0.0, 0.1, np.ones(1), np.ones(1), 0.0)),

@@ -70,7 +70,9 @@ inline KdeValue kde_one(const double* x, const double* w, std::size_t n, double 
 
 inline void check_sorted_points(const double* x, const double* w, std::size_t n, double h) {
     if (n == 0) throw std::invalid_argument("kde_score needs at least one support point");
-    if (!(h > 0.0) || !std::isfinite(h)) throw std::invalid_argument("kde_score: bandwidth must be positive and finite");
+    // h * h must be a normal float64: 1e-170 squared underflows to 0 (a division by zero)
+    if (!(h >= 1e-150 && h <= 1e150))
+        throw std::invalid_argument("kde_score: bandwidth must lie in [1e-150, 1e150] (its square a normal float64)");
     for (std::size_t i = 0; i < n; ++i) {
         if (!std::isfinite(x[i]))
             throw std::invalid_argument("kde_score: support points must be finite (first bad index " +

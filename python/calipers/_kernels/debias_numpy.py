@@ -20,8 +20,8 @@ def check_kde_inputs(points: np.ndarray, weights: np.ndarray | None, queries: np
     """The checks of tweedie.hpp kde_score, with its messages (shared by numpy and numba)."""
     if points.size == 0:
         raise ValueError("kde_score needs at least one support point")
-    if not (h > 0.0 and np.isfinite(h)):
-        raise ValueError("kde_score: bandwidth must be positive and finite")
+    if not (1e-150 <= h <= 1e150):  # h * h must be a normal float64 (tweedie.hpp)
+        raise ValueError("kde_score: bandwidth must lie in [1e-150, 1e150] (its square a normal float64)")
     bad = ~np.isfinite(points)
     if bad.any():
         raise ValueError(f"kde_score: support points must be finite (first bad index {_first(bad)})")
