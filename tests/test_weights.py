@@ -360,3 +360,36 @@ def test_unweighted_rows_after_fractional_weights_count_whole(grid: str | None) 
     c = ReliabilitySketch(grid=grid).update(p, y, sample_weight=half).merge(ReliabilitySketch(grid=grid).update(p, y))
     assert a.count == b.count == c.count == 150.0
     assert a.to_bytes() == b.to_bytes() == c.to_bytes()
+
+
+WEIGHTED = {
+    "ece": lambda p, y, w: calipers.ece(p, y, sample_weight=w),
+    "brier": lambda p, y, w: calipers.brier(p, y, sample_weight=w),
+    "log_loss": lambda p, y, w: calipers.log_loss(p, y, sample_weight=w),
+    "smooth_ece": lambda p, y, w: calipers.smooth_ece(p, y, sample_weight=w),
+    "auroc": lambda p, y, w: calipers.auroc(p, y, sample_weight=w),
+    "sketch": lambda p, y, w: calipers.ReliabilitySketch().update(p, y, sample_weight=w),
+}
+
+
+@pytest.mark.parametrize("name", sorted(WEIGHTED))
+def test_weights_whose_sum_would_wrap_the_counts_raise(name):  # type: ignore[no-untyped-def]
+    """Each weight below 2^39 but their sum past it wrapped the 64-bit counts: ECE NaN, Brier
+    inf, or 2.24 and 3.36 on random rows (adversarial pass 5). One call's weights must sum to
+    less than 2^39; divided by 4 the same weights give the unweighted values exactly."""
+    p, y = np.full(4, 0.5), np.array([0, 1, 0, 1])
+    with pytest.raises(ValueError, match=r"sample_weight must sum to less than 2\^39"):
+        WEIGHTED[name](p, y, np.full(4, 2.0**38))
+    if name in ("ece", "brier"):
+        assert WEIGHTED[name](p, y, np.full(4, 2.0**36)) == WEIGHTED[name](p, y, None)
+
+
+@pytest.mark.parametrize("name", sorted(WEIGHTED))
+@pytest.mark.parametrize("value", [0.0, 1e-8])
+def test_weights_that_all_round_to_zero_raise_everywhere(name, value):  # type: ignore[no-untyped-def]
+    """All-zero weights gave NaN from ece with no warning, NaN from brier with numpy's warning,
+    a ValueError from smooth_ece; weights of 1e-8 (rounding to 0) NaN from ece and values
+    elsewhere (adversarial pass 5). One ValueError now."""
+    p, y = np.array([0.2, 0.7, 0.4]), np.array([0, 1, 1])
+    with pytest.raises(ValueError, match=r"at least one weight of 2\^-25 or more"):
+        WEIGHTED[name](p, y, np.full(3, value))

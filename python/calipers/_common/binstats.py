@@ -29,7 +29,7 @@ from .grid import (
     stream_size,
     width_edges,
 )
-from .validate import DEFAULT_ROW_SUM_ATOL, Checked, InputRules, check, prepare
+from .validate import DEFAULT_ROW_SUM_ATOL, Checked, InputRules, check, check_weight_total, prepare
 
 
 @dataclass(frozen=True)
@@ -183,6 +183,7 @@ def fused_sums(
         if checked is None:
             check(scores, labels, kernels, **rules)
         raise
+    check_weight_total(c.weights)  # the values were valid: now their sum (nothing was kept yet)
     streams = c.scores.shape[1] if c.kind == KIND_MARGINAL else 1
     bits = 0
     if c.weights is not None:

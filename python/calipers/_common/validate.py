@@ -25,6 +25,8 @@ from .grid import (
     RULE_NAN,
     RULE_RANGE,
     RULE_ROW_SUM,
+    WEIGHT_BITS,
+    WEIGHT_SCALE,
 )
 
 NanPolicy = Literal["raise", "omit"]
@@ -259,6 +261,29 @@ def weight_error(w: np.ndarray, name: str = "sample_weight") -> str | None:
     return None
 
 
+def check_weight_total(w: np.ndarray | None, name: str = "sample_weight") -> None:
+    """The rules on valid weights taken together (after :func:`weight_error`): they are held
+    as integers of 2^-24 in 64-bit counts, so one call's weights must sum to less than 2^39
+    (else a count would wrap: NaN or a wrong value), and at least one must count, i.e. be
+    at least 2^-25 (smaller ones round to 0: a call of such weights holds no sample). Both
+    raise ValueError; a common factor changes no metric, so rescaling is the fix."""
+    if w is None:
+        return
+    total = float(np.sum(w))
+    if not total < MAX_WEIGHT - w.size / WEIGHT_SCALE:  # each weight rounds up by at most half a unit
+        raise ValueError(
+            f"{name} must sum to less than 2^39 = 549755813888 in one call (weights are held with 24 "
+            f"fractional bits in 64-bit counts), they sum to {total!r}: divide them by a common factor "
+            "(no metric changes)"
+        )
+    if not np.any(w >= 2.0 ** -(WEIGHT_BITS + 1)):
+        raise ValueError(
+            f"{name} must have at least one weight of 2^-{WEIGHT_BITS + 1} or more (smaller ones round to 0 at "
+            f"{WEIGHT_BITS} fractional bits), largest {float(np.max(w))!r}: nothing would be measured; multiply "
+            "them by a common factor (no metric changes)"
+        )
+
+
 def check_weight_values(w: np.ndarray | None, name: str = "sample_weight") -> None:
     """Raise the ValueError of :func:`weight_error` (nothing for None)."""
     if w is not None:
@@ -338,6 +363,7 @@ def check(
         shown = y
     raise_violations(counts, firsts, s, shown, rules=tuple(rules), atol=row_sum_atol)
     check_weight_values(c.weights)
+    check_weight_total(c.weights)
     return c
 
 
