@@ -20,28 +20,41 @@ from .records import (
     row_reasons,
     score_checks,
     skip_rows,
+    unique_columns,
     whole_label_check,
 )
 from .times import epoch_seconds
 
 
+def parquet_file(path: str) -> Any:
+    """The ``pyarrow.parquet.ParquetFile`` of a Parquet log; :class:`UnreadableFile` when its
+    schema names a column twice (a record would keep one of the columns and lose the
+    others, and pyarrow cannot select either by name), as for a CSV header."""
+    pq = require("pyarrow.parquet", f"reading {path}")
+    file = pq.ParquetFile(path)
+    unique_columns(path, list(file.schema_arrow.names), "Parquet", "schema")
+    return file
+
+
 def parquet_records(path: str) -> Iterator[tuple[int, Any]]:
     """(row number, record dict) for each row of a Parquet file, read in record batches."""
-    pq = require("pyarrow.parquet", f"reading {path}")
     row = 0
-    for batch in pq.ParquetFile(path).iter_batches(batch_size=65536):
+    for batch in parquet_file(path).iter_batches(batch_size=65536):
         for rec in batch.to_pylist():
             row += 1
             yield row, rec
 
 
 def parquet_schema(path: str) -> Any:
-    """The file's Arrow schema, or None without pyarrow (the row reader then says why)."""
+    """The file's Arrow schema, or None without pyarrow (the row reader then says why);
+    :class:`UnreadableFile` when it names a column twice (see :func:`parquet_file`)."""
     try:
         import pyarrow.parquet as pq
     except ImportError:
         return None
-    return pq.read_schema(path)
+    schema = pq.read_schema(path)
+    unique_columns(path, list(schema.names), "Parquet", "schema")
+    return schema
 
 
 def numeric_field(schema: Any, name: str, *, booleans: bool = True) -> bool:
@@ -146,11 +159,9 @@ def parquet_times(arr: Any, unit: str = "s") -> tuple[np.ndarray, np.ndarray, np
 def parquet_columnar(path: str, cols: Columns, chunk_size: int, strict: bool, skipped: Skipped) -> Iterator[Chunk]:
     """Parquet record batches validated with numpy: the same reasons, in the same order of
     precedence, as the row-by-row reader, at columnar speed."""
-    import pyarrow.parquet as pq
-
     wanted = [cols.score, cols.label] + [c for c in (cols.group, cols.time) if c is not None]
     offset = 0
-    for batch in pq.ParquetFile(path).iter_batches(batch_size=chunk_size, columns=wanted):
+    for batch in parquet_file(path).iter_batches(batch_size=chunk_size, columns=wanted):
         n = batch.num_rows
         label, label_missing = parquet_numbers(batch, cols.label)
         score, score_missing = parquet_numbers(batch, cols.score)
@@ -204,11 +215,9 @@ def read_score_batches(
 ) -> Iterator[tuple[Any, np.ndarray]]:
     """(record batch of the rows with a valid score, their scores) from a Parquet log
     (see :func:`parquet_scores_ok`), with the row reader's reasons and positions."""
-    import pyarrow.parquet as pq
-
     skipped = skipped if skipped is not None else Skipped()
     offset = 0
-    for batch in pq.ParquetFile(path).iter_batches(batch_size=chunk_size):
+    for batch in parquet_file(path).iter_batches(batch_size=chunk_size):
         score, missing = parquet_numbers(batch, cols.score)
         bad = skip_rows(
             [(missing, f"missing field '{cols.score}'"), *score_checks(score, cols)], path, offset, strict, skipped
@@ -225,11 +234,9 @@ def read_scored_batches(
     """Every record batch of a Parquet log (see :func:`parquet_scores_ok`) with its scores
     (NaN where a row cannot be scored) and each row's skip reason (None where it can), so
     a calibrated column lines up with the input rows one for one."""
-    import pyarrow.parquet as pq
-
     skipped = skipped if skipped is not None else Skipped()
     offset = 0
-    for batch in pq.ParquetFile(path).iter_batches(batch_size=chunk_size):
+    for batch in parquet_file(path).iter_batches(batch_size=chunk_size):
         score, missing = parquet_numbers(batch, cols.score)
         checks = [(missing, f"missing field '{cols.score}'"), *score_checks(score, cols)]
         bad = skip_rows(checks, path, offset, strict, skipped)

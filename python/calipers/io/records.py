@@ -14,6 +14,8 @@ __all__ = [
     "Skipped",
     "MalformedRow",
     "UnreadableFile",
+    "unique_columns",
+    "WideNumber",
     "SkipTally",
     "skip_rows",
     "row_reasons",
@@ -67,6 +69,39 @@ class UnreadableFile(ValueError):
 
     def __str__(self) -> str:
         return f"cannot read {self.path}: {self.reason}" + (f" ({self.detail})" if self.detail else "")
+
+
+class WideNumber(float):
+    """A JSON number beyond the range of a float (``1e400``, ``-1e999``): the infinity
+    Python reads it as (every check sees that value), keeping its original ``text`` so the
+    JSONL writer of ``calipers apply`` writes the number back as it came rather than null."""
+
+    __slots__ = ("text",)
+    text: str
+
+    def __new__(cls, text: str) -> WideNumber:
+        """The float of ``text`` (an infinity), remembering ``text``."""
+        value = super().__new__(cls, text)
+        value.text = text
+        return value
+
+    def __reduce__(self) -> tuple[type[WideNumber], tuple[str]]:
+        """Pickled as its text."""
+        return WideNumber, (self.text,)
+
+
+def unique_columns(path: str, names: list[str], kind: str, source: str) -> None:
+    """:class:`UnreadableFile` ('duplicate ``kind`` column') when ``names`` (a CSV header, a
+    Parquet schema: ``source``) names a column twice: which value would a row's field be?"""
+    if len(set(names)) == len(names):
+        return
+    seen: set[str] = set()
+    for name in names:
+        if name in seen:
+            raise UnreadableFile(
+                path, f"duplicate {kind} column", f"the {source} names {name!r} {names.count(name)} times"
+            )
+        seen.add(name)
 
 
 @dataclass

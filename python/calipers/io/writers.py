@@ -20,18 +20,35 @@ import numpy as np
 from .._common.optional import require
 from .atomic import AtomicFile, is_stream
 from .formats import delimiter, log_format
+from .records import WideNumber
 
 __all__ = ["RowWriter"]
 
 
 def _json_line(rec: dict[str, Any]) -> str:
     """One JSONL line; a NaN or infinite number (an input's NaN token passed through) is
-    written as null, since JSON has neither (``json.dumps`` would write bare NaN); values
-    JSON has no type for (from Parquet: see :func:`_plain`) as their plain form."""
+    written as null, since JSON has neither (``json.dumps`` would write bare NaN), except a
+    JSON number beyond float range read from a JSONL input (a :class:`WideNumber`), written
+    as its original text; values JSON has no type for (from Parquet: see :func:`_plain`) as
+    their plain form."""
     try:
         return json.dumps(rec, allow_nan=False, default=_plain) + "\n"
     except ValueError:
-        return json.dumps(_finite(rec), allow_nan=False, default=_plain) + "\n"
+        return _json_text(rec) + "\n"
+
+
+def _json_text(value: Any) -> str:
+    """``json.dumps(value)`` (its default separators) of a value holding non-finite floats:
+    a :class:`WideNumber` as its original text, any other NaN or infinity as null."""
+    if isinstance(value, WideNumber):
+        return value.text
+    if isinstance(value, float):
+        return json.dumps(value) if math.isfinite(value) else "null"
+    if isinstance(value, dict) and all(isinstance(k, str) for k in value):
+        return "{" + ", ".join(f"{json.dumps(k)}: {_json_text(v)}" for k, v in value.items()) + "}"
+    if isinstance(value, (list, tuple)):
+        return "[" + ", ".join(_json_text(v) for v in value) + "]"
+    return json.dumps(_finite(value), allow_nan=False, default=_plain)
 
 
 def _plain(value: Any) -> Any:
@@ -72,7 +89,7 @@ def _json_cell(value: Any) -> str:
     try:
         return json.dumps(value, allow_nan=False, default=_plain)
     except ValueError:
-        return json.dumps(_finite(value), allow_nan=False, default=_plain)
+        return _json_text(value)
 
 
 def _one_line(exc: BaseException) -> str:
