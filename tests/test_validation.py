@@ -132,3 +132,17 @@ def test_gaussian_nb_row_drift_is_accepted_by_default():
     assert calipers.ece(P, [1, 0]) >= 0
     with pytest.raises(ValueError, match="row_sum_atol"):
         calipers.ece(P, [1, 0], row_sum_atol=1e-6)
+
+
+def test_the_nan_advice_works_for_functions_without_nan_policy():
+    """The NaN message told every caller to pass nan_policy='omit', which calibrators,
+    GroupedSketch.update, pce and bootstrap_ci do not take (adversarial pass 5): the advice
+    now holds wherever it is printed, on every backend."""
+    import calipers
+
+    for backend in ("cpp", "numba", "numpy"):
+        with pytest.raises(ValueError, match=r"drop those rows \(nan_policy='omit' does it where a function takes"):
+            calipers.PlattScaling(backend=backend).fit([0.2, 0.7, np.nan, 0.9], [0, 1, 1, 0])
+        with pytest.raises(ValueError, match="drop those rows"):
+            calipers.ece([0.2, np.nan], [0, 1], backend=backend)
+    assert calipers.ece([0.2, np.nan, 0.7], [0, 1, 1], nan_policy="omit") >= 0  # where it is taken, it works

@@ -54,8 +54,8 @@ TEST(validation_messages_name_rule_count_and_first_index) {
         CHECK(false);
     } catch (const std::invalid_argument& e) {
         CHECK(std::string(e.what()) ==
-              "scores must not contain NaN: 1 NaN value(s), first at index 2 (value nan); pass nan_policy='omit' "
-              "to drop those rows");
+              "scores must not contain NaN: 1 NaN value(s), first at index 2 (value nan); drop those rows "
+              "(nan_policy='omit' does it where a function takes that option)");
     }
     CHECK(format_double(1.5) == "1.5");
     CHECK(format_double(1.0) == "1.0");

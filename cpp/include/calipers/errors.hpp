@@ -70,7 +70,7 @@ std::string violation_message(const Violations& v, std::size_t K, double atol, V
         switch (rule) {
             case kScoreNaN:
                 return "scores must not contain NaN: " + n + " NaN value(s), first at " +
-                       score_position(i, K, value_at(i)) + "; pass nan_policy='omit' to drop those rows";
+                       score_position(i, K, value_at(i)) + "; drop those rows (nan_policy='omit' does it where a function takes that option)";
             case kScoreInf:
                 return "scores must be finite: " + n + " infinite value(s), first at " +
                        score_position(i, K, value_at(i));

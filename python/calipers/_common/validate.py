@@ -207,7 +207,7 @@ def raise_violations(
         if rule == RULE_NAN:
             msg = (
                 f"{sname} must not contain NaN: {c} NaN value(s), first at {_where(scores, i)}; "
-                "pass nan_policy='omit' to drop those rows"
+                "drop those rows (nan_policy='omit' does it where a function takes that option)"
             )
         elif rule == RULE_INF:
             msg = f"{sname} must be finite: {c} infinite value(s), first at {_where(scores, i)}"
