@@ -450,8 +450,9 @@ def test_boolean_and_huge_group_values_keep_their_json_spelling(tmp_path, fast):
     from calipers.io import Columns, Skipped, read_table_chunks
 
     log = tmp_path / "g.jsonl"
-    values = [True, "True", False, "false", 1.0, 1, 2.0**53 + 2]
+    values = [True, "True", False, "false", 1.0, 1, 2.0**53 + 2, {"a": 1}, "{'a': 1}", [1, 2]]
     log.write_text("".join(json.dumps({"score": 0.5, "label": 1, "g": v}) + "\n" for v in values))
     cols = Columns(group="g")
     groups = [g for c in read_table_chunks([str(log)], cols, skipped=Skipped(), fast=fast) for g in c.groups]
-    assert sorted(groups) == sorted(["true", "True", "false", "false", "1", "1", "9007199254740994"])
+    want = ["true", "True", "false", "false", "1", "1", "9007199254740994", '{"a":1}', "{'a': 1}", "[1,2]"]
+    assert sorted(groups) == sorted(want)  # an object is its JSON text, apart from a string of Python's repr

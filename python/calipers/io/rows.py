@@ -325,10 +325,13 @@ def group_text(raw: Any) -> str:
     rule for numbers (an integer-valued float is the integer it equals, so JSON 1, 1.0 and
     1e0, or an int64 and a float64 column, give the one group '1', at any magnitude: 2e20 and
     200000000000000000000 are one group, as in ``calipers.pce``), and booleans spelled as JSON
-    spells them ('true', 'false'; a string "True" stays "True").
+    spells them ('true', 'false'; a string "True" stays "True"), objects and arrays as compact
+    JSON text (``{"a":1}``, not Python's ``{'a': 1}``).
     A CSV cell is text and is kept as written."""
     if isinstance(raw, bool):  # before numbers: True is an int in Python
         return "true" if raw else "false"
+    if isinstance(raw, (dict, list)):  # a JSON object or array (a Parquet struct or list): its JSON text
+        return json.dumps(raw, separators=(",", ":"), ensure_ascii=False, default=str)
     if isinstance(raw, float) and math.isfinite(raw) and raw == math.floor(raw):
         return str(int(raw))
     return str(raw)
