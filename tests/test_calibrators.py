@@ -313,7 +313,8 @@ def test_separable_platt_warns_and_stays_finite():
         cal = PlattScaling().fit(p, y)
     assert np.isfinite(cal.maps_[0].a) and 0 < cal.maps_[0].a < 100
     z = np.array([[0.0, -3.0], [0.0, -1.0], [0.0, 1.0], [0.0, 3.0]])
-    t = TemperatureScaling().fit(z, [0, 0, 1, 1])  # separable logits: T shrinks until the NLL is flat in float64
+    with pytest.warns(RuntimeWarning, match="separable by the logits"):  # T shrinks until the iteration cap
+        t = TemperatureScaling().fit(z, [0, 0, 1, 1])
     assert 0 < t.temperature_ < 0.05
     assert np.all(np.isfinite(t.transform(z)))
 
@@ -423,3 +424,20 @@ def test_from_json_on_a_member_class_returns_that_class_or_refuses():
     assert isinstance(back, PlattScaling) and back == platt
     with pytest.raises(ValueError, match="the saved object is a BetaCalibration, not a PlattScaling"):
         PlattScaling.from_json(beta.to_json())
+
+
+def test_temperature_warns_at_its_bounds():
+    """A fit at the T = 1e6 bound (labels independent of the logits) or stopped without
+    converging (separable) gave an arbitrary T silently (adversarial pass 5)."""
+    with pytest.warns(
+        RuntimeWarning, match=r"no information about the logits, so the fit stopped at its bound T = 1e\+06"
+    ):
+        TemperatureScaling().fit(np.array([[1e300, 0.0], [1e300, 0.0]]), [0, 1])
+    with pytest.warns(RuntimeWarning, match="without converging"):
+        TemperatureScaling().fit(np.array([[10.0, 0], [10, 0], [0, 10], [0, 10]]), [0, 0, 1, 1])
+    rng = np.random.default_rng(0)
+    z = rng.normal(size=(300, 3)) * 2
+    y = np.array([rng.choice(3, p=np.exp(v) / np.exp(v).sum()) for v in z])
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        TemperatureScaling().fit(z, y)  # an ordinary fit: no warning

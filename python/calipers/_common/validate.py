@@ -261,12 +261,13 @@ def weight_error(w: np.ndarray, name: str = "sample_weight") -> str | None:
     return None
 
 
-def check_weight_total(w: np.ndarray | None, name: str = "sample_weight") -> None:
+def check_weight_total(w: np.ndarray | None, name: str = "sample_weight", *, need_some: bool = True) -> None:
     """The rules on valid weights taken together (after :func:`weight_error`): they are held
     as integers of 2^-24 in 64-bit counts, so one call's weights must sum to less than 2^39
     (else a count would wrap: NaN or a wrong value), and at least one must count, i.e. be
     at least 2^-25 (smaller ones round to 0: a call of such weights holds no sample). Both
-    raise ValueError; a common factor changes no metric, so rescaling is the fix."""
+    raise ValueError; a common factor changes no metric, so rescaling is the fix.
+    ``need_some=False`` (a sketch update: an all-zero chunk adds nothing) skips the second."""
     if w is None:
         return
     total = float(np.sum(w))
@@ -276,7 +277,7 @@ def check_weight_total(w: np.ndarray | None, name: str = "sample_weight") -> Non
             f"fractional bits in 64-bit counts), they sum to {total!r}: divide them by a common factor "
             "(no metric changes)"
         )
-    if not np.any(w >= 2.0 ** -(WEIGHT_BITS + 1)):
+    if need_some and not np.any(w >= 2.0 ** -(WEIGHT_BITS + 1)):
         raise ValueError(
             f"{name} must have at least one weight of 2^-{WEIGHT_BITS + 1} or more (smaller ones round to 0 at "
             f"{WEIGHT_BITS} fractional bits), largest {float(np.max(w))!r}: nothing would be measured; multiply "
@@ -363,7 +364,7 @@ def check(
         shown = y
     raise_violations(counts, firsts, s, shown, rules=tuple(rules), atol=row_sum_atol)
     check_weight_values(c.weights)
-    check_weight_total(c.weights)
+    check_weight_total(c.weights, need_some=False)  # the sum here; one-shot sums also need a weight that counts
     return c
 
 

@@ -4,6 +4,7 @@ exact maximum-likelihood fit (safeguarded Newton on 1/T, in C++ when built)."""
 from __future__ import annotations
 
 import math
+import warnings
 from dataclasses import dataclass
 from typing import Any
 
@@ -12,6 +13,8 @@ import numpy as np
 from .._common.validate import as_labels, as_scores, check_class_labels
 from .._kernels import backend as _backend
 from .base import _F64, Calibrator, check_weights
+
+T_MIN, T_MAX = 1e-6, 1e6  # the solver's bounds on T (temperature.hpp: kBetaMax, kBetaMin)
 
 __all__ = ["TemperatureScaling"]
 
@@ -84,8 +87,24 @@ class TemperatureScaling(Calibrator):
             keep = w > 0
             z, y, w = np.ascontiguousarray(z[keep]), np.ascontiguousarray(y[keep]), np.ascontiguousarray(w[keep])
         Z = self._two_column(z) if z.ndim == 1 else z
-        beta, iterations, _ = kernels.temperature_fit(Z, np.ascontiguousarray(y), w)
-        self._fitted = _FittedTemperature(1.0 / float(beta), z.ndim == 1, int(iterations))
+        beta, iterations, converged = kernels.temperature_fit(Z, np.ascontiguousarray(y), w)
+        temperature = 1.0 / float(beta)
+        if temperature >= T_MAX * (1 - 1e-9):
+            warnings.warn(
+                f"TemperatureScaling: the labels carry no information about the logits, so the fit stopped "
+                f"at its bound T = {T_MAX:g} (probabilities uniform over the classes)",
+                RuntimeWarning,
+                stacklevel=2,
+            )
+        elif not converged or temperature <= T_MIN * (1 + 1e-9):
+            warnings.warn(
+                f"TemperatureScaling: the fit stopped at T = {temperature:.6g} after {int(iterations)} iterations "
+                "without converging (the classes are separable by the logits: the likelihood keeps rising as "
+                "T -> 0); the probabilities are near 0 and 1",
+                RuntimeWarning,
+                stacklevel=2,
+            )
+        self._fitted = _FittedTemperature(temperature, z.ndim == 1, int(iterations))
         return self
 
     def transform(self, scores: Any) -> Any:

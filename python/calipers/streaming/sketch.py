@@ -308,7 +308,7 @@ class ReliabilitySketch(_serde.EqualBytes):
             )  # (touched units, their increments)
         delta, bits = None, 0
         if c.weights is not None:  # staged: weighted sums carry 24 fractional bits until scaled down
-            check_weight_total(c.weights)  # a sum past 2^39 would wrap the 64-bit counts of the delta
+            check_weight_total(c.weights, need_some=False)  # a sum past 2^39 would wrap the delta's counts
             fine = np.zeros(self._streams * stream_size(self._bins), np.uint64)
             kernels.accumulate_checked(
                 fine, self._bins, self._streams, PART_ALL, c.scores, c.labels, c.kind, c.weights, atol
