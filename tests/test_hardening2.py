@@ -586,7 +586,10 @@ def test_loaded_temperature_must_be_usable(temperature: float) -> None:
     """Finding (fixed on main, kept as a regression test): T=1e-320 in a loaded JSON gave NaN
     probabilities (1/T overflows)."""
     rng = np.random.default_rng(11)
-    fitted = calipers.TemperatureScaling().fit(rng.normal(size=(60, 3)) * 3, rng.integers(0, 3, 60))
+    labels = rng.integers(0, 3, 60)
+    logits = rng.normal(size=(60, 3)) * 3
+    logits[np.arange(60), labels] += 2.0  # informative logits: a fit inside the bounds, no warning
+    fitted = calipers.TemperatureScaling().fit(logits, labels)
     doc = json.loads(fitted.to_json())
     doc["fitted"]["temperature"] = temperature
     text = json.dumps(doc)  # NaN and inf as JavaScript spells them: json.loads still reads them
