@@ -201,3 +201,19 @@ def test_fastapi_example_under_uvicorn_with_concurrent_clients():
             server.kill()
             server.wait()
         server.stdout.close()
+
+
+def test_query_numbers_are_plain_ascii_decimals():
+    """`/sketch?group=` and `last=` were read with int(): '1_0', '+10', '010' and full-width
+    '１０' all named group 10 (adversarial pass 5)."""
+    m = CalibrationMonitor()
+    rng = np.random.default_rng(1)
+    p = rng.random(40)
+    m.record_many(p, (rng.random(40) < p).astype(int), groups=np.where(np.arange(40) % 2, 10, -3))
+    app = calibration_app(m)
+    assert _call(app, "/sketch?group=10")[0] == 200 and _call(app, "/sketch?group=-3")[0] == 200
+    for raw in ("1_0", "%2B10", "010", "%EF%BC%91%EF%BC%90", "10.0"):
+        assert _call(app, f"/sketch?group={raw}")[0] == 404, raw
+    assert _call(app, "/calibration?last=2")[0] == 200
+    for raw in ("%EF%BC%92", "1_0", "%2B2", "2.0"):
+        assert _call(app, f"/calibration?last={raw}")[0] == 400, raw

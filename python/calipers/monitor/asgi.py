@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import re
 from collections.abc import Awaitable, Callable, MutableMapping
 from typing import Any
 from urllib.parse import parse_qs
@@ -39,14 +40,17 @@ class _HTTPError(Exception):
         self.status = status
 
 
+_DECIMAL = re.compile(r"[0-9]+", re.ASCII)
+_INTEGER = re.compile(r"-?[0-9]+", re.ASCII)
+
+
 def _last(query: dict[str, list[str]]) -> int | None:
     raw = query.get("last", [None])[0]
     if raw is None or raw == "":
         return None
-    try:
-        value = int(raw)
-    except ValueError:
-        raise _HTTPError(400, f"last must be a positive integer, got {raw!r}") from None
+    if not _DECIMAL.fullmatch(raw):  # int() also takes '1_0', '+10', ' 10 ' and full-width digits
+        raise _HTTPError(400, f"last must be a positive integer, got {raw!r}")
+    value = int(raw)
     if value < 1:
         raise _HTTPError(400, f"last must be a positive integer, got {raw!r}")
     return value
@@ -58,11 +62,8 @@ def _group(monitor: CalibrationMonitor, raw: str | None) -> Any:
     keys = monitor.groups
     if raw in keys:
         return raw
-    try:
-        as_int = int(raw)
-    except ValueError:
-        as_int = None
-    if as_int is not None and as_int in keys:
+    as_int = int(raw) if _INTEGER.fullmatch(raw) else None  # the text an integer key is shown as
+    if as_int is not None and str(as_int) == raw and as_int in keys:
         return as_int
     raise _HTTPError(404, f"no group {raw!r}")
 
