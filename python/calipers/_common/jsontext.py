@@ -15,7 +15,7 @@ import re
 from collections.abc import Callable
 from typing import Any
 
-__all__ = ["MAX_DEPTH", "JSONNestingError", "loads", "nesting_error", "unique_keys"]
+__all__ = ["MAX_DEPTH", "DuplicateKeyError", "JSONNestingError", "loads", "nesting_error", "unique_keys"]
 
 MAX_DEPTH = 256  # far beyond any calipers document or log row, far below the recursion limit
 
@@ -46,15 +46,25 @@ def nesting_error(text: str) -> JSONNestingError | None:
     return None
 
 
+class DuplicateKeyError(ValueError):
+    """An object names a key twice (:attr:`key`); raised by :func:`unique_keys`."""
+
+    def __init__(self, key: str, count: int) -> None:
+        super().__init__(f"duplicate key {key!r} ({count} times in one object)")
+        self.key = key
+
+
 def unique_keys(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
     """An ``object_pairs_hook`` that refuses an object with a key twice (``json.loads``
-    would keep the last value silently): ValueError naming the key and the count."""
-    out: dict[str, Any] = {}
-    for key, value in pairs:
-        if key in out:
-            count = sum(1 for k, _ in pairs if k == key)
-            raise ValueError(f"duplicate key {key!r} ({count} times in one object)")
-        out[key] = value
+    would keep the last value silently): :class:`DuplicateKeyError` (a ValueError) naming
+    the first repeated key and its count. One dict build on the usual path (no repeat)."""
+    out = dict(pairs)
+    if len(out) != len(pairs):
+        seen: set[str] = set()
+        for key, _ in pairs:
+            if key in seen:
+                raise DuplicateKeyError(key, sum(1 for k, _ in pairs if k == key))
+            seen.add(key)
     return out
 
 

@@ -73,15 +73,11 @@ def descriptor_of(path: str) -> int | None:
     return None
 
 
-def _names_descriptor(path: str) -> bool:
-    return descriptor_of(path) is not None
-
-
 def is_stream(path: str) -> bool:
     """True when ``path`` is written directly rather than replaced: it names an open file
     descriptor (``/dev/stdout``), or it exists and is neither a regular file nor a folder
     (a FIFO, a character or block device, a socket)."""
-    if _names_descriptor(path):
+    if descriptor_of(path) is not None:
         return True
     try:
         mode = os.stat(path).st_mode

@@ -46,23 +46,6 @@ def parse_time(value: Any) -> float | None:
     return None
 
 
-class _DuplicateKey(Exception):
-    """An object of a JSONL line names a key twice."""
-
-
-def _unique_keys(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
-    """``json.loads``'s object_pairs_hook: the object as a dict; :class:`_DuplicateKey` when a
-    key comes twice (the dict would keep the last value and lose the others)."""
-    obj = dict(pairs)
-    if len(obj) != len(pairs):
-        seen: set[str] = set()
-        for key, _ in pairs:
-            if key in seen:
-                raise _DuplicateKey(key)
-            seen.add(key)
-    return obj
-
-
 def _wide_float(text: str) -> float:
     """``json.loads``'s parse_float: the float of ``text``, or a :class:`WideNumber` keeping
     the text when the number is beyond float range (Python reads it as an infinity)."""
@@ -73,7 +56,7 @@ def _wide_float(text: str) -> float:
 # built once: json.loads with a hook would build a decoder per call (2 us, half a row's time).
 # The parse_float hook costs about 0.07 us a float (1.60 -> 1.74 us for a 4-field line);
 # searching each line for a number that might be beyond float range cost 0.8 us.
-_RECORDS = json.JSONDecoder(object_pairs_hook=_unique_keys, parse_float=_wide_float)
+_RECORDS = json.JSONDecoder(object_pairs_hook=jsontext.unique_keys, parse_float=_wide_float)
 
 
 def json_record(text: str) -> dict[str, Any] | str:
@@ -87,8 +70,8 @@ def json_record(text: str) -> dict[str, Any] | str:
         return "JSON nested too deeply"
     try:
         rec = _RECORDS.decode(text)
-    except _DuplicateKey as exc:
-        return f"duplicate key {exc.args[0]!r}"
+    except jsontext.DuplicateKeyError as exc:  # before JSONDecodeError: both are ValueErrors
+        return f"duplicate key {exc.key!r}"
     except json.JSONDecodeError:
         return "invalid JSON"
     return rec if isinstance(rec, dict) else "not a JSON object"
@@ -179,9 +162,14 @@ def csv_fields(text: str, sep: str) -> list[str] | str:
     except csv.Error as exc:
         if "field larger than field limit" in str(exc):
             return _wide_csv_fields(text, sep)
-        if "new-line character" in str(exc):
-            return "stray CR in an unquoted CSV field"
-        return f"malformed CSV row ({exc})"
+        return _csv_reason(exc)
+
+
+def _csv_reason(exc: csv.Error) -> str:
+    """Why a CSV line is skipped, from the csv module's error."""
+    if "new-line character" in str(exc):
+        return "stray CR in an unquoted CSV field"
+    return f"malformed CSV row ({exc})"
 
 
 _FIELD_LIMIT = threading.Lock()
@@ -198,9 +186,7 @@ def _wide_csv_fields(text: str, sep: str) -> list[str] | str:
         try:
             return next(csv.reader([text], delimiter=sep), [])
         except csv.Error as exc:
-            if "new-line character" in str(exc):
-                return "stray CR in an unquoted CSV field"
-            return f"malformed CSV row ({exc})"
+            return _csv_reason(exc)
         finally:
             csv.field_size_limit(before)
 
